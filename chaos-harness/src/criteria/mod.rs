@@ -1,0 +1,1 @@
+//! Success criteria: the `Criterion` trait and the built-ins.

@@ -1,0 +1,1 @@
+//! Network faults: the embedded Toxiproxy-compatible proxy, its HTTP API, partitions.

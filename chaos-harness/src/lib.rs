@@ -1,0 +1,67 @@
+//! # chaos-harness
+//!
+//! Chaos experiments as ordinary Rust tests. A `#[chaos_test]` function (or a test added
+//! through [`Harness`]) receives a [`Chaos`] context; the runner (built on libtest-mimic) gives
+//! it libtest behaviour under `cargo test` and `cargo nextest run`, selection by tag, a
+//! per-test timeout with teardown, capability checks and JUnit XML.
+//!
+//! ```no_run
+//! use chaos_harness::prelude::*;
+//!
+//! #[chaos_test(tags = ["smoke"], timeout = "30s")]
+//! async fn hello(cx: &mut Chaos) -> ChaosResult {
+//!     tracing::info!(seed = cx.seed(), "hello from a chaos test");
+//!     Ok(())
+//! }
+//!
+//! chaos_harness::main!();
+//! ```
+#![warn(missing_docs)]
+
+pub mod chaos;
+pub mod criteria;
+pub mod error;
+pub mod fault;
+pub mod fixture;
+pub mod load;
+pub mod observe;
+pub mod report;
+pub mod runner;
+pub mod sandbox;
+pub mod scenario;
+
+pub use chaos::Chaos;
+pub use chaos_macros::chaos_test;
+pub use error::Error;
+pub use runner::{Harness, TestBuilder};
+
+/// What a chaos test returns: `Ok(())` or any error (shown with its chain on failure).
+pub type ChaosResult<T = ()> = Result<T, anyhow::Error>;
+
+/// The usual imports for writing chaos tests.
+pub mod prelude {
+    pub use crate::{Chaos, ChaosResult, Harness, chaos_test};
+    pub use std::time::Duration;
+}
+
+/// Items the `#[chaos_test]` macro expands to. Not a public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::runner::registry::{BoxTestFuture, Ignore, IntoTestResult, TestBody, TestDescriptor};
+    pub use inventory;
+}
+
+/// Defines `fn main()` for a `harness = false` test target: runs every `#[chaos_test]` in the
+/// binary and returns libtest's exit code.
+///
+/// ```no_run
+/// chaos_harness::main!();
+/// ```
+#[macro_export]
+macro_rules! main {
+    () => {
+        fn main() -> ::std::process::ExitCode {
+            $crate::Harness::new().run()
+        }
+    };
+}

@@ -1,0 +1,1 @@
+//! Load generation: open- and closed-loop load, HDR histograms, outcome accounting.

@@ -1,0 +1,1 @@
+//! Observation: process snapshots, resource samples, telemetry, the event timeline.

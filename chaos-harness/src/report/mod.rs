@@ -1,0 +1,1 @@
+//! Reporting: result model, JUnit (quick-junit), JSON, CSV, HTML, history.

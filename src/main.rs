@@ -1,0 +1,4 @@
+//! The `chaos` command-line interface.
+fn main() {
+    println!("chaos: not yet implemented");
+}

@@ -162,7 +162,6 @@ fn install_panic_hook() {
                     let thread = std::thread::current();
                     let name = thread.name().unwrap_or("<unnamed>");
                     let msg = format!("panicked at {location} (thread '{name}'):\n{payload}");
-                    cap.note(&format!("{msg}\n"));
                     cap.inner.panics.lock().unwrap_or_else(|e| e.into_inner()).push(msg);
                 }
                 None => previous(info),

@@ -586,8 +586,8 @@ impl Fault {
 /// seeded random source.
 ///
 /// ```
+/// use rand::SeedableRng;
 /// let mut a = chaos_harness::fault::process::derived_rng(&mut rand_chacha::ChaCha8Rng::from_seed([1; 32]));
-/// # use rand::SeedableRng;
 /// let _ = rand::RngCore::next_u32(&mut a);
 /// ```
 pub fn derived_rng(rng: &mut dyn RngCore) -> ChaCha8Rng {

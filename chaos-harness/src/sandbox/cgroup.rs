@@ -315,7 +315,11 @@ pub(crate) fn remove(cg: &CgroupRef, deadline: Instant) -> Result<(), String> {
     let mut pause = Duration::from_micros(100);
     loop {
         match std::fs::remove_dir(&dir) {
-            Ok(()) => return Ok(()),
+            Ok(()) => {
+                // The shared parent goes with the last run that used it.
+                remove_parent_if_unused(&cg.mount);
+                return Ok(());
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
             Err(e) => {
                 if Instant::now() > deadline {

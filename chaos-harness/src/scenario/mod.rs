@@ -63,7 +63,8 @@ impl std::fmt::Display for TimelineEvent {
     }
 }
 
-/// What a scenario did and found.
+/// What a scenario did and found. Its `Display` is the timeline (injections with their
+/// confirmations, waits, verdicts, clears) followed by the sandbox notes.
 #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct ScenarioOutcome {
     /// The scenario's name.
@@ -97,9 +98,6 @@ impl std::fmt::Display for ScenarioOutcome {
         }
         for e in &self.timeline {
             writeln!(f, "  {e}")?;
-        }
-        for v in &self.verdicts {
-            writeln!(f, "  {v}")?;
         }
         for n in &self.notes {
             writeln!(f, "  note: {n}")?;

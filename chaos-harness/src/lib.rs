@@ -42,6 +42,7 @@ pub type ChaosResult<T = ()> = Result<T, anyhow::Error>;
 pub mod prelude {
     pub use crate::{Chaos, ChaosResult, Harness, chaos_test};
     pub use std::time::Duration;
+    pub use tracing;
 }
 
 /// Items the `#[chaos_test]` macro expands to. Not a public API.

@@ -1,2 +1,6 @@
-//! The chaos suite: one libtest-mimic binary, one module per area.
+//! The chaos suite: one libtest-mimic binary (`cargo test --test chaos`), one module per area,
+//! as ripgrep lays out its integration tests.
+
+mod runner;
+
 chaos_harness::main!();

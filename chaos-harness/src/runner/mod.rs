@@ -1,53 +1,340 @@
-//! The test runner: registry, arguments, selection, execution with timeout and teardown, and
-//! reporting through libtest-mimic and JUnit.
+//! The test runner: registry, arguments, tag selection, capability checks, execution with a
+//! timeout and runner-owned teardown, and reporting through libtest-mimic and JUnit.
+//!
+//! # Exit codes
+//!
+//! | code | meaning |
+//! |---|---|
+//! | 0 | every selected test passed (or was ignored) |
+//! | 101 | at least one test failed (libtest's code) |
+//! | 2 | invalid arguments or environment (`--tag`, `CHAOS_TAGS`, `CHAOS_SEED`, ...) |
+//! | 3 | harness setup error (duplicate test names, JUnit not writable) |
+//! | 4 | under cargo-nextest, `--exact NAME` matched no test of this binary |
 
+pub mod args;
+pub mod capability;
+pub mod capture;
+pub(crate) mod execute;
 pub mod registry;
+pub mod tags;
 
+use std::collections::HashMap;
+use std::panic::Location;
 use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-use crate::Chaos;
-use crate::ChaosResult;
-use registry::BoxTestFuture;
+use libtest_mimic::Trial;
 
-/// The harness: collects `#[chaos_test]`s and fluently added tests, then runs them.
+use crate::report::{TestRecord, TestStatus, junit};
+use crate::{Chaos, ChaosResult};
+use execute::{Body, RunSettings, TestSpec};
+use registry::{BoxTestFuture, Ignore, TestDescriptor};
+
+/// Exit code for invalid arguments or environment.
+pub const EXIT_USAGE: u8 = 2;
+/// Exit code for a harness setup error.
+pub const EXIT_SETUP: u8 = 3;
+/// Exit code when nextest asked for a test this binary does not have.
+pub const EXIT_NO_SUCH_TEST: u8 = 4;
+
+/// The harness: every `#[chaos_test]` in the binary plus tests added at run time.
 ///
 /// ```no_run
-/// use chaos_harness::Harness;
+/// use chaos_harness::prelude::*;
+///
 /// fn main() -> std::process::ExitCode {
-///     Harness::new().run()
+///     let mut harness = Harness::new();
+///     for pool_size in [1, 2, 4] {
+///         harness = harness
+///             .test(format!("pool::size_{pool_size}"), move |cx| Box::pin(async move {
+///                 tracing::info!(pool_size, seed = cx.seed(), "parametrised scenario");
+///                 Ok(())
+///             }))
+///             .tags(["pool"])
+///             .timeout(Duration::from_secs(60))
+///             .done();
+///     }
+///     harness.run()
 /// }
 /// ```
 #[derive(Default)]
 pub struct Harness {
-    tests: Vec<TestBuilder>,
+    added: Vec<TestSpec>,
 }
 
-/// A test added through [`Harness::test`]; configure it with the builder methods.
+/// A test just added to a [`Harness`]; set its options, then add another test, `done()`, or
+/// `run()`.
 pub struct TestBuilder {
-    #[allow(dead_code)]
-    name: String,
-    #[allow(dead_code)]
-    body: Box<dyn for<'a> FnOnce(&'a mut Chaos) -> BoxTestFuture<'a> + Send>,
+    harness: Harness,
 }
 
 impl Harness {
-    /// A harness with every `#[chaos_test]` of this binary.
+    /// A harness holding every `#[chaos_test]` of this binary.
     pub fn new() -> Self {
         Self::default()
     }
 
-    /// Adds a test built at run time.
-    pub fn test<F>(mut self, name: impl Into<String>, body: F) -> Self
+    /// Adds an async test built at run time (for parametrised scenarios). The closure gets
+    /// the test's [`Chaos`] context and returns a boxed future.
+    #[track_caller]
+    pub fn test<F>(self, name: impl Into<String>, body: F) -> TestBuilder
     where
         F: for<'a> FnOnce(&'a mut Chaos) -> BoxTestFuture<'a> + Send + 'static,
     {
-        self.tests.push(TestBuilder { name: name.into(), body: Box::new(body) });
+        self.push(name.into(), Body::Boxed(Box::new(body)), Location::caller())
+    }
+
+    /// Adds a synchronous test built at run time.
+    #[track_caller]
+    pub fn test_sync<F>(self, name: impl Into<String>, body: F) -> TestBuilder
+    where
+        F: FnOnce(&mut Chaos) -> ChaosResult + Send + 'static,
+    {
+        self.push(name.into(), Body::BoxedSync(Box::new(body)), Location::caller())
+    }
+
+    fn push(mut self, name: String, body: Body, at: &Location<'_>) -> TestBuilder {
+        self.added.push(TestSpec {
+            name,
+            file: Some(at.file().to_string()),
+            line: Some(at.line()),
+            tags: Vec::new(),
+            timeout: None,
+            requires: Vec::new(),
+            ignore: None,
+            body,
+        });
+        TestBuilder { harness: self }
+    }
+
+    /// Parses the command line and environment, runs the selected tests, writes JUnit if asked,
+    /// and returns the exit code (see the module docs). Never calls `exit()`, so destructors run.
+    pub fn run(self) -> ExitCode {
+        let args = match args::parse(std::env::args_os(), |k| std::env::var(k).ok()) {
+            Ok(a) => a,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(EXIT_USAGE);
+            }
+        };
+        let mut specs: Vec<TestSpec> = inventory::iter::<TestDescriptor>.into_iter().map(spec_from_descriptor).collect();
+        specs.extend(self.added);
+        if let Err(message) = reject_duplicates(&specs) {
+            eprintln!("error: {message}");
+            return ExitCode::from(EXIT_SETUP);
+        }
+        specs.retain(|s| args.tags.selects(&s.tags));
+        specs.sort_by(|a, b| a.name.cmp(&b.name));
+        for spec in &mut specs {
+            // A missing capability is known before the run: mark the test ignored so that
+            // listing (and nextest's list phase) agrees with the run.
+            if spec.ignore.is_none() && !args.require_all {
+                if let Err(reason) = capability::check_all(&spec.requires) {
+                    spec.ignore = Some(Some(reason));
+                }
+            }
+        }
+
+        if args.libtest.list {
+            print_list(&specs, &args.libtest);
+            return ExitCode::SUCCESS;
+        }
+
+        let binary = binary_name();
+        let settings = RunSettings {
+            seed: args.seed,
+            default_timeout: args.default_timeout,
+            require_all: args.require_all,
+            nocapture: args.libtest.nocapture,
+            binary: binary.clone(),
+        };
+        let records: Arc<Mutex<Vec<TestRecord>>> = Arc::default();
+        let mut trials = Vec::with_capacity(specs.len());
+        for spec in specs {
+            let mut skipped = TestRecord::new(spec.name.clone(), TestStatus::Skipped { reason: None });
+            skipped.file = spec.file.clone();
+            skipped.line = spec.line;
+            skipped.tags = spec.tags.clone();
+            if let Some(reason) = &spec.ignore {
+                skipped.status = TestStatus::Skipped { reason: reason.clone() };
+            }
+            let is_ignored = spec.ignore.is_some();
+            let (settings, records_for_trial) = (settings.clone(), Arc::clone(&records));
+            let trial = Trial::ignorable_test(spec.name.clone(), move || {
+                let (verdict, record) = execute::run(spec, &settings);
+                records_for_trial.lock().unwrap_or_else(|e| e.into_inner()).push(record);
+                verdict
+            })
+            .with_ignored_flag(is_ignored);
+            if !args.libtest.is_filtered_out(&trial) && args.libtest.is_ignored(&trial) {
+                records.lock().unwrap_or_else(|e| e.into_inner()).push(skipped);
+            }
+            trials.push(trial);
+        }
+
+        if args.under_nextest && args.libtest.exact {
+            if let Some(filter) = &args.libtest.filter {
+                if trials.iter().all(|t| args.libtest.is_filtered_out(t)) {
+                    eprintln!(
+                        "error: nextest asked for test `{filter}`, which this binary does not have after \
+                         tag selection; CHAOS_TAGS must be the same when nextest lists and runs tests"
+                    );
+                    return ExitCode::from(EXIT_NO_SUCH_TEST);
+                }
+            }
+        }
+
+        let conclusion = libtest_mimic::run(&args.libtest, trials);
+
+        if let Some(path) = &args.junit {
+            let mut records = std::mem::take(&mut *records.lock().unwrap_or_else(|e| e.into_inner()));
+            records.sort_by(|a, b| a.name.cmp(&b.name));
+            let written = if args.under_nextest {
+                records
+                    .iter()
+                    .try_for_each(|r| junit::write(&junit::per_test_path(path, &r.name), &binary, std::slice::from_ref(r)))
+            } else {
+                junit::write(path, &binary, &records)
+            };
+            if let Err(e) = written {
+                eprintln!("error: {e}");
+                return ExitCode::from(EXIT_SETUP);
+            }
+        }
+        conclusion.exit_code()
+    }
+}
+
+impl TestBuilder {
+    /// Sets the test's tags.
+    pub fn tags<I, S>(mut self, tags: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.last().tags = tags.into_iter().map(Into::into).collect();
         self
     }
 
-    /// Runs the tests and returns the exit code.
+    /// Sets the test's timeout.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.last().timeout = Some(timeout);
+        self
+    }
+
+    /// Marks the test ignored with a reason.
+    pub fn ignore(mut self, reason: impl Into<String>) -> Self {
+        self.last().ignore = Some(Some(reason.into()));
+        self
+    }
+
+    /// Sets the capabilities the test requires (see [`capability::CAPABILITY_NAMES`]).
+    pub fn requires<I, S>(mut self, caps: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.last().requires = caps.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Adds another async test.
+    #[track_caller]
+    pub fn test<F>(self, name: impl Into<String>, body: F) -> TestBuilder
+    where
+        F: for<'a> FnOnce(&'a mut Chaos) -> BoxTestFuture<'a> + Send + 'static,
+    {
+        self.harness.test(name, body)
+    }
+
+    /// Adds another synchronous test.
+    #[track_caller]
+    pub fn test_sync<F>(self, name: impl Into<String>, body: F) -> TestBuilder
+    where
+        F: FnOnce(&mut Chaos) -> ChaosResult + Send + 'static,
+    {
+        self.harness.test_sync(name, body)
+    }
+
+    /// Returns to the harness.
+    pub fn done(self) -> Harness {
+        self.harness
+    }
+
+    /// Runs the harness (see [`Harness::run`]).
     pub fn run(self) -> ExitCode {
-        let _: Option<ChaosResult> = None;
-        ExitCode::SUCCESS
+        self.harness.run()
+    }
+
+    fn last(&mut self) -> &mut TestSpec {
+        self.harness.added.last_mut().expect("a TestBuilder always follows a pushed test")
+    }
+}
+
+fn spec_from_descriptor(d: &'static TestDescriptor) -> TestSpec {
+    TestSpec {
+        name: d.full_name(),
+        file: Some(d.file.to_string()),
+        line: Some(d.line),
+        tags: d.tags.iter().map(|t| t.to_string()).collect(),
+        timeout: d.timeout_ms.map(Duration::from_millis),
+        requires: d.requires.iter().map(|r| r.to_string()).collect(),
+        ignore: match d.ignore {
+            Ignore::No => None,
+            Ignore::Yes => Some(None),
+            Ignore::Reason(r) => Some(Some(r.to_string())),
+        },
+        body: Body::Registered(d.body),
+    }
+}
+
+fn reject_duplicates(specs: &[TestSpec]) -> Result<(), String> {
+    let mut seen: HashMap<&str, &TestSpec> = HashMap::new();
+    let mut problems = Vec::new();
+    let at = |s: &TestSpec| format!("{}:{}", s.file.as_deref().unwrap_or("?"), s.line.unwrap_or(0));
+    for spec in specs {
+        if let Some(first) = seen.insert(&spec.name, spec) {
+            problems.push(format!(
+                "duplicate test name `{}`: defined at {} and at {}; give one of them another name (`name = \"..\"`)",
+                spec.name,
+                at(first),
+                at(spec)
+            ));
+        }
+    }
+    if problems.is_empty() { Ok(()) } else { Err(problems.join("\n")) }
+}
+
+/// `--list`: libtest's terse lines (`name: test`), which cargo-nextest parses. Without
+/// `--format terse` each line also shows the test's tags after `#`.
+fn print_list(specs: &[TestSpec], args: &libtest_mimic::Arguments) {
+    let terse = matches!(args.format, Some(libtest_mimic::FormatSetting::Terse));
+    let mut count = 0;
+    for spec in specs {
+        let probe = Trial::test(spec.name.clone(), || Ok(())).with_ignored_flag(spec.ignore.is_some());
+        if args.is_filtered_out(&probe) || (args.ignored && spec.ignore.is_none()) {
+            continue;
+        }
+        count += 1;
+        if terse || spec.tags.is_empty() {
+            println!("{}: test", spec.name);
+        } else {
+            println!("{}: test  # tags: {}", spec.name, spec.tags.join(", "));
+        }
+    }
+    if !terse {
+        println!();
+        println!("{count} tests, 0 benchmarks");
+    }
+}
+
+fn binary_name() -> String {
+    let exe = std::env::args().next().unwrap_or_default();
+    let stem = std::path::Path::new(&exe).file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    // Cargo names test binaries `<target>-<16 hex digits>`.
+    match stem.rsplit_once('-') {
+        Some((target, hash)) if hash.len() == 16 && hash.chars().all(|c| c.is_ascii_hexdigit()) => target.to_string(),
+        _ => stem,
     }
 }

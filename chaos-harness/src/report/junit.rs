@@ -1,0 +1,135 @@
+//! JUnit XML through quick-junit: one `<testsuite>` per test binary.
+//!
+//! quick-junit removes ANSI escape codes and XML-invalid control characters and escapes
+//! everything else (including `]]>`), so any test output can be attached safely.
+
+use std::path::{Path, PathBuf};
+
+use quick_junit::{NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestSuite};
+
+use super::{TestRecord, TestStatus};
+use crate::Error;
+
+/// Builds the JUnit report for one test binary.
+///
+/// ```
+/// use chaos_harness::report::{junit, TestRecord, TestStatus};
+/// let xml = junit::to_xml("suite", &[TestRecord::new("a::b", TestStatus::Passed)]).unwrap();
+/// assert!(xml.contains("<testcase name=\"a::b\""));
+/// ```
+pub fn to_xml(suite_name: &str, records: &[TestRecord]) -> Result<String, Error> {
+    let mut report = Report::new(suite_name);
+    let mut suite = TestSuite::new(suite_name);
+    let mut total = std::time::Duration::ZERO;
+    for record in records {
+        total += record.duration;
+        suite.add_test_case(test_case(suite_name, record));
+    }
+    suite.set_time(total);
+    report.set_time(total);
+    report.add_test_suite(suite);
+    report.to_string().map_err(|e| Error::Config {
+        what: "JUnit report".into(),
+        cause: e.to_string(),
+        fix: "report this as a harness bug".into(),
+    })
+}
+
+fn test_case(suite_name: &str, record: &TestRecord) -> TestCase {
+    let status = match &record.status {
+        TestStatus::Passed => TestCaseStatus::success(),
+        TestStatus::Failed { message, detail } => {
+            let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
+            s.set_message(message.as_str()).set_type("chaos test failure").set_description(detail.as_str());
+            s
+        }
+        TestStatus::Skipped { reason } => {
+            let mut s = TestCaseStatus::skipped();
+            if let Some(reason) = reason {
+                s.set_message(reason.as_str());
+            }
+            s
+        }
+    };
+    let mut case = TestCase::new(record.name.as_str(), status);
+    let classname = match record.name.rsplit_once("::") {
+        Some((module, _)) => format!("{suite_name}::{module}"),
+        None => suite_name.to_string(),
+    };
+    case.set_classname(classname).set_time(record.duration);
+    if let Some(file) = &record.file {
+        case.extra.insert("file".into(), file.as_str().into());
+        if let Some(line) = record.line {
+            case.extra.insert("line".into(), line.to_string().into());
+        }
+    }
+    if let Some(seed) = record.seed {
+        case.add_property(Property::new("seed", seed.to_string()));
+    }
+    if !record.tags.is_empty() {
+        case.add_property(Property::new("tags", record.tags.join(",")));
+    }
+    if !record.output.is_empty() {
+        case.set_system_out(record.output.as_str());
+    }
+    case
+}
+
+/// Writes the report to `path` (creating parent directories).
+pub fn write(path: &Path, suite_name: &str, records: &[TestRecord]) -> Result<(), Error> {
+    let xml = to_xml(suite_name, records)?;
+    let io_err = |what: &str, p: &Path, source| Error::Io {
+        what: what.into(),
+        path: p.to_path_buf(),
+        source,
+        fix: "choose a writable path with --junit PATH or CHAOS_JUNIT".into(),
+    };
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(|e| io_err("creating the JUnit directory", parent, e))?;
+    }
+    let tmp = path.with_extension("xml.tmp");
+    std::fs::write(&tmp, xml).map_err(|e| io_err("writing JUnit XML", &tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| io_err("writing JUnit XML", path, e))
+}
+
+/// Under cargo-nextest every test runs in its own process, so one shared file would be
+/// overwritten by each: the harness writes `<dir>/<stem>.<test name>.xml` per test instead.
+///
+/// ```
+/// use chaos_harness::report::junit::per_test_path;
+/// let p = per_test_path("target/junit.xml".as_ref(), "process::beam kill");
+/// assert_eq!(p, std::path::PathBuf::from("target/junit.process__beam_kill.xml"));
+/// ```
+pub fn per_test_path(path: &Path, test_name: &str) -> PathBuf {
+    let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "junit".into());
+    let safe: String = test_name
+        .replace("::", "__")
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '-' { c } else { '_' })
+        .collect();
+    path.with_file_name(format!("{stem}.{safe}.xml"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hostile_output_is_made_safe() {
+        let mut r = TestRecord::new(
+            "m::t",
+            TestStatus::Failed { message: "boom ]]> \x1b[31mred\x1b[0m".into(), detail: "d\x07\x00".into() },
+        );
+        r.output = "out ]]> \x1b[1mbold\x1b[0m \x0b".into();
+        r.seed = Some(7);
+        r.tags = vec!["net".into(), "smoke".into()];
+        r.file = Some("tests/x.rs".into());
+        let xml = to_xml("suite", &[r]).unwrap();
+        assert!(!xml.contains('\x1b') && !xml.contains('\x07') && !xml.contains('\x0b'), "{xml}");
+        assert!(xml.contains("]]&gt;") || xml.contains("]]]]><![CDATA[>"), "{xml}");
+        assert!(xml.contains("<property name=\"seed\" value=\"7\"/>"), "{xml}");
+        assert!(xml.contains("name=\"tags\" value=\"net,smoke\""), "{xml}");
+        assert!(xml.contains("file=\"tests/x.rs\""), "{xml}");
+        assert!(xml.contains("boom ]]&gt; red"), "{xml}");
+    }
+}

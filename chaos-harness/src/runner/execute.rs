@@ -1,0 +1,232 @@
+//! Runs one test: capability check, sandbox, the body on its own thread and runtime, the
+//! timeout, and the teardown that belongs to the runner (it runs whatever the body did).
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use libtest_mimic::{Completion, Failed};
+
+use super::capability;
+use super::capture::Capture;
+use super::registry::{BoxTestFuture, TestBody};
+use crate::report::{TestRecord, TestStatus};
+use crate::sandbox::Sandbox;
+use crate::{Chaos, ChaosResult};
+
+/// How long a cancelled async body gets to drop its fixtures before the runner tears down the
+/// sandbox under it.
+const CANCEL_GRACE: Duration = Duration::from_secs(5);
+
+/// A test body, from the macro or from the fluent API.
+pub(crate) enum Body {
+    /// Registered by `#[chaos_test]`.
+    Registered(TestBody),
+    /// Added with [`Harness::test`](crate::Harness::test).
+    Boxed(Box<dyn for<'a> FnOnce(&'a mut Chaos) -> BoxTestFuture<'a> + Send>),
+    /// Added with [`Harness::test_sync`](crate::Harness::test_sync).
+    BoxedSync(Box<dyn FnOnce(&mut Chaos) -> ChaosResult + Send>),
+}
+
+/// Everything needed to run one test.
+pub(crate) struct TestSpec {
+    pub name: String,
+    pub file: Option<String>,
+    pub line: Option<u32>,
+    pub tags: Vec<String>,
+    pub timeout: Option<Duration>,
+    pub requires: Vec<String>,
+    pub ignore: Option<Option<String>>,
+    pub body: Body,
+}
+
+/// Settings shared by every test of the run.
+#[derive(Clone, Debug)]
+pub(crate) struct RunSettings {
+    pub seed: Option<u64>,
+    pub default_timeout: Duration,
+    pub require_all: bool,
+    pub nocapture: bool,
+    pub binary: String,
+}
+
+/// How the body's thread ended.
+enum BodyEnd {
+    Returned(ChaosResult),
+    Panicked,
+    Cancelled,
+}
+
+/// Runs the test and returns libtest-mimic's verdict plus the record for reporters.
+pub(crate) fn run(spec: TestSpec, settings: &RunSettings) -> (Result<Completion, Failed>, TestRecord) {
+    let started = Instant::now();
+    let mut record = TestRecord::new(spec.name.clone(), TestStatus::Passed);
+    record.file = spec.file.clone();
+    record.line = spec.line;
+    record.tags = spec.tags.clone();
+
+    if let Err(reason) = capability::check_all(&spec.requires) {
+        if settings.require_all {
+            let message = format!("{reason} (CHAOS_REQUIRE_ALL=1 turns a missing capability into a failure)");
+            record.status = TestStatus::Failed { message: message.clone(), detail: message.clone() };
+            return (Err(message.into()), record);
+        }
+        record.status = TestStatus::Skipped { reason: Some(reason.clone()) };
+        return (Ok(Completion::ignored_with(reason)), record);
+    }
+
+    let seed = settings.seed.unwrap_or_else(rand::random);
+    record.seed = Some(seed);
+    let timeout = spec.timeout.unwrap_or(settings.default_timeout);
+    let capture = Capture::new(settings.nocapture);
+
+    let sandbox = match Sandbox::new(&spec.name) {
+        Ok(s) => Arc::new(s),
+        Err(e) => {
+            let message = format!("could not create the test's sandbox: {e}");
+            record.status = TestStatus::Failed { message: message.clone(), detail: message.clone() };
+            return (Err(message.into()), record);
+        }
+    };
+
+    let end = run_body(spec.body, &spec.name, seed, timeout, &sandbox, &capture);
+    let fixture_logs = fixture_log_tails(&sandbox.temp_dir().join("logs"), 20);
+    let teardown = sandbox.teardown();
+    drop(sandbox);
+
+    let mut problems: Vec<String> = Vec::new();
+    match end {
+        BodyEnd::Returned(Ok(())) => {}
+        BodyEnd::Returned(Err(e)) => problems.push(format!("{e:?}")),
+        BodyEnd::Panicked => {
+            let panics = capture.panics();
+            problems.push(match panics.first() {
+                Some(first) => format!("test {first}"),
+                None => "test panicked".into(),
+            });
+        }
+        BodyEnd::Cancelled => problems.push(format!("timed out after {}", humantime::format_duration(timeout))),
+    }
+    if let Err(e) = teardown {
+        problems.push(format!("teardown failed: {e}"));
+    }
+
+    record.duration = started.elapsed();
+    let mut output = capture.text();
+    if !fixture_logs.is_empty() {
+        output.push_str(&fixture_logs);
+    }
+    record.output = output.clone();
+    if problems.is_empty() {
+        return (Ok(Completion::Completed), record);
+    }
+
+    let message = problems[0].lines().next().unwrap_or_default().to_string();
+    let mut detail = problems.join("\n");
+    detail.push_str(&format!(
+        "\n\nseed: {seed} (replay: CHAOS_SEED={seed} cargo test --test {} -- '{}' --exact)",
+        settings.binary, spec.name
+    ));
+    if !output.trim().is_empty() && !settings.nocapture {
+        detail.push_str("\n\n---- captured output ----\n");
+        detail.push_str(&output);
+    }
+    record.status = TestStatus::Failed { message, detail: detail.clone() };
+    (Err(detail.into()), record)
+}
+
+/// Runs the body on a thread of its own with a fresh runtime, enforcing the timeout. The body's
+/// thread may outlive this call only when a sync body ignores cancellation; the sandbox
+/// teardown that follows kills everything it started either way.
+fn run_body(body: Body, name: &str, seed: u64, timeout: Duration, sandbox: &Arc<Sandbox>, capture: &Capture) -> BodyEnd {
+    let (done_tx, done_rx) = mpsc::channel::<BodyEnd>();
+    let (cancel_tx, cancel_rx) = tokio::sync::oneshot::channel::<()>();
+    let thread_capture = capture.clone();
+    let sandbox = Arc::clone(sandbox);
+    let test_name = name.to_string();
+    let spawned = std::thread::Builder::new().name(thread_name(name)).spawn(move || {
+        let _guard = thread_capture.install_on_this_thread();
+        let runtime_capture = thread_capture.clone();
+        let runtime = match tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .thread_name("chaos-test-rt")
+            .on_thread_start(move || std::mem::forget(runtime_capture.install_on_this_thread()))
+            .build()
+        {
+            Ok(rt) => rt,
+            Err(e) => {
+                let _ = done_tx.send(BodyEnd::Returned(Err(anyhow::anyhow!(
+                    "could not start the test's tokio runtime: {e}; check thread limits (ulimit -u)"
+                ))));
+                return;
+            }
+        };
+        let mut cx = Chaos::new(&test_name, seed, sandbox);
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match body {
+            Body::Registered(TestBody::Async(f)) => runtime.block_on(cancellable(f(&mut cx), cancel_rx)),
+            Body::Boxed(f) => runtime.block_on(cancellable(f(&mut cx), cancel_rx)),
+            Body::Registered(TestBody::Sync(f)) => {
+                let _enter = runtime.enter();
+                BodyEnd::Returned(f(&mut cx))
+            }
+            Body::BoxedSync(f) => {
+                let _enter = runtime.enter();
+                BodyEnd::Returned(f(&mut cx))
+            }
+        }));
+        drop(cx);
+        runtime.shutdown_timeout(Duration::from_secs(2));
+        let _ = done_tx.send(outcome.unwrap_or(BodyEnd::Panicked));
+    });
+    if let Err(e) = spawned {
+        return BodyEnd::Returned(Err(anyhow::anyhow!("could not spawn the test thread: {e}")));
+    }
+    match done_rx.recv_timeout(timeout) {
+        Ok(end) => end,
+        Err(_) => {
+            let _ = cancel_tx.send(());
+            // Let an async body drop its fixtures; a blocked sync body is abandoned.
+            let _ = done_rx.recv_timeout(CANCEL_GRACE);
+            BodyEnd::Cancelled
+        }
+    }
+}
+
+async fn cancellable(body: BoxTestFuture<'_>, cancel: tokio::sync::oneshot::Receiver<()>) -> BodyEnd {
+    tokio::select! {
+        result = body => BodyEnd::Returned(result),
+        _ = cancel => BodyEnd::Cancelled,
+    }
+}
+
+fn thread_name(test: &str) -> String {
+    // Linux thread names are cut at 15 bytes; keep the end, which holds the function name.
+    let tail: String = test.chars().rev().take(60).collect::<Vec<_>>().into_iter().rev().collect();
+    format!("chaos:{tail}")
+}
+
+/// The last `n` lines of every fixture log in `dir`, labelled by file name.
+fn fixture_log_tails(dir: &Path, n: usize) -> String {
+    let Ok(entries) = std::fs::read_dir(dir) else { return String::new() };
+    let mut paths: Vec<_> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    paths.sort();
+    let mut out = String::new();
+    for path in paths {
+        let Ok(bytes) = std::fs::read(&path) else { continue };
+        let text = String::from_utf8_lossy(&bytes);
+        let lines: Vec<&str> = text.lines().collect();
+        if lines.is_empty() {
+            continue;
+        }
+        let start = lines.len().saturating_sub(n);
+        let name = path.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
+        out.push_str(&format!("\n---- {name} (last {} lines) ----\n", lines.len() - start));
+        for line in &lines[start..] {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out
+}

@@ -17,6 +17,7 @@ pub mod process;
 
 use std::sync::Arc;
 
+pub use nix::sys::signal::Signal;
 use rand::RngCore;
 
 use crate::Error;

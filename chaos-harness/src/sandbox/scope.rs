@@ -7,7 +7,7 @@
 //! `CHAOS_SANDBOX_NO_CGROUPS=1`) the scope falls back to the `CHAOS_HARNESS_RUN` marker plus
 //! the process tree sampled in the background, and says so ([`Scope::guarantee`]).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
@@ -67,6 +67,8 @@ impl std::fmt::Display for Guarantee {
 pub const CGROUP_SAMPLE: Duration = Duration::from_millis(20);
 /// Sampling period of the background observer in the fallback (it scans all of `/proc`).
 pub const FALLBACK_SAMPLE: Duration = Duration::from_millis(50);
+/// How long the fallback remembers pids it found foreign before reading them again.
+const FOREIGN_TTL: Duration = Duration::from_secs(1);
 
 /// The processes of one fixture. Created by [`Sandbox::scope`](crate::sandbox::Sandbox::scope);
 /// shared by the fixture handle, faults, selectors and criteria.
@@ -83,6 +85,8 @@ pub struct Scope {
     main: Mutex<Option<OwnedPid>>,
     history: Mutex<BTreeMap<(i32, u64), ProcRecord>>,
     tracked: Mutex<BTreeSet<(i32, u64)>>,
+    /// Fallback: pids found foreign at the last scans, and when the cache was started.
+    foreign: Mutex<(Instant, HashSet<i32>)>,
     sampler_started: AtomicBool,
     stopped: AtomicBool,
     created: Instant,
@@ -108,6 +112,7 @@ impl Scope {
             main: Mutex::new(None),
             history: Mutex::new(BTreeMap::new()),
             tracked: Mutex::new(BTreeSet::new()),
+            foreign: Mutex::new((Instant::now(), HashSet::new())),
             sampler_started: AtomicBool::new(false),
             stopped: AtomicBool::new(false),
             created: Instant::now(),
@@ -198,31 +203,53 @@ impl Scope {
     /// marker-carrying processes. Newly found pids are journaled for the reaper.
     fn fallback_refresh(&self) -> Vec<OwnedPid> {
         let mut tracked = self.tracked.lock().unwrap_or_else(|e| e.into_inner());
-        let all: Vec<procfs::Stat> = procfs::all_pids().into_iter().filter_map(procfs::stat).collect();
+        let mut foreign = self.foreign.lock().unwrap_or_else(|e| e.into_inner());
+        if foreign.0.elapsed() > FOREIGN_TTL {
+            *foreign = (Instant::now(), HashSet::new());
+        }
+        // Processes already found foreign (neither in the tree nor marked) are not read again
+        // until the cache expires: a new process has a new pid, and a foreign process never
+        // becomes our child (orphans go to init). Pid reuse is caught at the next expiry.
+        let all: Vec<procfs::Stat> =
+            procfs::all_pids().into_iter().filter(|p| !foreign.1.contains(p)).filter_map(procfs::stat).collect();
         let mut live: BTreeMap<i32, u64> = BTreeMap::new();
         for s in &all {
             if !s.is_dead() && tracked.contains(&(s.pid, s.start_time)) {
                 live.insert(s.pid, s.start_time);
             }
         }
+        let mut candidates: Vec<&procfs::Stat> =
+            all.iter().filter(|s| !s.is_dead() && !live.contains_key(&s.pid) && owner::forbidden(s.pid).is_none()).collect();
         let mut new = Vec::new();
-        loop {
-            let mut grew = false;
-            for s in &all {
-                if s.is_dead() || live.contains_key(&s.pid) {
-                    continue;
-                }
+        let grow = |live: &mut BTreeMap<i32, u64>, candidates: &mut Vec<&procfs::Stat>, new: &mut Vec<(i32, u64)>| loop {
+            let before = new.len();
+            candidates.retain(|s| {
                 let child_of_ours = live.get(&s.ppid).is_some_and(|pst| s.start_time >= *pst);
-                if child_of_ours || procfs::has_env(s.pid, super::RUN_MARKER_ENV, &self.run_id) && owner::forbidden(s.pid).is_none() {
+                if child_of_ours {
                     live.insert(s.pid, s.start_time);
                     new.push((s.pid, s.start_time));
-                    grew = true;
                 }
-            }
-            if !grew {
+                !child_of_ours
+            });
+            if new.len() == before {
                 break;
             }
+        };
+        grow(&mut live, &mut candidates, &mut new);
+        // The marker, read once per remaining candidate, catches fast double forks.
+        candidates.retain(|s| {
+            let marked = procfs::has_env(s.pid, super::RUN_MARKER_ENV, &self.run_id);
+            if marked {
+                live.insert(s.pid, s.start_time);
+                new.push((s.pid, s.start_time));
+            }
+            !marked
+        });
+        grow(&mut live, &mut candidates, &mut new);
+        for s in candidates {
+            foreign.1.insert(s.pid);
         }
+        drop(foreign);
         for n in &new {
             tracked.insert(*n);
         }

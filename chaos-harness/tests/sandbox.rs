@@ -452,3 +452,57 @@ fn crash_inner() {
         drop(p);
     });
 }
+
+/// Observation keeps every process the fixture ever owned: a killed worker stays in the
+/// history with the time it was found gone, next to its replacement.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn history_keeps_every_process_ever_owned() {
+    let mut cx = cx("sandbox::history");
+    let p = cx.start(prefork(2, "exit").arg("--respawn")).await.unwrap();
+    let members = wait_members(&p, 3).await;
+    let out = cx.scenario("kill one worker").inject(Fault::kill(p.nth(0))).run().await.unwrap();
+    let killed = out.confirmations[0].pids[0];
+    let t0 = Instant::now();
+    let history = loop {
+        let h = p.scope().history();
+        if h.len() >= 4 && h.iter().any(|r| r.first.pid == killed && r.gone_at.is_some()) {
+            break h;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(5), "history never showed the kill and respawn: {h:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let dead = history.iter().find(|r| r.first.pid == killed).unwrap();
+    assert!(dead.first.rss_bytes > 0 && dead.first.cmdline.contains("prefork"), "{:?}", dead.first);
+    assert_eq!(history.iter().filter(|r| r.gone_at.is_none()).count(), 3, "master + 2 workers alive");
+    drop(p);
+    teardown_clean(cx.sandbox(), &members);
+}
+
+/// `CHAOS_SANDBOX_NO_CGROUPS=1` forces the fallback (checked in a child process, since the
+/// environment is process-wide).
+#[test]
+fn env_switch_forces_the_fallback() {
+    let exe = std::env::current_exe().unwrap();
+    let out = std::process::Command::new(exe)
+        .args(["--exact", "env_switch_inner", "--ignored", "--nocapture"])
+        .env("CHAOS_SANDBOX_NO_CGROUPS", "1")
+        .output()
+        .unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success() && text.contains("1 passed"), "{text}");
+}
+
+#[test]
+#[ignore = "run with CHAOS_SANDBOX_NO_CGROUPS=1 by env_switch_forces_the_fallback"]
+fn env_switch_inner() {
+    if std::env::var("CHAOS_SANDBOX_NO_CGROUPS").is_err() {
+        return;
+    }
+    let sb = Sandbox::new("sandbox::env_switch").unwrap();
+    assert!(!sb.uses_cgroups());
+    let scope = sb.scope("x").unwrap();
+    assert!(scope.cgroups().is_empty() && !scope.guarantee().is_full());
+    assert!(sb.notes().join(" ").contains("CHAOS_SANDBOX_NO_CGROUPS=1"));
+    drop(scope);
+    teardown_clean(&sb, &[]);
+}

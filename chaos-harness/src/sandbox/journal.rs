@@ -736,12 +736,28 @@ pub(crate) fn undo(effect: &Effect, pids: &[(i32, u64)], deadline: Instant) -> R
             let lim = libc::rlimit { rlim_cur: *soft, rlim_max: *hard };
             // SAFETY: valid pointer to a stack rlimit; old-limit pointer may be null.
             let r = unsafe { libc::prlimit(*pid, *resource as _, &lim, std::ptr::null_mut()) };
-            if r == 0 { Ok(()) } else { Err(format!("prlimit: {}", std::io::Error::last_os_error())) }
+            if r != 0 {
+                return Err(format!("prlimit: {}", std::io::Error::last_os_error()));
+            }
+            let mut now = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+            // SAFETY: null new limit (read only), valid pointer for the old one.
+            let r = unsafe { libc::prlimit(*pid, *resource as _, std::ptr::null(), &mut now) };
+            if r == 0 && (now.rlim_cur, now.rlim_max) != (*soft, *hard) {
+                return Err(format!("rlimit reads {}/{} after restoring {soft}/{hard}", now.rlim_cur, now.rlim_max));
+            }
+            Ok(())
         }
         Effect::Mount { target } => {
             match nix::mount::umount2(target.as_path(), nix::mount::MntFlags::MNT_DETACH) {
-                Ok(()) | Err(nix::errno::Errno::EINVAL) | Err(nix::errno::Errno::ENOENT) => Ok(()),
-                Err(e) => Err(format!("umount {}: {e}", target.display())),
+                Ok(()) | Err(nix::errno::Errno::EINVAL) | Err(nix::errno::Errno::ENOENT) => {}
+                Err(e) => return Err(format!("umount {}: {e}", target.display())),
+            }
+            let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap_or_default();
+            let t = target.to_string_lossy();
+            if mounts.lines().any(|l| l.split_whitespace().nth(1) == Some(&*t)) {
+                Err(format!("{} is still mounted", target.display()))
+            } else {
+                Ok(())
             }
         }
         Effect::File { path } => io_ok_if_missing(std::fs::remove_file(path)),
@@ -852,6 +868,49 @@ mod tests {
             assert!(!s.contains('\n'));
             assert_eq!(serde_json::from_str::<Line>(&s).unwrap(), line, "{s}");
         }
+    }
+
+    #[test]
+    fn rlimit_undo_restores_the_exact_previous_values() {
+        let me = std::process::id() as i32;
+        let st = procfs::start_time(me).unwrap();
+        let mut old = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+        // SAFETY: reading our own limit into a valid pointer.
+        assert_eq!(unsafe { libc::prlimit(me, libc::RLIMIT_NOFILE, std::ptr::null(), &mut old) }, 0);
+        let lower = libc::rlimit { rlim_cur: old.rlim_cur - 1, rlim_max: old.rlim_max };
+        // SAFETY: lowering our own soft limit by one.
+        assert_eq!(unsafe { libc::prlimit(me, libc::RLIMIT_NOFILE, &lower, std::ptr::null_mut()) }, 0);
+        let e = Effect::Rlimit { pid: me, start_time: st, resource: libc::RLIMIT_NOFILE as i32, soft: old.rlim_cur, hard: old.rlim_max };
+        undo(&e, &[], Instant::now() + Duration::from_secs(1)).unwrap();
+        let mut now = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+        // SAFETY: as above.
+        assert_eq!(unsafe { libc::prlimit(me, libc::RLIMIT_NOFILE, std::ptr::null(), &mut now) }, 0);
+        assert_eq!((now.rlim_cur, now.rlim_max), (old.rlim_cur, old.rlim_max));
+    }
+
+    #[test]
+    fn cgroup_limit_undo_writes_back_and_reads_back() {
+        let sb = crate::sandbox::Sandbox::new("unit::cgroup_limit").unwrap();
+        let scope = sb.scope("lim").unwrap();
+        let Some(cg) = scope.cgroup("pids").cloned() else {
+            eprintln!("skipped: no pids cgroup (not root?)");
+            drop(scope);
+            sb.teardown().unwrap();
+            return;
+        };
+        let file = cg.dir().join("pids.max");
+        let previous = std::fs::read_to_string(&file).unwrap().trim().to_string();
+        let effect = Effect::CgroupLimit { dir: cg.dir(), file: "pids.max".into(), previous: previous.clone() };
+        sb.record(effect.clone(), || {
+            cgroup::write_ctl(&file, "50").unwrap();
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(std::fs::read_to_string(&file).unwrap().trim(), "50");
+        undo(&effect, &[], Instant::now() + Duration::from_secs(1)).unwrap();
+        assert_eq!(std::fs::read_to_string(&file).unwrap().trim(), previous);
+        drop(scope);
+        assert!(sb.teardown().unwrap().is_clean());
     }
 
     #[test]

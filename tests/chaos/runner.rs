@@ -255,7 +255,7 @@ fn failures_show_panic_chain_seed_and_capability_reasons() -> ChaosResult {
     let out = run_selftest(&["basic::"], &[])?;
     let all = text(&out);
     for needle in [
-        "test panicked at tests/selftest/basic.rs:",
+        "test panicked at fixtures/selftest-suite/tests/selftest/basic.rs:",
         "the vector should hold one element",
         "restarting the pool",
         "writing the session table",

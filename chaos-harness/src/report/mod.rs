@@ -1,12 +1,21 @@
 //! Reporting: the result model every reporter reads, and the reporters (JUnit now; JSON, CSV,
 //! HTML and history build on the same [`TestRecord`]).
 
+pub mod csv;
+pub mod history;
+pub mod html;
 pub mod junit;
+mod model;
 
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
+
+pub use model::{CriterionVerdict, PhaseReport, RunReport, ScenarioReport, SeriesPoint, TimelineEvent};
+
 /// How one test ended.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
 pub enum TestStatus {
     /// The test passed.
     Passed,
@@ -31,7 +40,7 @@ pub enum TestStatus {
 /// let r = TestRecord::new("process::smoke", TestStatus::Passed);
 /// assert_eq!(r.name, "process::smoke");
 /// ```
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct TestRecord {
     /// Full test name.
     pub name: String,
@@ -46,9 +55,28 @@ pub struct TestRecord {
     /// How it ended.
     pub status: TestStatus,
     /// Wall-clock duration.
+    #[serde(with = "duration_ms")]
     pub duration: Duration,
     /// Captured output (tracing events, panics, fixture log tails).
     pub output: String,
+    /// The scenario's details (criteria, timeline, load), when the test ran one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scenario: Option<ScenarioReport>,
+}
+
+/// Serializes a [`Duration`] as fractional milliseconds.
+pub(crate) mod duration_ms {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::time::Duration;
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_f64(d.as_secs_f64() * 1000.0)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let ms = f64::deserialize(d)?;
+        Ok(Duration::from_secs_f64((ms.max(0.0)) / 1000.0))
+    }
 }
 
 impl TestRecord {
@@ -63,6 +91,7 @@ impl TestRecord {
             status,
             duration: Duration::ZERO,
             output: String::new(),
+            scenario: None,
         }
     }
 }

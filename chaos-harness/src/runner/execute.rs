@@ -98,7 +98,7 @@ pub(crate) fn run(spec: TestSpec, settings: &RunSettings) -> (Result<Completion,
     let mut problems: Vec<String> = Vec::new();
     match end {
         BodyEnd::Returned(Ok(())) => {}
-        BodyEnd::Returned(Err(e)) => problems.push(format!("{e:?}")),
+        BodyEnd::Returned(Err(e)) => problems.push(error_chain(&e)),
         BodyEnd::Panicked => {
             let panics = capture.panics();
             problems.push(match panics.first() {
@@ -199,6 +199,19 @@ async fn cancellable(body: BoxTestFuture<'_>, cancel: tokio::sync::oneshot::Rece
         result = body => BodyEnd::Returned(result),
         _ = cancel => BodyEnd::Cancelled,
     }
+}
+
+/// The error and its causes, one per line (no backtrace: the failure names what failed).
+fn error_chain(e: &anyhow::Error) -> String {
+    let mut out = e.to_string();
+    let causes: Vec<String> = e.chain().skip(1).map(|c| c.to_string()).collect();
+    if !causes.is_empty() {
+        out.push_str("\n\nCaused by:");
+        for (i, cause) in causes.iter().enumerate() {
+            out.push_str(&format!("\n    {i}: {cause}"));
+        }
+    }
+    out
 }
 
 fn thread_name(test: &str) -> String {

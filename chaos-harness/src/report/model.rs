@@ -1,0 +1,125 @@
+//! The report model: a run of tests, each optionally with a scenario's details.
+
+use serde::{Deserialize, Serialize};
+
+use super::{TestRecord, TestStatus};
+
+/// One run of a suite: what every reporter (JSON, CSV, HTML, history) reads.
+///
+/// ```
+/// use chaos_harness::report::{RunReport, TestRecord, TestStatus};
+/// let run = RunReport::new("smoke", vec![TestRecord::new("a", TestStatus::Passed)]);
+/// assert_eq!((run.passed(), run.failed(), run.skipped()), (1, 0, 0));
+/// ```
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RunReport {
+    /// Suite or binary name.
+    pub suite: String,
+    /// When the run started (unix milliseconds).
+    pub started_unix_ms: u64,
+    /// Harness version that produced the report.
+    pub harness_version: String,
+    /// The tests.
+    pub tests: Vec<TestRecord>,
+}
+
+impl RunReport {
+    /// A report stamped with the current time.
+    pub fn new(suite: impl Into<String>, tests: Vec<TestRecord>) -> Self {
+        let started_unix_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
+        Self { suite: suite.into(), started_unix_ms, harness_version: env!("CARGO_PKG_VERSION").into(), tests }
+    }
+
+    /// Tests that passed.
+    pub fn passed(&self) -> usize {
+        self.tests.iter().filter(|t| t.status == TestStatus::Passed).count()
+    }
+
+    /// Tests that failed.
+    pub fn failed(&self) -> usize {
+        self.tests.iter().filter(|t| matches!(t.status, TestStatus::Failed { .. })).count()
+    }
+
+    /// Tests that were skipped.
+    pub fn skipped(&self) -> usize {
+        self.tests.iter().filter(|t| matches!(t.status, TestStatus::Skipped { .. })).count()
+    }
+}
+
+/// What a scenario did and found.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct ScenarioReport {
+    /// The scenario's name.
+    pub name: String,
+    /// One verdict per criterion.
+    pub verdicts: Vec<CriterionVerdict>,
+    /// Faults, phases and observations on the timeline.
+    pub events: Vec<TimelineEvent>,
+    /// Load statistics per phase.
+    pub phases: Vec<PhaseReport>,
+    /// Load over time (one point per bucket), for charts.
+    pub series: Vec<SeriesPoint>,
+}
+
+/// One criterion's verdict.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct CriterionVerdict {
+    /// The criterion, as written (`no_orphans within 5s`).
+    pub criterion: String,
+    /// Whether it held.
+    pub passed: bool,
+    /// What was observed.
+    pub detail: String,
+}
+
+/// Something that happened during a scenario.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct TimelineEvent {
+    /// Milliseconds since the scenario started.
+    pub at_ms: u64,
+    /// `fault`, `clear`, `phase`, `observation`, `telemetry`, ...
+    pub kind: String,
+    /// Human-readable description.
+    pub detail: String,
+}
+
+/// Load statistics of one phase.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct PhaseReport {
+    /// Phase name (`baseline`, `fault`, `recovery`).
+    pub phase: String,
+    /// Phase start, ms since the scenario started.
+    pub from_ms: u64,
+    /// Phase end.
+    pub to_ms: u64,
+    /// Requests issued in the phase.
+    pub total: u64,
+    /// Successful ones.
+    pub ok: u64,
+    /// Structured errors.
+    pub errors: u64,
+    /// Requests without a reply.
+    pub lost: u64,
+    /// Median latency of successes, microseconds.
+    pub p50_us: Option<u64>,
+    /// 99th percentile latency of successes, microseconds.
+    pub p99_us: Option<u64>,
+}
+
+/// Load in one time bucket.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct SeriesPoint {
+    /// Bucket start, ms since the scenario started.
+    pub at_ms: u64,
+    /// Successful requests in the bucket.
+    pub ok: u64,
+    /// Failed or lost requests in the bucket.
+    pub failed: u64,
+    /// Median latency of successes in the bucket, microseconds.
+    pub p50_us: Option<u64>,
+    /// 99th percentile latency of successes in the bucket, microseconds.
+    pub p99_us: Option<u64>,
+}

@@ -1,0 +1,6 @@
+use chaos_harness::prelude::*;
+
+#[chaos_test]
+struct Suite;
+
+fn main() {}

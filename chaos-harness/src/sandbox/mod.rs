@@ -461,3 +461,30 @@ impl Drop for Sandbox {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sandbox_and_handles_are_send_and_sync() {
+        fn check<T: Send + Sync>() {}
+        check::<Sandbox>();
+        check::<Arc<Scope>>();
+        check::<crate::fixture::Process>();
+        check::<crate::fixture::Target>();
+    }
+
+    #[test]
+    fn fixture_names_are_sanitised_and_unique() {
+        let sb = Sandbox::with_options("unit::names", SandboxOptions { cgroups: false }).unwrap();
+        let a = sb.scope("my web/server").unwrap();
+        let b = sb.scope("my web/server").unwrap();
+        let c = sb.scope("").unwrap();
+        assert_eq!(a.name(), "my_web_server");
+        assert_eq!(b.name(), "my_web_server-2");
+        assert_eq!(c.name(), "f");
+        drop((a, b, c));
+        assert!(sb.teardown().unwrap().is_clean());
+    }
+}

@@ -5,7 +5,10 @@ use std::sync::Arc;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
+use crate::Error;
+use crate::fixture::Fixture;
 use crate::sandbox::Sandbox;
+use crate::scenario::Scenario;
 
 /// The per-test context: name, seed and random source, and the sandbox that owns every side
 /// effect of the test.
@@ -34,6 +37,57 @@ impl Chaos {
     pub fn for_doctest(test_name: &str, seed: u64) -> Self {
         let sandbox = Arc::new(Sandbox::new(test_name).expect("sandbox for doctest"));
         Self::new(test_name, seed, sandbox)
+    }
+
+    /// A context with its own fresh sandbox, outside the runner (examples, plain `#[test]`s).
+    /// Tear the sandbox down with `cx.sandbox().teardown()` (dropping the last `Arc` also does).
+    ///
+    /// ```
+    /// let cx = chaos_harness::Chaos::standalone("doc::standalone", 7).unwrap();
+    /// assert_eq!(cx.seed(), 7);
+    /// cx.sandbox().teardown().unwrap();
+    /// ```
+    pub fn standalone(test_name: &str, seed: u64) -> Result<Self, Error> {
+        Ok(Self::new(test_name, seed, Arc::new(Sandbox::new(test_name)?)))
+    }
+
+    /// A context around an existing sandbox, outside the runner.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// let sb = Arc::new(chaos_harness::sandbox::Sandbox::new("doc::with").unwrap());
+    /// let cx = chaos_harness::Chaos::with_sandbox("doc::with", 1, sb.clone());
+    /// assert_eq!(cx.sandbox().run_id(), sb.run_id());
+    /// sb.teardown().unwrap();
+    /// ```
+    pub fn with_sandbox(test_name: &str, seed: u64, sandbox: Arc<Sandbox>) -> Self {
+        Self::new(test_name, seed, sandbox)
+    }
+
+    /// Starts a fixture inside this test's sandbox and waits until it is ready. Dropping the
+    /// returned handle stops it; teardown stops it in any case.
+    ///
+    /// ```no_run
+    /// # async fn f(cx: &mut chaos_harness::Chaos) -> chaos_harness::ChaosResult {
+    /// use chaos_harness::fixture::{Command, Probe};
+    /// let web = cx.start(Command::new("python3").args(["-m", "http.server", "8000"])
+    ///     .ready(Probe::tcp("127.0.0.1:8000"))).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn start<F: Fixture>(&mut self, fixture: F) -> Result<F::Handle, Error> {
+        fixture.start(self.sandbox.clone()).await
+    }
+
+    /// Begins a scenario (see [`Scenario`]).
+    ///
+    /// ```no_run
+    /// # async fn f(cx: &mut chaos_harness::Chaos) -> chaos_harness::ChaosResult {
+    /// let outcome = cx.scenario("nothing").wait(std::time::Duration::from_millis(10)).run().await?;
+    /// assert!(outcome.passed());
+    /// # Ok(()) }
+    /// ```
+    pub fn scenario(&mut self, name: &str) -> Scenario<'_> {
+        Scenario::new(self, name)
     }
 
     /// The test's full name.

@@ -38,4 +38,77 @@ pub enum Error {
         /// How to fix it.
         fix: String,
     },
+    /// The sandbox was already torn down (the test timed out or ended) when a new side effect
+    /// was attempted.
+    #[error("sandbox of run {run_id} is closed: refused to {what}; the test body outlived its teardown (timeout?) - end the test body's work before returning")]
+    SandboxClosed {
+        /// The run id.
+        run_id: String,
+        /// The refused side effect.
+        what: String,
+    },
+    /// A pid was refused as a target because the sandbox could not prove it owns it.
+    #[error("refused to signal pid {pid}: {reason}; {fix}")]
+    NotOwned {
+        /// The pid.
+        pid: i32,
+        /// Why ownership was not proven.
+        reason: String,
+        /// What to do.
+        fix: String,
+    },
+    /// A fixture's program could not be started.
+    #[error("fixture {fixture}: could not start {program}: {cause}; {fix}")]
+    Spawn {
+        /// The fixture.
+        fixture: String,
+        /// The program.
+        program: String,
+        /// The cause.
+        cause: String,
+        /// What to do.
+        fix: String,
+    },
+    /// A fixture did not become ready: its probe timed out or the program died first.
+    #[error("fixture {fixture} not ready after {waited:?}: {probe}; {status}; see its logs below (fix the program or its probe, or raise ready_timeout)\n{logs}")]
+    NotReady {
+        /// The fixture.
+        fixture: String,
+        /// The probe that did not pass, and why (timed out / the program exited first).
+        probe: String,
+        /// How long the harness waited.
+        waited: std::time::Duration,
+        /// The program's exit status, or that it is still running.
+        status: String,
+        /// The last 20 lines of its stdout and stderr logs.
+        logs: String,
+    },
+    /// A fixture could not be stopped completely.
+    #[error("fixture {fixture}: stop left {problems:?}; teardown will retry; if it persists, kill them by hand and check for processes in uninterruptible sleep (state D)")]
+    Stop {
+        /// The fixture.
+        fixture: String,
+        /// What was left.
+        problems: Vec<String>,
+    },
+    /// A fault could not be put into effect, or its effect could not be confirmed.
+    #[error("fault not injected: {fault}: {cause}; {fix}")]
+    NotInjected {
+        /// The fault.
+        fault: String,
+        /// Why.
+        cause: String,
+        /// What to do.
+        fix: String,
+    },
+    /// Teardown could not undo everything.
+    #[error("teardown of run {run_id} incomplete: {problems:?}; the journal {journal} keeps the rest - replay it with chaos_harness::sandbox::journal::replay or remove the listed items by hand")]
+    Teardown {
+        /// The run id.
+        run_id: String,
+        /// What could not be undone or was found left behind.
+        problems: Vec<String>,
+        /// The journal that still lists the pending effects.
+        journal: PathBuf,
+    },
 }

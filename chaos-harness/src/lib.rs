@@ -40,6 +40,9 @@ pub type ChaosResult<T = ()> = Result<T, anyhow::Error>;
 
 /// The usual imports for writing chaos tests.
 pub mod prelude {
+    pub use crate::criteria::Criterion;
+    pub use crate::fault::{Fault, Signal};
+    pub use crate::fixture::{Command, FixtureHandle, Probe};
     pub use crate::{Chaos, ChaosResult, Harness, chaos_test};
     pub use std::time::Duration;
     pub use tracing;

@@ -1,1 +1,228 @@
-//! Scenarios: the fluent builder, steps and phases on a timeline, the TOML file format.
+//! Scenarios: a minimal builder (inject, wait, clear, expect) on which the full engine
+//! (phases, load, compound faults, TOML) will grow.
+//!
+//! Steps run in order. `expect` is evaluated where it stands; criteria are prepared (baselines
+//! recorded) before the first step. Faults still active at the end are cleared in reverse
+//! order. A fault that cannot be confirmed ends the scenario as *not injected*; any failed
+//! criterion makes it fail. Either way the [`ScenarioOutcome`] (timeline, confirmations,
+//! verdicts, sandbox notes) is in the error.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::Chaos;
+use crate::criteria::{Criterion, JudgeContext, Verdict};
+use crate::fault::{ActiveFault, Confirmation, Fault, FaultContext};
+
+enum Step {
+    Inject(Fault),
+    Wait(Duration),
+    Clear,
+    Expect(Criterion),
+}
+
+/// A scenario being built; run it with [`Scenario::run`].
+///
+/// ```no_run
+/// # use chaos_harness::prelude::*;
+/// # use chaos_harness::{fault::Fault, criteria::Criterion, fixture::{Command, FixtureHandle}};
+/// # async fn f(cx: &mut Chaos) -> ChaosResult {
+/// let p = cx.start(Command::new("sleep").arg("60")).await?;
+/// let outcome = cx.scenario("kill sleep")
+///     .inject(Fault::kill(p.main()))
+///     .expect(Criterion::no_orphans().of(&p).within(Duration::from_secs(1)))
+///     .run()
+///     .await?;
+/// println!("{outcome}");
+/// # Ok(()) }
+/// ```
+#[must_use = "a scenario does nothing until .run().await"]
+pub struct Scenario<'cx> {
+    cx: &'cx mut Chaos,
+    name: String,
+    steps: Vec<Step>,
+}
+
+/// One entry of a scenario's timeline.
+///
+/// ```
+/// let e = chaos_harness::scenario::TimelineEvent { at: std::time::Duration::from_millis(5), what: "x".into() };
+/// assert_eq!(e.to_string(), "+5ms x");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct TimelineEvent {
+    /// Time since the scenario started.
+    pub at: Duration,
+    /// What happened.
+    pub what: String,
+}
+
+impl std::fmt::Display for TimelineEvent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "+{}ms {}", self.at.as_millis(), self.what)
+    }
+}
+
+/// What a scenario did and found. Its `Display` is the timeline (injections with their
+/// confirmations, waits, verdicts, clears) followed by the sandbox notes.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct ScenarioOutcome {
+    /// The scenario's name.
+    pub name: String,
+    /// The test's seed.
+    pub seed: u64,
+    /// Everything that happened, in order.
+    pub timeline: Vec<TimelineEvent>,
+    /// Confirmations of injected (and cleared) faults.
+    pub confirmations: Vec<Confirmation>,
+    /// The fault that could not be injected, with the reason.
+    pub not_injected: Option<String>,
+    /// Criterion verdicts.
+    pub verdicts: Vec<Verdict>,
+    /// Sandbox notes (e.g. the reduced guarantee without cgroups).
+    pub notes: Vec<String>,
+}
+
+impl ScenarioOutcome {
+    /// Whether every fault was injected and every criterion held.
+    pub fn passed(&self) -> bool {
+        self.not_injected.is_none() && self.verdicts.iter().all(|v| v.passed)
+    }
+}
+
+impl std::fmt::Display for ScenarioOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "scenario {:?} (seed {}): {}", self.name, self.seed, if self.passed() { "PASSED" } else { "FAILED" })?;
+        if let Some(n) = &self.not_injected {
+            writeln!(f, "  NOT INJECTED: {n}")?;
+        }
+        for e in &self.timeline {
+            writeln!(f, "  {e}")?;
+        }
+        for n in &self.notes {
+            writeln!(f, "  note: {n}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Why a scenario failed; carries the full outcome.
+#[derive(Debug, thiserror::Error)]
+pub enum ScenarioError {
+    /// A fault could not be put into effect or confirmed.
+    #[error("{0}")]
+    NotInjected(Box<ScenarioOutcome>),
+    /// A criterion did not hold.
+    #[error("{0}")]
+    CriteriaFailed(Box<ScenarioOutcome>),
+}
+
+impl ScenarioError {
+    /// The outcome.
+    pub fn outcome(&self) -> &ScenarioOutcome {
+        match self {
+            ScenarioError::NotInjected(o) | ScenarioError::CriteriaFailed(o) => o,
+        }
+    }
+}
+
+impl<'cx> Scenario<'cx> {
+    pub(crate) fn new(cx: &'cx mut Chaos, name: &str) -> Self {
+        Self { cx, name: name.to_string(), steps: Vec::new() }
+    }
+
+    /// Injects a fault (kept active until [`Scenario::clear_faults`] or the end).
+    pub fn inject(mut self, fault: impl Into<Fault>) -> Self {
+        self.steps.push(Step::Inject(fault.into()));
+        self
+    }
+
+    /// Waits.
+    pub fn wait(mut self, d: Duration) -> Self {
+        self.steps.push(Step::Wait(d));
+        self
+    }
+
+    /// Clears every active fault (reverse order).
+    pub fn clear_faults(mut self) -> Self {
+        self.steps.push(Step::Clear);
+        self
+    }
+
+    /// Evaluates a criterion at this point.
+    pub fn expect(mut self, c: impl Into<Criterion>) -> Self {
+        self.steps.push(Step::Expect(c.into()));
+        self
+    }
+
+    /// Runs the steps and returns the outcome, or a [`ScenarioError`] carrying it.
+    pub async fn run(self) -> Result<ScenarioOutcome, ScenarioError> {
+        let Scenario { cx, name, steps } = self;
+        let t0 = Instant::now();
+        let sandbox = cx.sandbox().clone();
+        let mut out = ScenarioOutcome { name: name.clone(), seed: cx.seed(), ..Default::default() };
+        let mut jcx = JudgeContext { sandbox: Arc::clone(&sandbox), scenario_start: t0, confirmations: Vec::new() };
+        for s in &steps {
+            if let Step::Expect(c) = s {
+                c.prepare(&jcx);
+            }
+        }
+        let mut active: Vec<Box<dyn ActiveFault>> = Vec::new();
+        let ev = |out: &mut ScenarioOutcome, what: String| {
+            tracing::info!(scenario = %out.name, "{what}");
+            out.timeline.push(TimelineEvent { at: t0.elapsed(), what });
+        };
+        for step in &steps {
+            match step {
+                Step::Inject(f) => {
+                    ev(&mut out, format!("inject {}", f.describe()));
+                    let r = f.inject(FaultContext { sandbox: &sandbox, rng: cx.rng() }).await;
+                    match r {
+                        Ok(a) => {
+                            let c = a.confirmation().clone();
+                            ev(&mut out, format!("confirmed {c}"));
+                            out.confirmations.push(c.clone());
+                            jcx.confirmations.push(c);
+                            active.push(a);
+                        }
+                        Err(e) => {
+                            ev(&mut out, format!("NOT INJECTED {e}"));
+                            out.not_injected = Some(e.to_string());
+                            clear_all(&mut active, &mut out, t0).await;
+                            out.notes = sandbox.notes();
+                            return Err(ScenarioError::NotInjected(Box::new(out)));
+                        }
+                    }
+                }
+                Step::Wait(d) => {
+                    ev(&mut out, format!("wait {d:?}"));
+                    tokio::time::sleep(*d).await;
+                }
+                Step::Clear => clear_all(&mut active, &mut out, t0).await,
+                Step::Expect(c) => {
+                    ev(&mut out, format!("expect {}", c.describe()));
+                    let v = c.judge(&jcx).await;
+                    ev(&mut out, v.to_string());
+                    out.verdicts.push(v);
+                }
+            }
+        }
+        clear_all(&mut active, &mut out, t0).await;
+        out.notes = sandbox.notes();
+        if out.passed() { Ok(out) } else { Err(ScenarioError::CriteriaFailed(Box::new(out))) }
+    }
+}
+
+async fn clear_all(active: &mut Vec<Box<dyn ActiveFault>>, out: &mut ScenarioOutcome, t0: Instant) {
+    while let Some(a) = active.pop() {
+        let what = match a.clear().await {
+            Ok(c) => {
+                out.confirmations.push(c.clone());
+                format!("cleared {c}")
+            }
+            Err(e) => format!("CLEAR FAILED {e} (teardown will undo it from the journal)"),
+        };
+        tracing::info!(scenario = %out.name, "{what}");
+        out.timeline.push(TimelineEvent { at: t0.elapsed(), what });
+    }
+}

@@ -1,0 +1,429 @@
+//! [`Scope`]: the set of processes one fixture owns, and how the harness finds, signals,
+//! freezes and kills them.
+//!
+//! With cgroups (the normal case) the scope is one cgroup per hierarchy, created before the
+//! program starts; the program is spawned into them, so `setsid`, double forks and rewritten
+//! command lines or environments do not matter. Without cgroups (not root, or
+//! `CHAOS_SANDBOX_NO_CGROUPS=1`) the scope falls back to the `CHAOS_HARNESS_RUN` marker plus
+//! the process tree sampled in the background, and says so ([`Scope::guarantee`]).
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::os::fd::OwnedFd;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::Signal;
+
+use super::cgroup::{self, CgroupRef};
+use super::journal::Journal;
+use super::owner::{self, OwnedPid};
+use super::procfs;
+use crate::Error;
+use crate::observe::{ProcRecord, ProcSnapshot};
+
+/// How strongly a scope can hold on to its processes.
+///
+/// ```
+/// use chaos_harness::sandbox::Guarantee;
+/// assert!(Guarantee::Cgroups.is_full());
+/// assert!(!Guarantee::Reduced { reason: "not root".into() }.is_full());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Guarantee {
+    /// Every process is in the fixture's cgroups: nothing escapes.
+    Cgroups,
+    /// Marker + sampled process tree only; the reason says why cgroups are unavailable.
+    Reduced {
+        /// Why there are no cgroups.
+        reason: String,
+    },
+}
+
+impl Guarantee {
+    /// `true` for [`Guarantee::Cgroups`].
+    pub fn is_full(&self) -> bool {
+        matches!(self, Guarantee::Cgroups)
+    }
+}
+
+impl std::fmt::Display for Guarantee {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Guarantee::Cgroups => f.write_str("full: every fixture process is held in its own cgroups"),
+            Guarantee::Reduced { reason } => write!(
+                f,
+                "REDUCED (no cgroups: {reason}): fixture processes are tracked by the {} marker and \
+                 their parent chain sampled every {} ms; a process that double-forks faster than that \
+                 and also wipes its environment can escape. Run as root with cgroups for the full guarantee",
+                super::RUN_MARKER_ENV,
+                FALLBACK_SAMPLE.as_millis()
+            ),
+        }
+    }
+}
+
+/// Sampling period of the background observer with cgroups.
+pub const CGROUP_SAMPLE: Duration = Duration::from_millis(20);
+/// Sampling period of the background observer in the fallback (it scans all of `/proc`).
+pub const FALLBACK_SAMPLE: Duration = Duration::from_millis(50);
+/// How long the fallback remembers pids it found foreign before reading them again.
+const FOREIGN_TTL: Duration = Duration::from_secs(1);
+
+/// The processes of one fixture. Created by [`Sandbox::scope`](crate::sandbox::Sandbox::scope);
+/// shared by the fixture handle, faults, selectors and criteria.
+#[derive(Debug)]
+pub struct Scope {
+    name: String,
+    run_id: String,
+    cgroups: Vec<CgroupRef>,
+    cgroup_seqs: Vec<u64>,
+    guarantee: Guarantee,
+    journal: Arc<Journal>,
+    /// `seq` of the current `process` journal entry (for `pid` records in the fallback).
+    process_seq: Mutex<Option<u64>>,
+    main: Mutex<Option<OwnedPid>>,
+    history: Mutex<BTreeMap<(i32, u64), ProcRecord>>,
+    tracked: Mutex<BTreeSet<(i32, u64)>>,
+    /// Fallback: pids found foreign at the last scans, and when the cache was started.
+    foreign: Mutex<(Instant, HashSet<i32>)>,
+    sampler_started: AtomicBool,
+    stopped: AtomicBool,
+    created: Instant,
+}
+
+impl Scope {
+    pub(crate) fn new(
+        name: String,
+        run_id: String,
+        cgroups: Vec<(CgroupRef, u64)>,
+        guarantee: Guarantee,
+        journal: Arc<Journal>,
+    ) -> Arc<Self> {
+        let (cgroups, cgroup_seqs) = cgroups.into_iter().unzip();
+        Arc::new(Self {
+            name,
+            run_id,
+            cgroups,
+            cgroup_seqs,
+            guarantee,
+            journal,
+            process_seq: Mutex::new(None),
+            main: Mutex::new(None),
+            history: Mutex::new(BTreeMap::new()),
+            tracked: Mutex::new(BTreeSet::new()),
+            foreign: Mutex::new((Instant::now(), HashSet::new())),
+            sampler_started: AtomicBool::new(false),
+            stopped: AtomicBool::new(false),
+            created: Instant::now(),
+        })
+    }
+
+    /// The fixture name (unique within the sandbox).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The run id of the owning sandbox.
+    pub fn run_id(&self) -> &str {
+        &self.run_id
+    }
+
+    /// The fixture's cgroups, one per hierarchy (empty in the fallback).
+    pub fn cgroups(&self) -> &[CgroupRef] {
+        &self.cgroups
+    }
+
+    /// Whether the scope holds its processes in cgroups, or the reduced fallback.
+    pub fn guarantee(&self) -> &Guarantee {
+        &self.guarantee
+    }
+
+    /// The cgroup used to list members: cgroup2 if present (it has `cgroup.kill`), else the
+    /// first v1 hierarchy.
+    pub fn primary(&self) -> Option<&CgroupRef> {
+        self.cgroups.first()
+    }
+
+    /// The cgroup used for freezing: the v1 freezer hierarchy, else cgroup2.
+    pub fn freezer(&self) -> Option<&CgroupRef> {
+        self.cgroups.iter().find(|c| c.controller == "freezer").or_else(|| self.cgroups.iter().find(|c| c.is_v2()))
+    }
+
+    /// The cgroup of a given v1 controller (`"memory"`, `"cpu"`, `"pids"`) or `""` for cgroup2.
+    pub fn cgroup(&self, controller: &str) -> Option<&CgroupRef> {
+        self.cgroups.iter().find(|c| c.controller == controller)
+    }
+
+    /// The fixture's main process (the one the harness spawned), if started.
+    pub fn main(&self) -> Option<OwnedPid> {
+        self.main.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub(crate) fn set_main(&self, pid: i32, start_time: u64, process_seq: u64) {
+        *self.main.lock().unwrap_or_else(|e| e.into_inner()) = Some(OwnedPid { pid, start_time, fixture: self.name.clone() });
+        *self.process_seq.lock().unwrap_or_else(|e| e.into_inner()) = Some(process_seq);
+        self.tracked.lock().unwrap_or_else(|e| e.into_inner()).insert((pid, start_time));
+        self.stopped.store(false, Ordering::SeqCst);
+    }
+
+    /// Opens each cgroup's `cgroup.procs` for writing (close-on-exec), for a spawn's
+    /// `pre_exec` to write `0` into before `exec`.
+    pub(crate) fn procs_fds(&self) -> Result<Vec<OwnedFd>, Error> {
+        self.cgroups
+            .iter()
+            .map(|cg| {
+                let path = cg.dir().join("cgroup.procs");
+                std::fs::OpenOptions::new().write(true).open(&path).map(OwnedFd::from).map_err(|source| Error::Io {
+                    what: format!("opening the cgroup of fixture {}", self.name),
+                    path,
+                    source,
+                    fix: "the sandbox may have been torn down already (test timed out?); otherwise check cgroup permissions".into(),
+                })
+            })
+            .collect()
+    }
+
+    fn own(&self, pid: i32) -> Option<OwnedPid> {
+        let s = procfs::stat(pid)?;
+        (!s.is_dead()).then(|| OwnedPid { pid, start_time: s.start_time, fixture: self.name.clone() })
+    }
+
+    /// The live (non-zombie) processes the fixture owns right now, oldest first.
+    pub fn members(&self) -> Vec<OwnedPid> {
+        let mut v: Vec<OwnedPid> = match self.primary() {
+            Some(cg) => cg.procs().into_iter().filter_map(|p| self.own(p)).collect(),
+            None => self.fallback_refresh(),
+        };
+        v.sort_by_key(|o| (o.start_time, o.pid));
+        v
+    }
+
+    /// Fallback membership: tracked tree (children of tracked processes, found by ppid) plus
+    /// marker-carrying processes. Newly found pids are journaled for the reaper.
+    fn fallback_refresh(&self) -> Vec<OwnedPid> {
+        let mut tracked = self.tracked.lock().unwrap_or_else(|e| e.into_inner());
+        let mut foreign = self.foreign.lock().unwrap_or_else(|e| e.into_inner());
+        if foreign.0.elapsed() > FOREIGN_TTL {
+            *foreign = (Instant::now(), HashSet::new());
+        }
+        // Processes already found foreign (neither in the tree nor marked) are not read again
+        // until the cache expires: a new process has a new pid, and a foreign process never
+        // becomes our child (orphans go to init). Pid reuse is caught at the next expiry.
+        let all: Vec<procfs::Stat> =
+            procfs::all_pids().into_iter().filter(|p| !foreign.1.contains(p)).filter_map(procfs::stat).collect();
+        let mut live: BTreeMap<i32, u64> = BTreeMap::new();
+        for s in &all {
+            if !s.is_dead() && tracked.contains(&(s.pid, s.start_time)) {
+                live.insert(s.pid, s.start_time);
+            }
+        }
+        let mut candidates: Vec<&procfs::Stat> =
+            all.iter().filter(|s| !s.is_dead() && !live.contains_key(&s.pid) && owner::forbidden(s.pid).is_none()).collect();
+        let mut new = Vec::new();
+        let grow = |live: &mut BTreeMap<i32, u64>, candidates: &mut Vec<&procfs::Stat>, new: &mut Vec<(i32, u64)>| loop {
+            let before = new.len();
+            candidates.retain(|s| {
+                let child_of_ours = live.get(&s.ppid).is_some_and(|pst| s.start_time >= *pst);
+                if child_of_ours {
+                    live.insert(s.pid, s.start_time);
+                    new.push((s.pid, s.start_time));
+                }
+                !child_of_ours
+            });
+            if new.len() == before {
+                break;
+            }
+        };
+        grow(&mut live, &mut candidates, &mut new);
+        // The marker, read once per remaining candidate, catches fast double forks.
+        candidates.retain(|s| {
+            let marked = procfs::has_env(s.pid, super::RUN_MARKER_ENV, &self.run_id);
+            if marked {
+                live.insert(s.pid, s.start_time);
+                new.push((s.pid, s.start_time));
+            }
+            !marked
+        });
+        grow(&mut live, &mut candidates, &mut new);
+        for s in candidates {
+            foreign.1.insert(s.pid);
+        }
+        drop(foreign);
+        for n in &new {
+            tracked.insert(*n);
+        }
+        drop(tracked);
+        if let Some(seq) = *self.process_seq.lock().unwrap_or_else(|e| e.into_inner()) {
+            for (pid, st) in new {
+                let _ = self.journal.pid(seq, pid, st);
+            }
+        }
+        live.into_iter().map(|(pid, start_time)| OwnedPid { pid, start_time, fixture: self.name.clone() }).collect()
+    }
+
+    /// Proves that `pid` belongs to this fixture: in its cgroup (or, in the fallback, its
+    /// tracked tree or carrying the run marker), not pid 1, not the harness. Returns the pid
+    /// pinned with its start time.
+    pub fn owns(&self, pid: i32) -> Result<OwnedPid, Error> {
+        let refuse = |reason: String| Error::NotOwned {
+            pid,
+            reason,
+            fix: "select targets through the fixture (e.g. handle.main(), handle.children()); the harness only signals its own processes".into(),
+        };
+        if let Some(why) = owner::forbidden(pid) {
+            return Err(refuse(why.to_string()));
+        }
+        let s = procfs::stat(pid).ok_or_else(|| refuse("no such process".into()))?;
+        if s.is_dead() {
+            return Err(refuse("it is already dead (zombie)".into()));
+        }
+        let ok = match self.primary() {
+            Some(cg) => cg.contains(pid),
+            None => {
+                self.fallback_refresh();
+                self.tracked.lock().unwrap_or_else(|e| e.into_inner()).contains(&(pid, s.start_time))
+            }
+        };
+        if ok {
+            Ok(OwnedPid { pid, start_time: s.start_time, fixture: self.name.clone() })
+        } else {
+            Err(refuse(format!("it is not in fixture {}'s {}", self.name, self.where_())))
+        }
+    }
+
+    fn where_(&self) -> String {
+        match self.primary() {
+            Some(cg) => format!("cgroup {}", cg.dir().display()),
+            None => "tracked process tree".into(),
+        }
+    }
+
+    fn still_owned(&self, pid: i32) -> bool {
+        match self.primary() {
+            Some(cg) => cg.contains(pid),
+            None => procfs::stat(pid).is_some_and(|s| self.tracked.lock().unwrap_or_else(|e| e.into_inner()).contains(&(pid, s.start_time))),
+        }
+    }
+
+    /// Sends `sig` to an owned process after re-proving ownership through a pidfd. `Ok(false)`
+    /// when it is already gone; an error when it is not (or no longer) this fixture's.
+    pub fn signal(&self, target: &OwnedPid, sig: Signal) -> Result<bool, Error> {
+        if target.fixture != self.name {
+            return Err(Error::NotOwned {
+                pid: target.pid,
+                reason: format!("it was selected from fixture {}, not {}", target.fixture, self.name),
+                fix: "signal it through its own fixture".into(),
+            });
+        }
+        owner::signal_checked(target, sig, |p| self.still_owned(p)).map_err(|reason| Error::NotOwned {
+            pid: target.pid,
+            reason,
+            fix: "re-select the target; the process changed owner or the pid was reused".into(),
+        })
+    }
+
+    /// Kills every process of the fixture and waits until none is left (zombies count as
+    /// dead). Returns the survivors' pids on timeout.
+    pub fn kill_all(&self, timeout: Duration) -> Result<(), Vec<i32>> {
+        let deadline = Instant::now() + timeout;
+        if !self.cgroups.is_empty() {
+            return cgroup::kill_all(&self.cgroups, deadline);
+        }
+        loop {
+            let m = self.fallback_refresh();
+            if m.is_empty() {
+                return Ok(());
+            }
+            for o in &m {
+                let _ = owner::signal_checked(o, Signal::SIGKILL, |_| true);
+            }
+            if Instant::now() > deadline {
+                let left: Vec<i32> = m.iter().filter(|o| !o.is_gone()).map(|o| o.pid).collect();
+                return if left.is_empty() { Ok(()) } else { Err(left) };
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    /// Kills what is left and removes the fixture's cgroups (journaling each removal as
+    /// undone). Returns what could not be removed.
+    pub(crate) fn release(&self) -> Result<(), Vec<String>> {
+        let deadline = Instant::now() + Duration::from_secs(3);
+        let mut problems = Vec::new();
+        if self.cgroups.is_empty()
+            && let Err(left) = self.kill_all(Duration::from_secs(3)) {
+                problems.push(format!("pids {left:?} survived SIGKILL"));
+            }
+        for (cg, seq) in self.cgroups.iter().zip(&self.cgroup_seqs) {
+            match cgroup::remove(cg, deadline) {
+                Ok(()) => {
+                    let _ = self.journal.undone(*seq);
+                }
+                Err(e) => problems.push(e),
+            }
+        }
+        if problems.is_empty() { Ok(()) } else { Err(problems) }
+    }
+
+    /// Snapshots of the live processes now, and records them in the history.
+    pub fn sample(&self) -> Vec<ProcSnapshot> {
+        let members = self.members();
+        let now = Instant::now();
+        let snaps: Vec<ProcSnapshot> = members.iter().filter_map(ProcSnapshot::take).collect();
+        let mut h = self.history.lock().unwrap_or_else(|e| e.into_inner());
+        for s in &snaps {
+            h.entry((s.pid, s.start_time))
+                .and_modify(|r| {
+                    r.last = s.clone();
+                    r.last_seen = now;
+                })
+                .or_insert_with(|| ProcRecord { first: s.clone(), last: s.clone(), first_seen: now, last_seen: now, gone_at: None });
+        }
+        for ((pid, st), r) in h.iter_mut() {
+            if r.gone_at.is_none() && r.last_seen != now && procfs::is_gone(*pid, *st) {
+                r.gone_at = Some(now);
+            }
+        }
+        snaps
+    }
+
+    /// Every process the fixture was ever seen to own (sampled; see [`CGROUP_SAMPLE`]), oldest
+    /// first, with when it was first and last seen and when it was found gone.
+    pub fn history(&self) -> Vec<ProcRecord> {
+        let mut v: Vec<ProcRecord> = self.history.lock().unwrap_or_else(|e| e.into_inner()).values().cloned().collect();
+        v.sort_by_key(|r| (r.first.start_time, r.first.pid));
+        v
+    }
+
+    /// When the scope was created.
+    pub fn created(&self) -> Instant {
+        self.created
+    }
+
+    /// Starts the background sampler (idempotent); it ends when the scope is stopped or dropped.
+    pub(crate) fn start_sampler(self: &Arc<Self>) {
+        if self.sampler_started.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let weak: Weak<Scope> = Arc::downgrade(self);
+        let period = if self.cgroups.is_empty() { FALLBACK_SAMPLE } else { CGROUP_SAMPLE };
+        let _ = std::thread::Builder::new().name(format!("chaos-observe-{}", self.name)).spawn(move || {
+            loop {
+                let Some(scope) = weak.upgrade() else { return };
+                if scope.stopped.load(Ordering::SeqCst) || scope.journal.is_closed() {
+                    scope.sampler_started.store(false, Ordering::SeqCst);
+                    return;
+                }
+                scope.sample();
+                drop(scope);
+                std::thread::sleep(period);
+            }
+        });
+    }
+
+    /// Stops the background sampler.
+    pub(crate) fn stop_sampler(&self) {
+        self.stopped.store(true, Ordering::SeqCst);
+    }
+}

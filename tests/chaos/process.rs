@@ -1,0 +1,225 @@
+//! End-to-end process tests (tag `process`): real pre-fork servers and daemons from
+//! `fixtures/programs/` under the sandbox, process faults with their confirmations, orphan
+//! judgement. Library-level integration tests (ownership, probes, selectors, journal replay
+//! after SIGKILL, teardown racing the body, running as `nobody`) live in
+//! `chaos-harness/tests/sandbox.rs`.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{Context, bail, ensure};
+use chaos_harness::fault::FaultContext;
+use chaos_harness::fault::Inject;
+use chaos_harness::fixture::{Process, python3};
+use chaos_harness::prelude::*;
+use chaos_harness::sandbox::{OwnedPid, Sandbox, SandboxOptions, cgroup, procfs};
+use chaos_harness::scenario::ScenarioError;
+
+fn programs() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/programs")
+}
+
+/// A pre-fork server whose `workers` setsid, rewrite argv/comm and wipe their environment;
+/// `mode` = "exit" | "stay" when the master dies.
+fn prefork(workers: usize, mode: &str) -> anyhow::Result<Command> {
+    Ok(Command::new(python3())
+        .name("prefork")
+        .arg(programs().join("prefork.py"))
+        .args(["--workers", &workers.to_string(), "--on-parent-death", mode, "--wipe-env"])
+        .ready(Probe::log_line(&format!("^ready: {workers} workers"))?)
+        .stop_grace(Duration::from_millis(500)))
+}
+
+async fn members(p: &Process, n: usize) -> anyhow::Result<Vec<OwnedPid>> {
+    let t0 = Instant::now();
+    loop {
+        let m = p.scope().members();
+        if m.len() == n {
+            return Ok(m);
+        }
+        ensure!(t0.elapsed() < Duration::from_secs(10), "{} has {} processes, want {n}: {m:?}", p.name(), m.len());
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+fn run_cgroups(run_id: &str) -> Vec<PathBuf> {
+    cgroup::hierarchies()
+        .iter()
+        .filter_map(|h| std::fs::read_dir(h.mount.join(cgroup::PARENT)).ok())
+        .flat_map(|d| d.flatten().filter(|e| e.file_name().to_string_lossy().starts_with(run_id)).map(|e| e.path()))
+        .collect()
+}
+
+#[chaos_test(tags = ["process"], timeout = "60s", requires = ["cgroups", "python3"])]
+async fn prefork_master_sigkill_with_staying_workers_is_orphaning(cx: &mut Chaos) -> ChaosResult {
+    let p = cx.start(prefork(3, "stay")?).await?;
+    members(&p, 4).await?;
+    let err = cx
+        .scenario("master SIGKILL, workers stay")
+        .inject(Fault::kill(p.main()))
+        .expect(Criterion::no_orphans().of(&p).within(Duration::from_millis(500)))
+        .run()
+        .await
+        .err()
+        .context("staying workers must be judged orphans")?;
+    let ScenarioError::CriteriaFailed(out) = &err else { bail!("expected a criteria failure, got {err}") };
+    tracing::info!("{out}");
+    let verdict = &out.verdicts[0].detail;
+    ensure!(verdict.contains("3 orphan(s)"), "{out}");
+    for i in 0..3 {
+        ensure!(verdict.contains(&format!("[prefork: worker {i}] parent ")), "survivor {i} listed with its title: {out}");
+    }
+    Ok(())
+}
+
+#[chaos_test(tags = ["process"], timeout = "60s", requires = ["cgroups", "python3"])]
+async fn prefork_master_sigkill_with_exiting_workers_is_not_orphaning(cx: &mut Chaos) -> ChaosResult {
+    let p = cx.start(prefork(3, "exit")?).await?;
+    members(&p, 4).await?;
+    let out = cx
+        .scenario("master SIGKILL, workers exit")
+        .inject(Fault::kill(p.main()))
+        .expect(Criterion::no_orphans().of(&p).within(Duration::from_secs(3)))
+        .run()
+        .await?;
+    tracing::info!("{out}");
+    ensure!(out.confirmations[0].detail.contains("gone"), "{out}");
+    Ok(())
+}
+
+#[chaos_test(tags = ["process"], timeout = "60s", requires = ["cgroups", "python3"])]
+async fn double_forked_daemon_is_tracked_and_killed_at_teardown(cx: &mut Chaos) -> ChaosResult {
+    let pidfile = cx.sandbox().temp_dir().join("daemon.pid");
+    let d = cx
+        .start(
+            Command::new(python3())
+                .name("daemon")
+                .arg(programs().join("daemon.py"))
+                .arg(&pidfile)
+                .ready(Probe::log_line("^daemon started pid")?),
+        )
+        .await?;
+    ensure!(d.wait().await.code == Some(0), "the launcher exits 0");
+    let pid: i32 = std::fs::read_to_string(&pidfile)?.trim().parse()?;
+    let daemon = cx.sandbox().owns(pid).context("the daemon is still in the fixture's cgroup")?;
+    ensure!(d.scope().members() == vec![daemon.clone()], "only the daemon is left");
+    // What the runner does after the body: tear down (idempotent, it runs again later).
+    let report = cx.sandbox().teardown()?;
+    tracing::info!("{report}");
+    ensure!(daemon.is_gone(), "teardown killed the daemon");
+    ensure!(run_cgroups(cx.sandbox().run_id()).is_empty(), "cgroups removed");
+    Ok(())
+}
+
+#[chaos_test(tags = ["process"], timeout = "60s", requires = ["cgroups", "python3"])]
+fn fixture_dropped_during_panic_leaves_nothing(cx: &mut Chaos) -> ChaosResult {
+    let sandbox = cx.sandbox().clone();
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let (sb, seen2) = (sandbox.clone(), seen.clone());
+    let joined = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+        rt.block_on(async move {
+            let mut inner = Chaos::with_sandbox("process::panicking_body", 1, sb);
+            let p = inner.start(prefork(2, "stay").expect("command")).await.expect("start");
+            *seen2.lock().unwrap_or_else(|e| e.into_inner()) = members(&p, 3).await.expect("members");
+            // Unwind like a panic, without the panic hook's noise in the output.
+            std::panic::resume_unwind(Box::new("the body panics while holding the fixture"));
+        })
+    })
+    .join();
+    ensure!(joined.is_err(), "the body panicked");
+    let pids = seen.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    ensure!(pids.len() == 3, "{pids:?}");
+    for p in &pids {
+        ensure!(p.is_gone(), "{p} survived the drop");
+    }
+    ensure!(run_cgroups(sandbox.run_id()).is_empty(), "cgroups left: {:?}", run_cgroups(sandbox.run_id()));
+    Ok(())
+}
+
+#[chaos_test(tags = ["process"], timeout = "60s", requires = ["cgroups", "python3"])]
+async fn pause_and_resume_are_confirmed(cx: &mut Chaos) -> ChaosResult {
+    let p = cx.start(prefork(2, "stay")?).await?;
+    let all = members(&p, 3).await?;
+    let sandbox = cx.sandbox().clone();
+    let active = Fault::pause(p.children()).inject(FaultContext { sandbox: &sandbox, rng: cx.rng() }).await?;
+    tracing::info!("{}", active.confirmation());
+    for w in &all[1..] {
+        ensure!(w.stat().map(|s| s.state) == Some('T'), "{w} stopped");
+    }
+    let cleared = active.clear().await?;
+    tracing::info!("{cleared}");
+    ensure!(cleared.detail.contains("left state T"), "{cleared}");
+    let out = cx
+        .scenario("pause workers")
+        .inject(Fault::pause(p.children()))
+        .wait(Duration::from_millis(50))
+        .clear_faults()
+        .run()
+        .await?;
+    tracing::info!("{out}");
+    let text = out.to_string();
+    ensure!(text.contains("in state T (stopped)") && text.contains("left state T (running)"), "{text}");
+    Ok(())
+}
+
+#[chaos_test(tags = ["process"], timeout = "60s", requires = ["freezer", "python3"])]
+async fn freeze_and_thaw_are_confirmed(cx: &mut Chaos) -> ChaosResult {
+    let p = cx.start(prefork(2, "stay")?).await?;
+    members(&p, 3).await?;
+    let out = cx.scenario("freeze").inject(Fault::freeze(&p)).wait(Duration::from_millis(50)).clear_faults().run().await?;
+    tracing::info!("{out}");
+    let text = out.to_string();
+    ensure!(text.contains("FROZEN read back") || text.contains("frozen 1 read back"), "{text}");
+    ensure!(text.contains("THAWED read back") || text.contains("frozen 0 read back"), "{text}");
+    Ok(())
+}
+
+#[chaos_test(tags = ["process"], timeout = "60s", requires = ["cgroups", "python3"])]
+async fn crash_loop_is_confirmed_and_workers_respawn(cx: &mut Chaos) -> ChaosResult {
+    let p = cx.start(prefork(2, "exit")?.arg("--respawn")).await?;
+    members(&p, 3).await?;
+    let out = cx
+        .scenario("crash loop")
+        .inject(Fault::crash_loop(p.random()).every(Duration::from_millis(150)).lasting(Duration::from_millis(700)))
+        .wait(Duration::from_millis(800))
+        .clear_faults()
+        .expect(Criterion::respawned(p.children()).within(Duration::from_secs(5)))
+        .expect(Criterion::process_count(p.children()).reaches(2).within(Duration::from_secs(5)))
+        .run()
+        .await?;
+    tracing::info!("{out}");
+    let stop = out.confirmations.iter().find(|c| c.fault.starts_with("stop crash loop")).context("final confirmation")?;
+    let kills: usize = stop.detail.split_whitespace().next().context("count")?.parse()?;
+    ensure!(kills >= 3 && !stop.detail.contains("UNCONFIRMED"), "{out}");
+    Ok(())
+}
+
+#[chaos_test(tags = ["process"], timeout = "60s", requires = ["python3"])]
+async fn fallback_without_cgroups_shows_reduced_guarantee(cx: &mut Chaos) -> ChaosResult {
+    // What CHAOS_SANDBOX_NO_CGROUPS=1 (or running as non-root) gives every sandbox.
+    let sb = Arc::new(Sandbox::with_options("process::fallback", SandboxOptions { cgroups: false })?);
+    let mut fx = Chaos::with_sandbox("process::fallback", cx.seed(), sb.clone());
+    let p = fx.start(prefork(2, "stay")?).await?;
+    let all = members(&p, 3).await?;
+    ensure!(!p.scope().guarantee().is_full());
+    let err = fx
+        .scenario("fallback orphans")
+        .inject(Fault::kill(p.main()))
+        .expect(Criterion::no_orphans().of(&p).within(Duration::from_millis(300)))
+        .run()
+        .await
+        .err()
+        .context("orphans must be found without cgroups too")?;
+    let out = err.outcome();
+    tracing::warn!("{out}");
+    ensure!(out.verdicts[0].detail.contains("2 orphan(s)"), "{out}");
+    ensure!(out.notes.iter().any(|n| n.contains("REDUCED (no cgroups")), "{out}");
+    drop(p);
+    let report = sb.teardown()?;
+    ensure!(report.notes.iter().any(|n| n.contains("REDUCED")), "{report}");
+    ensure!(all.iter().all(|o| o.is_gone()), "teardown killed the tracked tree");
+    ensure!(procfs::marked_pids(sb.run_id()).is_empty());
+    Ok(())
+}

@@ -296,6 +296,39 @@ fn bad_arguments_exit_2_with_the_fix() -> ChaosResult {
     Ok(())
 }
 
+#[chaos_test(tags = ["runner", "e2e"], timeout = "5m", requires = ["cgroups"])]
+fn timeout_holding_a_child_leaves_no_process(cx: &mut Chaos) -> ChaosResult {
+    let pid_file = cx.sandbox().temp_dir().join("child.pid");
+    let pid_file_str = pid_file.to_string_lossy().into_owned();
+    let mut cmd = clean(Command::new(selftest_binary()?));
+    cmd.args(["basic::times_out_holding_a_child", "--exact"]).env("SELFTEST_PID_FILE", &pid_file_str);
+    cmd.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+    let child = cmd.spawn()?;
+    let harness_pid = child.id();
+    let out = child.wait_with_output()?;
+    ensure!(out.status.code() == Some(101), "the test should time out:\n{}", text(&out));
+    ensure!(text(&out).contains("timed out after 2s"), "{}", text(&out));
+    let pid = read_pid(&pid_file)?;
+    // The binary has exited: its runner tore down the sandbox before reporting.
+    ensure!(!pid_alive(pid), "child {pid} of the timed-out test is still alive");
+    // Run ids are `<secs>-<harness pid>-<n>`: nothing of that harness may remain.
+    let marker = format!("-{harness_pid}-");
+    for root in ["/sys/fs/cgroup/pids", "/sys/fs/cgroup/memory", "/sys/fs/cgroup/freezer", "/sys/fs/cgroup/unified"] {
+        let parent = Path::new(root).join("chaos-harness");
+        let left: Vec<String> = std::fs::read_dir(&parent)
+            .map(|d| d.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+            .unwrap_or_default();
+        ensure!(!left.iter().any(|n| n.contains(&marker)), "cgroups of the timed-out test left in {}: {left:?}", parent.display());
+    }
+    let temps: Vec<String> = std::fs::read_dir(std::env::temp_dir())?
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("chaos-harness-") && n.contains(&marker))
+        .collect();
+    ensure!(temps.is_empty(), "temp dirs of the timed-out test left: {temps:?}");
+    Ok(())
+}
+
 /// Whether `pid` is alive (a zombie counts as dead).
 pub fn pid_alive(pid: i32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
@@ -304,7 +337,6 @@ pub fn pid_alive(pid: i32) -> bool {
     }
 }
 
-#[allow(dead_code)]
 fn read_pid(path: &Path) -> anyhow::Result<i32> {
     let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     match text.trim().parse() {

@@ -2,6 +2,7 @@
 //! as ripgrep lays out its integration tests.
 
 mod process;
+mod resources;
 mod runner;
 
 chaos_harness::main!();

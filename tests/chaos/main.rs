@@ -3,5 +3,6 @@
 
 mod process;
 mod runner;
+mod snakepit;
 
 chaos_harness::main!();

@@ -4,5 +4,6 @@
 mod process;
 mod runner;
 mod snakepit;
+mod snakepit_contract;
 
 chaos_harness::main!();

@@ -1,30 +1,19 @@
 //! The Snakepit chaos suite (issue [reference]): process faults against the reference target,
 //! and meta-tests proving each scenario catches the matching defect of the target.
 //!
-//! Timings: with the target's default heartbeat (every 2 s, 3 misses) workers notice a dead
-//! BEAM 4-7 s after a SIGKILL, so the "gone within 5 s" scenarios configure a 1 s heartbeat
-//! (workers then leave ~2-3 s after the kill); the freeze scenario keeps the defaults, as
-//! the issue's 40 s freeze is sized for them.
+//! The scenarios themselves live in `snakepit_chaos::scenarios` (shared with `chaos run`); the
+//! freeze scenario keeps the target's default heartbeat, as the 40 s freeze is sized for it.
 
 use std::time::Duration;
 
 use anyhow::{Context, ensure};
 use chaos_harness::criteria::Criterion;
-use chaos_harness::fixture::snakepit::{Defect, Execute, Snakepit};
-use chaos_harness::load::Load;
+use chaos_harness::fixture::snakepit::{Defect, Snakepit};
 use chaos_harness::prelude::*;
-use chaos_harness::scenario::{ScenarioError, ScenarioOutcome};
+use chaos_harness::scenario::ScenarioError;
+use snakepit_chaos::scenarios::{Verdicts, beam_sigkill, beam_sigkill_under_load_then_restart, pit, worker_sigkill_under_load};
 
 const SECS: fn(u64) -> Duration = Duration::from_secs;
-
-/// A scenario's result: the harness worked (outer `Ok`) and the criteria held or not (inner).
-type Verdicts = anyhow::Result<Result<ScenarioOutcome, ScenarioError>>;
-
-fn pit(defects: &[Defect]) -> Snakepit {
-    defects
-        .iter()
-        .fold(Snakepit::reference().pool_size(4).heartbeat(SECS(1), SECS(3), 3), |p, d| p.defect(*d))
-}
 
 /// Expects the scenario to pass.
 fn passed(v: Verdicts) -> ChaosResult {
@@ -53,51 +42,6 @@ fn caught(v: Verdicts, criterion: &str) -> ChaosResult {
             Ok(())
         }
     }
-}
-
-// ---- scenarios ------------------------------------------------------------------------------
-
-async fn beam_sigkill(cx: &mut Chaos, defects: &[Defect]) -> Verdicts {
-    let pit = cx.start(pit(defects)).await?;
-    Ok(cx
-        .scenario("BEAM SIGKILL: every Python worker gone within 5 s")
-        .inject(Fault::kill(pit.beam()).signal(Signal::SIGKILL))
-        .expect(Criterion::no_orphans().of(&pit).within(SECS(5)))
-        .run()
-        .await)
-}
-
-async fn beam_sigkill_under_load_then_restart(cx: &mut Chaos, defects: &[Defect]) -> Verdicts {
-    let pit = cx.start(pit(defects).supervised(Duration::from_millis(500))).await?;
-    let call = pit.call(Execute::tool("sleep").args(serde_json::json!({"ms": 20})));
-    let outcome = cx
-        .scenario("BEAM SIGKILL under load, supervised restart")
-        .load(Load::closed_loop(4).timeout(SECS(5)), call)
-        .wait(SECS(1))
-        .inject(Fault::kill(pit.beam()).signal(Signal::SIGKILL))
-        .expect(Criterion::gone(pit.workers()).within(SECS(5)))
-        .expect(Criterion::healthy(&pit).within(SECS(30)))
-        .run()
-        .await;
-    Ok(outcome)
-}
-
-async fn worker_sigkill_under_load(cx: &mut Chaos, defects: &[Defect]) -> Verdicts {
-    let pit = cx.start(pit(defects)).await?;
-    // 2 s requests on 8 clients keep every worker busy with a request that started at ~0 ms
-    // when the kill lands at 500 ms, so the kill always hits a request in flight.
-    let call = pit.call(Execute::tool("sleep").args(serde_json::json!({"ms": 2000})));
-    Ok(cx
-        .scenario("one worker SIGKILL under load")
-        .load(Load::closed_loop(8).timeout(SECS(5)), call)
-        .wait(Duration::from_millis(500))
-        .inject(Fault::kill(pit.worker(0)).signal(Signal::SIGKILL))
-        .expect(Criterion::respawned(pit.workers()).within(SECS(5)))
-        .wait(SECS(1))
-        .stop_load()
-        .expect(Criterion::no_lost_requests())
-        .run()
-        .await)
 }
 
 // ---- the suite ------------------------------------------------------------------------------

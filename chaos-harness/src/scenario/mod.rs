@@ -98,6 +98,78 @@ impl ScenarioOutcome {
     }
 }
 
+impl ScenarioOutcome {
+    /// The outcome in the reporters' model: verdicts, the timeline (faults, clears, steps),
+    /// load per phase (baseline before the first fault, fault until the first clear, recovery
+    /// after it) and load over time in 250 ms buckets.
+    pub fn to_report(&self) -> crate::report::ScenarioReport {
+        use crate::report::{CriterionVerdict, PhaseReport, ScenarioReport, SeriesPoint, TimelineEvent as Ev};
+        let ms = |d: Duration| d.as_millis() as u64;
+        let events: Vec<Ev> = self
+            .timeline
+            .iter()
+            .map(|e| {
+                let kind = match e.what.split_whitespace().next().unwrap_or_default() {
+                    "inject" | "confirmed" | "NOT" => "fault",
+                    "cleared" | "CLEAR" => "clear",
+                    "PASS" | "FAIL" => "verdict",
+                    "load" => "load",
+                    _ => "step",
+                };
+                Ev { at_ms: ms(e.at), kind: kind.into(), detail: e.what.clone() }
+            })
+            .collect();
+        let first = |prefix: &str| self.timeline.iter().find(|e| e.what.starts_with(prefix)).map(|e| e.at);
+        let mut phases = Vec::new();
+        let mut series = Vec::new();
+        if let Some(report) = &self.load_report {
+            let end = report.records().iter().map(|r| r.started + r.latency).max().unwrap_or_default();
+            let fault_at = first("inject ").unwrap_or(end);
+            let clear_at = first("cleared ").unwrap_or(end).max(fault_at);
+            for (phase, from, to) in [("baseline", Duration::ZERO, fault_at), ("fault", fault_at, clear_at), ("recovery", clear_at, end + Duration::from_millis(1))] {
+                let s = report.stats_between(from, to);
+                if s.total > 0 {
+                    phases.push(PhaseReport {
+                        phase: phase.into(),
+                        from_ms: ms(from),
+                        to_ms: ms(to),
+                        total: s.total,
+                        ok: s.ok,
+                        errors: s.errors,
+                        lost: s.lost,
+                        p50_us: s.p50.map(|d| d.as_micros() as u64),
+                        p99_us: s.p99.map(|d| d.as_micros() as u64),
+                    });
+                }
+            }
+            let bucket = Duration::from_millis(250);
+            let mut t = Duration::ZERO;
+            while t <= end {
+                let s = report.stats_between(t, t + bucket);
+                series.push(SeriesPoint {
+                    at_ms: ms(t),
+                    ok: s.ok,
+                    failed: s.errors + s.lost,
+                    p50_us: s.p50.map(|d| d.as_micros() as u64),
+                    p99_us: s.p99.map(|d| d.as_micros() as u64),
+                });
+                t += bucket;
+            }
+        }
+        ScenarioReport {
+            name: self.name.clone(),
+            verdicts: self
+                .verdicts
+                .iter()
+                .map(|v| CriterionVerdict { criterion: v.criterion.clone(), passed: v.passed, detail: v.detail.clone() })
+                .collect(),
+            events,
+            phases,
+            series,
+        }
+    }
+}
+
 impl std::fmt::Display for ScenarioOutcome {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         writeln!(f, "scenario {:?} (seed {}): {}", self.name, self.seed, if self.passed() { "PASSED" } else { "FAILED" })?;

@@ -1,4 +1,20 @@
 //! The `chaos` command-line interface.
-fn main() {
-    println!("chaos: not yet implemented");
+//!
+//! ```text
+//! chaos run [--report DIR] [--cycles N] [--defect NAME]... [--only NAME]...   run the Snakepit chaos scenarios
+//! chaos list                                                                 list the built-in scenarios
+//! ```
+//!
+//! Exit codes: 0 every scenario passed; 1 a scenario failed; 2 invalid arguments; 3 the
+//! harness could not run (target did not build, report not writable).
+
+mod cli;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let args = cli::Cli::parse();
+    cli::dispatch(args)
 }

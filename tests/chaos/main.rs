@@ -4,5 +4,7 @@
 mod process;
 mod resources;
 mod runner;
+mod snakepit;
+mod snakepit_contract;
 
 chaos_harness::main!();

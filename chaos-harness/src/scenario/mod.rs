@@ -13,8 +13,10 @@ use std::time::{Duration, Instant};
 use crate::Chaos;
 use crate::criteria::{Criterion, JudgeContext, Verdict};
 use crate::fault::{ActiveFault, Confirmation, Fault, FaultContext};
+use crate::load::{Call, Load, LoadReport, LoadRun, LoadStats};
 
 enum Step {
+    StopLoad,
     Inject(Fault),
     Wait(Duration),
     Clear,
@@ -41,6 +43,7 @@ pub struct Scenario<'cx> {
     cx: &'cx mut Chaos,
     name: String,
     steps: Vec<Step>,
+    load: Option<(Load, Call)>,
 }
 
 /// One entry of a scenario's timeline.
@@ -81,12 +84,89 @@ pub struct ScenarioOutcome {
     pub verdicts: Vec<Verdict>,
     /// Sandbox notes (e.g. the reduced guarantee without cgroups).
     pub notes: Vec<String>,
+    /// Statistics of the scenario's load, if it ran one.
+    pub load: Option<LoadStats>,
+    /// Every request of the load, for reports (not serialized).
+    #[serde(skip)]
+    pub load_report: Option<LoadReport>,
 }
 
 impl ScenarioOutcome {
     /// Whether every fault was injected and every criterion held.
     pub fn passed(&self) -> bool {
         self.not_injected.is_none() && self.verdicts.iter().all(|v| v.passed)
+    }
+}
+
+impl ScenarioOutcome {
+    /// The outcome in the reporters' model: verdicts, the timeline (faults, clears, steps),
+    /// load per phase (baseline before the first fault, fault until the first clear, recovery
+    /// after it) and load over time in 250 ms buckets.
+    pub fn to_report(&self) -> crate::report::ScenarioReport {
+        use crate::report::{CriterionVerdict, PhaseReport, ScenarioReport, SeriesPoint, TimelineEvent as Ev};
+        let ms = |d: Duration| d.as_millis() as u64;
+        let events: Vec<Ev> = self
+            .timeline
+            .iter()
+            .map(|e| {
+                let kind = match e.what.split_whitespace().next().unwrap_or_default() {
+                    "inject" | "confirmed" | "NOT" => "fault",
+                    "cleared" | "CLEAR" => "clear",
+                    "PASS" | "FAIL" => "verdict",
+                    "load" => "load",
+                    _ => "step",
+                };
+                Ev { at_ms: ms(e.at), kind: kind.into(), detail: e.what.clone() }
+            })
+            .collect();
+        let first = |prefix: &str| self.timeline.iter().find(|e| e.what.starts_with(prefix)).map(|e| e.at);
+        let mut phases = Vec::new();
+        let mut series = Vec::new();
+        if let Some(report) = &self.load_report {
+            let end = report.records().iter().map(|r| r.started + r.latency).max().unwrap_or_default();
+            let fault_at = first("inject ").unwrap_or(end);
+            let clear_at = first("cleared ").unwrap_or(end).max(fault_at);
+            for (phase, from, to) in [("baseline", Duration::ZERO, fault_at), ("fault", fault_at, clear_at), ("recovery", clear_at, end + Duration::from_millis(1))] {
+                let s = report.stats_between(from, to);
+                if s.total > 0 {
+                    phases.push(PhaseReport {
+                        phase: phase.into(),
+                        from_ms: ms(from),
+                        to_ms: ms(to),
+                        total: s.total,
+                        ok: s.ok,
+                        errors: s.errors,
+                        lost: s.lost,
+                        p50_us: s.p50.map(|d| d.as_micros() as u64),
+                        p99_us: s.p99.map(|d| d.as_micros() as u64),
+                    });
+                }
+            }
+            let bucket = Duration::from_millis(250);
+            let mut t = Duration::ZERO;
+            while t <= end {
+                let s = report.stats_between(t, t + bucket);
+                series.push(SeriesPoint {
+                    at_ms: ms(t),
+                    ok: s.ok,
+                    failed: s.errors + s.lost,
+                    p50_us: s.p50.map(|d| d.as_micros() as u64),
+                    p99_us: s.p99.map(|d| d.as_micros() as u64),
+                });
+                t += bucket;
+            }
+        }
+        ScenarioReport {
+            name: self.name.clone(),
+            verdicts: self
+                .verdicts
+                .iter()
+                .map(|v| CriterionVerdict { criterion: v.criterion.clone(), passed: v.passed, detail: v.detail.clone() })
+                .collect(),
+            events,
+            phases,
+            series,
+        }
     }
 }
 
@@ -128,12 +208,25 @@ impl ScenarioError {
 
 impl<'cx> Scenario<'cx> {
     pub(crate) fn new(cx: &'cx mut Chaos, name: &str) -> Self {
-        Self { cx, name: name.to_string(), steps: Vec::new() }
+        Self { cx, name: name.to_string(), steps: Vec::new(), load: None }
     }
 
     /// Injects a fault (kept active until [`Scenario::clear_faults`] or the end).
     pub fn inject(mut self, fault: impl Into<Fault>) -> Self {
         self.steps.push(Step::Inject(fault.into()));
+        self
+    }
+
+    /// Runs `load` (issuing `call`) from the scenario's start until [`Scenario::stop_load`] or
+    /// the end; criteria such as [`Criterion::no_lost_requests`] read it.
+    pub fn load(mut self, load: Load, call: Call) -> Self {
+        self.load = Some((load, call));
+        self
+    }
+
+    /// Stops the load (waiting for requests in flight); later criteria see the final report.
+    pub fn stop_load(mut self) -> Self {
+        self.steps.push(Step::StopLoad);
         self
     }
 
@@ -157,16 +250,21 @@ impl<'cx> Scenario<'cx> {
 
     /// Runs the steps and returns the outcome, or a [`ScenarioError`] carrying it.
     pub async fn run(self) -> Result<ScenarioOutcome, ScenarioError> {
-        let Scenario { cx, name, steps } = self;
+        let Scenario { cx, name, steps, load } = self;
         let t0 = Instant::now();
         let sandbox = cx.sandbox().clone();
         let mut out = ScenarioOutcome { name: name.clone(), seed: cx.seed(), ..Default::default() };
-        let mut jcx = JudgeContext { sandbox: Arc::clone(&sandbox), scenario_start: t0, confirmations: Vec::new() };
+        let mut jcx = JudgeContext { sandbox: Arc::clone(&sandbox), scenario_start: t0, confirmations: Vec::new(), load: None };
         for s in &steps {
             if let Step::Expect(c) = s {
                 c.prepare(&jcx);
             }
         }
+        let mut load_run: Option<LoadRun> = load.map(|(spec, call)| {
+            tracing::info!(scenario = %name, ?spec, "load started");
+            spec.start(call)
+        });
+        let mut final_load: Option<LoadReport> = None;
         let mut active: Vec<Box<dyn ActiveFault>> = Vec::new();
         let ev = |out: &mut ScenarioOutcome, what: String| {
             tracing::info!(scenario = %out.name, "{what}");
@@ -199,7 +297,15 @@ impl<'cx> Scenario<'cx> {
                     tokio::time::sleep(*d).await;
                 }
                 Step::Clear => clear_all(&mut active, &mut out, t0).await,
+                Step::StopLoad => {
+                    if let Some(run) = load_run.take() {
+                        let report = run.stop().await;
+                        ev(&mut out, format!("load stopped: {:?}", report.stats()));
+                        final_load = Some(report);
+                    }
+                }
                 Step::Expect(c) => {
+                    jcx.load = load_run.as_ref().map(|r| r.snapshot()).or_else(|| final_load.clone());
                     ev(&mut out, format!("expect {}", c.describe()));
                     let v = c.judge(&jcx).await;
                     ev(&mut out, v.to_string());
@@ -208,6 +314,11 @@ impl<'cx> Scenario<'cx> {
             }
         }
         clear_all(&mut active, &mut out, t0).await;
+        if let Some(run) = load_run.take() {
+            final_load = Some(run.stop().await);
+        }
+        out.load = final_load.as_ref().map(|r| r.stats());
+        out.load_report = final_load;
         out.notes = sandbox.notes();
         if out.passed() { Ok(out) } else { Err(ScenarioError::CriteriaFailed(Box::new(out))) }
     }

@@ -112,7 +112,7 @@ fn leftovers(cx: &Chaos) -> anyhow::Result<Vec<String>> {
     let run = cx.sandbox().run_id();
     let temp = cx.sandbox().temp_dir();
     let mounts = std::fs::read_to_string("/proc/self/mounts")?;
-    let ours: Vec<&str> = mounts.lines().filter(|l| l.contains(&*temp.to_string_lossy()) || l.starts_with("chaos-tmpfs ")).collect();
+    let ours: Vec<&str> = mounts.lines().filter(|l| l.contains(&*temp.to_string_lossy())).collect();
     ensure!(ours.is_empty(), "mounts left: {ours:?}");
     let cgroups: Vec<PathBuf> = cgroup::hierarchies()
         .iter()
@@ -431,4 +431,487 @@ async fn faults_never_cleared_are_undone_by_teardown_from_the_journal(cx: &mut C
         ensure!(text.contains(kind), "teardown undid a {kind}:\n{text}");
     }
     Ok(())
+}
+
+// ---- Snakepit under resource exhaustion (issue 7 item 7) ------------------------------------
+//
+// Each scenario is a function of the target's defects, so the same scenario runs as a test
+// (healthy target: must pass) and as a meta-test (defect enabled: must fail on the right
+// criterion). Every one ends with the faults cleared and the pool fully functional again
+// without any manual action.
+
+use std::sync::Mutex;
+use std::time::SystemTime;
+
+use chaos_harness::criteria::{Judge, JudgeContext, Verdict};
+use chaos_harness::fixture::BoxFuture;
+use chaos_harness::fixture::snakepit::{Defect, Execute, SnakepitHandle};
+use chaos_harness::load::{Call, Load, Outcome};
+use chaos_harness::scenario::ScenarioError;
+use snakepit_chaos::scenarios::{Verdicts, pit};
+
+const SECS: fn(u64) -> Duration = Duration::from_secs;
+const MS: fn(u64) -> Duration = Duration::from_millis;
+
+/// The BEAM that ran when the scenario started is still running.
+struct BeamUp {
+    pit: SnakepitHandle,
+    at_start: Mutex<Option<OwnedPid>>,
+}
+
+fn beam_up(pit: &SnakepitHandle) -> BeamUp {
+    BeamUp { pit: pit.clone(), at_start: Mutex::new(None) }
+}
+
+impl Judge for BeamUp {
+    fn describe(&self) -> String {
+        "the BEAM stays up (same process, not exited)".into()
+    }
+
+    fn prepare(&self, _cx: &JudgeContext) {
+        *self.at_start.lock().unwrap_or_else(|e| e.into_inner()) = self.pit.process().scope().main();
+    }
+
+    fn judge<'a>(&'a self, _cx: &'a JudgeContext) -> BoxFuture<'a, Verdict> {
+        Box::pin(async move {
+            let criterion = self.describe();
+            let start = self.at_start.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            let (passed, detail) = match (start, self.pit.process().exit_status()) {
+                (None, _) => (false, "no BEAM when the scenario started".to_string()),
+                (Some(b), Some(exit)) => (false, format!("BEAM pid {} {exit}\n{}", b.pid, self.pit.process().log_tail())),
+                (Some(b), None) if b.is_gone() => (false, format!("BEAM pid {} is gone", b.pid)),
+                (Some(b), None) => (true, format!("BEAM pid {} still running", b.pid)),
+            };
+            Verdict { criterion, passed, detail }
+        })
+    }
+}
+
+/// The load's requests so far were rejected with `reason` (at least one), and none failed in
+/// any other way or went unanswered. Judged on the load as it is when the step runs: put a
+/// `wait` before it.
+struct RejectedWith(&'static str);
+
+impl Judge for RejectedWith {
+    fn describe(&self) -> String {
+        format!("requests rejected with {} (no other error, none lost)", self.0)
+    }
+
+    fn judge<'a>(&'a self, cx: &'a JudgeContext) -> BoxFuture<'a, Verdict> {
+        Box::pin(async move {
+            let criterion = self.describe();
+            let Some(load) = &cx.load else {
+                return Verdict { criterion, passed: false, detail: "the scenario runs no load".into() };
+            };
+            let (mut hit, mut ok) = (0u64, 0u64);
+            let mut other: std::collections::BTreeMap<String, u64> = Default::default();
+            for r in load.records() {
+                match &r.outcome {
+                    Outcome::Ok => ok += 1,
+                    Outcome::Error { reason, .. } if reason == self.0 => hit += 1,
+                    Outcome::Error { category, reason } => *other.entry(format!("{category}/{reason}")).or_default() += 1,
+                    Outcome::Transport(_) | Outcome::Timeout => *other.entry("lost".into()).or_default() += 1,
+                }
+            }
+            let detail = format!("{} requests: {ok} ok, {hit} {}, others {other:?}", load.total(), self.0);
+            Verdict { criterion, passed: other.is_empty() && hit > 0, detail }
+        })
+    }
+}
+
+/// Requests kept succeeding in the last `fault` window, at a lower rate than in the first
+/// `baseline` window of the load. With a closed-loop load the rate of successful requests is
+/// the rate of progress (clients x 1 / mean latency); the median alone can hide the slowdown
+/// in the tail, as preempted requests wait while the rest stay fast. Speed is the subject of
+/// the CPU fault, so this is the one timing comparison here, as a ratio within the same run.
+struct Slower {
+    baseline: Duration,
+    fault: Duration,
+}
+
+impl Judge for Slower {
+    fn describe(&self) -> String {
+        format!("requests continue, slower (fewer per second in the last {:?} than in the first {:?})", self.fault, self.baseline)
+    }
+
+    fn judge<'a>(&'a self, cx: &'a JudgeContext) -> BoxFuture<'a, Verdict> {
+        Box::pin(async move {
+            let criterion = self.describe();
+            let Some(load) = &cx.load else {
+                return Verdict { criterion, passed: false, detail: "the scenario runs no load".into() };
+            };
+            let now = cx.scenario_start.elapsed();
+            let before = load.stats_between(Duration::ZERO, self.baseline);
+            let during = load.stats_between(now.saturating_sub(self.fault), now);
+            let rate_before = before.ok as f64 / self.baseline.as_secs_f64();
+            let rate_during = during.ok as f64 / self.fault.as_secs_f64();
+            let detail = format!(
+                "before: {rate_before:.0} ok/s (p50 {:?}, p99 {:?}); during: {rate_during:.0} ok/s (p50 {:?}, p99 {:?}): {:.2}x the rate",
+                before.p50,
+                before.p99,
+                during.p50,
+                during.p99,
+                rate_during / rate_before.max(1e-9)
+            );
+            Verdict { criterion, passed: during.ok > 0 && rate_during < rate_before, detail }
+        })
+    }
+}
+
+/// The target emitted telemetry `event` since the scenario started (within `within`).
+struct Telemetered {
+    pit: SnakepitHandle,
+    event: &'static str,
+    within: Duration,
+    since: Mutex<SystemTime>,
+}
+
+fn telemetered(pit: &SnakepitHandle, event: &'static str, within: Duration) -> Telemetered {
+    Telemetered { pit: pit.clone(), event, within, since: Mutex::new(SystemTime::now()) }
+}
+
+impl Judge for Telemetered {
+    fn describe(&self) -> String {
+        format!("telemetry {} within {:?}", self.event, self.within)
+    }
+
+    fn prepare(&self, _cx: &JudgeContext) {
+        *self.since.lock().unwrap_or_else(|e| e.into_inner()) = SystemTime::now();
+    }
+
+    fn judge<'a>(&'a self, _cx: &'a JudgeContext) -> BoxFuture<'a, Verdict> {
+        Box::pin(async move {
+            let criterion = self.describe();
+            let since = *self.since.lock().unwrap_or_else(|e| e.into_inner());
+            let t0 = Instant::now();
+            loop {
+                let seen = self.pit.telemetry().named_since(self.event, since);
+                if let Some(e) = seen.first() {
+                    return Verdict { criterion, passed: true, detail: format!("{} event(s), first: {}", seen.len(), e.metadata) };
+                }
+                if t0.elapsed() > self.within {
+                    return Verdict { criterion, passed: false, detail: "none".into() };
+                }
+                tokio::time::sleep(MS(50)).await;
+            }
+        })
+    }
+}
+
+/// A session write succeeds (within `within`).
+struct SessionWritable {
+    pit: SnakepitHandle,
+    within: Duration,
+}
+
+impl Judge for SessionWritable {
+    fn describe(&self) -> String {
+        format!("session writes succeed again within {:?}", self.within)
+    }
+
+    fn judge<'a>(&'a self, _cx: &'a JudgeContext) -> BoxFuture<'a, Verdict> {
+        Box::pin(async move {
+            let criterion = self.describe();
+            let t0 = Instant::now();
+            loop {
+                let last = match self.pit.client().session_put("after-the-fault", serde_json::json!({"ok": true})).await {
+                    Ok(_) => {
+                        let detail = format!("PUT /sessions/after-the-fault answered after {:.2} s", t0.elapsed().as_secs_f64());
+                        return Verdict { criterion, passed: true, detail };
+                    }
+                    Err(e) => e.to_string(),
+                };
+                if t0.elapsed() > self.within {
+                    return Verdict { criterion, passed: false, detail: format!("last: {last}") };
+                }
+                tokio::time::sleep(MS(100)).await;
+            }
+        })
+    }
+}
+
+/// The scenarios' target: `snakepit_chaos::scenarios::pit`, with a BEAM crash dump (the
+/// defects crash it) written into the sandbox rather than the working directory.
+fn target(cx: &Chaos, defects: &[Defect]) -> chaos_harness::fixture::snakepit::Snakepit {
+    pit(defects).env("ERL_CRASH_DUMP", cx.sandbox().temp_dir().join("erl_crash.dump").to_string_lossy())
+}
+
+/// Worker 1 (whose Python process is killed by the scenario) is replaced by a new process that
+/// the pool reports ready, and the whole pool is ready, within `within`.
+struct Replaced {
+    pit: SnakepitHandle,
+    within: Duration,
+    before: Mutex<Option<i32>>,
+}
+
+fn replaced(pit: &SnakepitHandle, within: Duration) -> Replaced {
+    Replaced { pit: pit.clone(), within, before: Mutex::new(None) }
+}
+
+impl Judge for Replaced {
+    fn describe(&self) -> String {
+        format!("worker_1 replaced and the pool fully ready within {:?}", self.within)
+    }
+
+    fn prepare(&self, _cx: &JudgeContext) {
+        // A command-line selector: the random source is not consulted.
+        let pid = self.pit.worker(0).resolve(&mut rand::rng()).first().map(|o| o.pid);
+        *self.before.lock().unwrap_or_else(|e| e.into_inner()) = pid;
+    }
+
+    fn judge<'a>(&'a self, _cx: &'a JudgeContext) -> BoxFuture<'a, Verdict> {
+        Box::pin(async move {
+            let criterion = self.describe();
+            let Some(old) = *self.before.lock().unwrap_or_else(|e| e.into_inner()) else {
+                return Verdict { criterion, passed: false, detail: "worker_1 had no process when the scenario started".into() };
+            };
+            let t0 = Instant::now();
+            loop {
+                let c = self.pit.client();
+                let last = match (c.workers().await, c.health().await) {
+                    (Ok(ws), Ok(h)) => {
+                        let w1 = ws.iter().find(|w| w.id == "worker_1");
+                        let fresh = w1.is_some_and(|w| w.python_pid.is_some_and(|p| p != old) && (w.state == "ready" || w.state == "busy"));
+                        if fresh && h.ready >= h.size {
+                            let detail = format!("worker_1 pid {old} -> {:?} after {:.2} s; {} of {} ready", w1.and_then(|w| w.python_pid), t0.elapsed().as_secs_f64(), h.ready, h.size);
+                            return Verdict { criterion, passed: true, detail };
+                        }
+                        format!("worker_1 {w1:?}, health {} ({} of {} ready)", h.status, h.ready, h.size)
+                    }
+                    (Err(e), _) | (_, Err(e)) => e.to_string(),
+                };
+                if t0.elapsed() > self.within {
+                    return Verdict { criterion, passed: false, detail: format!("not after {:?}; last: {last}", self.within) };
+                }
+                tokio::time::sleep(MS(50)).await;
+            }
+        })
+    }
+}
+
+/// Expects the scenario to pass.
+fn passed(v: Verdicts) -> ChaosResult {
+    match v? {
+        Ok(outcome) => {
+            tracing::info!("{outcome}");
+            Ok(())
+        }
+        Err(e) => Err(anyhow::Error::new(e)),
+    }
+}
+
+/// Expects the scenario to fail on a criterion whose description contains `criterion` (the
+/// defect caught by the right check, not by accident or by a fault that was not injected).
+fn caught(v: Verdicts, criterion: &str) -> ChaosResult {
+    match v? {
+        Ok(outcome) => anyhow::bail!("the defect was NOT caught: the scenario passed\n{outcome}"),
+        Err(ScenarioError::NotInjected(o)) => anyhow::bail!("the fault was not injected, so nothing was proven\n{o}"),
+        Err(ScenarioError::CriteriaFailed(outcome)) => {
+            let failed: Vec<&str> = outcome.verdicts.iter().filter(|v| !v.passed).map(|v| v.criterion.as_str()).collect();
+            ensure!(
+                failed.iter().any(|c| c.contains(criterion)),
+                "caught, but by {failed:?} instead of a criterion containing {criterion:?}\n{outcome}"
+            );
+            tracing::info!("caught as expected by {failed:?}\n{outcome}");
+            Ok(())
+        }
+    }
+}
+
+/// Memory: a limit on the pool's cgroup with a balloon inside it that leaves the pool ~6 % of
+/// the limit (the target's pressure watermark is 90 %). On cgroup v1 a limit below the current
+/// usage is refused by the kernel (EBUSY), so the squeeze comes from limit + balloon; the
+/// balloon, the largest process, is also what the OOM killer would take first. Requests must
+/// be rejected with `pool/memory_pressure` while the BEAM stays up (catches `crash_on_oom`).
+async fn memory_squeeze(cx: &mut Chaos, defects: &[Defect]) -> Verdicts {
+    let pit = cx.start(target(cx, defects)).await?;
+    let mem = MemoryCgroup::of(&pit)?;
+    let usage = mem.usage_bytes()?;
+    let limit = (usage * 2).max(usage + 128 * MIB);
+    let balloon = (limit as f64 * 0.94) as u64 - mem.working_set_bytes()?;
+    tracing::info!("pool usage {usage} bytes: limit {limit}, balloon {balloon}");
+    let call = pit.call(Execute::tool("echo"));
+    Ok(cx
+        .scenario("memory: limit + balloon leave the pool short of memory")
+        .load(Load::closed_loop(2).timeout(SECS(5)), call)
+        .wait(MS(300))
+        .inject(Fault::memory_limit(&pit, limit))
+        .inject(Fault::memory_pressure(&pit, balloon))
+        .wait(SECS(1))
+        .expect(RejectedWith("memory_pressure"))
+        .expect(beam_up(&pit))
+        .clear_faults()
+        .expect(Criterion::healthy(&pit).within(SECS(10)))
+        .stop_load()
+        .expect(Criterion::oom_kills(&pit).none())
+        .run()
+        .await)
+}
+
+/// CPU: burners on every core; requests keep succeeding, more slowly.
+async fn cpu_saturated(cx: &mut Chaos, defects: &[Defect]) -> Verdicts {
+    let pit = cx.start(target(cx, defects)).await?;
+    let call = pit.call(Execute::tool("echo"));
+    Ok(cx
+        .scenario("CPU saturated by a burner on every core")
+        .load(Load::closed_loop(4).timeout(SECS(10)), call)
+        .wait(MS(1500))
+        .inject(Fault::cpu_burn(Cpus::All))
+        .wait(MS(1500))
+        .expect(Slower { baseline: MS(1400), fault: MS(1400) })
+        .expect(Criterion::error_rate().at_most(0.0))
+        .clear_faults()
+        .expect(Criterion::healthy(&pit).within(SECS(10)))
+        .stop_load()
+        .expect(Criterion::no_lost_requests())
+        .run()
+        .await)
+}
+
+/// Disk: the data dir lives on a small tmpfs; a fill file leaves it no free byte while new
+/// sessions are written. Writes must fail with `storage/disk_full`, the BEAM stay up, and
+/// writes succeed again once the file is gone (catches `crash_on_disk_full`).
+async fn disk_full(cx: &mut Chaos, defects: &[Defect]) -> Verdicts {
+    let data = cx.sandbox().temp_dir().join("pit-data");
+    std::fs::create_dir(&data)?;
+    let tmpfs = inject(cx, Fault::disk_tmpfs(&data, 8 * MIB)).await?;
+    let pit = cx.start(target(cx, defects).data_dir(&data)).await?;
+    let client = pit.client().clone();
+    let pad = "x".repeat(2048);
+    // New session ids: the store's file must grow, so a full disk is hit at once.
+    let call = Call::new(move |seq| {
+        let (client, pad) = (client.clone(), pad.clone());
+        async move {
+            match client.session_put(&format!("s{seq}"), serde_json::json!({ "pad": pad })).await {
+                Ok(_) => Outcome::Ok,
+                Err(e) => e.to_outcome(),
+            }
+        }
+    });
+    let v = cx
+        .scenario("disk full under the data dir")
+        .load(Load::constant_rate(40).timeout(SECS(5)), call)
+        .wait(MS(300))
+        .inject(Fault::disk_fill(&data, 0))
+        .wait(SECS(1))
+        .expect(RejectedWith("disk_full"))
+        .expect(beam_up(&pit))
+        .stop_load()
+        .clear_faults()
+        .expect(SessionWritable { pit: pit.clone(), within: SECS(5) })
+        .expect(Criterion::healthy(&pit).within(SECS(10)))
+        .run()
+        .await;
+    // The BEAM holds files on the tmpfs: stop it before unmounting.
+    pit.stop().await?;
+    clear(tmpfs).await?;
+    Ok(v)
+}
+
+/// The BEAM's open descriptors.
+fn open_fds(pid: i32) -> anyhow::Result<u64> {
+    Ok(std::fs::read_dir(format!("/proc/{pid}/fd"))?.count() as u64)
+}
+
+/// The BEAM's descriptors for the pipes of a worker's Port (matched by pipe inode with the
+/// worker's own stdin/stdout/stderr).
+fn port_pipe_fds(beam: i32, worker: i32) -> anyhow::Result<Vec<u64>> {
+    let link = |pid: i32, fd: &str| std::fs::read_link(format!("/proc/{pid}/fd/{fd}")).ok().map(|p| p.display().to_string());
+    let pipes: Vec<String> = ["0", "1", "2"].iter().filter_map(|fd| link(worker, fd)).filter(|l| l.starts_with("pipe:")).collect();
+    let mut fds: Vec<u64> = std::fs::read_dir(format!("/proc/{beam}/fd"))?
+        .flatten()
+        .filter(|e| std::fs::read_link(e.path()).is_ok_and(|l| pipes.contains(&l.display().to_string())))
+        .filter_map(|e| e.file_name().to_string_lossy().parse().ok())
+        .collect();
+    fds.sort_unstable();
+    Ok(fds)
+}
+
+/// File descriptors, exhausted when a worker must be restarted: the BEAM's soft limit is set
+/// just above the lowest descriptor of worker 1's Port pipes, so once worker 1 is killed the
+/// BEAM has exactly one descriptor to spare: enough to load code (one file at a time), not
+/// enough for the pipe pair a new Port needs. The restart must fail gracefully (`spawn_failed`,
+/// the BEAM up) and the pool recover by itself once the limit is lifted. (A limit of 0 is no
+/// test of the target: the VM cannot load code then and halts.)
+async fn fds_exhausted(cx: &mut Chaos, defects: &[Defect]) -> Verdicts {
+    let pit = cx.start(target(cx, defects)).await?;
+    let beam = pit.process().scope().main().context("BEAM")?;
+    let worker = pit.worker(0).resolve(cx.rng()).pop().context("worker 1")?;
+    let pipes = port_pipe_fds(beam.pid, worker.pid)?;
+    let soft = pipes.first().context("the BEAM holds no pipe of worker 1's Port")? + 1;
+    tracing::info!("worker 1's Port pipes are BEAM fds {pipes:?}: soft limit {soft}");
+    Ok(cx
+        .scenario("one spare descriptor in the BEAM while a worker restarts")
+        .inject(Fault::fd_limit(pit.beam(), soft, 0).keep_hard())
+        .inject(Fault::kill(pit.worker(0)))
+        .expect(telemetered(&pit, "snakepit.pool.worker.spawn_failed", SECS(5)))
+        .expect(beam_up(&pit))
+        .clear_faults()
+        .expect(Criterion::healthy(&pit).within(SECS(15)))
+        .run()
+        .await)
+}
+
+/// File descriptors, modest limit: 64 more than the BEAM holds, ample for a healthy pool under
+/// load, which then replaces a killed worker (a new process, reported ready) while the limit
+/// is still in force (catches `fd_leak`: a second of load leaks far more than 64 descriptors,
+/// and the replacement cannot be brought up).
+async fn fds_modest(cx: &mut Chaos, defects: &[Defect]) -> Verdicts {
+    let pit = cx.start(target(cx, defects)).await?;
+    let beam = pit.process().scope().main().context("BEAM")?;
+    let soft = open_fds(beam.pid)? + 64;
+    let call = pit.call(Execute::tool("echo"));
+    Ok(cx
+        .scenario("a modest descriptor limit under load, then a worker restart")
+        .load(Load::closed_loop(4).timeout(SECS(5)), call)
+        .inject(Fault::fd_limit(pit.beam(), soft, 0).keep_hard())
+        .wait(SECS(1))
+        .stop_load()
+        .inject(Fault::kill(pit.worker(0)))
+        .expect(replaced(&pit, SECS(5)))
+        .expect(beam_up(&pit))
+        .clear_faults()
+        .expect(Criterion::healthy(&pit).within(SECS(15)))
+        .run()
+        .await)
+}
+
+#[chaos_test(tags = ["resources", "snakepit"], requires = ["elixir", "cgroups"], timeout = "2m")]
+async fn snakepit_memory_pressure_rejects_requests_and_the_beam_stays_up(cx: &mut Chaos) -> ChaosResult {
+    passed(memory_squeeze(cx, &[]).await)
+}
+
+#[chaos_test(tags = ["resources", "snakepit"], requires = ["elixir", "cgroups"], timeout = "2m")]
+async fn snakepit_cpu_saturated_requests_continue_slower(cx: &mut Chaos) -> ChaosResult {
+    passed(cpu_saturated(cx, &[]).await)
+}
+
+#[chaos_test(tags = ["resources", "snakepit"], requires = ["elixir", "cgroups", "tmpfs"], timeout = "2m")]
+async fn snakepit_disk_full_session_writes_fail_cleanly_and_recover(cx: &mut Chaos) -> ChaosResult {
+    passed(disk_full(cx, &[]).await)
+}
+
+#[chaos_test(tags = ["resources", "snakepit"], requires = ["elixir", "cgroups", "root"], timeout = "2m")]
+async fn snakepit_fd_exhaustion_spawn_fails_gracefully_and_recovers(cx: &mut Chaos) -> ChaosResult {
+    passed(fds_exhausted(cx, &[]).await)
+}
+
+#[chaos_test(tags = ["resources", "snakepit"], requires = ["elixir", "cgroups", "root"], timeout = "2m")]
+async fn snakepit_modest_fd_limit_is_enough_for_a_healthy_pool(cx: &mut Chaos) -> ChaosResult {
+    passed(fds_modest(cx, &[]).await)
+}
+
+#[chaos_test(tags = ["meta", "resources", "snakepit"], requires = ["elixir", "cgroups"], timeout = "2m")]
+async fn catches_crash_on_oom(cx: &mut Chaos) -> ChaosResult {
+    caught(memory_squeeze(cx, &[Defect::CrashOnOom]).await, "the BEAM stays up")
+}
+
+#[chaos_test(tags = ["meta", "resources", "snakepit"], requires = ["elixir", "cgroups", "tmpfs"], timeout = "2m")]
+async fn catches_crash_on_disk_full(cx: &mut Chaos) -> ChaosResult {
+    caught(disk_full(cx, &[Defect::CrashOnDiskFull]).await, "rejected with disk_full")
+}
+
+#[chaos_test(tags = ["meta", "resources", "snakepit"], requires = ["elixir", "cgroups", "root"], timeout = "2m")]
+async fn catches_fd_leak(cx: &mut Chaos) -> ChaosResult {
+    caught(fds_modest(cx, &[Defect::FdLeak]).await, "worker_1 replaced")
 }

@@ -162,6 +162,22 @@ impl MemoryCgroup {
         parse_u64(&read_ctl(&path)?, &path)
     }
 
+    /// The working set: usage minus the inactive page cache (`memory.stat`
+    /// `total_inactive_file` on v1, `inactive_file` on v2), which the kernel reclaims first.
+    /// This is what memory-pressure monitors (the kubelet, the Snakepit reference target)
+    /// compare with the limit.
+    ///
+    /// ```no_run
+    /// # fn f(m: &chaos_harness::fault::resource::MemoryCgroup) -> Result<(), chaos_harness::Error> {
+    /// assert!(m.working_set_bytes()? <= m.usage_bytes()?);
+    /// # Ok(()) }
+    /// ```
+    pub fn working_set_bytes(&self) -> Result<u64, Error> {
+        let key = if self.is_v2() { "inactive_file" } else { "total_inactive_file" };
+        let inactive = keyed_file(&self.cg, "memory.stat", key)?;
+        Ok(self.usage_bytes()?.saturating_sub(inactive))
+    }
+
     /// The memory limit, `None` when unlimited.
     ///
     /// ```no_run

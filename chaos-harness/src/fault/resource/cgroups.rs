@@ -42,12 +42,26 @@ fn find(target: &Target, v1: &str, v2_probe: &str) -> Result<CgroupRef, Error> {
     })
 }
 
-fn parse_u64(text: &str, path: &std::path::Path) -> Result<u64, Error> {
-    text.trim().parse().map_err(|_| Error::Config {
+fn bad_format(path: &std::path::Path, text: &str) -> Error {
+    Error::Config {
         what: format!("cgroup file {}", path.display()),
         cause: format!("unexpected content {text:?}"),
         fix: "this kernel's cgroup format is not supported; please report it".into(),
-    })
+    }
+}
+
+fn parse_u64(text: &str, path: &std::path::Path) -> Result<u64, Error> {
+    text.trim().parse().map_err(|_| bad_format(path, text))
+}
+
+/// cgroup2 `cpu.max`: `max 100000` or `10000 100000` -> (quota, period) in microseconds.
+fn parse_cpu_max(text: &str) -> Option<(Option<u64>, u64)> {
+    let mut it = text.split_whitespace();
+    let quota = match it.next()? {
+        "max" => None,
+        q => Some(q.parse().ok()?),
+    };
+    Some((quota, it.next()?.parse().ok()?))
 }
 
 /// A `key value` line of a flat-keyed cgroup file (`memory.events`, `cpu.stat`, ...).
@@ -263,11 +277,7 @@ impl CpuCgroup {
         if self.cg.is_v2() {
             let path = dir.join("cpu.max");
             let text = read_ctl(&path)?;
-            let mut it = text.split_whitespace();
-            let first = it.next().unwrap_or("");
-            let quota = if first == "max" { None } else { Some(parse_u64(first, &path)?) };
-            let period = parse_u64(it.next().unwrap_or(""), &path)?;
-            Ok((quota, period))
+            parse_cpu_max(&text).ok_or_else(|| bad_format(&path, &text))
         } else {
             let qp = dir.join("cpu.cfs_quota_us");
             let q = read_ctl(&qp)?;
@@ -379,5 +389,13 @@ mod tests {
         assert_eq!(keyed(t, "under_oom"), Some(0));
         assert_eq!(keyed(t, "nope"), None);
         assert_eq!(keyed("max 12", "max"), Some(12));
+    }
+
+    #[test]
+    fn cpu_max_of_cgroup2() {
+        assert_eq!(parse_cpu_max("max 100000"), Some((None, 100_000)));
+        assert_eq!(parse_cpu_max("10000 100000\n"), Some((Some(10_000), 100_000)));
+        assert_eq!(parse_cpu_max("10000"), None);
+        assert_eq!(parse_cpu_max("x 1"), None);
     }
 }

@@ -1,4 +1,4 @@
-//! Resource exhaustion faults: memory, CPU, disk, file descriptors, pids (issue [resources]).
+//! Resource exhaustion faults: memory, CPU, disk, file descriptors, pids (issue 7, `resources`).
 //!
 //! | constructor | what it does | confirmed by | cleared by |
 //! |---|---|---|---|

@@ -44,18 +44,30 @@ impl ProxyBackend {
     /// `External` when `TOXIPROXY_URL` is set (and non-empty), else `Embedded` with a new
     /// registry seeded with `seed`.
     ///
-    /// ```
+    /// ```no_run
     /// # #[tokio::main] async fn main() {
-    /// // SAFETY: single-threaded doc test.
-    /// unsafe { std::env::remove_var("TOXIPROXY_URL") };
     /// let b = chaos_harness::fault::net::ProxyBackend::from_env(1).await.unwrap();
-    /// assert!(!b.is_external());
+    /// println!("external Toxiproxy: {}", b.is_external());
     /// # }
     /// ```
     pub async fn from_env(seed: u64) -> NetResult<ProxyBackend> {
-        match std::env::var(TOXIPROXY_URL) {
-            Ok(url) if !url.trim().is_empty() => {
-                Ok(ProxyBackend::External(ExternalToxiproxy::connect(url.trim()).await?))
+        ProxyBackend::from_url(std::env::var(TOXIPROXY_URL).ok().as_deref(), seed).await
+    }
+
+    /// `External` for a (non-empty) Toxiproxy URL, else `Embedded` with a new registry seeded
+    /// with `seed`. [`from_env`](Self::from_env) passes `TOXIPROXY_URL` here.
+    ///
+    /// ```
+    /// # #[tokio::main] async fn main() {
+    /// use chaos_harness::fault::net::ProxyBackend;
+    /// assert!(!ProxyBackend::from_url(Some(""), 1).await.unwrap().is_external());
+    /// assert!(ProxyBackend::from_url(Some("ftp://x"), 1).await.is_err());
+    /// # }
+    /// ```
+    pub async fn from_url(url: Option<&str>, seed: u64) -> NetResult<ProxyBackend> {
+        match url.map(str::trim) {
+            Some(url) if !url.is_empty() => {
+                Ok(ProxyBackend::External(ExternalToxiproxy::connect(url).await?))
             }
             _ => Ok(ProxyBackend::Embedded(ProxyRegistry::new(seed))),
         }
@@ -388,6 +400,7 @@ impl ExternalToxiproxy {
         let u = url.clone();
         let inner = tokio::task::spawn_blocking(move || {
             let http = reqwest::blocking::Client::builder()
+                .no_proxy()
                 .timeout(std::time::Duration::from_secs(30))
                 .build()
                 .map_err(|e| NetError::External { url: u.clone(), op: "create HTTP client".into(), cause: e.to_string() })?;

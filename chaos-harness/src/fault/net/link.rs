@@ -157,6 +157,12 @@ impl Pump {
             End::Close => self.core.token.cancel(),
             End::Eof | End::Cancelled => {}
         }
+        // Dropping an OwnedWriteHalf would send FIN (shutdown), which would beat a reset's
+        // RST. Forget it instead: the socket closes (FIN, or RST after SO_LINGER 0) when its
+        // last half is gone. A clean EOF was already forwarded by `on_eof`.
+        let Pump { src, core, .. } = self;
+        core.dst.forget();
+        drop(src);
         end
     }
 

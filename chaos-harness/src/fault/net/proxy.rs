@@ -421,8 +421,10 @@ impl Proxy {
             check_host_port("upstream", u)?;
         }
         let _op = self.shared().op.lock().await;
+        // Stop first and wait until the old listener is closed, then start: the new listener
+        // may bind the very same address.
         let mut to_wait = Vec::new();
-        let result = {
+        let want = {
             let mut life = self.life();
             let listen = update.listen.clone().unwrap_or_else(|| life.listen.clone());
             let upstream = update.upstream.clone().unwrap_or_else(|| life.upstream.clone());
@@ -433,21 +435,21 @@ impl Proxy {
                 life.upstream = upstream;
                 life.bound = None;
             }
-            if want != life.enabled {
-                if want {
-                    self.start_epoch(&mut life)
-                } else {
-                    to_wait.extend(stop_epoch(&mut life));
-                    Ok(())
-                }
-            } else {
-                Ok(())
+            if !want && life.enabled {
+                to_wait.extend(stop_epoch(&mut life));
             }
+            want
         };
         for t in to_wait {
             t.wait().await;
         }
-        result.map(|_| self.info())
+        if want {
+            let mut life = self.life();
+            if !life.enabled {
+                self.start_epoch(&mut life)?;
+            }
+        }
+        Ok(self.info())
     }
 
     /// Bind and spawn the accept loop. Called with the lifecycle lock held.

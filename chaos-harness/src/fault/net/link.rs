@@ -20,13 +20,16 @@ use std::sync::atomic::Ordering::Relaxed;
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use std::os::fd::AsRawFd;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt, Interest};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::watch;
 use tokio::time::{Instant, sleep_until};
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
 use super::counters::{ProxyCounters, ToxicCounters};
+use super::splice::Pipe;
 use super::toxic::{
     Stream, Toxic, ToxicKind, bandwidth_time, latency_draw, micros, millis, slice_points,
 };
@@ -107,6 +110,9 @@ pub(crate) struct Pump {
     src: OwnedReadHalf,
     buf: Vec<u8>,
     stats: Arc<ProxyCounters>,
+    /// The splice pipe, made on first use; `splice` turns false if it cannot be made or used.
+    pipe: Option<Pipe>,
+    splice: bool,
     core: Core,
 }
 
@@ -129,6 +135,8 @@ impl Pump {
             src,
             buf: vec![0; MIN_BUF],
             stats,
+            pipe: None,
+            splice: true,
             core: Core {
                 dir,
                 dst,
@@ -167,15 +175,22 @@ impl Pump {
     }
 
     async fn run_inner(&mut self) -> End {
+        let stats = self.stats.clone();
         let counter = match self.core.dir {
-            Stream::Upstream => &self.stats.bytes_upstream,
-            Stream::Downstream => &self.stats.bytes_downstream,
+            Stream::Upstream => &stats.bytes_upstream,
+            Stream::Downstream => &stats.bytes_downstream,
         };
         loop {
             if (self.core.dirty || self.core.rx.has_changed().unwrap_or(false))
                 && let Some(end) = self.core.refresh() {
                     return end;
                 }
+            if self.splice && !self.core.any_active {
+                match self.splice_once(counter).await {
+                    Step::Continue => continue,
+                    Step::End(end) => return end,
+                }
+            }
             let deadline = self.core.close_deadline();
             let core = &mut self.core;
             let read = tokio::select! {
@@ -212,6 +227,77 @@ impl Pump {
                 self.buf.resize((n * 2).min(MAX_BUF), 0);
             }
         }
+    }
+}
+
+impl Pump {
+    /// One zero-copy step (no active toxic in this direction): wait until the source is
+    /// readable (or the toxics change, or cancellation), splice what is there into the pipe
+    /// and all of it on to the destination. The pipe is empty again when this returns, so a
+    /// toxic added meanwhile applies from the next chunk on.
+    async fn splice_once(&mut self, counter: &std::sync::atomic::AtomicU64) -> Step {
+        if self.pipe.is_none() {
+            match Pipe::new() {
+                Ok(p) => self.pipe = Some(p),
+                Err(e) => {
+                    tracing::debug!(error = %e, "no splice pipe; copying through user space");
+                    self.splice = false;
+                    return Step::Continue;
+                }
+            }
+        }
+        let Some(pipe) = self.pipe.as_ref() else { return Step::Continue };
+        let core = &mut self.core;
+        tokio::select! {
+            biased;
+            _ = core.cancelled.as_mut() => return Step::End(End::Cancelled),
+            changed = core.rx.changed() => {
+                if changed.is_err() {
+                    return Step::End(End::Cancelled);
+                }
+                core.dirty = true;
+                return Step::Continue;
+            }
+            r = self.src.readable() => {
+                if let Err(e) = r {
+                    return Step::End(end_for(&e));
+                }
+            }
+        }
+        let src = self.src.as_ref();
+        let n = match src.try_io(Interest::READABLE, || pipe.fill_from(src.as_raw_fd())) {
+            Ok(0) => return Step::End(core.on_eof().await),
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Step::Continue,
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
+                // Nothing moved: this socket cannot be spliced; copy instead.
+                self.splice = false;
+                return Step::Continue;
+            }
+            Err(e) => return Step::End(end_for(&e)),
+        };
+        counter.fetch_add(n as u64, Relaxed);
+        let dst = core.dst.as_ref();
+        let mut left = n;
+        while left > 0 {
+            match dst.try_io(Interest::WRITABLE, || pipe.drain_to(dst.as_raw_fd(), left)) {
+                Ok(0) => return Step::End(End::Close),
+                Ok(m) => left -= m.min(left),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    tokio::select! {
+                        biased;
+                        _ = core.cancelled.as_mut() => return Step::End(End::Cancelled),
+                        r = dst.writable() => {
+                            if let Err(e) = r {
+                                return Step::End(end_for(&e));
+                            }
+                        }
+                    }
+                }
+                Err(e) => return Step::End(end_for(&e)),
+            }
+        }
+        Step::Continue
     }
 }
 

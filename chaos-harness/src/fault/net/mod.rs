@@ -41,6 +41,7 @@ mod error;
 mod link;
 mod proxy;
 mod registry;
+mod splice;
 mod toxic;
 
 pub use api::{API_VERSION, ApiServer};

@@ -120,19 +120,27 @@ struct Setup {
 }
 
 async fn start_proxies(echo: SocketAddr, bulk: SocketAddr) -> (Proxy, Proxy) {
-    let pe = Proxy::start(ProxyConfig::new("bench-echo", echo.to_string())).await.expect("echo proxy");
-    let pb = Proxy::start(ProxyConfig::new("bench-bulk", bulk.to_string())).await.expect("bulk proxy");
+    let pe = Proxy::start(ProxyConfig::new("bench-echo", echo.to_string()))
+        .await
+        .expect("echo proxy");
+    let pb = Proxy::start(ProxyConfig::new("bench-bulk", bulk.to_string()))
+        .await
+        .expect("bulk proxy");
     (pe, pb)
 }
 
 /// The reference: a bare Tokio copy proxy with 256 KiB buffers and no toxic machinery.
 async fn bare_proxy(upstream: SocketAddr) -> SocketAddr {
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind bare proxy");
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind bare proxy");
     let addr = l.local_addr().expect("bare addr");
     tokio::spawn(async move {
         while let Ok((mut c, _)) = l.accept().await {
             tokio::spawn(async move {
-                let Ok(mut s) = tokio::net::TcpStream::connect(upstream).await else { return };
+                let Ok(mut s) = tokio::net::TcpStream::connect(upstream).await else {
+                    return;
+                };
                 let _ = c.set_nodelay(true);
                 let _ = s.set_nodelay(true);
                 let _ = tokio::io::copy_bidirectional_with_sizes(&mut c, &mut s, BUF, BUF).await;
@@ -145,15 +153,23 @@ async fn bare_proxy(upstream: SocketAddr) -> SocketAddr {
 /// The proxy runs on a runtime of its own thread(s): `BENCH_WORKERS` workers of a
 /// multi-thread runtime (default 2), or 0 for a current-thread runtime on one thread.
 fn setup() -> Setup {
-    let workers: usize = std::env::var("BENCH_WORKERS").ok().and_then(|v| v.parse().ok()).unwrap_or(2);
+    let workers: usize = std::env::var("BENCH_WORKERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2);
     let echo = echo_server();
     let bulk = bulk_server();
     let (tx, rx) = std::sync::mpsc::channel();
     thread::spawn(move || {
         let rt = if workers == 0 {
-            tokio::runtime::Builder::new_current_thread().enable_all().build()
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
         } else {
-            tokio::runtime::Builder::new_multi_thread().worker_threads(workers).enable_all().build()
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(workers)
+                .enable_all()
+                .build()
         }
         .expect("tokio runtime");
         rt.block_on(async move {
@@ -185,7 +201,9 @@ fn summary(s: &Setup) {
     let (rounds, per_round) = (10, 2000);
     let targets = [s.echo, s.echo_proxy, s.echo_bare];
     let mut conns: Vec<TcpStream> = targets.iter().map(|a| connect(*a)).collect();
-    let mut samples: Vec<Vec<Duration>> = (0..3).map(|_| Vec::with_capacity(rounds * per_round)).collect();
+    let mut samples: Vec<Vec<Duration>> = (0..3)
+        .map(|_| Vec::with_capacity(rounds * per_round))
+        .collect();
     for c in &mut conns {
         for _ in 0..200 {
             round_trip(c);
@@ -200,13 +218,19 @@ fn summary(s: &Setup) {
         .iter_mut()
         .map(|v| {
             v.sort();
-            Rtt { p50: percentile(v, 0.5), p99: percentile(v, 0.99) }
+            Rtt {
+                p50: percentile(v, 0.5),
+                p99: percentile(v, 0.99),
+            }
         })
         .collect();
 
     let bytes = 256 * 1024 * 1024;
     let mut buf = vec![0u8; BUF];
-    let mut bulks: Vec<TcpStream> = [s.bulk, s.bulk_proxy, s.bulk_bare].iter().map(|a| connect(*a)).collect();
+    let mut bulks: Vec<TcpStream> = [s.bulk, s.bulk_proxy, s.bulk_bare]
+        .iter()
+        .map(|a| connect(*a))
+        .collect();
     for c in &mut bulks {
         bulk(c, 16 << 20, &mut buf);
     }
@@ -228,10 +252,17 @@ fn summary(s: &Setup) {
     println!(
         "\n== proxy summary ({} round trips and 5 x 256 MiB each, interleaved; {}) ==",
         rounds * per_round,
-        if pinned { "pinned to CPU 0" } else { "unpinned" }
+        if pinned {
+            "pinned to CPU 0"
+        } else {
+            "unpinned"
+        }
     );
     let names = ["direct", "chaos proxy", "bare tokio copy"];
-    println!("{:<16} {:>10} {:>10} {:>12} {:>12} {:>10} {:>9}", "path", "p50 us", "p99 us", "added p50", "added p99", "MB/s", "of direct");
+    println!(
+        "{:<16} {:>10} {:>10} {:>12} {:>12} {:>10} {:>9}",
+        "path", "p50 us", "p99 us", "added p50", "added p99", "MB/s", "of direct"
+    );
     for i in 0..3 {
         println!(
             "{:<16} {:>10.1} {:>10.1} {:>12.1} {:>12.1} {:>10.0} {:>8.0}%",
@@ -261,7 +292,10 @@ fn pin_to_cpu0() {
         let mut set: libc::cpu_set_t = std::mem::zeroed();
         libc::CPU_SET(0, &mut set);
         if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) != 0 {
-            eprintln!("BENCH_PIN: sched_setaffinity failed: {}", std::io::Error::last_os_error());
+            eprintln!(
+                "BENCH_PIN: sched_setaffinity failed: {}",
+                std::io::Error::last_os_error()
+            );
         }
     }
 }
@@ -288,7 +322,8 @@ fn main() {
     {
         let bytes = 64 * 1024 * 1024;
         let mut g = c.benchmark_group("bulk_64MiB");
-        g.sample_size(10).throughput(Throughput::Bytes(bytes as u64));
+        g.sample_size(10)
+            .throughput(Throughput::Bytes(bytes as u64));
         let mut buf = vec![0u8; BUF];
         let mut bd = connect(s.bulk);
         let mut bp = connect(s.bulk_proxy);

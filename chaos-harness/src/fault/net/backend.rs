@@ -66,9 +66,9 @@ impl ProxyBackend {
     /// ```
     pub async fn from_url(url: Option<&str>, seed: u64) -> NetResult<ProxyBackend> {
         match url.map(str::trim) {
-            Some(url) if !url.is_empty() => {
-                Ok(ProxyBackend::External(ExternalToxiproxy::connect(url).await?))
-            }
+            Some(url) if !url.is_empty() => Ok(ProxyBackend::External(
+                ExternalToxiproxy::connect(url).await?,
+            )),
             _ => Ok(ProxyBackend::Embedded(ProxyRegistry::new(seed))),
         }
     }
@@ -94,11 +94,21 @@ impl ProxyBackend {
     /// assert!(p.enabled);
     /// # }
     /// ```
-    pub async fn create_proxy(&self, name: &str, listen: &str, upstream: &str) -> NetResult<ProxyInfo> {
+    pub async fn create_proxy(
+        &self,
+        name: &str,
+        listen: &str,
+        upstream: &str,
+    ) -> NetResult<ProxyInfo> {
         match self {
             ProxyBackend::Embedded(reg) => reg
                 .create(
-                    ProxyConfig { name: name.into(), listen: listen.into(), upstream: upstream.into(), seed: 0 },
+                    ProxyConfig {
+                        name: name.into(),
+                        listen: listen.into(),
+                        upstream: upstream.into(),
+                        seed: 0,
+                    },
                     true,
                 )
                 .map(|p| p.info()),
@@ -273,11 +283,16 @@ impl ProxyBackend {
     pub async fn toxic_stats(&self, proxy: &str, toxic: &str) -> NetResult<Option<ToxicStats>> {
         match self {
             ProxyBackend::Embedded(reg) => reg.get(proxy)?.toxic_stats(toxic).map(Some),
-            ProxyBackend::External(x) => {
-                x.toxics(proxy).await?.iter().find(|t| t.name == toxic).map(|_| None).ok_or_else(
-                    || NetError::ToxicNotFound { proxy: proxy.into(), toxic: toxic.into() },
-                )
-            }
+            ProxyBackend::External(x) => x
+                .toxics(proxy)
+                .await?
+                .iter()
+                .find(|t| t.name == toxic)
+                .map(|_| None)
+                .ok_or_else(|| NetError::ToxicNotFound {
+                    proxy: proxy.into(),
+                    toxic: toxic.into(),
+                }),
         }
     }
 
@@ -335,7 +350,9 @@ pub struct ExternalToxiproxy {
 
 impl std::fmt::Debug for ExternalToxiproxy {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ExternalToxiproxy").field("url", &self.inner.url).finish()
+        f.debug_struct("ExternalToxiproxy")
+            .field("url", &self.inner.url)
+            .finish()
     }
 }
 
@@ -354,7 +371,10 @@ fn parse_url(url: &str) -> NetResult<SocketAddr> {
     if hostport.contains('/') {
         return Err(bad("a path after host:port is not supported".into()));
     }
-    let hostport = if hostport.rsplit_once(':').is_some_and(|(_, p)| p.parse::<u16>().is_ok()) {
+    let hostport = if hostport
+        .rsplit_once(':')
+        .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
+    {
         hostport.to_string()
     } else {
         format!("{hostport}:8474")
@@ -368,10 +388,18 @@ fn parse_url(url: &str) -> NetResult<SocketAddr> {
 
 fn toxic_from_pack(p: &toxiproxy_rust::toxic::ToxicPack) -> NetResult<Toxic> {
     let mut kind = ToxicKind::from_type(&p.r#type)?;
-    let attrs: serde_json::Map<String, Value> =
-        p.attributes.iter().map(|(k, v)| (k.clone(), Value::from(*v))).collect();
+    let attrs: serde_json::Map<String, Value> = p
+        .attributes
+        .iter()
+        .map(|(k, v)| (k.clone(), Value::from(*v)))
+        .collect();
     kind.merge_attributes(&Value::Object(attrs))?;
-    Ok(Toxic { name: p.name.clone(), kind, stream: p.stream.parse::<Stream>()?, toxicity: p.toxicity })
+    Ok(Toxic {
+        name: p.name.clone(),
+        kind,
+        stream: p.stream.parse::<Stream>()?,
+        toxicity: p.toxicity,
+    })
 }
 
 fn info_from_pack(p: &toxiproxy_rust::proxy::ProxyPack) -> NetResult<ProxyInfo> {
@@ -380,7 +408,11 @@ fn info_from_pack(p: &toxiproxy_rust::proxy::ProxyPack) -> NetResult<ProxyInfo> 
         listen: p.listen.clone(),
         upstream: p.upstream.clone(),
         enabled: p.enabled,
-        toxics: p.toxics.iter().map(toxic_from_pack).collect::<NetResult<_>>()?,
+        toxics: p
+            .toxics
+            .iter()
+            .map(toxic_from_pack)
+            .collect::<NetResult<_>>()?,
     })
 }
 
@@ -403,12 +435,26 @@ impl ExternalToxiproxy {
                 .no_proxy()
                 .timeout(std::time::Duration::from_secs(30))
                 .build()
-                .map_err(|e| NetError::External { url: u.clone(), op: "create HTTP client".into(), cause: e.to_string() })?;
-            Ok::<_, NetError>(ExternalInner { url: u, client: toxiproxy_rust::client::Client::new(addr), http })
+                .map_err(|e| NetError::External {
+                    url: u.clone(),
+                    op: "create HTTP client".into(),
+                    cause: e.to_string(),
+                })?;
+            Ok::<_, NetError>(ExternalInner {
+                url: u,
+                client: toxiproxy_rust::client::Client::new(addr),
+                http,
+            })
         })
         .await
-        .map_err(|e| NetError::External { url: url.clone(), op: "create client".into(), cause: e.to_string() })??;
-        let x = ExternalToxiproxy { inner: Arc::new(inner) };
+        .map_err(|e| NetError::External {
+            url: url.clone(),
+            op: "create client".into(),
+            cause: e.to_string(),
+        })??;
+        let x = ExternalToxiproxy {
+            inner: Arc::new(inner),
+        };
         x.version().await?;
         Ok(x)
     }
@@ -433,27 +479,41 @@ impl ExternalToxiproxy {
     ) -> NetResult<T> {
         let inner = self.inner.clone();
         let o = op.clone();
-        tokio::task::spawn_blocking(move || f(&inner, &o)).await.map_err(|e| NetError::External {
-            url: self.inner.url.clone(),
-            op,
-            cause: format!("the client failed: {e}"),
-        })?
+        tokio::task::spawn_blocking(move || f(&inner, &o))
+            .await
+            .map_err(|e| NetError::External {
+                url: self.inner.url.clone(),
+                op,
+                cause: format!("the client failed: {e}"),
+            })?
     }
 
     fn ext(inner: &ExternalInner, op: &str, cause: impl std::fmt::Display) -> NetError {
-        NetError::External { url: inner.url.clone(), op: op.to_string(), cause: cause.to_string() }
+        NetError::External {
+            url: inner.url.clone(),
+            op: op.to_string(),
+            cause: cause.to_string(),
+        }
     }
 
     fn all(inner: &ExternalInner, op: &str) -> NetResult<Vec<ProxyInfo>> {
         let all = inner.client.all().map_err(|e| Self::ext(inner, op, e))?;
-        let mut infos = all.values().map(|p| info_from_pack(&p.proxy_pack)).collect::<NetResult<Vec<_>>>()?;
+        let mut infos = all
+            .values()
+            .map(|p| info_from_pack(&p.proxy_pack))
+            .collect::<NetResult<Vec<_>>>()?;
         infos.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(infos)
     }
 
-    fn find(inner: &ExternalInner, op: &str, name: &str) -> NetResult<toxiproxy_rust::proxy::Proxy> {
+    fn find(
+        inner: &ExternalInner,
+        op: &str,
+        name: &str,
+    ) -> NetResult<toxiproxy_rust::proxy::Proxy> {
         let mut all = inner.client.all().map_err(|e| Self::ext(inner, op, e))?;
-        all.remove(name).ok_or_else(|| NetError::ProxyNotFound { name: name.into() })
+        all.remove(name)
+            .ok_or_else(|| NetError::ProxyNotFound { name: name.into() })
     }
 
     /// A raw API call for what `toxiproxy_rust` cannot express; maps Toxiproxy's error body.
@@ -488,7 +548,12 @@ impl ExternalToxiproxy {
             (404, "toxic not found") => NetError::ToxicNotFound { proxy, toxic },
             (409, "proxy already exists") => NetError::ProxyExists { name: proxy },
             (409, "toxic already exists") => NetError::ToxicExists { proxy, toxic },
-            _ => NetError::ExternalApi { url: inner.url.clone(), op: op.to_string(), status, message },
+            _ => NetError::ExternalApi {
+                url: inner.url.clone(),
+                op: op.to_string(),
+                status,
+                message,
+            },
         })
     }
 
@@ -500,10 +565,16 @@ impl ExternalToxiproxy {
                 return Err(NetError::ProxyExists { name: n });
             }
             let pack = toxiproxy_rust::proxy::ProxyPack::new(n.clone(), l, u);
-            let made = inner.client.populate(vec![pack]).map_err(|e| Self::ext(inner, op, e))?;
-            let p = made.into_iter().find(|p| p.proxy_pack.name == n).ok_or_else(|| {
-                Self::ext(inner, op, "the server did not return the proxy it created")
-            })?;
+            let made = inner
+                .client
+                .populate(vec![pack])
+                .map_err(|e| Self::ext(inner, op, e))?;
+            let p = made
+                .into_iter()
+                .find(|p| p.proxy_pack.name == n)
+                .ok_or_else(|| {
+                    Self::ext(inner, op, "the server did not return the proxy it created")
+                })?;
             info_from_pack(&p.proxy_pack)
         })
         .await
@@ -524,7 +595,9 @@ impl ExternalToxiproxy {
     async fn delete_proxy(&self, name: &str) -> NetResult<()> {
         let n = name.to_string();
         self.call(format!("delete proxy {name}"), move |inner, op| {
-            Self::find(inner, op, &n)?.delete().map_err(|e| Self::ext(inner, op, e))
+            Self::find(inner, op, &n)?
+                .delete()
+                .map_err(|e| Self::ext(inner, op, e))
         })
         .await
     }
@@ -539,7 +612,11 @@ impl ExternalToxiproxy {
             // toxiproxy_rust ignores the HTTP status: read the state back.
             let now = info_from_pack(&Self::find(inner, op, &n)?.proxy_pack)?;
             if now.enabled != enabled {
-                return Err(Self::ext(inner, op, format!("the proxy is still enabled={}", now.enabled)));
+                return Err(Self::ext(
+                    inner,
+                    op,
+                    format!("the proxy is still enabled={}", now.enabled),
+                ));
             }
             Ok(())
         })
@@ -560,7 +637,14 @@ impl ExternalToxiproxy {
                 body.insert("upstream".into(), Value::from(u));
             }
             let path = format!("/proxies/{n}");
-            let v = Self::raw(inner, op, reqwest::Method::POST, &path, Some(Value::Object(body).to_string()), (&n, ""))?;
+            let v = Self::raw(
+                inner,
+                op,
+                reqwest::Method::POST,
+                &path,
+                Some(Value::Object(body).to_string()),
+                (&n, ""),
+            )?;
             let v = v.ok_or_else(|| Self::ext(inner, op, "the answer was not JSON"))?;
             let pack: toxiproxy_rust::proxy::ProxyPack =
                 serde_json::from_value(v).map_err(|e| Self::ext(inner, op, e))?;
@@ -572,56 +656,88 @@ impl ExternalToxiproxy {
     async fn add_toxic(&self, proxy: &str, toxic: Toxic) -> NetResult<Toxic> {
         toxic.validate()?;
         let p = proxy.to_string();
-        self.call(format!("add toxic {} to {proxy}", toxic.name), move |inner, op| {
-            let body = serde_json::to_string(&toxic).map_err(|e| Self::ext(inner, op, e))?;
-            let path = format!("/proxies/{p}/toxics");
-            let v = Self::raw(inner, op, reqwest::Method::POST, &path, Some(body), (&p, &toxic.name))?;
-            let v = v.ok_or_else(|| Self::ext(inner, op, "the answer was not JSON"))?;
-            let pack: toxiproxy_rust::toxic::ToxicPack =
-                serde_json::from_value(v).map_err(|e| Self::ext(inner, op, e))?;
-            toxic_from_pack(&pack)
-        })
+        self.call(
+            format!("add toxic {} to {proxy}", toxic.name),
+            move |inner, op| {
+                let body = serde_json::to_string(&toxic).map_err(|e| Self::ext(inner, op, e))?;
+                let path = format!("/proxies/{p}/toxics");
+                let v = Self::raw(
+                    inner,
+                    op,
+                    reqwest::Method::POST,
+                    &path,
+                    Some(body),
+                    (&p, &toxic.name),
+                )?;
+                let v = v.ok_or_else(|| Self::ext(inner, op, "the answer was not JSON"))?;
+                let pack: toxiproxy_rust::toxic::ToxicPack =
+                    serde_json::from_value(v).map_err(|e| Self::ext(inner, op, e))?;
+                toxic_from_pack(&pack)
+            },
+        )
         .await
     }
 
     async fn update_toxic(&self, proxy: &str, toxic: Toxic) -> NetResult<Toxic> {
         toxic.validate()?;
         let p = proxy.to_string();
-        self.call(format!("update toxic {} of {proxy}", toxic.name), move |inner, op| {
-            let attrs: serde_json::Map<String, Value> =
-                toxic.kind.attributes().into_iter().map(|(k, v)| (k.to_string(), Value::from(v))).collect();
-            let body = serde_json::json!({ "attributes": attrs, "toxicity": toxic.toxicity }).to_string();
-            let path = format!("/proxies/{p}/toxics/{}", toxic.name);
-            let v = Self::raw(inner, op, reqwest::Method::POST, &path, Some(body), (&p, &toxic.name))?;
-            let v = v.ok_or_else(|| Self::ext(inner, op, "the answer was not JSON"))?;
-            let pack: toxiproxy_rust::toxic::ToxicPack =
-                serde_json::from_value(v).map_err(|e| Self::ext(inner, op, e))?;
-            toxic_from_pack(&pack)
-        })
+        self.call(
+            format!("update toxic {} of {proxy}", toxic.name),
+            move |inner, op| {
+                let attrs: serde_json::Map<String, Value> = toxic
+                    .kind
+                    .attributes()
+                    .into_iter()
+                    .map(|(k, v)| (k.to_string(), Value::from(v)))
+                    .collect();
+                let body = serde_json::json!({ "attributes": attrs, "toxicity": toxic.toxicity })
+                    .to_string();
+                let path = format!("/proxies/{p}/toxics/{}", toxic.name);
+                let v = Self::raw(
+                    inner,
+                    op,
+                    reqwest::Method::POST,
+                    &path,
+                    Some(body),
+                    (&p, &toxic.name),
+                )?;
+                let v = v.ok_or_else(|| Self::ext(inner, op, "the answer was not JSON"))?;
+                let pack: toxiproxy_rust::toxic::ToxicPack =
+                    serde_json::from_value(v).map_err(|e| Self::ext(inner, op, e))?;
+                toxic_from_pack(&pack)
+            },
+        )
         .await
     }
 
     async fn remove_toxic(&self, proxy: &str, toxic: &str) -> NetResult<()> {
         let (p, t) = (proxy.to_string(), toxic.to_string());
-        self.call(format!("remove toxic {toxic} of {proxy}"), move |inner, op| {
-            let path = format!("/proxies/{p}/toxics/{t}");
-            Self::raw(inner, op, reqwest::Method::DELETE, &path, None, (&p, &t)).map(|_| ())
-        })
+        self.call(
+            format!("remove toxic {toxic} of {proxy}"),
+            move |inner, op| {
+                let path = format!("/proxies/{p}/toxics/{t}");
+                Self::raw(inner, op, reqwest::Method::DELETE, &path, None, (&p, &t)).map(|_| ())
+            },
+        )
         .await
     }
 
     async fn toxics(&self, proxy: &str) -> NetResult<Vec<Toxic>> {
         let p = proxy.to_string();
         self.call(format!("list toxics of {proxy}"), move |inner, op| {
-            let packs = Self::find(inner, op, &p)?.toxics().map_err(|e| Self::ext(inner, op, e))?;
+            let packs = Self::find(inner, op, &p)?
+                .toxics()
+                .map_err(|e| Self::ext(inner, op, e))?;
             packs.iter().map(toxic_from_pack).collect()
         })
         .await
     }
 
     async fn reset(&self) -> NetResult<()> {
-        self.call("reset".into(), |inner, op| inner.client.reset().map_err(|e| Self::ext(inner, op, e)))
-            .await
+        self.call("reset".into(), |inner, op| {
+            inner.client.reset().map_err(|e| Self::ext(inner, op, e))
+        })
+        .await
     }
 
     /// The server's version (`GET /version`), e.g. `2.12.0`.
@@ -634,7 +750,10 @@ impl ExternalToxiproxy {
     /// ```
     pub async fn version(&self) -> NetResult<String> {
         self.call("get version".into(), |inner, op| {
-            let body = inner.client.version().map_err(|e| Self::ext(inner, op, e))?;
+            let body = inner
+                .client
+                .version()
+                .map_err(|e| Self::ext(inner, op, e))?;
             // v2 answers {"version": "..."}; v1 answered the bare string.
             let v = serde_json::from_str::<Value>(&body)
                 .ok()

@@ -32,7 +32,9 @@ pub enum NetError {
         name: String,
     },
     /// The proxy has no toxic with this name.
-    #[error("toxic `{toxic}` not found on proxy `{proxy}`; list the proxy's toxics to see their names")]
+    #[error(
+        "toxic `{toxic}` not found on proxy `{proxy}`; list the proxy's toxics to see their names"
+    )]
     ToxicNotFound {
         /// The proxy.
         proxy: String,
@@ -40,7 +42,9 @@ pub enum NetError {
         toxic: String,
     },
     /// The proxy already has a toxic with this name.
-    #[error("toxic `{toxic}` already exists on proxy `{proxy}`; give the new toxic another name or remove the old one")]
+    #[error(
+        "toxic `{toxic}` already exists on proxy `{proxy}`; give the new toxic another name or remove the old one"
+    )]
     ToxicExists {
         /// The proxy.
         proxy: String,
@@ -48,13 +52,17 @@ pub enum NetError {
         toxic: String,
     },
     /// A toxic `type` this proxy does not know.
-    #[error("invalid toxic type `{kind}`; use one of latency, bandwidth, slow_close, timeout, reset_peer, slicer, limit_data")]
+    #[error(
+        "invalid toxic type `{kind}`; use one of latency, bandwidth, slow_close, timeout, reset_peer, slicer, limit_data"
+    )]
     InvalidToxicType {
         /// The type given.
         kind: String,
     },
     /// A toxic `stream` other than `upstream`/`downstream`.
-    #[error("invalid toxic stream `{stream}`; use \"upstream\" (client to server) or \"downstream\" (server to client)")]
+    #[error(
+        "invalid toxic stream `{stream}`; use \"upstream\" (client to server) or \"downstream\" (server to client)"
+    )]
     InvalidStream {
         /// The stream given.
         stream: String,
@@ -84,7 +92,9 @@ pub enum NetError {
         cause: String,
     },
     /// The proxy (or API server) could not bind its listening socket.
-    #[error("{what} could not listen on {addr}: {source}; pick a free port (or port 0) on 127.0.0.1")]
+    #[error(
+        "{what} could not listen on {addr}: {source}; pick a free port (or port 0) on 127.0.0.1"
+    )]
     Bind {
         /// What tried to listen (`proxy \`db\``, `Toxiproxy API server`).
         what: String,
@@ -95,7 +105,9 @@ pub enum NetError {
         source: io::Error,
     },
     /// An operation needs a Tokio runtime and none is running.
-    #[error("{what} needs a running Tokio runtime: {cause}; call it from inside #[tokio::test] or a Runtime::block_on")]
+    #[error(
+        "{what} needs a running Tokio runtime: {cause}; call it from inside #[tokio::test] or a Runtime::block_on"
+    )]
     NoRuntime {
         /// What was called.
         what: String,
@@ -109,7 +121,9 @@ pub enum NetError {
         name: String,
     },
     /// The external Toxiproxy server could not be reached or answered something unexpected.
-    #[error("external Toxiproxy at {url}: {op} failed: {cause}; check that the server runs and TOXIPROXY_URL points at it")]
+    #[error(
+        "external Toxiproxy at {url}: {op} failed: {cause}; check that the server runs and TOXIPROXY_URL points at it"
+    )]
     External {
         /// The server's URL.
         url: String,
@@ -119,7 +133,9 @@ pub enum NetError {
         cause: String,
     },
     /// The external Toxiproxy answered with an API error that has no more specific variant.
-    #[error("external Toxiproxy at {url}: {op} answered {status}: {message}; fix the request (see Toxiproxy's README for the API)")]
+    #[error(
+        "external Toxiproxy at {url}: {op} answered {status}: {message}; fix the request (see Toxiproxy's README for the API)"
+    )]
     ExternalApi {
         /// The server's URL.
         url: String,
@@ -191,7 +207,10 @@ impl NetError {
     }
 
     pub(crate) fn bad_request(cause: impl Into<String>, fix: impl Into<String>) -> Self {
-        NetError::BadRequest { cause: cause.into(), fix: fix.into() }
+        NetError::BadRequest {
+            cause: cause.into(),
+            fix: fix.into(),
+        }
     }
 }
 

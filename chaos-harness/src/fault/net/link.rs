@@ -182,9 +182,10 @@ impl Pump {
         };
         loop {
             if (self.core.dirty || self.core.rx.has_changed().unwrap_or(false))
-                && let Some(end) = self.core.refresh() {
-                    return end;
-                }
+                && let Some(end) = self.core.refresh()
+            {
+                return end;
+            }
             if self.splice && !self.core.any_active {
                 match self.splice_once(counter).await {
                     Step::Continue => continue,
@@ -246,7 +247,9 @@ impl Pump {
                 }
             }
         }
-        let Some(pipe) = self.pipe.as_ref() else { return Step::Continue };
+        let Some(pipe) = self.pipe.as_ref() else {
+            return Step::Continue;
+        };
         let core = &mut self.core;
         tokio::select! {
             biased;
@@ -354,7 +357,12 @@ impl Core {
                 },
                 _ => SlotState::None,
             };
-            let mut slot = Slot { entry: entry.clone(), active, counted, state };
+            let mut slot = Slot {
+                entry: entry.clone(),
+                active,
+                counted,
+                state,
+            };
             if active && !slot.counted {
                 slot.entry.counters.add_connection();
                 slot.counted = true;
@@ -384,9 +392,10 @@ impl Core {
         let now = Instant::now();
         for s in self.chain.iter().filter(|s| s.active) {
             if let SlotState::Timeout { deadline: Some(d) } = s.state
-                && d <= now {
-                    s.entry.counters.add_triggered();
-                }
+                && d <= now
+            {
+                s.entry.counters.add_triggered();
+            }
         }
     }
 
@@ -493,8 +502,13 @@ impl Core {
                     }
                     Step::Continue
                 }
-                ToxicKind::Slicer { average_size, size_variation, delay } => {
-                    let points = slice_points(piece.len(), average_size, size_variation, &mut self.rng);
+                ToxicKind::Slicer {
+                    average_size,
+                    size_variation,
+                    delay,
+                } => {
+                    let points =
+                        slice_points(piece.len(), average_size, size_variation, &mut self.rng);
                     for w in points.windows(2) {
                         if let Step::End(e) = self.emit(i + 1, &piece[w[0]..w[1]], ts).await {
                             return Step::End(e);
@@ -502,7 +516,9 @@ impl Core {
                         if delay > 0 {
                             match self.wait(Instant::now() + micros(delay), i).await {
                                 Wait::Elapsed => {}
-                                Wait::Interrupted => return self.emit(i + 1, &piece[w[1]..], ts).await,
+                                Wait::Interrupted => {
+                                    return self.emit(i + 1, &piece[w[1]..], ts).await;
+                                }
                                 Wait::End(e) => return Step::End(e),
                             }
                         }
@@ -515,11 +531,14 @@ impl Core {
                         _ => 0,
                     };
                     let remaining = bytes.saturating_sub(sent);
-                    let take = usize::try_from(remaining).unwrap_or(usize::MAX).min(piece.len());
+                    let take = usize::try_from(remaining)
+                        .unwrap_or(usize::MAX)
+                        .min(piece.len());
                     if take > 0
-                        && let Step::End(e) = self.emit(i + 1, &piece[..take], ts).await {
-                            return Step::End(e);
-                        }
+                        && let Step::End(e) = self.emit(i + 1, &piece[..take], ts).await
+                    {
+                        return Step::End(e);
+                    }
                     let sent = sent + take as u64;
                     if let SlotState::Limit { sent: s } = &mut self.chain[i].state {
                         *s = sent;
@@ -577,4 +596,3 @@ impl Core {
         End::Eof
     }
 }
-

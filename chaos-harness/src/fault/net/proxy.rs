@@ -192,7 +192,9 @@ impl std::fmt::Debug for Proxy {
 
 impl Proxy {
     /// Start an enabled proxy: bind `listen`, accept clients, connect each to `upstream`.
-    /// Must be called inside a Tokio runtime; the proxy's tasks run on it.
+    /// Must be called inside a Tokio runtime; the proxy's tasks run on it. Code that blocks
+    /// that runtime's threads (a blocking client in a current-thread `#[tokio::test]`)
+    /// stalls the proxy too: run blocking clients in `spawn_blocking` or a thread.
     ///
     /// ```
     /// use chaos_harness::fault::net::{Proxy, ProxyConfig};
@@ -216,13 +218,21 @@ impl Proxy {
     /// ```
     pub fn create(config: ProxyConfig, enabled: bool) -> NetResult<Proxy> {
         if config.name.is_empty() {
-            return Err(NetError::MissingField { field: "name".into() });
+            return Err(NetError::MissingField {
+                field: "name".into(),
+            });
         }
         if config.upstream.is_empty() {
-            return Err(NetError::MissingField { field: "upstream".into() });
+            return Err(NetError::MissingField {
+                field: "upstream".into(),
+            });
         }
         check_host_port("upstream", &config.upstream)?;
-        let listen = if config.listen.is_empty() { "127.0.0.1:0".to_string() } else { config.listen };
+        let listen = if config.listen.is_empty() {
+            "127.0.0.1:0".to_string()
+        } else {
+            config.listen
+        };
         check_host_port("listen", &listen)?;
         let rt = tokio::runtime::Handle::try_current().map_err(|e| NetError::NoRuntime {
             what: format!("starting proxy `{}`", config.name),
@@ -247,7 +257,9 @@ impl Proxy {
             conn_seq: AtomicU64::new(0),
             stats: Arc::new(ProxyCounters::default()),
         });
-        let proxy = Proxy { owner: Arc::new(Owner(shared)) };
+        let proxy = Proxy {
+            owner: Arc::new(Owner(shared)),
+        };
         if enabled {
             let mut life = proxy.life();
             proxy.start_epoch(&mut life)?;
@@ -289,9 +301,9 @@ impl Proxy {
     /// ```
     pub fn listen_addr(&self) -> SocketAddr {
         let life = self.life();
-        life.bound.or_else(|| life.listen.parse().ok()).unwrap_or_else(|| {
-            SocketAddr::from(([127, 0, 0, 1], 0))
-        })
+        life.bound
+            .or_else(|| life.listen.parse().ok())
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)))
     }
 
     /// The upstream address.
@@ -334,7 +346,13 @@ impl Proxy {
             let life = self.life();
             (life.listen.clone(), life.upstream.clone(), life.enabled)
         };
-        ProxyInfo { name: self.name().to_string(), listen, upstream, enabled, toxics: self.toxics() }
+        ProxyInfo {
+            name: self.name().to_string(),
+            listen,
+            upstream,
+            enabled,
+            toxics: self.toxics(),
+        }
     }
 
     /// Connection and byte counters of the proxy.
@@ -352,7 +370,9 @@ impl Proxy {
 
     fn check_alive(&self) -> NetResult<()> {
         if self.shared().root.is_cancelled() {
-            return Err(NetError::ShutDown { name: self.name().to_string() });
+            return Err(NetError::ShutDown {
+                name: self.name().to_string(),
+            });
         }
         Ok(())
     }
@@ -397,7 +417,12 @@ impl Proxy {
     /// # }
     /// ```
     pub async fn set_enabled(&self, enabled: bool) -> NetResult<()> {
-        self.update(ProxyUpdate { enabled: Some(enabled), ..Default::default() }).await.map(|_| ())
+        self.update(ProxyUpdate {
+            enabled: Some(enabled),
+            ..Default::default()
+        })
+        .await
+        .map(|_| ())
     }
 
     /// Apply a partial update with Toxiproxy's semantics: a changed listen or upstream address
@@ -427,7 +452,10 @@ impl Proxy {
         let want = {
             let mut life = self.life();
             let listen = update.listen.clone().unwrap_or_else(|| life.listen.clone());
-            let upstream = update.upstream.clone().unwrap_or_else(|| life.upstream.clone());
+            let upstream = update
+                .upstream
+                .clone()
+                .unwrap_or_else(|| life.upstream.clone());
             let want = update.enabled.unwrap_or(life.enabled);
             if listen != life.listen || upstream != life.upstream {
                 to_wait.extend(stop_epoch(&mut life));
@@ -457,21 +485,34 @@ impl Proxy {
         self.check_alive()?;
         let shared = self.shared();
         let what = format!("proxy `{}`", shared.name);
-        let addr = life.bound.map(|b| b.to_string()).unwrap_or_else(|| life.listen.clone());
+        let addr = life
+            .bound
+            .map(|b| b.to_string())
+            .unwrap_or_else(|| life.listen.clone());
         let std_listener = std::net::TcpListener::bind(addr.as_str())
             .and_then(|l| l.set_nonblocking(true).map(|_| l))
-            .map_err(|source| NetError::Bind { what: what.clone(), addr: addr.clone(), source })?;
+            .map_err(|source| NetError::Bind {
+                what: what.clone(),
+                addr: addr.clone(),
+                source,
+            })?;
         let listener = {
             let _guard = shared.rt.enter();
-            TcpListener::from_std(std_listener)
-                .map_err(|source| NetError::Bind { what, addr: addr.clone(), source })?
+            TcpListener::from_std(std_listener).map_err(|source| NetError::Bind {
+                what,
+                addr: addr.clone(),
+                source,
+            })?
         };
         let bound = listener.local_addr().ok();
         if let Some(b) = bound {
             life.listen = b.to_string();
         }
         life.bound = bound;
-        let epoch = Epoch { token: shared.root.child_token(), tracker: TaskTracker::new() };
+        let epoch = Epoch {
+            token: shared.root.child_token(),
+            tracker: TaskTracker::new(),
+        };
         let task = accept_loop(
             shared.clone(),
             listener,
@@ -479,7 +520,9 @@ impl Proxy {
             epoch.tracker.clone(),
             Arc::from(life.upstream.as_str()),
         );
-        shared.rt.spawn(epoch.tracker.track_future(shared.all.track_future(task)));
+        shared
+            .rt
+            .spawn(epoch.tracker.track_future(shared.all.track_future(task)));
         life.epoch = Some(epoch);
         life.enabled = true;
         tracing::debug!(proxy = %shared.name, listen = %life.listen, upstream = %life.upstream, "proxy listening");
@@ -576,7 +619,9 @@ impl Proxy {
             toxic: name.to_string(),
         });
         self.shared().toxics.send_if_modified(|set| {
-            let Some(i) = set.iter().position(|e| e.toxic.name == name) else { return false };
+            let Some(i) = set.iter().position(|e| e.toxic.name == name) else {
+                return false;
+            };
             let Some(f) = f.take() else { return false };
             let new = match f(&set[i].toxic).and_then(|t| t.validate().map(|_| t)) {
                 Ok(t) => t,
@@ -586,7 +631,10 @@ impl Proxy {
                 }
             };
             let mut next = set.as_ref().clone();
-            next[i] = Arc::new(ToxicEntry { toxic: new.clone(), counters: set[i].counters.clone() });
+            next[i] = Arc::new(ToxicEntry {
+                toxic: new.clone(),
+                counters: set[i].counters.clone(),
+            });
             *set = Arc::new(next);
             result = Ok(new);
             true
@@ -608,7 +656,9 @@ impl Proxy {
         self.check_alive()?;
         let mut found = false;
         self.shared().toxics.send_if_modified(|set| {
-            let Some(i) = set.iter().position(|e| e.toxic.name == name) else { return false };
+            let Some(i) = set.iter().position(|e| e.toxic.name == name) else {
+                return false;
+            };
             let mut next = set.as_ref().clone();
             next.remove(i);
             *set = Arc::new(next);
@@ -618,7 +668,10 @@ impl Proxy {
         if found {
             Ok(())
         } else {
-            Err(NetError::ToxicNotFound { proxy: self.name().to_string(), toxic: name.to_string() })
+            Err(NetError::ToxicNotFound {
+                proxy: self.name().to_string(),
+                toxic: name.to_string(),
+            })
         }
     }
 
@@ -654,9 +707,16 @@ impl Proxy {
     /// ```
     pub fn toxics(&self) -> Vec<Toxic> {
         let set = self.shared().toxics.borrow().clone();
-        let mut out: Vec<Toxic> =
-            set.iter().filter(|e| e.toxic.stream == Stream::Upstream).map(|e| e.toxic.clone()).collect();
-        out.extend(set.iter().filter(|e| e.toxic.stream == Stream::Downstream).map(|e| e.toxic.clone()));
+        let mut out: Vec<Toxic> = set
+            .iter()
+            .filter(|e| e.toxic.stream == Stream::Upstream)
+            .map(|e| e.toxic.clone())
+            .collect();
+        out.extend(
+            set.iter()
+                .filter(|e| e.toxic.stream == Stream::Downstream)
+                .map(|e| e.toxic.clone()),
+        );
         out
     }
 
@@ -757,7 +817,8 @@ fn check_host_port(what: &'static str, addr: &str) -> NetResult<()> {
         cause: cause.to_string(),
     };
     let (host, port) = addr.rsplit_once(':').ok_or_else(|| bad("no `:port`"))?;
-    port.parse::<u16>().map_err(|_| bad("the port is not a number from 0 to 65535"))?;
+    port.parse::<u16>()
+        .map_err(|_| bad("the port is not a number from 0 to 65535"))?;
     if host.is_empty() && what == "upstream" {
         return Err(bad("no host"));
     }

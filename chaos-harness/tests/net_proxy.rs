@@ -879,7 +879,7 @@ async fn api_errors_have_toxiproxy_shapes() {
     }
 
     // Bad JSON and bad parameters: 400 with "bad request body: ...".
-    let bad: [(&str, &str); 12] = [
+    let bad: [(&str, &str); 13] = [
         ("/proxies", "{"),
         ("/proxies", "[1,2]"),
         ("/proxies", r#"{"name": 5, "upstream": "127.0.0.1:9"}"#),
@@ -907,6 +907,10 @@ async fn api_errors_have_toxiproxy_shapes() {
             r#"{"attributes":{"latency":1.5}}"#,
         ),
         ("/populate", r#"{"name":"p"}"#),
+        (
+            "/populate",
+            r#"[{"name":"d","upstream":"127.0.0.1:9"},{"name":"d","upstream":"127.0.0.1:9"}]"#,
+        ),
     ];
     for (path, body) in bad {
         let (st, got) = http(&api, "POST", path, Some(body)).await;

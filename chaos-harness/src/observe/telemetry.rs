@@ -76,8 +76,8 @@ impl Telemetry {
     fn refresh(&self) -> std::sync::MutexGuard<'_, State> {
         use std::io::{Read, Seek, SeekFrom};
         let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        if let Ok(mut f) = std::fs::File::open(&self.path) {
-            if f.seek(SeekFrom::Start(st.offset)).is_ok() {
+        if let Ok(mut f) = std::fs::File::open(&self.path)
+            && f.seek(SeekFrom::Start(st.offset)).is_ok() {
                 let mut buf = String::new();
                 if let Ok(n) = f.read_to_string(&mut buf) {
                     st.offset += n as u64;
@@ -95,7 +95,6 @@ impl Telemetry {
                     st.partial = tail;
                 }
             }
-        }
         st
     }
 

@@ -184,26 +184,57 @@ impl LinkBuilder {
     /// # Ok(()) }
     /// ```
     pub async fn start(self, sandbox: &Arc<Sandbox>) -> Result<Link, Error> {
-        let LinkBuilder { name, upstream, listen, seed, backend } = self;
-        let err = |cause: String, fix: &str| Error::Fixture { fixture: format!("link {name}"), cause, fix: fix.into() };
-        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c)) {
-            return Err(err(format!("invalid link name {name:?}"), "use letters, digits, `_`, `.` and `-` only"));
+        let LinkBuilder {
+            name,
+            upstream,
+            listen,
+            seed,
+            backend,
+        } = self;
+        let err = |cause: String, fix: &str| Error::Fixture {
+            fixture: format!("link {name}"),
+            cause,
+            fix: fix.into(),
+        };
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+        {
+            return Err(err(
+                format!("invalid link name {name:?}"),
+                "use letters, digits, `_`, `.` and `-` only",
+            ));
         }
         if sandbox.journal().is_closed() {
-            return Err(Error::SandboxClosed { run_id: sandbox.run_id().to_string(), what: format!("start link {name}") });
+            return Err(Error::SandboxClosed {
+                run_id: sandbox.run_id().to_string(),
+                what: format!("start link {name}"),
+            });
         }
         let url = match backend {
             LinkBackend::Embedded => None,
             LinkBackend::External(url) => Some(url),
-            LinkBackend::FromEnv => std::env::var(TOXIPROXY_URL).ok().filter(|u| !u.trim().is_empty()),
+            LinkBackend::FromEnv => std::env::var(TOXIPROXY_URL)
+                .ok()
+                .filter(|u| !u.trim().is_empty()),
         };
         let (backend, proxy_name) = match &url {
-            None => (ProxyBackend::Embedded(ProxyRegistry::new(seed)), name.clone()),
+            None => (
+                ProxyBackend::Embedded(ProxyRegistry::new(seed)),
+                name.clone(),
+            ),
             Some(url) => {
-                let x = ExternalToxiproxy::connect(url)
-                    .await
-                    .map_err(|e| err(e.to_string(), "start Toxiproxy, fix TOXIPROXY_URL, or unset it to use the embedded proxy"))?;
-                (ProxyBackend::External(x), format!("chaos-{}-{name}", sandbox.run_id()))
+                let x = ExternalToxiproxy::connect(url).await.map_err(|e| {
+                    err(
+                        e.to_string(),
+                        "start Toxiproxy, fix TOXIPROXY_URL, or unset it to use the embedded proxy",
+                    )
+                })?;
+                (
+                    ProxyBackend::External(x),
+                    format!("chaos-{}-{name}", sandbox.run_id()),
+                )
             }
         };
         let info = backend
@@ -211,7 +242,13 @@ impl LinkBuilder {
             .await
             .map_err(|e| err(e.to_string(), "check the upstream and listen addresses"))?;
         let listen_addr = resolve(&info.listen).map_err(|cause| {
-            err(format!("the proxy reports listen address {:?}: {cause}", info.listen), "report this: the backend answered an unusable address")
+            err(
+                format!(
+                    "the proxy reports listen address {:?}: {cause}",
+                    info.listen
+                ),
+                "report this: the backend answered an unusable address",
+            )
         })?;
         tracing::debug!(link = %name, listen = %listen_addr, upstream = %upstream, external = backend.is_external(), "link started");
         Ok(Link {
@@ -229,7 +266,10 @@ impl LinkBuilder {
 }
 
 fn resolve(addr: &str) -> Result<SocketAddr, String> {
-    addr.to_socket_addrs().map_err(|e| e.to_string())?.next().ok_or_else(|| "resolves to nothing".to_string())
+    addr.to_socket_addrs()
+        .map_err(|e| e.to_string())?
+        .next()
+        .ok_or_else(|| "resolves to nothing".to_string())
 }
 
 struct LinkInner {
@@ -254,7 +294,11 @@ impl Drop for LinkInner {
             // server may even be served by this very runtime, as in tests).
             let multi = tokio::runtime::Handle::try_current()
                 .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
-            let result = if multi { tokio::task::block_in_place(delete) } else { delete() };
+            let result = if multi {
+                tokio::task::block_in_place(delete)
+            } else {
+                delete()
+            };
             if let Err(e) = result {
                 tracing::warn!(link = %self.name, error = %e, "could not delete the link's proxy on the external Toxiproxy");
             }
@@ -265,16 +309,23 @@ impl Drop for LinkInner {
 /// `DELETE /proxies/{name}` with a plain blocking socket (safe in `Drop`, inside or outside a
 /// runtime); a 404 counts as deleted.
 fn delete_external_blocking(url: &str, name: &str) -> Result<(), String> {
-    let hostport = url.strip_prefix("http://").unwrap_or(url).trim_end_matches('/');
+    let hostport = url
+        .strip_prefix("http://")
+        .unwrap_or(url)
+        .trim_end_matches('/');
     let addr = resolve(hostport)?;
     let t = Duration::from_secs(2);
-    let mut s = StdTcpStream::connect_timeout(&addr, t).map_err(|e| format!("connect {addr}: {e}"))?;
+    let mut s =
+        StdTcpStream::connect_timeout(&addr, t).map_err(|e| format!("connect {addr}: {e}"))?;
     s.set_read_timeout(Some(t)).map_err(|e| e.to_string())?;
     s.set_write_timeout(Some(t)).map_err(|e| e.to_string())?;
-    let req = format!("DELETE /proxies/{name} HTTP/1.1\r\nHost: {hostport}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
+    let req = format!(
+        "DELETE /proxies/{name} HTTP/1.1\r\nHost: {hostport}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
+    );
     s.write_all(req.as_bytes()).map_err(|e| e.to_string())?;
     let mut head = [0u8; 12];
-    s.read_exact(&mut head).map_err(|e| format!("reading the reply: {e}"))?;
+    s.read_exact(&mut head)
+        .map_err(|e| format!("reading the reply: {e}"))?;
     let status = String::from_utf8_lossy(&head[9..12]).to_string();
     match status.as_str() {
         "204" | "200" | "404" => Ok(()),
@@ -340,7 +391,11 @@ impl Link {
     /// let link = chaos_harness::fault::net::Link::start(cx.sandbox(), "db", "127.0.0.1:5432").await?;
     /// # let _ = link; Ok(()) }
     /// ```
-    pub async fn start(sandbox: &Arc<Sandbox>, name: &str, upstream: impl Into<String>) -> Result<Link, Error> {
+    pub async fn start(
+        sandbox: &Arc<Sandbox>,
+        name: &str,
+        upstream: impl Into<String>,
+    ) -> Result<Link, Error> {
         Link::builder(name, upstream).start(sandbox).await
     }
 
@@ -431,7 +486,11 @@ impl Link {
     /// # Ok(()) }
     /// ```
     pub async fn info(&self) -> Result<ProxyInfo, Error> {
-        self.inner.backend.proxy(&self.inner.proxy_name).await.map_err(|e| self.error(e, "check that the link was not closed"))
+        self.inner
+            .backend
+            .proxy(&self.inner.proxy_name)
+            .await
+            .map_err(|e| self.error(e, "check that the link was not closed"))
     }
 
     /// Stops the proxy now (deletes it on an external Toxiproxy) instead of when the last
@@ -446,14 +505,23 @@ impl Link {
         if self.inner.closed.swap(true, Ordering::SeqCst) {
             return Ok(());
         }
-        match self.inner.backend.delete_proxy(&self.inner.proxy_name).await {
+        match self
+            .inner
+            .backend
+            .delete_proxy(&self.inner.proxy_name)
+            .await
+        {
             Ok(()) | Err(NetError::ProxyNotFound { .. }) => Ok(()),
             Err(e) => Err(self.error(e, "delete the proxy through the Toxiproxy API by hand")),
         }
     }
 
     fn error(&self, e: NetError, fix: &str) -> Error {
-        Error::Fixture { fixture: format!("link {}", self.inner.name), cause: e.to_string(), fix: fix.into() }
+        Error::Fixture {
+            fixture: format!("link {}", self.inner.name),
+            cause: e.to_string(),
+            fix: fix.into(),
+        }
     }
 
     fn next_toxic_name(&self, kind: &ToxicKind, stream: Stream) -> String {
@@ -462,7 +530,10 @@ impl Link {
     }
 
     fn describe(&self) -> String {
-        format!("link {} ({} -> {})", self.inner.name, self.inner.listen, self.inner.upstream)
+        format!(
+            "link {} ({} -> {})",
+            self.inner.name, self.inner.listen, self.inner.upstream
+        )
     }
 }
 
@@ -476,12 +547,19 @@ impl Chaos {
     /// # let _ = db; Ok(()) }
     /// ```
     pub async fn link(&mut self, name: &str, upstream: impl Into<String>) -> Result<Link, Error> {
-        Link::builder(name, upstream).seed(self.seed()).start(self.sandbox()).await
+        Link::builder(name, upstream)
+            .seed(self.seed())
+            .start(self.sandbox())
+            .await
     }
 }
 
 fn not_injected(fault: &str, cause: impl Into<String>, fix: impl Into<String>) -> Error {
-    Error::NotInjected { fault: fault.to_string(), cause: cause.into(), fix: fix.into() }
+    Error::NotInjected {
+        fault: fault.to_string(),
+        cause: cause.into(),
+        fix: fix.into(),
+    }
 }
 
 fn ms(d: Duration) -> String {
@@ -517,7 +595,13 @@ pub struct ToxicFault {
 
 impl ToxicFault {
     fn new(link: &Link, kind: ToxicKind) -> Self {
-        ToxicFault { link: link.clone(), kind, stream: Stream::Downstream, toxicity: 1.0, confirm_within: DEFAULT_CONFIRM_WITHIN }
+        ToxicFault {
+            link: link.clone(),
+            kind,
+            stream: Stream::Downstream,
+            toxicity: 1.0,
+            confirm_within: DEFAULT_CONFIRM_WITHIN,
+        }
     }
 
     /// The direction it acts on (default [`Stream::Downstream`], server to client, as in
@@ -572,7 +656,9 @@ impl ToxicFault {
 
     fn describe_kind(&self) -> String {
         let what = match &self.kind {
-            ToxicKind::Latency { latency, jitter } if *jitter > 0 => format!("latency {latency} ms ± {jitter} ms"),
+            ToxicKind::Latency { latency, jitter } if *jitter > 0 => {
+                format!("latency {latency} ms ± {jitter} ms")
+            }
             ToxicKind::Latency { latency, .. } => format!("latency {latency} ms"),
             ToxicKind::Bandwidth { rate } => format!("bandwidth {rate} KB/s"),
             ToxicKind::SlowClose { delay } => format!("slow_close {delay} ms"),
@@ -580,34 +666,55 @@ impl ToxicFault {
             ToxicKind::Timeout { timeout } => format!("timeout {timeout} ms"),
             ToxicKind::ResetPeer { timeout: 0 } => "reset_peer".to_string(),
             ToxicKind::ResetPeer { timeout } => format!("reset_peer after {timeout} ms"),
-            ToxicKind::Slicer { average_size, size_variation, delay } => {
+            ToxicKind::Slicer {
+                average_size,
+                size_variation,
+                delay,
+            } => {
                 format!("slicer {average_size}±{size_variation} B every {delay} µs")
             }
             ToxicKind::LimitData { bytes } => format!("limit_data {bytes} B"),
         };
-        let tox = if self.toxicity < 1.0 { format!(", toxicity {}", self.toxicity) } else { String::new() };
+        let tox = if self.toxicity < 1.0 {
+            format!(", toxicity {}", self.toxicity)
+        } else {
+            String::new()
+        };
         format!("{what} {}{tox} on {}", self.stream, self.link.describe())
     }
 
     async fn inject_toxic(&self, name: String) -> Result<Box<dyn ActiveFault>, Error> {
         let toxic_name = self.link.next_toxic_name(&self.kind, self.stream);
-        let toxic = Toxic::new(self.kind.clone(), self.stream).named(toxic_name.clone()).toxicity(self.toxicity);
+        let toxic = Toxic::new(self.kind.clone(), self.stream)
+            .named(toxic_name.clone())
+            .toxicity(self.toxicity);
         if let Err(e) = toxic.validate() {
-            return Err(not_injected(&name, e.to_string(), "fix the fault's parameters"));
+            return Err(not_injected(
+                &name,
+                e.to_string(),
+                "fix the fault's parameters",
+            ));
         }
         let backend = self.link.backend();
         let proxy = self.link.proxy_name();
-        backend
-            .add_toxic(proxy, toxic)
-            .await
-            .map_err(|e| not_injected(&name, format!("adding toxic {toxic_name}: {e}"), "check that the link is still open"))?;
+        backend.add_toxic(proxy, toxic).await.map_err(|e| {
+            not_injected(
+                &name,
+                format!("adding toxic {toxic_name}: {e}"),
+                "check that the link is still open",
+            )
+        })?;
         let t0 = Instant::now();
         let detail = loop {
             let stats = match backend.toxic_stats(proxy, &toxic_name).await {
                 Ok(s) => s,
                 Err(e) => {
                     let _ = backend.remove_toxic(proxy, &toxic_name).await;
-                    return Err(not_injected(&name, format!("reading toxic {toxic_name} back: {e}"), "check that the link is still open"));
+                    return Err(not_injected(
+                        &name,
+                        format!("reading toxic {toxic_name} back: {e}"),
+                        "check that the link is still open",
+                    ));
                 }
             };
             match stats {
@@ -633,10 +740,23 @@ impl ToxicFault {
             }
             if t0.elapsed() >= self.confirm_within {
                 let _ = backend.remove_toxic(proxy, &toxic_name).await;
-                let conns = self.link.stats().map(|s| format!(" ({} connections accepted in total, {} open)", s.accepted, s.active)).unwrap_or_default();
+                let conns = self
+                    .link
+                    .stats()
+                    .map(|s| {
+                        format!(
+                            " ({} connections accepted in total, {} open)",
+                            s.accepted, s.active
+                        )
+                    })
+                    .unwrap_or_default();
                 return Err(not_injected(
                     &name,
-                    format!("no connection went through link {} within {:?} of adding toxic {toxic_name}{conns}; the toxic was removed again", self.link.name(), self.confirm_within),
+                    format!(
+                        "no connection went through link {} within {:?} of adding toxic {toxic_name}{conns}; the toxic was removed again",
+                        self.link.name(),
+                        self.confirm_within
+                    ),
                     "inject while traffic flows through the link (start the load first, point the client at link.listen_addr()), lower the toxicity, or raise confirm_within",
                 ));
             }
@@ -656,7 +776,10 @@ impl Inject for ToxicFault {
         self.describe_kind()
     }
 
-    fn inject<'a>(&'a self, _cx: FaultContext<'a>) -> BoxFuture<'a, Result<Box<dyn ActiveFault>, Error>> {
+    fn inject<'a>(
+        &'a self,
+        _cx: FaultContext<'a>,
+    ) -> BoxFuture<'a, Result<Box<dyn ActiveFault>, Error>> {
         Box::pin(self.inject_toxic(self.describe()))
     }
 }
@@ -678,14 +801,27 @@ impl ActiveFault for ToxicActive {
             let name = format!("remove {}", self.name);
             let backend = self.link.backend();
             let proxy = self.link.proxy_name();
-            let stats: Option<ToxicStats> = backend.toxic_stats(proxy, &self.toxic).await.ok().flatten();
+            let stats: Option<ToxicStats> =
+                backend.toxic_stats(proxy, &self.toxic).await.ok().flatten();
             match backend.remove_toxic(proxy, &self.toxic).await {
                 Ok(()) | Err(NetError::ToxicNotFound { .. }) => {}
-                Err(e) => return Err(not_injected(&name, e.to_string(), "the toxic goes away with the link; drop or close it")),
+                Err(e) => {
+                    return Err(not_injected(
+                        &name,
+                        e.to_string(),
+                        "the toxic goes away with the link; drop or close it",
+                    ));
+                }
             }
-            let left = backend.toxics(proxy).await.map_err(|e| not_injected(&name, format!("listing toxics: {e}"), "check the link"))?;
+            let left = backend.toxics(proxy).await.map_err(|e| {
+                not_injected(&name, format!("listing toxics: {e}"), "check the link")
+            })?;
             if left.iter().any(|t| t.name == self.toxic) {
-                return Err(not_injected(&name, format!("toxic {} is still listed after removal", self.toxic), "close the link"));
+                return Err(not_injected(
+                    &name,
+                    format!("toxic {} is still listed after removal", self.toxic),
+                    "close the link",
+                ));
             }
             let counted = match stats {
                 Some(s) => format!(
@@ -694,7 +830,11 @@ impl ActiveFault for ToxicActive {
                 ),
                 None => String::new(),
             };
-            Ok(Confirmation::new(name, format!("toxic {} removed and no longer listed{counted}", self.toxic), vec![]))
+            Ok(Confirmation::new(
+                name,
+                format!("toxic {} removed and no longer listed{counted}", self.toxic),
+                vec![],
+            ))
         })
     }
 }
@@ -780,7 +920,10 @@ impl Inject for Latency {
         self.0.describe()
     }
 
-    fn inject<'a>(&'a self, cx: FaultContext<'a>) -> BoxFuture<'a, Result<Box<dyn ActiveFault>, Error>> {
+    fn inject<'a>(
+        &'a self,
+        cx: FaultContext<'a>,
+    ) -> BoxFuture<'a, Result<Box<dyn ActiveFault>, Error>> {
         self.0.inject(cx)
     }
 }
@@ -820,7 +963,10 @@ impl Inject for LinkDown {
         format!("link down: {}", self.link.describe())
     }
 
-    fn inject<'a>(&'a self, _cx: FaultContext<'a>) -> BoxFuture<'a, Result<Box<dyn ActiveFault>, Error>> {
+    fn inject<'a>(
+        &'a self,
+        _cx: FaultContext<'a>,
+    ) -> BoxFuture<'a, Result<Box<dyn ActiveFault>, Error>> {
         Box::pin(async move {
             let name = self.describe();
             let link = &self.link;
@@ -829,31 +975,48 @@ impl Inject for LinkDown {
             link.backend()
                 .set_enabled(link.proxy_name(), false)
                 .await
-                .map_err(|e| not_injected(&name, format!("disabling the proxy: {e}"), "check that the link is still open"))?;
+                .map_err(|e| {
+                    not_injected(
+                        &name,
+                        format!("disabling the proxy: {e}"),
+                        "check that the link is still open",
+                    )
+                })?;
             let disabled_in = t0.elapsed();
             let addr = link.listen_addr();
-            match try_connect(addr, Duration::from_secs(1)).await {
-                Connect::Refused => {}
-                other => {
+            let seen = match try_connect(addr, Duration::from_secs(1)).await {
+                Connect::Refused => None,
+                Connect::Accepted => Some("was accepted".to_string()),
+                Connect::Other(e) => Some(format!("failed otherwise ({e})")),
+            };
+            match seen {
+                None => {}
+                Some(seen) => {
                     let _ = link.backend().set_enabled(link.proxy_name(), true).await;
-                    let seen = match other {
-                        Connect::Accepted => "was accepted".to_string(),
-                        Connect::Other(e) => format!("failed otherwise ({e})"),
-                        Connect::Refused => unreachable!(),
-                    };
                     return Err(not_injected(
                         &name,
-                        format!("after disabling the proxy a connect to {addr} {seen} instead of being refused; the link was enabled again"),
+                        format!(
+                            "after disabling the proxy a connect to {addr} {seen} instead of being refused; the link was enabled again"
+                        ),
                         "another process may listen on that address: close it, or start the link on another port",
                     ));
                 }
             }
             let closed = match (before, link.stats()) {
-                (Some(b), Some(a)) => format!("; {} open connection(s) closed ({} left)", b.active, a.active),
+                (Some(b), Some(a)) => format!(
+                    "; {} open connection(s) closed ({} left)",
+                    b.active, a.active
+                ),
                 _ => String::new(),
             };
-            let detail = format!("proxy disabled in {}; a connect to {addr} was refused{closed}", ms(disabled_in));
-            Ok(Box::new(LinkDownActive { confirmation: Confirmation::new(&name, detail, vec![]), link: link.clone() }) as Box<dyn ActiveFault>)
+            let detail = format!(
+                "proxy disabled in {}; a connect to {addr} was refused{closed}",
+                ms(disabled_in)
+            );
+            Ok(Box::new(LinkDownActive {
+                confirmation: Confirmation::new(&name, detail, vec![]),
+                link: link.clone(),
+            }) as Box<dyn ActiveFault>)
         })
     }
 }
@@ -875,12 +1038,30 @@ impl ActiveFault for LinkDownActive {
             link.backend()
                 .set_enabled(link.proxy_name(), true)
                 .await
-                .map_err(|e| not_injected(&name, format!("enabling the proxy: {e}"), "the port may have been taken meanwhile; restart the link"))?;
+                .map_err(|e| {
+                    not_injected(
+                        &name,
+                        format!("enabling the proxy: {e}"),
+                        "the port may have been taken meanwhile; restart the link",
+                    )
+                })?;
             let addr = link.listen_addr();
             match try_connect(addr, Duration::from_secs(2)).await {
-                Connect::Accepted => Ok(Confirmation::new(name, format!("proxy enabled; a connect to {addr} was accepted"), vec![])),
-                Connect::Refused => Err(not_injected(&name, format!("the proxy says enabled but {addr} refuses connections"), "restart the link")),
-                Connect::Other(e) => Err(not_injected(&name, format!("a connect to {addr} failed: {e}"), "restart the link")),
+                Connect::Accepted => Ok(Confirmation::new(
+                    name,
+                    format!("proxy enabled; a connect to {addr} was accepted"),
+                    vec![],
+                )),
+                Connect::Refused => Err(not_injected(
+                    &name,
+                    format!("the proxy says enabled but {addr} refuses connections"),
+                    "restart the link",
+                )),
+                Connect::Other(e) => Err(not_injected(
+                    &name,
+                    format!("a connect to {addr} failed: {e}"),
+                    "restart the link",
+                )),
             }
         })
     }
@@ -896,7 +1077,13 @@ impl Fault {
     /// # let _ = f; }
     /// ```
     pub fn latency(link: &Link, d: Duration) -> Latency {
-        Latency(ToxicFault::new(link, ToxicKind::Latency { latency: millis(d), jitter: 0 }))
+        Latency(ToxicFault::new(
+            link,
+            ToxicKind::Latency {
+                latency: millis(d),
+                jitter: 0,
+            },
+        ))
     }
 
     /// Limit `link` to `kbps` KB/s (1 KB = 1000 bytes; Toxiproxy's `bandwidth` toxic).
@@ -952,9 +1139,21 @@ impl Fault {
     /// let f = chaos_harness::fault::Fault::slicer(link, 16, 4, std::time::Duration::from_micros(100));
     /// # let _ = f; }
     /// ```
-    pub fn slicer(link: &Link, average_size: u64, size_variation: u64, delay: Duration) -> ToxicFault {
+    pub fn slicer(
+        link: &Link,
+        average_size: u64,
+        size_variation: u64,
+        delay: Duration,
+    ) -> ToxicFault {
         let delay = u64::try_from(delay.as_micros()).unwrap_or(u64::MAX);
-        ToxicFault::new(link, ToxicKind::Slicer { average_size, size_variation, delay })
+        ToxicFault::new(
+            link,
+            ToxicKind::Slicer {
+                average_size,
+                size_variation,
+                delay,
+            },
+        )
     }
 
     /// Close each connection on `link` once `bytes` have passed on the stream.
@@ -1001,36 +1200,81 @@ mod tests {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
         let url = format!("http://{}", l.local_addr().unwrap());
         let server = std::thread::spawn(move || {
-            for reply in ["HTTP/1.1 204 No Content\r\n\r\n", "HTTP/1.1 404 Not Found\r\n\r\n", "HTTP/1.1 500 Oops\r\n\r\n"] {
+            for reply in [
+                "HTTP/1.1 204 No Content\r\n\r\n",
+                "HTTP/1.1 404 Not Found\r\n\r\n",
+                "HTTP/1.1 500 Oops\r\n\r\n",
+            ] {
                 let (mut s, _) = l.accept().unwrap();
                 let mut got = Vec::new();
                 let mut buf = [0u8; 1024];
                 while !got.ends_with(b"\r\n\r\n") {
                     let n = s.read(&mut buf).unwrap();
-                    assert!(n > 0, "request cut short: {:?}", String::from_utf8_lossy(&got));
+                    assert!(
+                        n > 0,
+                        "request cut short: {:?}",
+                        String::from_utf8_lossy(&got)
+                    );
                     got.extend_from_slice(&buf[..n]);
                 }
-                assert!(got.starts_with(b"DELETE /proxies/p HTTP/1.1\r\n"), "{:?}", String::from_utf8_lossy(&got));
+                assert!(
+                    got.starts_with(b"DELETE /proxies/p HTTP/1.1\r\n"),
+                    "{:?}",
+                    String::from_utf8_lossy(&got)
+                );
                 s.write_all(reply.as_bytes()).unwrap();
             }
         });
         assert!(delete_external_blocking(&url, "p").is_ok());
         assert!(delete_external_blocking(&url, "p").is_ok());
-        assert!(delete_external_blocking(&url, "p").unwrap_err().contains("500"));
+        assert!(
+            delete_external_blocking(&url, "p")
+                .unwrap_err()
+                .contains("500")
+        );
         server.join().unwrap();
     }
 
     #[test]
     fn descriptions_name_parameters_and_link() {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
         rt.block_on(async {
-            let sb = Arc::new(Sandbox::with_options("unit::net_fault", crate::sandbox::SandboxOptions { cgroups: false }).unwrap());
-            let link = Link::builder("db", "127.0.0.1:9").embedded().start(&sb).await.unwrap();
-            let d = Fault::latency(&link, Duration::from_millis(100)).jitter(Duration::from_millis(5)).describe();
-            assert!(d.starts_with("latency 100 ms ± 5 ms downstream on link db (127.0.0.1:"), "{d}");
-            let d = Fault::reset_peer(&link).stream(Stream::Upstream).toxicity(0.5).describe();
-            assert!(d.starts_with("reset_peer upstream, toxicity 0.5 on link db"), "{d}");
-            assert!(Link::builder("bad name", "127.0.0.1:9").start(&sb).await.is_err());
+            let sb = Arc::new(
+                Sandbox::with_options(
+                    "unit::net_fault",
+                    crate::sandbox::SandboxOptions { cgroups: false },
+                )
+                .unwrap(),
+            );
+            let link = Link::builder("db", "127.0.0.1:9")
+                .embedded()
+                .start(&sb)
+                .await
+                .unwrap();
+            let d = Fault::latency(&link, Duration::from_millis(100))
+                .jitter(Duration::from_millis(5))
+                .describe();
+            assert!(
+                d.starts_with("latency 100 ms ± 5 ms downstream on link db (127.0.0.1:"),
+                "{d}"
+            );
+            let d = Fault::reset_peer(&link)
+                .stream(Stream::Upstream)
+                .toxicity(0.5)
+                .describe();
+            assert!(
+                d.starts_with("reset_peer upstream, toxicity 0.5 on link db"),
+                "{d}"
+            );
+            assert!(
+                Link::builder("bad name", "127.0.0.1:9")
+                    .start(&sb)
+                    .await
+                    .is_err()
+            );
             drop(link);
             sb.teardown().unwrap();
         });

@@ -11,10 +11,10 @@
 //!   (`Link::start(cx.sandbox(), name, upstream)`), with `Fault::latency(&link, d)`,
 //!   `bandwidth`, `timeout`, `reset_peer`, `slicer`, `limit_data`, `slow_close` and
 //!   `link_down`, each confirmed by the proxy's counters or a refused connect
-//!   ([`fault`](self::fault) module docs).
+//!   ([`fault`] module docs).
 //! * [`Netns`] — a fixture in its own network namespace joined by a veth pair, with
 //!   `Fault::partition(&ns)` and `Fault::packet_loss(&ns, percent)` as nft rules inside it,
-//!   journaled and restored exactly ([`netns`](self::netns) module docs).
+//!   journaled and restored exactly ([`netns`] module docs).
 //! * [`Criterion::tcp_connect`](crate::criteria::Criterion::tcp_connect) — judge
 //!   reachability from the outside.
 //!

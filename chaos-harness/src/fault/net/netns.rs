@@ -97,29 +97,48 @@ pub const PROBE_PORT: u16 = 9;
 const PROBE_TIMEOUT: Duration = Duration::from_millis(300);
 
 fn setup_err(what: &str, cause: impl Into<String>, fix: impl Into<String>) -> Error {
-    Error::Fixture { fixture: format!("network namespace {what}"), cause: cause.into(), fix: fix.into() }
+    Error::Fixture {
+        fixture: format!("network namespace {what}"),
+        cause: cause.into(),
+        fix: fix.into(),
+    }
 }
 
 fn tool(name: &str, package: &str) -> Result<PathBuf, String> {
-    capability::which(name).ok_or_else(|| format!("`{name}` not found on PATH: apt-get install {package}"))
+    capability::which(name)
+        .ok_or_else(|| format!("`{name}` not found on PATH: apt-get install {package}"))
 }
 
 /// Runs a tool, returning stdout, or `program args: stderr`.
 fn run(program: &Path, args: &[&str], stdin: Option<&str>) -> Result<String, String> {
     let mut cmd = std::process::Command::new(program);
     cmd.args(args)
-        .stdin(if stdin.is_some() { std::process::Stdio::piped() } else { std::process::Stdio::null() })
+        .stdin(if stdin.is_some() {
+            std::process::Stdio::piped()
+        } else {
+            std::process::Stdio::null()
+        })
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped());
-    let mut child = cmd.spawn().map_err(|e| format!("{}: {e}", program.display()))?;
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| format!("{}: {e}", program.display()))?;
     if let (Some(input), Some(mut pipe)) = (stdin, child.stdin.take()) {
-        pipe.write_all(input.as_bytes()).map_err(|e| format!("{}: writing stdin: {e}", program.display()))?;
+        pipe.write_all(input.as_bytes())
+            .map_err(|e| format!("{}: writing stdin: {e}", program.display()))?;
     }
-    let out = child.wait_with_output().map_err(|e| format!("{}: {e}", program.display()))?;
+    let out = child
+        .wait_with_output()
+        .map_err(|e| format!("{}: {e}", program.display()))?;
     if out.status.success() {
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     } else {
-        Err(format!("{} {}: {}", program.display(), args.join(" "), String::from_utf8_lossy(&out.stderr).trim()))
+        Err(format!(
+            "{} {}: {}",
+            program.display(),
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
     }
 }
 
@@ -127,9 +146,17 @@ fn run(program: &Path, args: &[&str], stdin: Option<&str>) -> Result<String, Str
 fn unique_id(run_id: &str) -> u32 {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in run_id.bytes().chain(n.to_le_bytes()).chain(std::process::id().to_le_bytes()).chain(nanos.to_le_bytes()) {
+    for b in run_id
+        .bytes()
+        .chain(n.to_le_bytes())
+        .chain(std::process::id().to_le_bytes())
+        .chain(nanos.to_le_bytes())
+    {
         h ^= u64::from(b);
         h = h.wrapping_mul(0x0000_0100_0000_01b3);
     }
@@ -167,7 +194,10 @@ impl NetnsLock {
         use std::os::fd::AsRawFd;
         // SAFETY: flock on a descriptor we own.
         if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) } != 0 {
-            return Err(format!("flock /run/netns: {}", std::io::Error::last_os_error()));
+            return Err(format!(
+                "flock /run/netns: {}",
+                std::io::Error::last_os_error()
+            ));
         }
         Ok(NetnsLock { _dir: f })
     }
@@ -207,7 +237,10 @@ impl NetnsInner {
         let t0 = Instant::now();
         while host_if_path.exists() || Path::new("/run/netns").join(&self.name).exists() {
             if t0.elapsed() > Duration::from_secs(2) {
-                return Err(format!("{} or veth {} still present 2 s after deletion", self.name, self.host_if));
+                return Err(format!(
+                    "{} or veth {} still present 2 s after deletion",
+                    self.name, self.host_if
+                ));
             }
             std::thread::sleep(Duration::from_millis(5));
         }
@@ -279,23 +312,42 @@ impl Netns {
     pub fn create_blocking(sandbox: Arc<Sandbox>, name: &str) -> Result<Netns, Error> {
         let short: String = name
             .chars()
-            .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' })
+            .map(|c| {
+                if c.is_ascii_alphanumeric() {
+                    c.to_ascii_lowercase()
+                } else {
+                    '-'
+                }
+            })
             .take(24)
             .collect();
-        let short = if short.is_empty() { "ns".to_string() } else { short };
+        let short = if short.is_empty() {
+            "ns".to_string()
+        } else {
+            short
+        };
         let id = unique_id(sandbox.run_id());
         let ns = format!("chaos-{short}-{id:08x}");
         if !nix::unistd::geteuid().is_root() {
             return Err(setup_err(
                 &ns,
-                format!("creating network namespaces needs root (running as uid {})", nix::unistd::geteuid()),
+                format!(
+                    "creating network namespaces needs root (running as uid {})",
+                    nix::unistd::geteuid()
+                ),
                 "run as root, and mark the test requires = [\"netns\"] so it is ignored elsewhere",
             ));
         }
         let ip = tool("ip", "iproute2").map_err(|why| setup_err(&ns, why, "install iproute2"))?;
         let host_if = format!("chaos-{id:08x}");
         let (_, seq) = sandbox.record(Effect::Netns { name: ns.clone() }, || {
-            run(&ip, &["netns", "add", &ns], None).map_err(|e| setup_err(&ns, e, "check that you are root and that /run/netns is writable"))
+            run(&ip, &["netns", "add", &ns], None).map_err(|e| {
+                setup_err(
+                    &ns,
+                    e,
+                    "check that you are root and that /run/netns is writable",
+                )
+            })
         })?;
         // From here on the handle owns the namespace: any failure below deletes it on drop.
         let mut inner = NetnsInner {
@@ -310,7 +362,13 @@ impl Netns {
             tables: AtomicU64::new(0),
             deleted: AtomicBool::new(false),
         };
-        let fail = |e: String| setup_err(&ns, e, "check `ip link` and `ip -o -4 addr`; the namespace was deleted again");
+        let fail = |e: String| {
+            setup_err(
+                &ns,
+                e,
+                "check `ip link` and `ip -o -4 addr`; the namespace was deleted again",
+            )
+        };
         {
             let _lock = NetnsLock::take().map_err(fail)?;
             let used = used_subnets(&ip).map_err(fail)?;
@@ -320,7 +378,9 @@ impl Netns {
                 i = (i + 1) % 16384;
                 tries += 1;
                 if tries >= 16384 {
-                    return Err(fail("every /30 of 10.213.0.0/16 is in use on this host".into()));
+                    return Err(fail(
+                        "every /30 of 10.213.0.0/16 is in use on this host".into(),
+                    ));
                 }
             }
             let (host_addr, addr) = subnet(i);
@@ -329,7 +389,9 @@ impl Netns {
             let host_cidr = format!("{host_addr}/30");
             let ns_cidr = format!("{addr}/30");
             let steps: [&[&str]; 6] = [
-                &["link", "add", &host_if, "type", "veth", "peer", "name", NS_IF, "netns", &ns],
+                &[
+                    "link", "add", &host_if, "type", "veth", "peer", "name", NS_IF, "netns", &ns,
+                ],
                 &["addr", "add", &host_cidr, "dev", &host_if],
                 &["link", "set", &host_if, "up"],
                 &["-n", &ns, "addr", "add", &ns_cidr, "dev", NS_IF],
@@ -342,14 +404,19 @@ impl Netns {
         }
         let oper = Path::new("/sys/class/net").join(&host_if).join("operstate");
         let t0 = Instant::now();
-        while std::fs::read_to_string(&oper).map(|s| s.trim() != "up").unwrap_or(true) {
+        while std::fs::read_to_string(&oper)
+            .map(|s| s.trim() != "up")
+            .unwrap_or(true)
+        {
             if t0.elapsed() > Duration::from_secs(2) {
                 return Err(fail(format!("veth {host_if} did not come up within 2 s")));
             }
             std::thread::sleep(Duration::from_millis(2));
         }
         tracing::debug!(netns = %ns, veth = %host_if, addr = %inner.addr, "network namespace created");
-        Ok(Netns { inner: Arc::new(inner) })
+        Ok(Netns {
+            inner: Arc::new(inner),
+        })
     }
 
     /// The namespace's name (`chaos-<name>-<id>`, as `ip netns list` shows it).
@@ -403,8 +470,18 @@ impl Netns {
     /// ```
     pub fn command(&self, program: impl AsRef<OsStr>) -> Command {
         let program = program.as_ref();
-        let name = Path::new(program).file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_else(|| "command".into());
-        Command::new(&self.inner.ip).args([OsStr::new("netns"), OsStr::new("exec"), OsStr::new(&self.inner.name), program]).name(name)
+        let name = Path::new(program)
+            .file_name()
+            .map(|f| f.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "command".into());
+        Command::new(&self.inner.ip)
+            .args([
+                OsStr::new("netns"),
+                OsStr::new("exec"),
+                OsStr::new(&self.inner.name),
+                program,
+            ])
+            .name(name)
     }
 
     /// Runs `program args` inside the namespace to completion (blocking) and returns its
@@ -419,7 +496,13 @@ impl Netns {
     pub fn exec(&self, program: &str, args: &[&str]) -> Result<String, Error> {
         let mut all = vec!["netns", "exec", self.inner.name.as_str(), program];
         all.extend_from_slice(args);
-        run(&self.inner.ip, &all, None).map_err(|e| setup_err(&self.inner.name, e, "check the program exists and the namespace is alive"))
+        run(&self.inner.ip, &all, None).map_err(|e| {
+            setup_err(
+                &self.inner.name,
+                e,
+                "check the program exists and the namespace is alive",
+            )
+        })
     }
 
     /// Deletes the veth and the namespace now and verifies both are gone (dropping the last
@@ -436,7 +519,13 @@ impl Netns {
         let name = inner.name.clone();
         tokio::task::spawn_blocking(move || inner.delete())
             .await
-            .map_err(|e| setup_err(&name, format!("the delete task failed: {e}"), "teardown will retry"))?
+            .map_err(|e| {
+                setup_err(
+                    &name,
+                    format!("the delete task failed: {e}"),
+                    "teardown will retry",
+                )
+            })?
             .map_err(|e| setup_err(&name, e, "teardown will retry from the journal"))
     }
 
@@ -473,14 +562,19 @@ async fn probe(addr: SocketAddr, timeout: Duration) -> ProbeResult {
     let t0 = Instant::now();
     match tokio::time::timeout(timeout, tokio::net::TcpStream::connect(addr)).await {
         Ok(Ok(_)) => ProbeResult::Answered("accepted", t0.elapsed()),
-        Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => ProbeResult::Answered("refused", t0.elapsed()),
+        Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+            ProbeResult::Answered("refused", t0.elapsed())
+        }
         Ok(Err(e)) => ProbeResult::Failed(e.to_string()),
         Err(_) => ProbeResult::Silent,
     }
 }
 
 /// Probes until answered or `within` passes.
-async fn probe_until_answered(addr: SocketAddr, within: Duration) -> Result<(&'static str, Duration), String> {
+async fn probe_until_answered(
+    addr: SocketAddr,
+    within: Duration,
+) -> Result<(&'static str, Duration), String> {
     let t0 = Instant::now();
     loop {
         let last = match probe(addr, PROBE_TIMEOUT).await {
@@ -557,32 +651,61 @@ impl NftFault {
         )
     }
 
-    async fn inject_inner(&self, name: &str, sandbox: &Arc<Sandbox>) -> Result<Box<dyn ActiveFault>, Error> {
+    async fn inject_inner(
+        &self,
+        name: &str,
+        sandbox: &Arc<Sandbox>,
+    ) -> Result<Box<dyn ActiveFault>, Error> {
         let ns = &self.ns;
-        let ni = |cause: String, fix: &str| Error::NotInjected { fault: name.to_string(), cause, fix: fix.into() };
+        let ni = |cause: String, fix: &str| Error::NotInjected {
+            fault: name.to_string(),
+            cause,
+            fix: fix.into(),
+        };
         if let Rules::Loss(p) = self.rules
             && !(1..=100).contains(&p)
         {
-            return Err(ni(format!("packet loss of {p}% is out of range"), "give a percentage from 1 to 100"));
+            return Err(ni(
+                format!("packet loss of {p}% is out of range"),
+                "give a percentage from 1 to 100",
+            ));
         }
-        let nft = ns.nft().map_err(|why| ni(why, "install nftables and mark the test requires = [\"nft\"]"))?;
+        let nft = ns.nft().map_err(|why| {
+            ni(
+                why,
+                "install nftables and mark the test requires = [\"nft\"]",
+            )
+        })?;
         let target = ns.probe_addr();
         let before_probe = match probe_until_answered(target, Duration::from_secs(2)).await {
             Ok((how, d)) => format!("{how} in {:.1} ms", d.as_secs_f64() * 1000.0),
             Err(e) => {
                 return Err(ni(
-                    format!("the namespace did not answer a probe connect to {target} before the fault ({e}), so a failing probe would prove nothing"),
+                    format!(
+                        "the namespace did not answer a probe connect to {target} before the fault ({e}), so a failing probe would prove nothing"
+                    ),
                     "check the veth link (`ip link`, `ip -n <ns> addr`) and that no other fault is active on it",
                 ));
             }
         };
-        let ruleset_before = ns.nft_run(&nft, &["list", "ruleset"], None).map_err(|e| ni(e, "check nftables inside the namespace"))?;
+        let ruleset_before = ns
+            .nft_run(&nft, &["list", "ruleset"], None)
+            .map_err(|e| ni(e, "check nftables inside the namespace"))?;
         let n = ns.inner.tables.fetch_add(1, Ordering::Relaxed) + 1;
         let table = format!("{}_{:08x}_{n}", self.table_prefix(), ns.inner.id);
         let rules = self.ruleset(&table);
-        let effect = Effect::NftTable { family: FAMILY.into(), name: table.clone(), netns: Some(ns.name().to_string()) };
+        let effect = Effect::NftTable {
+            family: FAMILY.into(),
+            name: table.clone(),
+            netns: Some(ns.name().to_string()),
+        };
         let (_, seq) = sandbox.record(effect, || {
-            ns.nft_run(&nft, &["-f", "-"], Some(&rules)).map_err(|e| ni(format!("creating nft table {table}: {e}"), "check that nftables works inside a namespace (root, kernel modules)"))
+            ns.nft_run(&nft, &["-f", "-"], Some(&rules)).map_err(|e| {
+                ni(
+                    format!("creating nft table {table}: {e}"),
+                    "check that nftables works inside a namespace (root, kernel modules)",
+                )
+            })
         })?;
         let active = NftActive {
             confirmation: Confirmation::new(name, "", vec![]),
@@ -594,7 +717,9 @@ impl NftFault {
             ruleset_before,
             name: name.to_string(),
         };
-        let listing = |a: &NftActive| a.ns.nft_run(&a.nft, &["list", "table", FAMILY, &a.table], None);
+        let listing = |a: &NftActive| {
+            a.ns.nft_run(&a.nft, &["list", "table", FAMILY, &a.table], None)
+        };
         let detail = match self.rules {
             Rules::Partition => {
                 let during = probe(target, PROBE_TIMEOUT).await;
@@ -605,7 +730,10 @@ impl NftFault {
                         "with table {table} in place a probe connect to {target} gave {during:?} (expected no answer) and its rules counted {counted} dropped packets"
                     );
                     let _ = Box::new(active).clear().await;
-                    return Err(ni(cause, "check for another route to the namespace, and that the table's hooks are active"));
+                    return Err(ni(
+                        cause,
+                        "check for another route to the namespace, and that the table's hooks are active",
+                    ));
                 }
                 let how = match during {
                     ProbeResult::Failed(e) => format!("failed ({e})"),
@@ -617,7 +745,8 @@ impl NftFault {
                 )
             }
             Rules::Loss(p) => {
-                let sock = std::net::UdpSocket::bind((ns.inner.host_addr, 0)).map_err(|e| ni(format!("probe socket: {e}"), "check the veth address"))?;
+                let sock = std::net::UdpSocket::bind((ns.inner.host_addr, 0))
+                    .map_err(|e| ni(format!("probe socket: {e}"), "check the veth address"))?;
                 let mut sent = 0u64;
                 let mut counted = 0;
                 for _round in 0..10 {
@@ -634,7 +763,12 @@ impl NftFault {
                 }
                 if counted == 0 {
                     let _ = Box::new(active).clear().await;
-                    return Err(ni(format!("table {table} counted no dropped packet after {sent} probe datagrams at {p}%"), "check that nftables' numgen works in this kernel"));
+                    return Err(ni(
+                        format!(
+                            "table {table} counted no dropped packet after {sent} probe datagrams at {p}%"
+                        ),
+                        "check that nftables' numgen works in this kernel",
+                    ));
                 }
                 format!(
                     "nft table {FAMILY} {table} in {} drops {p}% of packets each way on {NS_IF}: after {sent} probe datagrams to {target} its rules had dropped {counted} packet(s)",
@@ -642,19 +776,33 @@ impl NftFault {
                 )
             }
         };
-        Ok(Box::new(NftActive { confirmation: Confirmation::new(name, detail, vec![]), ..active }))
+        Ok(Box::new(NftActive {
+            confirmation: Confirmation::new(name, detail, vec![]),
+            ..active
+        }))
     }
 }
 
 impl Inject for NftFault {
     fn describe(&self) -> String {
         match self.rules {
-            Rules::Partition => format!("partition network namespace {} ({})", self.ns.name(), self.ns.addr()),
-            Rules::Loss(p) => format!("{p}% packet loss on network namespace {} ({})", self.ns.name(), self.ns.addr()),
+            Rules::Partition => format!(
+                "partition network namespace {} ({})",
+                self.ns.name(),
+                self.ns.addr()
+            ),
+            Rules::Loss(p) => format!(
+                "{p}% packet loss on network namespace {} ({})",
+                self.ns.name(),
+                self.ns.addr()
+            ),
         }
     }
 
-    fn inject<'a>(&'a self, cx: FaultContext<'a>) -> BoxFuture<'a, Result<Box<dyn ActiveFault>, Error>> {
+    fn inject<'a>(
+        &'a self,
+        cx: FaultContext<'a>,
+    ) -> BoxFuture<'a, Result<Box<dyn ActiveFault>, Error>> {
         Box::pin(async move {
             let name = self.describe();
             self.inject_inner(&name, cx.sandbox).await
@@ -681,23 +829,43 @@ impl ActiveFault for NftActive {
     fn clear(self: Box<Self>) -> BoxFuture<'static, Result<Confirmation, Error>> {
         Box::pin(async move {
             let name = format!("heal: {}", self.name);
-            let ni = |cause: String| Error::NotInjected {
+            let ni = |cause: String| {
+                Error::NotInjected {
                 fault: name.clone(),
                 cause,
                 fix: "teardown deletes the table from the journal; check `ip netns exec <ns> nft list ruleset`".into(),
+            }
             };
-            let counted = self.ns.nft_run(&self.nft, &["list", "table", FAMILY, &self.table], None).map(|l| counted_packets(&l)).ok();
-            self.ns.nft_run(&self.nft, &["delete", "table", FAMILY, &self.table], None).map_err(|e| ni(format!("deleting table {}: {e}", self.table)))?;
-            let after = self.ns.nft_run(&self.nft, &["list", "ruleset"], None).map_err(|e| ni(format!("listing the ruleset: {e}")))?;
+            let counted = self
+                .ns
+                .nft_run(&self.nft, &["list", "table", FAMILY, &self.table], None)
+                .map(|l| counted_packets(&l))
+                .ok();
+            self.ns
+                .nft_run(&self.nft, &["delete", "table", FAMILY, &self.table], None)
+                .map_err(|e| ni(format!("deleting table {}: {e}", self.table)))?;
+            let after = self
+                .ns
+                .nft_run(&self.nft, &["list", "ruleset"], None)
+                .map_err(|e| ni(format!("listing the ruleset: {e}")))?;
             if after != self.ruleset_before {
-                return Err(ni(format!("the ruleset differs from before the fault:\nbefore:\n{}\nafter:\n{after}", self.ruleset_before)));
+                return Err(ni(format!(
+                    "the ruleset differs from before the fault:\nbefore:\n{}\nafter:\n{after}",
+                    self.ruleset_before
+                )));
             }
             let _ = self.sandbox.journal().undone(self.seq);
             let target = self.ns.probe_addr();
             let (how, d) = probe_until_answered(target, Duration::from_secs(3))
                 .await
-                .map_err(|e| ni(format!("the table is gone but a probe connect to {target} still fails: {e}")))?;
-            let dropped = counted.map(|c| format!("; it had dropped {c} packet(s)")).unwrap_or_default();
+                .map_err(|e| {
+                    ni(format!(
+                        "the table is gone but a probe connect to {target} still fails: {e}"
+                    ))
+                })?;
+            let dropped = counted
+                .map(|c| format!("; it had dropped {c} packet(s)"))
+                .unwrap_or_default();
             Ok(Confirmation::new(
                 name.clone(),
                 format!(
@@ -722,7 +890,10 @@ impl Fault {
     /// # let _ = f; }
     /// ```
     pub fn partition(ns: &Netns) -> NftFault {
-        NftFault { ns: ns.clone(), rules: Rules::Partition }
+        NftFault {
+            ns: ns.clone(),
+            rules: Rules::Partition,
+        }
     }
 
     /// Drop `percent` % (1..=100) of the packets in and out of the namespace's veth, at
@@ -734,7 +905,10 @@ impl Fault {
     /// # let _ = f; }
     /// ```
     pub fn packet_loss(ns: &Netns, percent: u8) -> NftFault {
-        NftFault { ns: ns.clone(), rules: Rules::Loss(percent) }
+        NftFault {
+            ns: ns.clone(),
+            rules: Rules::Loss(percent),
+        }
     }
 }
 
@@ -744,9 +918,21 @@ mod tests {
 
     #[test]
     fn subnets_are_private_slash_30s() {
-        assert_eq!(subnet(0), (Ipv4Addr::new(10, 213, 0, 1), Ipv4Addr::new(10, 213, 0, 2)));
-        assert_eq!(subnet(65), (Ipv4Addr::new(10, 213, 1, 5), Ipv4Addr::new(10, 213, 1, 6)));
-        assert_eq!(subnet(16383), (Ipv4Addr::new(10, 213, 255, 253), Ipv4Addr::new(10, 213, 255, 254)));
+        assert_eq!(
+            subnet(0),
+            (Ipv4Addr::new(10, 213, 0, 1), Ipv4Addr::new(10, 213, 0, 2))
+        );
+        assert_eq!(
+            subnet(65),
+            (Ipv4Addr::new(10, 213, 1, 5), Ipv4Addr::new(10, 213, 1, 6))
+        );
+        assert_eq!(
+            subnet(16383),
+            (
+                Ipv4Addr::new(10, 213, 255, 253),
+                Ipv4Addr::new(10, 213, 255, 254)
+            )
+        );
         assert_eq!(subnet(16384), subnet(0));
     }
 
@@ -759,7 +945,13 @@ mod tests {
 
     #[test]
     fn rulesets_drop_on_the_veth() {
-        let sb = Arc::new(Sandbox::with_options("unit::nft_rules", crate::sandbox::SandboxOptions { cgroups: false }).unwrap());
+        let sb = Arc::new(
+            Sandbox::with_options(
+                "unit::nft_rules",
+                crate::sandbox::SandboxOptions { cgroups: false },
+            )
+            .unwrap(),
+        );
         let ns = Netns {
             inner: Arc::new(NetnsInner {
                 name: "chaos-x".into(),
@@ -778,7 +970,10 @@ mod tests {
         assert!(r.starts_with("table netdev chaos_loss_1"), "{r}");
         assert!(r.contains("hook ingress device \"chaos0\" priority -500; policy accept; numgen random mod 100 < 30 counter drop"), "{r}");
         let r = Fault::partition(&ns).ruleset("chaos_part_1");
-        assert!(r.contains("hook egress device \"chaos0\" priority -500; policy accept; counter drop"), "{r}");
+        assert!(
+            r.contains("hook egress device \"chaos0\" priority -500; policy accept; counter drop"),
+            "{r}"
+        );
         drop(ns);
         sb.teardown().unwrap();
     }

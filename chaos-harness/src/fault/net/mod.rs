@@ -7,6 +7,16 @@
 //!   HTTP API (v2 JSON), so Toxiproxy clients can drive them.
 //! * [`ProxyBackend`] — the same operations against the embedded proxies or, with
 //!   `TOXIPROXY_URL` set, an external Toxiproxy ([`ExternalToxiproxy`]).
+//! * [`Link`] and the network [`Fault`](crate::fault::Fault)s on it — a proxy owned by a test
+//!   (`Link::start(cx.sandbox(), name, upstream)`), with `Fault::latency(&link, d)`,
+//!   `bandwidth`, `timeout`, `reset_peer`, `slicer`, `limit_data`, `slow_close` and
+//!   `link_down`, each confirmed by the proxy's counters or a refused connect
+//!   ([`fault`] module docs).
+//! * [`Netns`] — a fixture in its own network namespace joined by a veth pair, with
+//!   `Fault::partition(&ns)` and `Fault::packet_loss(&ns, percent)` as nft rules inside it,
+//!   journaled and restored exactly ([`netns`] module docs).
+//! * [`Criterion::tcp_connect`](crate::criteria::Criterion::tcp_connect) — judge
+//!   reachability from the outside.
 //!
 //! ```
 //! use chaos_harness::fault::net::{Proxy, ProxyConfig, Stream, Toxic, ToxicKind};
@@ -38,8 +48,11 @@ pub mod api;
 mod backend;
 mod counters;
 mod error;
+pub mod fault;
 mod link;
+pub mod netns;
 mod proxy;
+mod reach;
 mod registry;
 mod splice;
 mod toxic;
@@ -48,6 +61,9 @@ pub use api::{API_VERSION, ApiServer};
 pub use backend::{ExternalToxiproxy, ProxyBackend, TOXIPROXY_URL};
 pub use counters::{ProxyCounters, ProxyStats, ToxicCounters, ToxicStats};
 pub use error::{NetError, NetResult};
+pub use fault::{DEFAULT_CONFIRM_WITHIN, Latency, Link, LinkBackend, LinkBuilder, LinkDown, ToxicFault};
+pub use netns::{Netns, NftFault};
 pub use proxy::{Proxy, ProxyConfig, ProxyInfo, ProxyUpdate};
+pub use reach::TcpConnect;
 pub use registry::{PopulateEntry, ProxyRegistry};
 pub use toxic::{Stream, TOXIC_TYPES, Toxic, ToxicKind};

@@ -3,5 +3,6 @@
 
 mod process;
 mod runner;
+mod safety;
 
 chaos_harness::main!();

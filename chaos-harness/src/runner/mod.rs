@@ -180,12 +180,18 @@ impl Harness {
                 let Some(path) = &junit else { return };
                 let mut partial = records.lock().unwrap_or_else(|e| e.into_inner()).clone();
                 for t in &info.running {
-                    if !partial.iter().any(|r| r.name == t.name) {
-                        let message = format!("interrupted by {} after {:.1}s", info.signal_name, t.elapsed.as_secs_f64());
-                        let mut r = TestRecord::new(t.name.clone(), TestStatus::Failed { message: message.clone(), detail: message });
-                        r.duration = t.elapsed;
-                        partial.push(r);
-                    }
+                    // A running test may have ended (with SandboxClosed) during the undo: it
+                    // was interrupted all the same; keep what it reported as the detail.
+                    let earlier = partial.iter().position(|r| r.name == t.name).map(|i| partial.remove(i));
+                    let message = format!("interrupted by {} after {:.1}s", info.signal_name, t.elapsed.as_secs_f64());
+                    let detail = match &earlier {
+                        Some(TestRecord { status: TestStatus::Failed { detail, .. }, .. }) => format!("{message}\n\n{detail}"),
+                        _ => message.clone(),
+                    };
+                    let mut r = earlier.unwrap_or_else(|| TestRecord::new(t.name.clone(), TestStatus::Passed));
+                    r.status = TestStatus::Failed { message, detail };
+                    r.duration = t.elapsed;
+                    partial.push(r);
                 }
                 partial.sort_by(|a, b| a.name.cmp(&b.name));
                 match write_junit(path, &binary, nextest, &partial) {
@@ -233,6 +239,8 @@ impl Harness {
         }
 
         let conclusion = libtest_mimic::run(&args.libtest, trials);
+        // Interrupted: the signal handler writes the partial results and exits with 128 + signal.
+        crate::safety::interrupt::wait_if_interrupted();
 
         if let Some(path) = &args.junit {
             let mut records = std::mem::take(&mut *records.lock().unwrap_or_else(|e| e.into_inner()));

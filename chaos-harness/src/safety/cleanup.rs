@@ -84,7 +84,10 @@ pub struct Action {
 
 impl std::fmt::Display for Action {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} {} ({})", self.result, self.what, self.source)
+        match self.result.split_once(": ") {
+            Some((verb @ ("kept" | "failed"), why)) => write!(f, "{verb} {}: {why} ({})", self.what, self.source),
+            _ => write!(f, "{} {} ({})", self.result, self.what, self.source),
+        }
     }
 }
 
@@ -283,6 +286,9 @@ pub fn cleanup(opts: &CleanupOptions) -> CleanupReport {
     let mut live_runs: BTreeSet<String> = BTreeSet::new();
     let mut live_effects: BTreeSet<String> = BTreeSet::new();
     let mut journal_dirs: BTreeSet<PathBuf> = BTreeSet::new();
+    // Runs whose journal this cleanup replays (or would): their things are reported there,
+    // not again as strays.
+    let mut handled_runs: BTreeSet<String> = BTreeSet::new();
     for path in journal::find_journals() {
         let source = format!("journal {}", path.display());
         if let Some(d) = path.parent() {
@@ -313,6 +319,7 @@ pub fn cleanup(opts: &CleanupOptions) -> CleanupReport {
             }
             continue;
         }
+        handled_runs.insert(run_id.clone());
         if opts.dry_run {
             for p in parsed.pending.iter().rev() {
                 report.push(p.effect.to_string(), source.clone(), "would remove");
@@ -342,8 +349,11 @@ pub fn cleanup(opts: &CleanupOptions) -> CleanupReport {
 
     // Strays.
     let owned_by_live = |name: &str, as_effect: &str| -> bool {
-        !opts.force && (live_effects.contains(as_effect) || live_runs.iter().any(|r| !r.is_empty() && name.contains(r.as_str())))
+        let of = |runs: &BTreeSet<String>| runs.iter().any(|r| !r.is_empty() && name.contains(r.as_str()));
+        of(&handled_runs) || !opts.force && (live_effects.contains(as_effect) || of(&live_runs))
     };
+    let nft_now = if strays.nft.is_empty() { Vec::new() } else { chaos_nft_tables() };
+    let mounts_now = std::fs::read_to_string("/proc/self/mounts").unwrap_or_default();
     let deadline = Instant::now() + Duration::from_secs(5);
     let act = |report: &mut CleanupReport, what: String, effect: Effect| {
         if opts.dry_run {
@@ -375,19 +385,22 @@ pub fn cleanup(opts: &CleanupOptions) -> CleanupReport {
     for m in &strays.mounts {
         let effect = Effect::Mount { target: m.clone() };
         let s = m.display().to_string();
-        if matches(&s) && !owned_by_live(&s, &effect.to_string()) {
+        let mounted = mounts_now.lines().any(|l| l.split_whitespace().nth(1).map(unescape_mount).as_deref() == Some(s.as_str()));
+        if mounted && matches(&s) && !owned_by_live(&s, &effect.to_string()) {
             act(&mut report, effect.to_string(), effect);
         }
     }
     for (family, name) in &strays.nft {
         let effect = Effect::NftTable { family: family.clone(), name: name.clone(), netns: None };
-        if matches(name) && !owned_by_live(name, &effect.to_string()) {
+        let exists = nft_now.iter().any(|(f, n)| f == family && n == name);
+        if exists && matches(name) && !owned_by_live(name, &effect.to_string()) {
             act(&mut report, effect.to_string(), effect);
         }
     }
     for name in &strays.netns {
         let effect = Effect::Netns { name: name.clone() };
-        if matches(name) && !owned_by_live(name, &effect.to_string()) {
+        let exists = Path::new("/run/netns").join(name).exists();
+        if exists && matches(name) && !owned_by_live(name, &effect.to_string()) {
             act(&mut report, effect.to_string(), effect);
         }
     }

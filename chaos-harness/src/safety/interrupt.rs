@@ -199,6 +199,19 @@ impl Drop for Tracked {
     }
 }
 
+/// Called by the runner when its tests are done: if a signal is being handled, waits for the
+/// handler to exit the process (with 128 + the signal) instead of returning the run's own
+/// result; a handler that hangs is cut off after its budget plus 3 s.
+pub fn wait_if_interrupted() {
+    let sig = SIGNALLED.load(Ordering::SeqCst);
+    if sig == 0 {
+        return;
+    }
+    std::thread::sleep(UNDO_BUDGET + Duration::from_secs(3));
+    eprintln!("chaos: the {} handler did not finish in time; exiting", signal_name(sig));
+    std::process::exit(128 + sig)
+}
+
 fn watch(fd: RawFd) {
     let mut first = true;
     loop {

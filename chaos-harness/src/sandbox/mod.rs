@@ -320,7 +320,7 @@ impl Sandbox {
                     Ok(((), seq)) => cgroups.push((cg, seq)),
                     Err(e @ Error::SandboxClosed { .. }) => return Err(e),
                     // Dry run: planned, not created; keep planning the other hierarchies.
-                    Err(Error::DryRun { .. }) => cgroups.push((cg, u64::MAX)),
+                    Err(Error::DryRun { .. }) => {}
                     Err(Error::Io { source, path, .. }) => failures.push(format!("{}: {source}", path.display())),
                     Err(e) => failures.push(e.to_string()),
                 }
@@ -334,7 +334,9 @@ impl Sandbox {
             cgroups.sort_by_key(|c| !c.0.is_v2());
             Guarantee::Cgroups
         } else {
-            let reason = if !self.options.cgroups {
+            let reason = if self.is_dry_run() {
+                "dry run: cgroups planned, not created".to_string()
+            } else if !self.options.cgroups {
                 format!("disabled ({NO_CGROUPS_ENV}=1 or SandboxOptions)")
             } else if cgroup::hierarchies().is_empty() {
                 "no cgroup hierarchy is mounted".to_string()

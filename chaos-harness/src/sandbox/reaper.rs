@@ -71,7 +71,20 @@ pub const NO_REAPER_ENV: &str = "CHAOS_NO_REAPER";
 
 /// A dead owner's journal is swept by *other* runs only after it was untouched this long, so a
 /// run that just died is left to its own reaper (and to tests that replay journals by hand).
+/// `CHAOS_REAPER_STALE_GRACE` (a duration such as `1s`) overrides it.
 pub const STALE_GRACE: Duration = Duration::from_secs(10);
+
+/// Environment override of [`STALE_GRACE`].
+pub const STALE_GRACE_ENV: &str = "CHAOS_REAPER_STALE_GRACE";
+
+/// The stale grace in force ([`STALE_GRACE`] unless `CHAOS_REAPER_STALE_GRACE` parses).
+///
+/// ```
+/// assert!(chaos_harness::sandbox::reaper::stale_grace() <= std::time::Duration::from_secs(3600 * 24));
+/// ```
+pub fn stale_grace() -> Duration {
+    std::env::var(STALE_GRACE_ENV).ok().and_then(|v| humantime::parse_duration(v.trim()).ok()).unwrap_or(STALE_GRACE)
+}
 
 /// The reaper's settle passes after the first replay (see the module docs).
 const SETTLE: [Duration; 2] = [Duration::from_millis(150), Duration::from_millis(450)];
@@ -453,7 +466,7 @@ fn reaper_main(value: OsString) -> i32 {
         .filter(|_| procfs::start_time(spec.owner_pid) == Some(spec.owner_start_time));
     // Stale runs of earlier crashes, in the background: the owner's death must be noticed now.
     let sweeper = std::thread::Builder::new().name("chaos-reaper-sweep".into()).spawn(|| {
-        for (path, outcome) in sweep_stale(STALE_GRACE) {
+        for (path, outcome) in sweep_stale(stale_grace()) {
             audit::reaper_note(&format!("stale run swept: {}: {}", path.display(), outcome_text(&outcome)));
         }
     });
@@ -551,7 +564,32 @@ fn replay_owner(pid: i32, start_time: u64) -> Vec<(PathBuf, Parsed)> {
         }
         out.push((path, parsed));
     }
+    remove_headless_dirs(pid);
     out
+}
+
+/// Temp dirs of the owner (run id `<secs>-<pid>-<n>`) that have no readable journal header:
+/// the harness died between creating the dir and writing the header, so nothing else was done
+/// in them. Skipped if the pid now belongs to a live process (pid reuse).
+fn remove_headless_dirs(pid: i32) {
+    if procfs::stat(pid).is_some_and(|s| !s.is_dead()) {
+        return;
+    }
+    let Ok(dir) = std::fs::read_dir(std::env::temp_dir()) else { return };
+    for e in dir.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(run) = name.strip_prefix(super::TEMP_PREFIX) else { continue };
+        if run.split('-').nth(1).and_then(|p| p.parse::<i32>().ok()) != Some(pid) {
+            continue;
+        }
+        let journal = e.path().join(journal::FILE_NAME);
+        if Parsed::read(&journal).is_ok_and(|p| p.owner.is_some()) {
+            continue;
+        }
+        if std::fs::remove_dir_all(e.path()).is_ok() {
+            audit::reaper_note(&format!("removed {} (no journal header: the harness died creating it)", e.path().display()));
+        }
+    }
 }
 
 /// Re-runs the undo of everything that was pending, after short delays (see the module docs).

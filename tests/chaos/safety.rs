@@ -288,7 +288,10 @@ async fn sigkill_at_20_random_moments_leaves_nothing(cx: &mut Chaos) -> ChaosRes
         let killed = Instant::now();
         v.child.wait()?;
         match wait_clean(v.pid(), &survivor, killed) {
-            Ok(took) => worst = worst.max(took),
+            Ok(took) => {
+                tracing::info!(kill = i, in_force = ready, delay_ms = delay.as_millis() as u64, clean_after_ms = took.as_millis() as u64, "SIGKILL");
+                worst = worst.max(took)
+            }
             Err(left) => bail!("kill {i} (after {delay:?}, everything in force: {ready}): left after {BUDGET:?}: {left:#?}\n{}", v.output()),
         }
         if let Some(r) = reaper {

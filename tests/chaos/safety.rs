@@ -445,7 +445,8 @@ async fn production_guard_refuses_unless_allowed(cx: &mut Chaos) -> ChaosResult 
     let no_marker = dir.join("absent");
     let marker_s = marker.to_string_lossy().into_owned();
     let no_marker_s = no_marker.to_string_lossy().into_owned();
-    let cases: [(&str, Vec<(&str, &str)>, &str); 2] = [
+    type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, &'a str);
+    let cases: [Case; 2] = [
         ("env", vec![("CHAOS_ENV", "production"), ("CHAOS_PRODUCTION_MARKER", &no_marker_s)], "CHAOS_ENV=production"),
         ("marker", vec![("CHAOS_PRODUCTION_MARKER", &marker_s)], "the production marker file"),
     ];

@@ -581,3 +581,47 @@ async fn a_new_run_sweeps_stale_runs_of_earlier_crashes(cx: &mut Chaos) -> Chaos
     drop(survivor.proc);
     Ok(())
 }
+
+#[chaos_test(tags = ["safety"], timeout = "2m", requires = ["cgroups", "freezer"])]
+async fn a_tripped_guard_aborts_and_heals_and_everything_is_audited(cx: &mut Chaos) -> ChaosResult {
+    use chaos_harness::safety::audit::{self, By, Event};
+    use chaos_harness::safety::guard::Guard;
+    use chaos_harness::scenario::ScenarioError;
+    let p = cx.start(Command::new("sleep").name("guarded").arg("100000")).await?;
+    let freezer = p.scope().freezer().cloned().context("freezer cgroup")?;
+    let t0 = Instant::now();
+    let trip_at = Duration::from_millis(300);
+    let err = cx
+        .scenario("freeze under a guard")
+        .guard(Guard::mem_available_below(0.0))
+        .guard(Guard::probe("test probe", move || if t0.elapsed() > trip_at { Err("the probe saw trouble".into()) } else { Ok(()) }))
+        .inject(Fault::freeze(&p))
+        .wait(Duration::from_secs(60))
+        .run()
+        .await
+        .err()
+        .context("the guard must abort the scenario")?;
+    let took = t0.elapsed();
+    let ScenarioError::AbortedByGuard(out) = &err else { bail!("expected AbortedByGuard, got {err}") };
+    tracing::info!("{out}");
+    ensure!(took < Duration::from_secs(5), "aborted after {took:?}, want soon after the trip at {trip_at:?}");
+    ensure!(!out.passed(), "an aborted scenario never passes");
+    let text = out.to_string();
+    ensure!(text.contains("ABORTED BY GUARD: aborted by guard `test probe`: the probe saw trouble"), "{text}");
+    ensure!(text.contains("cleared thaw the cgroup of guarded"), "the active fault is healed: {text}");
+    let state = std::fs::read_to_string(freezer.dir().join(if freezer.is_v2() { "cgroup.freeze" } else { "freezer.state" }))?;
+    ensure!(matches!(state.trim(), "THAWED" | "0"), "freezer reads {state}");
+    // The audit log has the injection with its confirmation, the clearing with its undo result
+    // and the guard's abort.
+    let path = audit::path().context("the audit log is on by default")?;
+    let (entries, _) = audit::read(&path)?;
+    let run = cx.sandbox().run_id().to_string();
+    let mine: Vec<_> = entries.iter().filter(|e| e.run_id == run).collect();
+    ensure!(
+        mine.iter().any(|e| e.event == Event::Inject && e.what.starts_with("freeze the cgroup of guarded") && e.confirmation.as_deref().is_some_and(|c| c.contains("FROZEN"))),
+        "no inject entry with its confirmation: {mine:#?}"
+    );
+    ensure!(mine.iter().any(|e| e.event == Event::Clear && e.undo.as_deref() == Some("ok")), "no clear entry: {mine:#?}");
+    ensure!(mine.iter().any(|e| e.event == Event::Guard && e.by == By::Harness && e.what.contains("test probe")), "no guard entry: {mine:#?}");
+    Ok(())
+}

@@ -461,17 +461,18 @@ fn reaper_main(value: OsString) -> i32 {
     // SAFETY: before main, single-threaded: nothing else reads the environment now.
     unsafe { std::env::remove_var(REAPER_ENV) };
     detach(spec.fd);
-    let owner = PidFd::open(spec.owner_pid)
-        .ok()
-        .filter(|_| procfs::start_time(spec.owner_pid) == Some(spec.owner_start_time));
+    // The pidfd is opened first and the start time checked after, so it pins the right process.
+    let pidfd = PidFd::open(spec.owner_pid).ok();
+    let owner_alive = !procfs::is_gone(spec.owner_pid, spec.owner_start_time);
     // Stale runs of earlier crashes, in the background: the owner's death must be noticed now.
     let sweeper = std::thread::Builder::new().name("chaos-reaper-sweep".into()).spawn(|| {
         for (path, outcome) in sweep_stale(stale_grace()) {
             audit::reaper_note(&format!("stale run swept: {}: {}", path.display(), outcome_text(&outcome)));
         }
     });
-    if let Some(pidfd) = &owner {
-        wait_for_owner(spec.fd, pidfd);
+    if owner_alive {
+        // Without a pidfd (old kernel) the pipe alone tells: it reaches EOF when the owner exits.
+        wait_for_owner(spec.fd, pidfd.as_ref());
     }
     let t0 = Instant::now();
     // SAFETY: plain syscall; SIGALRM's default action terminates a hung reaper.
@@ -518,15 +519,16 @@ fn detach(keep: RawFd) {
     let _ = std::fs::write("/proc/self/oom_score_adj", "-1000");
 }
 
-/// Blocks until the pipe reaches EOF or the owner's pidfd reports its exit.
-fn wait_for_owner(fd: RawFd, owner: &PidFd) {
+/// Blocks until the pipe reaches EOF or the owner's pidfd (if any) reports its exit.
+fn wait_for_owner(fd: RawFd, owner: Option<&PidFd>) {
     let mut fds = [
         libc::pollfd { fd, events: libc::POLLIN, revents: 0 },
-        libc::pollfd { fd: owner.as_raw(), events: libc::POLLIN, revents: 0 },
+        libc::pollfd { fd: owner.map(PidFd::as_raw).unwrap_or(-1), events: libc::POLLIN, revents: 0 },
     ];
+    let n = if owner.is_some() { 2 } else { 1 };
     loop {
-        // SAFETY: valid array of two pollfds.
-        let r = unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) };
+        // SAFETY: valid array of at least `n` pollfds.
+        let r = unsafe { libc::poll(fds.as_mut_ptr(), n, -1) };
         if r < 0 {
             if std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
                 continue;

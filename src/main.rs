@@ -1,11 +1,21 @@
-//! The `chaos` command-line interface. Subcommands live in `cli/`, one module each.
+//! The `chaos` command-line interface.
 //!
 //! ```text
-//! chaos cleanup [--force] [--dry-run] [--match TEXT] [--journals-only] [--json]
+//! chaos run [--report DIR] [--cycles N] [--defect NAME]... [--only NAME]...   run the Snakepit chaos scenarios
+//! chaos list                                                                 list the built-in scenarios
+//! chaos cleanup [--force] [--dry-run] [--match TEXT] [--journals-only] [--json]   emergency stop: undo what earlier runs left
 //! ```
+//!
+//! Exit codes: 0 every scenario passed; 1 a scenario failed; 2 invalid arguments; 3 the
+//! harness could not run (target did not build, report not writable).
 
 mod cli;
 
-fn main() -> std::process::ExitCode {
-    cli::main()
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let args = cli::Cli::parse();
+    cli::dispatch(args)
 }

@@ -83,6 +83,16 @@ pub enum Error {
         /// The last 20 lines of its stdout and stderr logs.
         logs: String,
     },
+    /// A fixture misbehaved against its contract (bad ready file, pool never ready, ...).
+    #[error("fixture {fixture}: {cause}; {fix}")]
+    Fixture {
+        /// The fixture.
+        fixture: String,
+        /// What went wrong.
+        cause: String,
+        /// What to do.
+        fix: String,
+    },
     /// A fixture could not be stopped completely.
     #[error("fixture {fixture}: stop left {problems:?}; teardown will retry; if it persists, kill them by hand and check for processes in uninterruptible sleep (state D)")]
     Stop {

@@ -1,35 +1,43 @@
-//! Command-line parsing (clap) and dispatch. Add a subcommand as a variant of [`Command`] with
-//! its own module holding its `Args` and `run`.
+//! Subcommands of the `chaos` CLI, one module each.
 
 pub mod cleanup;
+mod run;
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-/// Chaos experiments against real running systems, as ordinary Rust tests.
+/// Chaos experiments against the Snakepit reference target (or a Snakepit Mix project).
 #[derive(Debug, Parser)]
-#[command(name = "chaos", version, about, long_about = None)]
+#[command(name = "chaos", version, about)]
 pub struct Cli {
-    /// What to do.
     #[command(subcommand)]
-    pub command: Command,
+    command: Command,
 }
 
-/// The subcommands.
 #[derive(Debug, Subcommand)]
-pub enum Command {
+enum Command {
+    /// Run the Snakepit chaos scenarios and write a report (HTML, JSON, CSV, JUnit, history).
+    Run(run::RunArgs),
+    /// List the built-in scenarios.
+    List,
     /// Emergency stop: undo everything earlier runs journaled (faults healed, fixtures killed,
     /// namespaces, nft tables, mounts, cgroups, temp dirs removed), then sweep leftovers that
     /// match the naming rules. Idempotent; prints what it removed.
     Cleanup(cleanup::CleanupArgs),
 }
 
-/// Parses the command line and runs the subcommand.
-pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+/// Runs the chosen subcommand and returns the process exit code.
+pub fn dispatch(cli: Cli) -> ExitCode {
     match cli.command {
+        Command::Run(args) => run::run(args),
         Command::Cleanup(args) => cleanup::run(&args),
+        Command::List => {
+            for s in run::SCENARIOS {
+                println!("{:<28} {}", s.name, s.about);
+            }
+            ExitCode::SUCCESS
+        }
     }
 }
 
@@ -46,7 +54,7 @@ mod tests {
     #[test]
     fn cleanup_flags_parse() {
         let cli = Cli::try_parse_from(["chaos", "cleanup", "--force", "--dry-run", "--match", "abc", "--json"]).unwrap();
-        let Command::Cleanup(a) = cli.command;
+        let Command::Cleanup(a) = cli.command else { panic!("expected cleanup") };
         assert!(a.force && a.dry_run && a.json && !a.journals_only);
         assert_eq!(a.matching.as_deref(), Some("abc"));
     }

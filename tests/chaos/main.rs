@@ -1,8 +1,12 @@
 //! The chaos suite: one libtest-mimic binary (`cargo test --test chaos`), one module per area,
 //! as ripgrep lays out its integration tests.
 
+mod network;
 mod process;
+mod resources;
 mod runner;
 mod safety;
+mod snakepit;
+mod snakepit_contract;
 
 chaos_harness::main!();

@@ -174,7 +174,9 @@ fn list_agrees_with_nextest_and_shows_tags() -> ChaosResult {
 
 #[chaos_test(tags = ["runner", "e2e"], timeout = "5m")]
 fn name_filter_and_tags_select_subsets() -> ChaosResult {
-    let cases: &[(&[&str], &[(&str, &str)], &[&str])] = &[
+    // (arguments, environment, the tests expected to be selected)
+    type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a [&'a str]);
+    let cases: &[Case] = &[
         (&["selection::"], &[], &["selection::net_and_process", "selection::net_probe", "selection::process_probe"]),
         (&["selection::net_probe", "--exact"], &[], &["selection::net_probe"]),
         (&[], &[("CHAOS_TAGS", "net")], &["custom::renamed_test", "selection::net_and_process", "selection::net_probe"]),

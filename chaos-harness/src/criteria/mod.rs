@@ -34,6 +34,8 @@ pub struct JudgeContext {
     pub scenario_start: Instant,
     /// Confirmations of the faults injected so far.
     pub confirmations: Vec<Confirmation>,
+    /// The scenario's load so far (final once the load stopped), if it runs one.
+    pub load: Option<crate::load::LoadReport>,
 }
 
 /// A criterion's judgement.
@@ -126,6 +128,167 @@ impl Criterion {
     /// Processes of the selection that died are replaced by new pids within `d` (default 5 s).
     pub fn respawned(sel: Selection) -> Respawned {
         Respawned { sel, within: Duration::from_secs(5), baseline: Mutex::new(Vec::new()) }
+    }
+}
+
+impl Criterion {
+    /// Every process the selection holds when the scenario starts (before its first step) is
+    /// gone within `d` of this criterion's evaluation (default 5 s). Unlike
+    /// [`Criterion::no_orphans`], processes started later (a restarted service's new workers)
+    /// do not count.
+    pub fn gone(sel: Selection) -> ProcessesGone {
+        ProcessesGone { sel, within: Duration::from_secs(5), snapshot: Mutex::new(None) }
+    }
+}
+
+/// See [`Criterion::gone`].
+pub struct ProcessesGone {
+    sel: Selection,
+    within: Duration,
+    snapshot: Mutex<Option<Vec<OwnedPid>>>,
+}
+
+impl ProcessesGone {
+    /// The allowed time.
+    pub fn within(mut self, d: Duration) -> Self {
+        self.within = d;
+        self
+    }
+}
+
+impl Judge for ProcessesGone {
+    fn describe(&self) -> String {
+        format!("the processes of {} present at the start are gone within {:?}", self.sel, self.within)
+    }
+
+    fn prepare(&self, _cx: &JudgeContext) {
+        let pids = self.sel.resolve(&mut ChaCha8Rng::seed_from_u64(0));
+        *self.snapshot.lock().unwrap_or_else(|e| e.into_inner()) = Some(pids);
+    }
+
+    fn judge<'a>(&'a self, _cx: &'a JudgeContext) -> BoxFuture<'a, Verdict> {
+        Box::pin(async move {
+            let name = self.describe();
+            let snapshot = self.snapshot.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            let Some(pids) = snapshot else {
+                return Verdict { criterion: name, passed: false, detail: "no snapshot: the criterion was not prepared".into() };
+            };
+            if pids.is_empty() {
+                return Verdict {
+                    criterion: name,
+                    passed: false,
+                    detail: format!("{} selected no process at the start, so there was nothing to watch", self.sel),
+                };
+            }
+            let t0 = Instant::now();
+            loop {
+                let left: Vec<OwnedPid> = pids.iter().filter(|p| !p.is_gone()).cloned().collect();
+                if left.is_empty() {
+                    return Verdict {
+                        criterion: name,
+                        passed: true,
+                        detail: format!("all {} gone {} after evaluation began", pids.len(), ms(t0.elapsed())),
+                    };
+                }
+                if t0.elapsed() > self.within {
+                    return Verdict {
+                        criterion: name,
+                        passed: false,
+                        detail: format!("{} of {} still alive after {:?}: {}", left.len(), pids.len(), self.within, describe_procs(&left)),
+                    };
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+    }
+}
+
+impl Criterion {
+    /// Every request of the scenario's load got a reply (success or a structured error): none
+    /// was dropped, reset or left hanging past the load's timeout.
+    pub fn no_lost_requests() -> NoLostRequests {
+        NoLostRequests
+    }
+
+    /// The scenario's error rate (structured errors plus lost requests, over all requests) is
+    /// at most the given fraction.
+    pub fn error_rate() -> ErrorRate {
+        ErrorRate { max: 0.0 }
+    }
+}
+
+/// See [`Criterion::no_lost_requests`].
+pub struct NoLostRequests;
+
+impl Judge for NoLostRequests {
+    fn describe(&self) -> String {
+        "no lost requests".into()
+    }
+
+    fn judge<'a>(&'a self, cx: &'a JudgeContext) -> BoxFuture<'a, Verdict> {
+        Box::pin(async move {
+            let name = self.describe();
+            let Some(report) = &cx.load else {
+                return Verdict { criterion: name, passed: false, detail: "the scenario runs no load (add .load(..))".into() };
+            };
+            let s = report.stats();
+            let lost: Vec<String> = report
+                .records()
+                .iter()
+                .filter(|r| r.outcome.is_lost())
+                .take(5)
+                .map(|r| format!("#{} at +{}ms: {:?}", r.seq, r.started.as_millis(), r.outcome))
+                .collect();
+            let summary = format!("{} requests: {} ok, {} errors, {} lost", s.total, s.ok, s.errors, s.lost);
+            if s.total == 0 {
+                return Verdict { criterion: name, passed: false, detail: format!("{summary}: the load issued nothing") };
+            }
+            Verdict {
+                criterion: name,
+                passed: s.lost == 0,
+                detail: if lost.is_empty() { summary } else { format!("{summary}; first lost: {}", lost.join("; ")) },
+            }
+        })
+    }
+}
+
+/// See [`Criterion::error_rate`].
+pub struct ErrorRate {
+    max: f64,
+}
+
+impl ErrorRate {
+    /// The largest allowed fraction (0.0 to 1.0).
+    pub fn at_most(mut self, max: f64) -> Self {
+        self.max = max;
+        self
+    }
+}
+
+impl Judge for ErrorRate {
+    fn describe(&self) -> String {
+        format!("error rate at most {:.1}%", self.max * 100.0)
+    }
+
+    fn judge<'a>(&'a self, cx: &'a JudgeContext) -> BoxFuture<'a, Verdict> {
+        Box::pin(async move {
+            let name = self.describe();
+            let Some(report) = &cx.load else {
+                return Verdict { criterion: name, passed: false, detail: "the scenario runs no load (add .load(..))".into() };
+            };
+            let s = report.stats();
+            Verdict {
+                criterion: name,
+                passed: s.total > 0 && s.error_rate <= self.max,
+                detail: format!(
+                    "{:.2}% of {} requests failed ({} errors, {} lost)",
+                    s.error_rate * 100.0,
+                    s.total,
+                    s.errors,
+                    s.lost
+                ),
+            }
+        })
     }
 }
 

@@ -14,6 +14,7 @@
 
 pub mod net;
 pub mod process;
+pub mod resource;
 
 use std::sync::Arc;
 

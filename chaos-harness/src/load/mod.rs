@@ -202,14 +202,13 @@ async fn drive(
         Shape::Closed { concurrency } => {
             let next = Arc::new(std::sync::atomic::AtomicU64::new(0));
             for _ in 0..concurrency {
-                let (next, one, mut stop) = (Arc::clone(&next), one.clone(), stop.clone());
+                let (next, one, stop) = (Arc::clone(&next), one.clone(), stop.clone());
                 tasks.spawn(async move {
-                    while !*stop.borrow_and_update() {
+                    // A request in flight when the load stops runs to its end (bounded by the
+                    // per-request timeout): cancelling it would hide a hang as "not issued".
+                    while !*stop.borrow() {
                         let seq = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        tokio::select! {
-                            _ = one(seq) => {}
-                            _ = stop.changed() => break,
-                        }
+                        one(seq).await;
                     }
                 });
             }
@@ -241,8 +240,8 @@ impl LoadRun {
         LoadReport::new(records, self.skipped.load(std::sync::atomic::Ordering::Relaxed))
     }
 
-    /// Stops issuing requests, waits for those in flight (open loop) or cancels the waiting
-    /// clients' next requests (closed loop), and returns the report.
+    /// Stops issuing requests, waits for those in flight (each bounded by the per-request
+    /// timeout, so a hung request ends as [`Outcome::Timeout`]), and returns the report.
     pub async fn stop(mut self) -> LoadReport {
         let _ = self.stop.send(true);
         if let Some(driver) = self.driver.take() {
@@ -259,7 +258,7 @@ impl Drop for LoadRun {
 }
 
 /// Statistics over a set of requests.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct LoadStats {
     /// Requests that ended.
     pub total: u64,
@@ -402,6 +401,22 @@ mod tests {
         assert!(report.stats().ok > 10);
         assert_eq!(report.lost(), 0);
         assert!(report.stats().p50.is_some());
+    }
+
+    #[tokio::test]
+    async fn closed_loop_stop_waits_for_hung_requests_and_reports_them_lost() {
+        let call = Call::new(|seq| async move {
+            if seq == 0 {
+                std::future::pending::<()>().await;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            Outcome::Ok
+        });
+        let run = Load::closed_loop(2).timeout(Duration::from_millis(300)).start(call);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let report = run.stop().await;
+        assert_eq!(report.lost(), 1, "{:?}", report.stats());
+        assert_eq!(report.records()[0].outcome, Outcome::Timeout);
     }
 
     #[test]

@@ -5,6 +5,8 @@
 //! process it ever owned ([`ProcRecord`]); [`ProcSnapshot::take`] reads one process now.
 //! Zombies count as dead everywhere.
 
+pub mod telemetry;
+
 use std::time::{Duration, Instant};
 
 use crate::sandbox::{OwnedPid, procfs};

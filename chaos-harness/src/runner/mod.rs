@@ -133,11 +133,10 @@ impl Harness {
         for spec in &mut specs {
             // A missing capability is known before the run: mark the test ignored so that
             // listing (and nextest's list phase) agrees with the run.
-            if spec.ignore.is_none() && !args.require_all {
-                if let Err(reason) = capability::check_all(&spec.requires) {
+            if spec.ignore.is_none() && !args.require_all
+                && let Err(reason) = capability::check_all(&spec.requires) {
                     spec.ignore = Some(Some(reason));
                 }
-            }
         }
 
         if args.libtest.list {
@@ -226,17 +225,15 @@ impl Harness {
             trials.push(trial);
         }
 
-        if args.under_nextest && args.libtest.exact {
-            if let Some(filter) = &args.libtest.filter {
-                if trials.iter().all(|t| args.libtest.is_filtered_out(t)) {
+        if args.under_nextest && args.libtest.exact
+            && let Some(filter) = &args.libtest.filter
+                && trials.iter().all(|t| args.libtest.is_filtered_out(t)) {
                     eprintln!(
                         "error: nextest asked for test `{filter}`, which this binary does not have after \
                          tag selection; CHAOS_TAGS must be the same when nextest lists and runs tests"
                     );
                     return ExitCode::from(EXIT_NO_SUCH_TEST);
                 }
-            }
-        }
 
         let conclusion = libtest_mimic::run(&args.libtest, trials);
         // Interrupted: the signal handler writes the partial results and exits with 128 + signal.

@@ -13,9 +13,11 @@ use std::time::{Duration, Instant};
 use crate::Chaos;
 use crate::criteria::{Criterion, JudgeContext, Verdict};
 use crate::fault::{ActiveFault, Confirmation, Fault, FaultContext};
+use crate::load::{Call, Load, LoadReport, LoadRun, LoadStats};
 use crate::safety::guard::{self, Guard, GuardWatch};
 
 enum Step {
+    StopLoad,
     Inject(Fault),
     Wait(Duration),
     Clear,
@@ -42,6 +44,7 @@ pub struct Scenario<'cx> {
     cx: &'cx mut Chaos,
     name: String,
     steps: Vec<Step>,
+    load: Option<(Load, Call)>,
     guards: Vec<Guard>,
 }
 
@@ -83,6 +86,11 @@ pub struct ScenarioOutcome {
     pub verdicts: Vec<Verdict>,
     /// Sandbox notes (e.g. the reduced guarantee without cgroups).
     pub notes: Vec<String>,
+    /// Statistics of the scenario's load, if it ran one.
+    pub load: Option<LoadStats>,
+    /// Every request of the load, for reports (not serialized).
+    #[serde(skip)]
+    pub load_report: Option<LoadReport>,
     /// The guard that stopped the scenario, with its reading (see [`Scenario::guard`]).
     #[serde(default)]
     pub aborted_by_guard: Option<String>,
@@ -92,6 +100,78 @@ impl ScenarioOutcome {
     /// Whether every fault was injected, every criterion held and no guard tripped.
     pub fn passed(&self) -> bool {
         self.not_injected.is_none() && self.aborted_by_guard.is_none() && self.verdicts.iter().all(|v| v.passed)
+    }
+}
+
+impl ScenarioOutcome {
+    /// The outcome in the reporters' model: verdicts, the timeline (faults, clears, steps),
+    /// load per phase (baseline before the first fault, fault until the first clear, recovery
+    /// after it) and load over time in 250 ms buckets.
+    pub fn to_report(&self) -> crate::report::ScenarioReport {
+        use crate::report::{CriterionVerdict, PhaseReport, ScenarioReport, SeriesPoint, TimelineEvent as Ev};
+        let ms = |d: Duration| d.as_millis() as u64;
+        let events: Vec<Ev> = self
+            .timeline
+            .iter()
+            .map(|e| {
+                let kind = match e.what.split_whitespace().next().unwrap_or_default() {
+                    "inject" | "confirmed" | "NOT" => "fault",
+                    "cleared" | "CLEAR" => "clear",
+                    "PASS" | "FAIL" => "verdict",
+                    "load" => "load",
+                    _ => "step",
+                };
+                Ev { at_ms: ms(e.at), kind: kind.into(), detail: e.what.clone() }
+            })
+            .collect();
+        let first = |prefix: &str| self.timeline.iter().find(|e| e.what.starts_with(prefix)).map(|e| e.at);
+        let mut phases = Vec::new();
+        let mut series = Vec::new();
+        if let Some(report) = &self.load_report {
+            let end = report.records().iter().map(|r| r.started + r.latency).max().unwrap_or_default();
+            let fault_at = first("inject ").unwrap_or(end);
+            let clear_at = first("cleared ").unwrap_or(end).max(fault_at);
+            for (phase, from, to) in [("baseline", Duration::ZERO, fault_at), ("fault", fault_at, clear_at), ("recovery", clear_at, end + Duration::from_millis(1))] {
+                let s = report.stats_between(from, to);
+                if s.total > 0 {
+                    phases.push(PhaseReport {
+                        phase: phase.into(),
+                        from_ms: ms(from),
+                        to_ms: ms(to),
+                        total: s.total,
+                        ok: s.ok,
+                        errors: s.errors,
+                        lost: s.lost,
+                        p50_us: s.p50.map(|d| d.as_micros() as u64),
+                        p99_us: s.p99.map(|d| d.as_micros() as u64),
+                    });
+                }
+            }
+            let bucket = Duration::from_millis(250);
+            let mut t = Duration::ZERO;
+            while t <= end {
+                let s = report.stats_between(t, t + bucket);
+                series.push(SeriesPoint {
+                    at_ms: ms(t),
+                    ok: s.ok,
+                    failed: s.errors + s.lost,
+                    p50_us: s.p50.map(|d| d.as_micros() as u64),
+                    p99_us: s.p99.map(|d| d.as_micros() as u64),
+                });
+                t += bucket;
+            }
+        }
+        ScenarioReport {
+            name: self.name.clone(),
+            verdicts: self
+                .verdicts
+                .iter()
+                .map(|v| CriterionVerdict { criterion: v.criterion.clone(), passed: v.passed, detail: v.detail.clone() })
+                .collect(),
+            events,
+            phases,
+            series,
+        }
     }
 }
 
@@ -123,7 +203,7 @@ pub enum ScenarioError {
     /// A criterion did not hold.
     #[error("{0}")]
     CriteriaFailed(Box<ScenarioOutcome>),
-    /// A guard tripped: the scenario stopped and its faults were cleared.
+    /// A guard tripped: the scenario stopped, its load and faults were stopped and cleared.
     #[error("{0}")]
     AbortedByGuard(Box<ScenarioOutcome>),
 }
@@ -139,12 +219,12 @@ impl ScenarioError {
 
 impl<'cx> Scenario<'cx> {
     pub(crate) fn new(cx: &'cx mut Chaos, name: &str) -> Self {
-        Self { cx, name: name.to_string(), steps: Vec::new(), guards: Vec::new() }
+        Self { cx, name: name.to_string(), steps: Vec::new(), load: None, guards: Vec::new() }
     }
 
     /// Adds a stop condition, polled while the scenario runs (see [`crate::safety::guard`]).
-    /// When it trips, the scenario stops, clears its active faults and fails with
-    /// [`ScenarioError::AbortedByGuard`].
+    /// When it trips, the scenario stops, stops its load, clears its active faults and fails
+    /// with [`ScenarioError::AbortedByGuard`].
     pub fn guard(mut self, g: Guard) -> Self {
         self.guards.push(g);
         self
@@ -152,20 +232,33 @@ impl<'cx> Scenario<'cx> {
 
     /// The steps as text (`inject ...`, `wait ...`), as a dry run prints them.
     pub fn plan(&self) -> Vec<String> {
-        self.steps
-            .iter()
-            .map(|s| match s {
-                Step::Inject(f) => format!("inject {}", f.describe()),
-                Step::Wait(d) => format!("wait {d:?}"),
-                Step::Clear => "clear every active fault".to_string(),
-                Step::Expect(c) => format!("expect {}", c.describe()),
-            })
-            .collect()
+        let mut plan: Vec<String> = self.load.iter().map(|(l, _)| format!("start load {l:?}")).collect();
+        plan.extend(self.steps.iter().map(|s| match s {
+            Step::StopLoad => "stop the load".to_string(),
+            Step::Inject(f) => format!("inject {}", f.describe()),
+            Step::Wait(d) => format!("wait {d:?}"),
+            Step::Clear => "clear every active fault".to_string(),
+            Step::Expect(c) => format!("expect {}", c.describe()),
+        }));
+        plan
     }
 
     /// Injects a fault (kept active until [`Scenario::clear_faults`] or the end).
     pub fn inject(mut self, fault: impl Into<Fault>) -> Self {
         self.steps.push(Step::Inject(fault.into()));
+        self
+    }
+
+    /// Runs `load` (issuing `call`) from the scenario's start until [`Scenario::stop_load`] or
+    /// the end; criteria such as [`Criterion::no_lost_requests`] read it.
+    pub fn load(mut self, load: Load, call: Call) -> Self {
+        self.load = Some((load, call));
+        self
+    }
+
+    /// Stops the load (waiting for requests in flight); later criteria see the final report.
+    pub fn stop_load(mut self) -> Self {
+        self.steps.push(Step::StopLoad);
         self
     }
 
@@ -190,7 +283,7 @@ impl<'cx> Scenario<'cx> {
     /// Runs the steps and returns the outcome, or a [`ScenarioError`] carrying it.
     pub async fn run(self) -> Result<ScenarioOutcome, ScenarioError> {
         let plan = self.plan();
-        let Scenario { cx, name, steps, guards } = self;
+        let Scenario { cx, name, steps, load, guards } = self;
         let t0 = Instant::now();
         let sandbox = cx.sandbox().clone();
         let mut out = ScenarioOutcome { name: name.clone(), seed: cx.seed(), ..Default::default() };
@@ -201,12 +294,17 @@ impl<'cx> Scenario<'cx> {
             return Ok(out);
         }
         let watch = GuardWatch::start(guards, guard::DEFAULT_INTERVAL);
-        let mut jcx = JudgeContext { sandbox: Arc::clone(&sandbox), scenario_start: t0, confirmations: Vec::new() };
+        let mut jcx = JudgeContext { sandbox: Arc::clone(&sandbox), scenario_start: t0, confirmations: Vec::new(), load: None };
         for s in &steps {
             if let Step::Expect(c) = s {
                 c.prepare(&jcx);
             }
         }
+        let mut load_run: Option<LoadRun> = load.map(|(spec, call)| {
+            tracing::info!(scenario = %name, ?spec, "load started");
+            spec.start(call)
+        });
+        let mut final_load: Option<LoadReport> = None;
         let mut active: Vec<Box<dyn ActiveFault>> = Vec::new();
         let ev = |out: &mut ScenarioOutcome, what: String| {
             tracing::info!(scenario = %out.name, "{what}");
@@ -241,7 +339,15 @@ impl<'cx> Scenario<'cx> {
                     tripped = watch.race(tokio::time::sleep(*d)).await.err();
                 }
                 Step::Clear => clear_all(&mut active, &mut out, t0).await,
+                Step::StopLoad => {
+                    if let Some(run) = load_run.take() {
+                        let report = run.stop().await;
+                        ev(&mut out, format!("load stopped: {:?}", report.stats()));
+                        final_load = Some(report);
+                    }
+                }
                 Step::Expect(c) => {
+                    jcx.load = load_run.as_ref().map(|r| r.snapshot()).or_else(|| final_load.clone());
                     ev(&mut out, format!("expect {}", c.describe()));
                     match watch.race(c.judge(&jcx)).await {
                         Ok(v) => {
@@ -260,12 +366,22 @@ impl<'cx> Scenario<'cx> {
                         .target(name.clone()),
                 );
                 out.aborted_by_guard = Some(t.to_string());
+                if let Some(run) = load_run.take() {
+                    final_load = Some(run.stop().await);
+                }
                 clear_all(&mut active, &mut out, t0).await;
+                out.load = final_load.as_ref().map(|r| r.stats());
+                out.load_report = final_load;
                 out.notes = sandbox.notes();
                 return Err(ScenarioError::AbortedByGuard(Box::new(out)));
             }
         }
         clear_all(&mut active, &mut out, t0).await;
+        if let Some(run) = load_run.take() {
+            final_load = Some(run.stop().await);
+        }
+        out.load = final_load.as_ref().map(|r| r.stats());
+        out.load_report = final_load;
         out.notes = sandbox.notes();
         if out.passed() { Ok(out) } else { Err(ScenarioError::CriteriaFailed(Box::new(out))) }
     }

@@ -1,0 +1,212 @@
+//! `chaos run`: the Snakepit chaos scenarios against the reference target, with a report.
+//!
+//! Each scenario runs in its own sandbox (cgroups, journal, temp dir) exactly as under the test
+//! runner, and is torn down before the next one starts. `--cycles N` repeats the set (release
+//! crash-cycle suites); `--defect NAME` enables a defect of the target to see the scenarios
+//! catch it.
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chaos_harness::Chaos;
+use chaos_harness::fixture::snakepit::Defect;
+use chaos_harness::report::{RunReport, TestRecord, TestStatus, csv, history, html, junit};
+use chaos_harness::sandbox::Sandbox;
+use snakepit_chaos::scenarios::{self, Verdicts};
+
+/// Arguments of `chaos run`.
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// Directory for report.html, report.json, results.csv, junit.xml and history.jsonl.
+    #[arg(long, default_value = "target/chaos-report")]
+    report: PathBuf,
+    /// Run the whole set this many times (crash-cycle suites).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    cycles: u32,
+    /// Enable a defect of the reference target (repeatable), e.g. --defect no_heartbeat.
+    #[arg(long = "defect", value_name = "NAME", value_parser = parse_defect)]
+    defects: Vec<Defect>,
+    /// Run only these scenarios (repeatable; see `chaos list`).
+    #[arg(long = "only", value_name = "SCENARIO")]
+    only: Vec<String>,
+    /// Seed for every random choice (printed in the report; default: random).
+    #[arg(long, env = "CHAOS_SEED")]
+    seed: Option<u64>,
+}
+
+fn parse_defect(s: &str) -> Result<Defect, String> {
+    s.parse()
+}
+
+type ScenarioFn = for<'a> fn(&'a mut Chaos, &'a [Defect]) -> Pin<Box<dyn Future<Output = Verdicts> + Send + 'a>>;
+
+/// A built-in scenario.
+pub struct ScenarioDef {
+    /// Its name for `--only`.
+    pub name: &'static str,
+    /// One line.
+    pub about: &'static str,
+    run: ScenarioFn,
+}
+
+/// The built-in scenarios, in run order.
+pub const SCENARIOS: &[ScenarioDef] = &[
+    ScenarioDef {
+        name: "beam-sigkill",
+        about: "SIGKILL the BEAM: every Python worker gone within 5 s",
+        run: |cx, d| Box::pin(scenarios::beam_sigkill(cx, d)),
+    },
+    ScenarioDef {
+        name: "beam-sigkill-restart",
+        about: "SIGKILL the BEAM under load, supervised restart: old workers gone, healthy within 30 s",
+        run: |cx, d| Box::pin(scenarios::beam_sigkill_under_load_then_restart(cx, d)),
+    },
+    ScenarioDef {
+        name: "worker-sigkill",
+        about: "SIGKILL a busy worker under load: replaced within 5 s, no request lost",
+        run: |cx, d| Box::pin(scenarios::worker_sigkill_under_load(cx, d)),
+    },
+];
+
+/// Runs the scenarios and writes the report.
+pub fn run(args: RunArgs) -> ExitCode {
+    if let Some(unknown) = args.only.iter().find(|o| !SCENARIOS.iter().any(|s| s.name == o.as_str())) {
+        let names: Vec<&str> = SCENARIOS.iter().map(|s| s.name).collect();
+        eprintln!("error: unknown scenario `{unknown}`; valid: {}", names.join(", "));
+        return ExitCode::from(2);
+    }
+    if let Err(why) = chaos_harness::runner::capability::check_all(&["elixir", "cgroups"]) {
+        eprintln!("error: cannot run the Snakepit scenarios: {why}");
+        return ExitCode::from(3);
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(3);
+        }
+    };
+    let selected: Vec<&ScenarioDef> =
+        SCENARIOS.iter().filter(|s| args.only.is_empty() || args.only.iter().any(|o| o == s.name)).collect();
+    let total = selected.len() as u32 * args.cycles;
+    let defects: Vec<String> = args.defects.iter().map(|d| d.to_string()).collect();
+    eprintln!(
+        "chaos run: {total} scenario run(s) against the reference Snakepit target{}",
+        if defects.is_empty() { String::new() } else { format!(" with defects {}", defects.join(",")) }
+    );
+    let started = Instant::now();
+    let mut records = Vec::new();
+    let (mut passed, mut failed) = (0u32, 0u32);
+    for cycle in 1..=args.cycles {
+        for def in &selected {
+            let name = if args.cycles > 1 { format!("cycle{cycle:04}::{}", def.name) } else { def.name.to_string() };
+            let seed = args.seed.unwrap_or_else(rand::random);
+            let record = runtime.block_on(run_one(def, &name, seed, &args.defects));
+            let ok = record.status == TestStatus::Passed;
+            if ok { passed += 1 } else { failed += 1 }
+            eprintln!(
+                "[{:>4}/{total}] {:<40} {} in {:.1} s   ({passed} passed, {failed} failed, {:.0} s elapsed)",
+                passed + failed,
+                name,
+                if ok { "ok" } else { "FAILED" },
+                record.duration.as_secs_f64(),
+                started.elapsed().as_secs_f64()
+            );
+            if let TestStatus::Failed { detail, .. } = &record.status {
+                eprintln!("{}", indent(detail));
+            }
+            records.push(record);
+        }
+    }
+    let mut report = RunReport::new("snakepit-chaos", records);
+    report.harness_version = env!("CARGO_PKG_VERSION").into();
+    match write_report(&args.report, &report) {
+        Ok(()) => eprintln!(
+            "chaos run: {passed} passed, {failed} failed in {:.1} s; report: {}",
+            started.elapsed().as_secs_f64(),
+            args.report.join("report.html").display()
+        ),
+        Err(e) => {
+            eprintln!("error: writing the report: {e}");
+            return ExitCode::from(3);
+        }
+    }
+    println!("{passed} passed, {failed} failed");
+    if failed == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) }
+}
+
+async fn run_one(def: &ScenarioDef, name: &str, seed: u64, defects: &[Defect]) -> TestRecord {
+    let t0 = Instant::now();
+    let mut record = TestRecord::new(name, TestStatus::Passed);
+    record.seed = Some(seed);
+    record.tags = vec!["snakepit".into()];
+    let sandbox = match Sandbox::new(name) {
+        Ok(s) => Arc::new(s),
+        Err(e) => {
+            record.status = failed(format!("could not create the sandbox: {e}"));
+            return record;
+        }
+    };
+    let mut cx = Chaos::with_sandbox(name, seed, Arc::clone(&sandbox));
+    let verdicts = tokio::time::timeout(Duration::from_secs(180), (def.run)(&mut cx, defects)).await;
+    drop(cx);
+    match verdicts {
+        Err(_) => record.status = failed("timed out after 180 s".into()),
+        Ok(Err(e)) => record.status = failed(format!("{e:#}")),
+        Ok(Ok(Ok(outcome))) => record.scenario = Some(outcome.to_report()),
+        Ok(Ok(Err(e))) => {
+            let outcome = e.outcome();
+            record.scenario = Some(outcome.to_report());
+            let first = outcome
+                .verdicts
+                .iter()
+                .find(|v| !v.passed)
+                .map(|v| v.to_string())
+                .or_else(|| outcome.not_injected.clone().map(|n| format!("not injected: {n}")))
+                .unwrap_or_else(|| "failed".into());
+            record.status = TestStatus::Failed { message: first, detail: outcome.to_string() };
+        }
+    }
+    let logs = sandbox.logs_dir();
+    record.output = std::fs::read_dir(&logs)
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .filter_map(|e| std::fs::read_to_string(e.path()).ok().map(|t| format!("---- {} ----\n{t}", e.file_name().to_string_lossy())))
+                .collect::<Vec<_>>()
+                .join("\n")
+        })
+        .unwrap_or_default();
+    if let Err(e) = sandbox.teardown() {
+        record.status = failed(format!("teardown failed: {e}"));
+    }
+    record.duration = t0.elapsed();
+    record
+}
+
+fn failed(message: String) -> TestStatus {
+    TestStatus::Failed { message: message.lines().next().unwrap_or_default().to_string(), detail: message }
+}
+
+fn write_report(dir: &std::path::Path, report: &RunReport) -> Result<(), chaos_harness::Error> {
+    let io = |what: &str, path: PathBuf, source: std::io::Error| chaos_harness::Error::Io {
+        what: what.into(),
+        path,
+        source,
+        fix: "choose a writable directory with --report DIR".into(),
+    };
+    std::fs::create_dir_all(dir).map_err(|e| io("creating the report directory", dir.to_path_buf(), e))?;
+    let json = serde_json::to_string_pretty(report).map_err(|e| io("serializing the report", dir.join("report.json"), std::io::Error::other(e)))?;
+    for (file, text) in [("report.json", json), ("report.html", html::render(report)), ("results.csv", csv::render(report))] {
+        std::fs::write(dir.join(file), text).map_err(|e| io("writing the report", dir.join(file), e))?;
+    }
+    junit::write(&dir.join("junit.xml"), &report.suite, &report.tests)?;
+    history::append(&dir.join("history.jsonl"), report)
+}
+
+fn indent(text: &str) -> String {
+    text.lines().map(|l| format!("      {l}")).collect::<Vec<_>>().join("\n")
+}

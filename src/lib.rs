@@ -1,0 +1,4 @@
+//! snakepit-chaos: the Snakepit chaos scenarios, shared by the `chaos` CLI (the main job and
+//! long crash-cycle runs) and the chaos test suite in `tests/chaos/`.
+
+pub mod scenarios;

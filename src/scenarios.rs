@@ -1,0 +1,81 @@
+//! Snakepit chaos scenarios, each a function of the test context and the target's defects, so
+//! the same scenario runs as a test (healthy target: must pass), as a meta-test (defect
+//! enabled: must fail on the right criterion) and from `chaos run`.
+//!
+//! Timings: with the target's default heartbeat (every 2 s, 3 misses) workers notice a dead
+//! BEAM 4-7 s after a SIGKILL, so the "gone within 5 s" scenarios configure a 1 s heartbeat
+//! (workers then leave ~2-3 s after the kill).
+
+use std::time::Duration;
+
+use chaos_harness::criteria::Criterion;
+use chaos_harness::fault::{Fault, Signal};
+use chaos_harness::fixture::snakepit::{Defect, Execute, Snakepit};
+use chaos_harness::load::Load;
+use chaos_harness::scenario::{ScenarioError, ScenarioOutcome};
+use chaos_harness::Chaos;
+
+/// A scenario's result: the harness worked (outer `Ok`) and the criteria held or not (inner).
+pub type Verdicts = anyhow::Result<Result<ScenarioOutcome, ScenarioError>>;
+
+const fn secs(s: u64) -> Duration {
+    Duration::from_secs(s)
+}
+
+/// The reference target as the scenarios use it: 4 workers, 1 s heartbeat, the given defects.
+///
+/// ```
+/// let pit = snakepit_chaos::scenarios::pit(&[]);
+/// # let _ = pit;
+/// ```
+pub fn pit(defects: &[Defect]) -> Snakepit {
+    defects.iter().fold(Snakepit::reference().pool_size(4).heartbeat(secs(1), secs(3), 3), |p, d| p.defect(*d))
+}
+
+/// BEAM SIGKILL: every Python worker gone within 5 s (catches `no_heartbeat`, `slow_detect`).
+pub async fn beam_sigkill(cx: &mut Chaos, defects: &[Defect]) -> Verdicts {
+    let pit = cx.start(pit(defects)).await?;
+    Ok(cx
+        .scenario("BEAM SIGKILL: every Python worker gone within 5 s")
+        .inject(Fault::kill(pit.beam()).signal(Signal::SIGKILL))
+        .expect(Criterion::no_orphans().of(&pit).within(secs(5)))
+        .run()
+        .await)
+}
+
+/// BEAM SIGKILL under load with a supervised restart 0.5 s later: the old run's workers are
+/// gone within 5 s (heartbeat or boot sweep) and the pool is fully functional within 30 s
+/// (catches `no_orphan_sweep`: the old workers keep heartbeating to the restarted bridge).
+pub async fn beam_sigkill_under_load_then_restart(cx: &mut Chaos, defects: &[Defect]) -> Verdicts {
+    let pit = cx.start(pit(defects).supervised(Duration::from_millis(500))).await?;
+    let call = pit.call(Execute::tool("sleep").args(serde_json::json!({"ms": 20})));
+    Ok(cx
+        .scenario("BEAM SIGKILL under load, supervised restart")
+        .load(Load::closed_loop(4).timeout(secs(5)), call)
+        .wait(secs(1))
+        .inject(Fault::kill(pit.beam()).signal(Signal::SIGKILL))
+        .expect(Criterion::gone(pit.workers()).within(secs(5)))
+        .expect(Criterion::healthy(&pit).within(secs(30)))
+        .run()
+        .await)
+}
+
+/// One worker SIGKILLed while it runs a request: replaced within 5 s, and every request gets
+/// a reply (catches `no_restart` and `drop_on_crash`).
+pub async fn worker_sigkill_under_load(cx: &mut Chaos, defects: &[Defect]) -> Verdicts {
+    let pit = cx.start(pit(defects)).await?;
+    // 2 s requests on 8 clients keep every worker busy with a request that started at ~0 ms
+    // when the kill lands at 500 ms, so the kill always hits a request in flight.
+    let call = pit.call(Execute::tool("sleep").args(serde_json::json!({"ms": 2000})));
+    Ok(cx
+        .scenario("one worker SIGKILL under load")
+        .load(Load::closed_loop(8).timeout(secs(5)), call)
+        .wait(Duration::from_millis(500))
+        .inject(Fault::kill(pit.worker(0)).signal(Signal::SIGKILL))
+        .expect(Criterion::respawned(pit.workers()).within(secs(5)))
+        .wait(secs(1))
+        .stop_load()
+        .expect(Criterion::no_lost_requests())
+        .run()
+        .await)
+}

@@ -1,0 +1,145 @@
+//! The Snakepit chaos suite (issue [reference]): process faults against the reference target,
+//! and meta-tests proving each scenario catches the matching defect of the target.
+//!
+//! The scenarios themselves live in `snakepit_chaos::scenarios` (shared with `chaos run`); the
+//! freeze scenario keeps the target's default heartbeat, as the 40 s freeze is sized for it.
+
+use std::time::Duration;
+
+use anyhow::{Context, ensure};
+use chaos_harness::criteria::Criterion;
+use chaos_harness::fixture::snakepit::{Defect, Snakepit};
+use chaos_harness::prelude::*;
+use chaos_harness::scenario::ScenarioError;
+use snakepit_chaos::scenarios::{Verdicts, beam_sigkill, beam_sigkill_under_load_then_restart, pit, worker_sigkill_under_load};
+
+const SECS: fn(u64) -> Duration = Duration::from_secs;
+
+/// Expects the scenario to pass.
+fn passed(v: Verdicts) -> ChaosResult {
+    match v? {
+        Ok(outcome) => {
+            tracing::info!("{outcome}");
+            Ok(())
+        }
+        Err(e) => Err(anyhow::Error::new(e)),
+    }
+}
+
+/// Expects the scenario to fail on a criterion whose description contains `criterion`, and on
+/// no other one (a defect must be caught by the right check, not by accident).
+fn caught(v: Verdicts, criterion: &str) -> ChaosResult {
+    match v? {
+        Ok(outcome) => anyhow::bail!("the defect was NOT caught: the scenario passed\n{outcome}"),
+        Err(ScenarioError::NotInjected(o)) => anyhow::bail!("the fault was not injected, so nothing was proven\n{o}"),
+        Err(ScenarioError::AbortedByGuard(o)) => anyhow::bail!("a guard aborted the scenario, so nothing was proven\n{o}"),
+        Err(ScenarioError::CriteriaFailed(outcome)) => {
+            let failed: Vec<&str> = outcome.verdicts.iter().filter(|v| !v.passed).map(|v| v.criterion.as_str()).collect();
+            ensure!(
+                failed.iter().any(|c| c.contains(criterion)),
+                "caught, but by {failed:?} instead of a criterion containing {criterion:?}\n{outcome}"
+            );
+            tracing::info!("caught as expected by {failed:?}");
+            Ok(())
+        }
+    }
+}
+
+// ---- the suite ------------------------------------------------------------------------------
+
+#[chaos_test(tags = ["process", "snakepit"], requires = ["elixir", "cgroups"], timeout = "2m")]
+async fn beam_sigkill_all_workers_gone_within_5s(cx: &mut Chaos) -> ChaosResult {
+    passed(beam_sigkill(cx, &[]).await)
+}
+
+#[chaos_test(tags = ["process", "snakepit"], requires = ["elixir", "cgroups"], timeout = "2m")]
+async fn beam_sigkill_under_load_no_orphans_and_recovers_after_restart(cx: &mut Chaos) -> ChaosResult {
+    passed(beam_sigkill_under_load_then_restart(cx, &[]).await)
+}
+
+#[chaos_test(tags = ["process", "snakepit"], requires = ["elixir", "cgroups"], timeout = "4m")]
+async fn five_beam_crashes_in_sequence_clean_up_each_time(cx: &mut Chaos) -> ChaosResult {
+    let pit = cx.start(pit(&[]).supervised(Duration::from_millis(300))).await?;
+    for round in 1..=5 {
+        let run_id = pit.run_id().context("no run id")?;
+        let outcome = cx
+            .scenario(&format!("BEAM crash {round} of 5 (run {run_id})"))
+            .inject(Fault::kill(pit.beam()).signal(Signal::SIGKILL))
+            .expect(Criterion::gone(pit.workers()).within(SECS(5)))
+            .expect(Criterion::healthy(&pit).within(SECS(30)))
+            .run()
+            .await?;
+        tracing::info!("{outcome}");
+        ensure!(pit.run_id().as_deref() != Some(run_id.as_str()), "round {round}: the BEAM was not restarted");
+        // Every worker alive now belongs to the new run: nothing of the old one survived.
+        let old = pit.workers_of_run(&run_id).resolve(cx.rng());
+        ensure!(old.is_empty(), "round {round}: workers of run {run_id} survived: {old:?}");
+    }
+    ensure!(pit.respawns() == 5, "expected 5 restarts, saw {}", pit.respawns());
+    Ok(())
+}
+
+#[chaos_test(tags = ["process", "snakepit"], requires = ["elixir", "cgroups"], timeout = "2m")]
+async fn worker_sigkill_replaced_within_5s_no_request_lost(cx: &mut Chaos) -> ChaosResult {
+    passed(worker_sigkill_under_load(cx, &[]).await)
+}
+
+#[chaos_test(tags = ["process", "snakepit", "slow"], requires = ["elixir", "cgroups"], timeout = "3m")]
+async fn beam_frozen_40s_workers_self_terminate_and_beam_recovers(cx: &mut Chaos) -> ChaosResult {
+    // Default heartbeat (2 s interval, 10 s timeout, 3 misses): workers leave ~35 s into a freeze.
+    let pit = cx.start(Snakepit::reference().pool_size(4)).await?;
+    let outcome = cx
+        .scenario("BEAM frozen (SIGSTOP) for up to 40 s")
+        .inject(Fault::pause(pit.beam()))
+        .expect(Criterion::gone(pit.workers()).within(SECS(40)))
+        .clear_faults()
+        .expect(Criterion::healthy(&pit).within(SECS(30)))
+        .run()
+        .await?;
+    tracing::info!("{outcome}");
+    Ok(())
+}
+
+#[chaos_test(tags = ["process", "snakepit"], requires = ["elixir", "cgroups"], timeout = "2m")]
+async fn sigterm_is_an_orderly_stop_with_every_worker_gone(cx: &mut Chaos) -> ChaosResult {
+    let pit = cx.start(pit(&[])).await?;
+    let outcome = cx
+        .scenario("BEAM SIGTERM")
+        .inject(Fault::kill(pit.beam()).signal(Signal::SIGTERM))
+        .expect(Criterion::exits_within(SECS(10)).of(&pit))
+        .expect(Criterion::no_orphans().of(&pit).within(SECS(1)))
+        .run()
+        .await?;
+    tracing::info!("{outcome}");
+    let exit = tokio::time::timeout(SECS(5), pit.process().wait()).await.context("the BEAM was not reaped")?;
+    ensure!(exit.code == Some(0), "an orderly stop exits 0; the BEAM {exit}");
+    Ok(())
+}
+
+// ---- meta-tests: each defect is caught by the right criterion -------------------------------
+
+#[chaos_test(tags = ["meta", "snakepit"], requires = ["elixir", "cgroups"], timeout = "2m")]
+async fn catches_no_heartbeat(cx: &mut Chaos) -> ChaosResult {
+    caught(beam_sigkill(cx, &[Defect::NoHeartbeat]).await, "no orphans")
+}
+
+#[chaos_test(tags = ["meta", "snakepit"], requires = ["elixir", "cgroups"], timeout = "2m")]
+async fn catches_slow_detect(cx: &mut Chaos) -> ChaosResult {
+    caught(beam_sigkill(cx, &[Defect::SlowDetect]).await, "no orphans")
+}
+
+#[chaos_test(tags = ["meta", "snakepit"], requires = ["elixir", "cgroups"], timeout = "2m")]
+async fn catches_no_orphan_sweep(cx: &mut Chaos) -> ChaosResult {
+    caught(beam_sigkill_under_load_then_restart(cx, &[Defect::NoOrphanSweep]).await, "are gone within")
+}
+
+#[chaos_test(tags = ["meta", "snakepit"], requires = ["elixir", "cgroups"], timeout = "2m")]
+async fn catches_no_restart(cx: &mut Chaos) -> ChaosResult {
+    caught(worker_sigkill_under_load(cx, &[Defect::NoRestart]).await, "respawned")
+}
+
+#[chaos_test(tags = ["meta", "snakepit"], requires = ["elixir", "cgroups"], timeout = "2m")]
+async fn catches_drop_on_crash(cx: &mut Chaos) -> ChaosResult {
+    caught(worker_sigkill_under_load(cx, &[Defect::DropOnCrash]).await, "no lost requests")
+}
+

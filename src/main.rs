@@ -3,6 +3,7 @@
 //! ```text
 //! chaos run [--report DIR] [--cycles N] [--defect NAME]... [--only NAME]...   run the Snakepit chaos scenarios
 //! chaos list                                                                 list the built-in scenarios
+//! chaos cleanup [--force] [--dry-run] [--match TEXT] [--journals-only] [--json]   emergency stop: undo what earlier runs left
 //! ```
 //!
 //! Exit codes: 0 every scenario passed; 1 a scenario failed; 2 invalid arguments; 3 the

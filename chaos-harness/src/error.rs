@@ -111,6 +111,22 @@ pub enum Error {
         /// What to do.
         fix: String,
     },
+    /// A safety guard refused the run (production guard) before anything was touched.
+    #[error("refused to {what}: {cause}; {fix}")]
+    Refused {
+        /// What was refused.
+        what: String,
+        /// Why.
+        cause: String,
+        /// How to proceed if this is really intended.
+        fix: String,
+    },
+    /// Dry run (`CHAOS_DRY_RUN=1`): the side effect was planned and printed, not performed.
+    #[error("dry run: not performing {effect} (CHAOS_DRY_RUN=1 prints side effects instead of performing them; the test stops at the first one whose result it needs - unset CHAOS_DRY_RUN to run it for real)")]
+    DryRun {
+        /// The side effect that was planned.
+        effect: String,
+    },
     /// Teardown could not undo everything.
     #[error("teardown of run {run_id} incomplete: {problems:?}; the journal {journal} keeps the rest - replay it with chaos_harness::sandbox::journal::replay or remove the listed items by hand")]
     Teardown {

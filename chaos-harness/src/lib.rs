@@ -27,6 +27,7 @@ pub mod load;
 pub mod observe;
 pub mod report;
 pub mod runner;
+pub mod safety;
 pub mod sandbox;
 pub mod scenario;
 

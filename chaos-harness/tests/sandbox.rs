@@ -401,6 +401,9 @@ fn journal_replay_after_harness_sigkill_undoes_everything() {
     let mut child = std::process::Command::new(exe)
         .args(["--exact", "crash_inner", "--ignored", "--nocapture"])
         .env("CHAOS_CRASH_INNER", &info)
+        // This test replays the journal by hand; the crash reaper would race it (the reaper
+        // itself is covered by tests/chaos/safety.rs).
+        .env("CHAOS_NO_REAPER", "1")
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()

@@ -1,5 +1,6 @@
 //! Subcommands of the `chaos` CLI, one module each.
 
+pub mod cleanup;
 mod run;
 
 use std::process::ExitCode;
@@ -20,17 +21,41 @@ enum Command {
     Run(run::RunArgs),
     /// List the built-in scenarios.
     List,
+    /// Emergency stop: undo everything earlier runs journaled (faults healed, fixtures killed,
+    /// namespaces, nft tables, mounts, cgroups, temp dirs removed), then sweep leftovers that
+    /// match the naming rules. Idempotent; prints what it removed.
+    Cleanup(cleanup::CleanupArgs),
 }
 
 /// Runs the chosen subcommand and returns the process exit code.
 pub fn dispatch(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Run(args) => run::run(args),
+        Command::Cleanup(args) => cleanup::run(&args),
         Command::List => {
             for s in run::SCENARIOS {
                 println!("{:<28} {}", s.name, s.about);
             }
             ExitCode::SUCCESS
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cli_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn cleanup_flags_parse() {
+        let cli = Cli::try_parse_from(["chaos", "cleanup", "--force", "--dry-run", "--match", "abc", "--json"]).unwrap();
+        let Command::Cleanup(a) = cli.command else { panic!("expected cleanup") };
+        assert!(a.force && a.dry_run && a.json && !a.journals_only);
+        assert_eq!(a.matching.as_deref(), Some("abc"));
     }
 }

@@ -5,6 +5,7 @@ mod network;
 mod process;
 mod resources;
 mod runner;
+mod safety;
 mod snakepit;
 mod snakepit_contract;
 

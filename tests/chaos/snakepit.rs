@@ -32,6 +32,7 @@ fn caught(v: Verdicts, criterion: &str) -> ChaosResult {
     match v? {
         Ok(outcome) => anyhow::bail!("the defect was NOT caught: the scenario passed\n{outcome}"),
         Err(ScenarioError::NotInjected(o)) => anyhow::bail!("the fault was not injected, so nothing was proven\n{o}"),
+        Err(ScenarioError::AbortedByGuard(o)) => anyhow::bail!("a guard aborted the scenario, so nothing was proven\n{o}"),
         Err(ScenarioError::CriteriaFailed(outcome)) => {
             let failed: Vec<&str> = outcome.verdicts.iter().filter(|v| !v.passed).map(|v| v.criterion.as_str()).collect();
             ensure!(

@@ -135,9 +135,59 @@ impl Fault {
         self.0.describe()
     }
 
-    /// Injects it.
+    /// Injects it. Every injection and its clearing is written to the audit log
+    /// ([`crate::safety::audit`]); in a dry run it is refused with [`Error::DryRun`] before it
+    /// acts (kills are not journaled, so the journal's dry-run cut alone would not stop them).
     pub fn inject<'a>(&'a self, cx: FaultContext<'a>) -> BoxFuture<'a, Result<Box<dyn ActiveFault>, Error>> {
-        self.0.inject(cx)
+        use crate::safety::audit::{self, AuditEntry, By, Event};
+        let (run_id, test) = (cx.sandbox.run_id().to_string(), cx.sandbox.test_name().to_string());
+        let what = self.describe();
+        if cx.sandbox.is_dry_run() {
+            eprintln!("dry run [{test}]: would inject {what}");
+            return Box::pin(async move { Err(Error::DryRun { effect: format!("inject {what}") }) });
+        }
+        Box::pin(async move {
+            let result = self.0.inject(cx).await;
+            let entry = AuditEntry::new(Event::Inject, By::Harness, what.clone()).run(&run_id, &test);
+            match &result {
+                Ok(active) => {
+                    let c = active.confirmation();
+                    audit::write(entry.target(format!("pids {:?}", c.pids)).confirmation(c.detail.clone()));
+                }
+                Err(e) => audit::write(entry.confirmation(format!("not injected: {e}"))),
+            }
+            result.map(|inner| Box::new(Audited { inner, what, run_id, test }) as Box<dyn ActiveFault>)
+        })
+    }
+}
+
+/// An active fault whose clearing is audited.
+struct Audited {
+    inner: Box<dyn ActiveFault>,
+    what: String,
+    run_id: String,
+    test: String,
+}
+
+impl ActiveFault for Audited {
+    fn confirmation(&self) -> &Confirmation {
+        self.inner.confirmation()
+    }
+
+    fn clear(self: Box<Self>) -> BoxFuture<'static, Result<Confirmation, Error>> {
+        use crate::safety::audit::{self, AuditEntry, By, Event};
+        let Audited { inner, what, run_id, test } = *self;
+        let pids = inner.confirmation().pids.clone();
+        Box::pin(async move {
+            let result = inner.clear().await;
+            let mut entry = AuditEntry::new(Event::Clear, By::Harness, what).run(&run_id, &test).target(format!("pids {pids:?}"));
+            entry = match &result {
+                Ok(c) => entry.confirmation(c.to_string()).undo_result(&Ok::<(), String>(())),
+                Err(e) => entry.undo_result(&Err::<(), _>(format!("{e} (teardown undoes it from the journal)"))),
+            };
+            audit::write(entry);
+            result
+        })
     }
 }
 

@@ -66,6 +66,12 @@ pub(crate) fn run(spec: TestSpec, settings: &RunSettings) -> (Result<Completion,
     record.line = spec.line;
     record.tags = spec.tags.clone();
 
+    if let Some(sig) = crate::safety::interrupt::signalled() {
+        let reason = format!("not started: the run was interrupted by {sig}");
+        record.status = TestStatus::Skipped { reason: Some(reason.clone()) };
+        return (Ok(Completion::ignored_with(reason)), record);
+    }
+
     if let Err(reason) = capability::check_all(&spec.requires) {
         if settings.require_all {
             let message = format!("{reason} (CHAOS_REQUIRE_ALL=1 turns a missing capability into a failure)");
@@ -90,10 +96,37 @@ pub(crate) fn run(spec: TestSpec, settings: &RunSettings) -> (Result<Completion,
         }
     };
 
+    // Registered for SIGINT/SIGTERM handling until the teardown below is done.
+    let tracked = crate::safety::interrupt::track(&spec.name, &sandbox);
     let end = run_body(spec.body, &spec.name, seed, timeout, &sandbox, &capture);
     let fixture_logs = fixture_log_tails(&sandbox.temp_dir().join("logs"), 20);
+    let plan = sandbox.plan();
+    let dry_run = sandbox.is_dry_run();
     let teardown = sandbox.teardown();
+    drop(tracked);
     drop(sandbox);
+
+    if dry_run {
+        // A dry run stops at the first side effect whose result the test needs.
+        let stopped = match &end {
+            BodyEnd::Returned(Ok(())) => Some("the body finished".to_string()),
+            BodyEnd::Returned(Err(e)) if crate::safety::dry_run::is_dry_run_stop(e) => {
+                let effect = e.chain().find_map(|c| match c.downcast_ref::<crate::Error>() {
+                    Some(crate::Error::DryRun { effect }) => Some(effect.clone()),
+                    _ => None,
+                });
+                Some(format!("stopped before: {}", effect.unwrap_or_default()))
+            }
+            _ => None,
+        };
+        if let Some(how) = stopped {
+            let reason = format!("dry run: {} side effect(s) planned, none performed; {how}", plan.len());
+            let reason = reason.lines().next().unwrap_or_default().to_string();
+            record.status = TestStatus::Skipped { reason: Some(reason.clone()) };
+            record.output = plan.join("\n");
+            return (Ok(Completion::ignored_with(reason)), record);
+        }
+    }
 
     let mut problems: Vec<String> = Vec::new();
     match end {

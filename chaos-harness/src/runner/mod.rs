@@ -10,6 +10,8 @@
 //! | 2 | invalid arguments or environment (`--tag`, `CHAOS_TAGS`, `CHAOS_SEED`, ...) |
 //! | 3 | harness setup error (duplicate test names, JUnit not writable) |
 //! | 4 | under cargo-nextest, `--exact NAME` matched no test of this binary |
+//! | 5 | refused by the production guard (see [`crate::safety::production`]) |
+//! | 130, 143 | interrupted by SIGINT / SIGTERM (faults undone, partial JUnit written; see [`crate::safety::interrupt`]) |
 
 pub mod args;
 pub mod capability;
@@ -37,6 +39,8 @@ pub const EXIT_USAGE: u8 = 2;
 pub const EXIT_SETUP: u8 = 3;
 /// Exit code when nextest asked for a test this binary does not have.
 pub const EXIT_NO_SUCH_TEST: u8 = 4;
+/// Exit code when the production guard refused the run.
+pub const EXIT_REFUSED: u8 = 5;
 
 /// The harness: every `#[chaos_test]` in the binary plus tests added at run time.
 ///
@@ -140,6 +144,26 @@ impl Harness {
             return ExitCode::SUCCESS;
         }
 
+        // Safety hooks (crate::safety): the production guard refuses before anything runs (a dry
+        // run is allowed); SIGINT/SIGTERM undo, write partial JUnit and exit (installed below,
+        // once the records exist). The crash reaper starts with the first sandbox.
+        let dry_run = crate::safety::dry_run::enabled();
+        if !dry_run {
+            match crate::safety::production::check() {
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(EXIT_REFUSED);
+                }
+                Ok(Some(note)) => eprintln!("warning: {note}"),
+                Ok(None) => {}
+            }
+        } else {
+            eprintln!(
+                "DRY RUN ({}=1): side effects are printed as `would ...`, none is performed; each test stops at the first one whose result it needs",
+                crate::safety::dry_run::DRY_RUN_ENV
+            );
+        }
+
         let binary = binary_name();
         let settings = RunSettings {
             seed: args.seed,
@@ -149,6 +173,35 @@ impl Harness {
             binary: binary.clone(),
         };
         let records: Arc<Mutex<Vec<TestRecord>>> = Arc::default();
+        {
+            let (records, junit, binary, nextest) = (Arc::clone(&records), args.junit.clone(), binary.clone(), args.under_nextest);
+            let installed = crate::safety::interrupt::install(move |info| {
+                let Some(path) = &junit else { return };
+                let mut partial = records.lock().unwrap_or_else(|e| e.into_inner()).clone();
+                for t in &info.running {
+                    // A running test may have ended (with SandboxClosed) during the undo: it
+                    // was interrupted all the same; keep what it reported as the detail.
+                    let earlier = partial.iter().position(|r| r.name == t.name).map(|i| partial.remove(i));
+                    let message = format!("interrupted by {} after {:.1}s", info.signal_name, t.elapsed.as_secs_f64());
+                    let detail = match &earlier {
+                        Some(TestRecord { status: TestStatus::Failed { detail, .. }, .. }) => format!("{message}\n\n{detail}"),
+                        _ => message.clone(),
+                    };
+                    let mut r = earlier.unwrap_or_else(|| TestRecord::new(t.name.clone(), TestStatus::Passed));
+                    r.status = TestStatus::Failed { message, detail };
+                    r.duration = t.elapsed;
+                    partial.push(r);
+                }
+                partial.sort_by(|a, b| a.name.cmp(&b.name));
+                match write_junit(path, &binary, nextest, &partial) {
+                    Ok(()) => eprintln!("chaos: partial JUnit ({} tests) written to {}", partial.len(), path.display()),
+                    Err(e) => eprintln!("chaos: could not write the partial JUnit: {e}"),
+                }
+            });
+            if let Err(e) = installed {
+                eprintln!("warning: {e}");
+            }
+        }
         let mut trials = Vec::with_capacity(specs.len());
         for spec in specs {
             let mut skipped = TestRecord::new(spec.name.clone(), TestStatus::Skipped { reason: None });
@@ -183,18 +236,13 @@ impl Harness {
                 }
 
         let conclusion = libtest_mimic::run(&args.libtest, trials);
+        // Interrupted: the signal handler writes the partial results and exits with 128 + signal.
+        crate::safety::interrupt::wait_if_interrupted();
 
         if let Some(path) = &args.junit {
             let mut records = std::mem::take(&mut *records.lock().unwrap_or_else(|e| e.into_inner()));
             records.sort_by(|a, b| a.name.cmp(&b.name));
-            let written = if args.under_nextest {
-                records
-                    .iter()
-                    .try_for_each(|r| junit::write(&junit::per_test_path(path, &r.name), &binary, std::slice::from_ref(r)))
-            } else {
-                junit::write(path, &binary, &records)
-            };
-            if let Err(e) = written {
+            if let Err(e) = write_junit(path, &binary, args.under_nextest, &records) {
                 eprintln!("error: {e}");
                 return ExitCode::from(EXIT_SETUP);
             }
@@ -266,6 +314,15 @@ impl TestBuilder {
 
     fn last(&mut self) -> &mut TestSpec {
         self.harness.added.last_mut().expect("a TestBuilder always follows a pushed test")
+    }
+}
+
+/// Writes JUnit: one file, or one per test under nextest.
+fn write_junit(path: &std::path::Path, binary: &str, under_nextest: bool, records: &[TestRecord]) -> Result<(), crate::Error> {
+    if under_nextest {
+        records.iter().try_for_each(|r| junit::write(&junit::per_test_path(path, &r.name), binary, std::slice::from_ref(r)))
+    } else {
+        junit::write(path, binary, records)
     }
 }
 

@@ -203,6 +203,10 @@ pub enum Record {
         owner_start_time: u64,
         /// The sandbox temp dir.
         temp_dir: PathBuf,
+        /// The crash reaper watching the owner (see [`super::reaper`]), if one was running
+        /// when the journal was created. Absent in journals written without a reaper.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reaper: Option<super::reaper::ReaperInfo>,
     },
     /// A side effect about to happen.
     Do {
@@ -288,6 +292,10 @@ pub struct Pending {
 pub struct Parsed {
     /// Run id from the header.
     pub run_id: Option<String>,
+    /// Test name from the header.
+    pub test: Option<String>,
+    /// The reaper (pid and start time) recorded in the header, if any.
+    pub reaper: Option<(i32, u64)>,
     /// Owner pid and start time from the header.
     pub owner: Option<(i32, u64)>,
     /// Temp dir from the header.
@@ -327,8 +335,10 @@ impl Parsed {
             };
             p.next_seq = p.next_seq.max(line.seq + 1);
             match line.record {
-                Record::Header { run_id, owner_pid, owner_start_time, temp_dir, .. } => {
+                Record::Header { run_id, test, owner_pid, owner_start_time, temp_dir, reaper, .. } => {
                     p.run_id = Some(run_id);
+                    p.test = Some(test);
+                    p.reaper = reaper.map(|r| (r.pid, r.start_time));
                     p.owner = Some((owner_pid, owner_start_time));
                     p.temp_dir = Some(temp_dir);
                 }
@@ -372,6 +382,16 @@ impl Parsed {
     /// ```
     pub fn owner_alive(&self) -> bool {
         self.owner.is_some_and(|(pid, st)| !procfs::is_gone(pid, st))
+    }
+
+    /// Whether the reaper recorded in the header is still alive (it will undo this journal
+    /// when the owner dies, so nobody else needs to).
+    ///
+    /// ```
+    /// assert!(!chaos_harness::sandbox::journal::Parsed::default().reaper_alive());
+    /// ```
+    pub fn reaper_alive(&self) -> bool {
+        self.reaper.is_some_and(|(pid, st)| !procfs::is_gone(pid, st))
     }
 }
 
@@ -424,7 +444,11 @@ impl std::fmt::Display for TeardownReport {
 pub struct Journal {
     path: PathBuf,
     run_id: String,
+    test: String,
     state: Mutex<State>,
+    /// Dry run: effects are planned (listed in `plan`), never performed.
+    dry_run: std::sync::atomic::AtomicBool,
+    plan: Mutex<Vec<String>>,
 }
 
 #[derive(Debug)]
@@ -460,13 +484,43 @@ impl Journal {
             owner_pid: me,
             owner_start_time: procfs::start_time(me).unwrap_or(0),
             temp_dir: temp_dir.to_path_buf(),
+            reaper: super::reaper::current(),
         };
         write_line(&mut file, 0, header)?;
         Ok(Self {
             path: path.to_path_buf(),
             run_id: run_id.to_string(),
+            test: test.to_string(),
             state: Mutex::new(State { file: Some(file), next_seq: 1, closed: false }),
+            dry_run: std::sync::atomic::AtomicBool::new(false),
+            plan: Mutex::new(Vec::new()),
         })
+    }
+
+    /// Turns dry-run mode on: from now on [`Journal::record`] prints and lists each effect
+    /// (see [`Journal::plan`]) and refuses it with [`Error::DryRun`] instead of performing it.
+    pub(crate) fn set_dry_run(&self, on: bool) {
+        self.dry_run.store(on, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Whether this journal is in dry-run mode.
+    pub fn is_dry_run(&self) -> bool {
+        self.dry_run.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// The side effects a dry run planned (and did not perform), in order, as `would ...`
+    /// lines. Empty outside dry runs.
+    pub fn plan(&self) -> Vec<String> {
+        self.plan.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Lists `effect` in the dry-run plan, prints it and audits it.
+    fn plan_effect(&self, effect: &Effect) -> Error {
+        let line = crate::safety::dry_run::describe(effect);
+        eprintln!("dry run [{}]: {line}", self.test);
+        crate::safety::audit::record_planned(&self.run_id, &self.test, effect);
+        self.plan.lock().unwrap_or_else(|e| e.into_inner()).push(line);
+        Error::DryRun { effect: effect.to_string() }
     }
 
     /// The journal file.
@@ -503,6 +557,9 @@ impl Journal {
         if st.closed {
             return Err(self.closed_error(&effect.to_string()));
         }
+        if self.is_dry_run() {
+            return Err(self.plan_effect(&effect));
+        }
         let seq = self.append(&mut st, Record::Do { effect })?;
         let v = act()?;
         Ok((v, seq))
@@ -519,6 +576,9 @@ impl Journal {
 
     /// Records that the effect `of` was undone (and verified) by its owner.
     pub fn undone(&self, of: u64) -> Result<(), Error> {
+        if self.is_dry_run() {
+            return Ok(());
+        }
         let mut st = self.lock();
         if st.closed {
             return Err(self.closed_error("record an undo"));
@@ -542,7 +602,7 @@ impl Journal {
         st.closed = true;
         let file = st.file.take();
         drop(file);
-        let mut report = replay_file(&self.path, deadline);
+        let mut report = replay_file_as(&self.path, deadline, crate::safety::audit::By::Teardown);
         report.run_id = self.run_id.clone();
         report
     }
@@ -551,8 +611,9 @@ impl Journal {
 /// Undoes every pending effect of the journal at `path`, appending `undone`/`undo_failed`
 /// records, in reverse order; the temp dir (and with it the journal) is removed last, and only
 /// when everything else was undone. This is what the reaper runs for a dead harness; it does
-/// not check the owner: see [`replay`].
-pub(crate) fn replay_file(path: &Path, budget: Duration) -> TeardownReport {
+/// not check the owner: see [`replay`]. Every fault-kind effect's undo is written to the audit
+/// log with `by` as the undoer.
+pub(crate) fn replay_file_as(path: &Path, budget: Duration, by: crate::safety::audit::By) -> TeardownReport {
     let mut report = TeardownReport::default();
     let parsed = match Parsed::read(path) {
         Ok(p) => p,
@@ -580,6 +641,7 @@ pub(crate) fn replay_file(path: &Path, budget: Duration) -> TeardownReport {
             continue;
         }
         let result = undo(&p.effect, &p.pids, deadline);
+        crate::safety::audit::record_undo(&report.run_id, parsed.test.as_deref().unwrap_or(""), &p.effect, &result, by);
         let rec = match &result {
             Ok(()) => Record::Undone { of: p.seq },
             Err(e) => Record::UndoFailed { of: p.seq, error: e.clone() },
@@ -634,7 +696,7 @@ pub fn replay(path: &Path, force: bool) -> Result<TeardownReport, Error> {
             fix: "let that run finish (its teardown undoes the journal), or pass force to undo it now".into(),
         });
     }
-    Ok(replay_file(path, Duration::from_secs(5)))
+    Ok(replay_file_as(path, Duration::from_secs(5), crate::safety::audit::By::Cleanup))
 }
 
 /// Journals of runs on this machine: `<temp dir>/chaos-harness-*/journal.jsonl`.

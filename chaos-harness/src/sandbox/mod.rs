@@ -24,6 +24,7 @@ pub mod cgroup;
 pub mod journal;
 pub mod owner;
 pub mod procfs;
+pub mod reaper;
 mod scope;
 
 use std::path::{Path, PathBuf};
@@ -105,8 +106,48 @@ impl Sandbox {
         Self::with_options(test_name, SandboxOptions::default())
     }
 
+    /// A sandbox in dry-run mode whatever `CHAOS_DRY_RUN` says: every side effect is printed
+    /// and listed in [`Sandbox::plan`], none is performed (see [`crate::safety::dry_run`]).
+    ///
+    /// ```
+    /// use chaos_harness::sandbox::{Sandbox, Effect};
+    /// let sb = Sandbox::new_dry_run("doc::dry").unwrap();
+    /// let err = sb.record(Effect::Netns { name: "chaos-doc".into() }, || -> Result<(), _> {
+    ///     unreachable!("a dry run never performs the effect")
+    /// }).unwrap_err();
+    /// assert!(err.to_string().starts_with("dry run"));
+    /// assert_eq!(sb.plan(), vec!["would create network namespace chaos-doc".to_string()]);
+    /// sb.teardown().unwrap();
+    /// ```
+    pub fn new_dry_run(test_name: &str) -> Result<Self, Error> {
+        Self::create(test_name, SandboxOptions::default(), true)
+    }
+
     /// Like [`Sandbox::new`] with explicit options.
+    ///
+    /// Before anything is touched: the production guard ([`crate::safety::production`]) may
+    /// refuse with [`Error::Refused`]; `CHAOS_DRY_RUN=1` makes it a dry run; otherwise the
+    /// process's crash reaper is started ([`reaper::ensure_started`]).
     pub fn with_options(test_name: &str, options: SandboxOptions) -> Result<Self, Error> {
+        Self::create(test_name, options, crate::safety::dry_run::enabled())
+    }
+
+    fn create(test_name: &str, options: SandboxOptions, dry_run: bool) -> Result<Self, Error> {
+        let mut early_notes = Vec::new();
+        if dry_run {
+            // A dry run changes nothing on the host but its own bookkeeping temp dir, so it is
+            // allowed where the production guard would refuse a real run.
+            early_notes.push("dry run: side effects are printed, not performed".to_string());
+        } else {
+            if let Some(note) = crate::safety::production::check()? {
+                early_notes.push(note);
+            }
+            match reaper::ensure_started() {
+                Ok(_) => {}
+                Err(_) if reaper::disabled() => {}
+                Err(why) => early_notes.push(why),
+            }
+        }
         let run_id = new_run_id();
         let temp_dir = std::env::temp_dir().join(format!("{TEMP_PREFIX}{run_id}"));
         let fix = "check that the system temp dir (TMPDIR) is writable";
@@ -122,6 +163,9 @@ impl Sandbox {
             }
         };
         journal.record(Effect::TempDir { path: temp_dir.clone() }, || Ok(()))?;
+        // The temp dir is the sandbox's own bookkeeping (journal, logs): it exists in dry runs
+        // too, and is removed at teardown.
+        journal.set_dry_run(dry_run);
         let logs = temp_dir.join("logs");
         std::fs::create_dir(&logs).map_err(|e| io_err("creating the log dir", &logs, e, fix))?;
         Ok(Self {
@@ -131,9 +175,25 @@ impl Sandbox {
             journal,
             options,
             scopes: Mutex::new(Vec::new()),
-            notes: Mutex::new(Vec::new()),
+            notes: Mutex::new(early_notes),
             report: Mutex::new(None),
         })
+    }
+
+    /// Whether this is a dry run: side effects are printed and planned, never performed.
+    ///
+    /// ```
+    /// let sb = chaos_harness::sandbox::Sandbox::new_dry_run("doc::is_dry").unwrap();
+    /// assert!(sb.is_dry_run());
+    /// sb.teardown().unwrap();
+    /// ```
+    pub fn is_dry_run(&self) -> bool {
+        self.journal.is_dry_run()
+    }
+
+    /// The side effects a dry run planned, as `would ...` lines (empty outside dry runs).
+    pub fn plan(&self) -> Vec<String> {
+        self.journal.plan()
     }
 
     /// The run id (also the value of `CHAOS_HARNESS_RUN` on spawned processes).
@@ -221,7 +281,10 @@ impl Sandbox {
             for h in cgroup::hierarchies() {
                 let parent_missing = !h.mount.join(cgroup::PARENT).exists();
                 if parent_missing {
-                    self.record(Effect::CgroupParent { controller: h.controller.clone(), mount: h.mount.clone() }, || Ok(()))?;
+                    match self.record(Effect::CgroupParent { controller: h.controller.clone(), mount: h.mount.clone() }, || Ok(())) {
+                        Ok(_) | Err(Error::DryRun { .. }) => {}
+                        Err(e) => return Err(e),
+                    }
                 }
                 let cg = CgroupRef {
                     controller: h.controller.clone(),
@@ -256,6 +319,8 @@ impl Sandbox {
                 match res {
                     Ok(((), seq)) => cgroups.push((cg, seq)),
                     Err(e @ Error::SandboxClosed { .. }) => return Err(e),
+                    // Dry run: planned, not created; keep planning the other hierarchies.
+                    Err(Error::DryRun { .. }) => {}
                     Err(Error::Io { source, path, .. }) => failures.push(format!("{}: {source}", path.display())),
                     Err(e) => failures.push(e.to_string()),
                 }
@@ -269,7 +334,9 @@ impl Sandbox {
             cgroups.sort_by_key(|c| !c.0.is_v2());
             Guarantee::Cgroups
         } else {
-            let reason = if !self.options.cgroups {
+            let reason = if self.is_dry_run() {
+                "dry run: cgroups planned, not created".to_string()
+            } else if !self.options.cgroups {
                 format!("disabled ({NO_CGROUPS_ENV}=1 or SandboxOptions)")
             } else if cgroup::hierarchies().is_empty() {
                 "no cgroup hierarchy is mounted".to_string()

@@ -99,6 +99,11 @@ impl PidFd {
         Ok(Self(unsafe { OwnedFd::from_raw_fd(fd as i32) }))
     }
 
+    /// The raw descriptor (for `poll(2)`: readable once the process has exited).
+    pub(crate) fn as_raw(&self) -> i32 {
+        self.0.as_raw_fd()
+    }
+
     /// `pidfd_send_signal(fd, sig, NULL, 0)`.
     pub(crate) fn send(&self, sig: i32) -> std::io::Result<()> {
         // SAFETY: valid pidfd, null siginfo is allowed.

@@ -14,6 +14,7 @@ use crate::Chaos;
 use crate::criteria::{Criterion, JudgeContext, Verdict};
 use crate::fault::{ActiveFault, Confirmation, Fault, FaultContext};
 use crate::load::{Call, Load, LoadReport, LoadRun, LoadStats};
+use crate::safety::guard::{self, Guard, GuardWatch};
 
 enum Step {
     StopLoad,
@@ -44,6 +45,7 @@ pub struct Scenario<'cx> {
     name: String,
     steps: Vec<Step>,
     load: Option<(Load, Call)>,
+    guards: Vec<Guard>,
 }
 
 /// One entry of a scenario's timeline.
@@ -89,12 +91,15 @@ pub struct ScenarioOutcome {
     /// Every request of the load, for reports (not serialized).
     #[serde(skip)]
     pub load_report: Option<LoadReport>,
+    /// The guard that stopped the scenario, with its reading (see [`Scenario::guard`]).
+    #[serde(default)]
+    pub aborted_by_guard: Option<String>,
 }
 
 impl ScenarioOutcome {
-    /// Whether every fault was injected and every criterion held.
+    /// Whether every fault was injected, every criterion held and no guard tripped.
     pub fn passed(&self) -> bool {
-        self.not_injected.is_none() && self.verdicts.iter().all(|v| v.passed)
+        self.not_injected.is_none() && self.aborted_by_guard.is_none() && self.verdicts.iter().all(|v| v.passed)
     }
 }
 
@@ -176,6 +181,9 @@ impl std::fmt::Display for ScenarioOutcome {
         if let Some(n) = &self.not_injected {
             writeln!(f, "  NOT INJECTED: {n}")?;
         }
+        if let Some(g) = &self.aborted_by_guard {
+            writeln!(f, "  ABORTED BY GUARD: {g}")?;
+        }
         for e in &self.timeline {
             writeln!(f, "  {e}")?;
         }
@@ -195,20 +203,44 @@ pub enum ScenarioError {
     /// A criterion did not hold.
     #[error("{0}")]
     CriteriaFailed(Box<ScenarioOutcome>),
+    /// A guard tripped: the scenario stopped, its load and faults were stopped and cleared.
+    #[error("{0}")]
+    AbortedByGuard(Box<ScenarioOutcome>),
 }
 
 impl ScenarioError {
     /// The outcome.
     pub fn outcome(&self) -> &ScenarioOutcome {
         match self {
-            ScenarioError::NotInjected(o) | ScenarioError::CriteriaFailed(o) => o,
+            ScenarioError::NotInjected(o) | ScenarioError::CriteriaFailed(o) | ScenarioError::AbortedByGuard(o) => o,
         }
     }
 }
 
 impl<'cx> Scenario<'cx> {
     pub(crate) fn new(cx: &'cx mut Chaos, name: &str) -> Self {
-        Self { cx, name: name.to_string(), steps: Vec::new(), load: None }
+        Self { cx, name: name.to_string(), steps: Vec::new(), load: None, guards: Vec::new() }
+    }
+
+    /// Adds a stop condition, polled while the scenario runs (see [`crate::safety::guard`]).
+    /// When it trips, the scenario stops, stops its load, clears its active faults and fails
+    /// with [`ScenarioError::AbortedByGuard`].
+    pub fn guard(mut self, g: Guard) -> Self {
+        self.guards.push(g);
+        self
+    }
+
+    /// The steps as text (`inject ...`, `wait ...`), as a dry run prints them.
+    pub fn plan(&self) -> Vec<String> {
+        let mut plan: Vec<String> = self.load.iter().map(|(l, _)| format!("start load {l:?}")).collect();
+        plan.extend(self.steps.iter().map(|s| match s {
+            Step::StopLoad => "stop the load".to_string(),
+            Step::Inject(f) => format!("inject {}", f.describe()),
+            Step::Wait(d) => format!("wait {d:?}"),
+            Step::Clear => "clear every active fault".to_string(),
+            Step::Expect(c) => format!("expect {}", c.describe()),
+        }));
+        plan
     }
 
     /// Injects a fault (kept active until [`Scenario::clear_faults`] or the end).
@@ -250,10 +282,18 @@ impl<'cx> Scenario<'cx> {
 
     /// Runs the steps and returns the outcome, or a [`ScenarioError`] carrying it.
     pub async fn run(self) -> Result<ScenarioOutcome, ScenarioError> {
-        let Scenario { cx, name, steps, load } = self;
+        let plan = self.plan();
+        let Scenario { cx, name, steps, load, guards } = self;
         let t0 = Instant::now();
         let sandbox = cx.sandbox().clone();
         let mut out = ScenarioOutcome { name: name.clone(), seed: cx.seed(), ..Default::default() };
+        if sandbox.is_dry_run() {
+            let lines = crate::safety::dry_run::print_scenario(sandbox.test_name(), &name, &plan);
+            out.timeline = lines.into_iter().map(|what| TimelineEvent { at: Duration::ZERO, what }).collect();
+            out.notes = sandbox.notes();
+            return Ok(out);
+        }
+        let watch = GuardWatch::start(guards, guard::DEFAULT_INTERVAL);
         let mut jcx = JudgeContext { sandbox: Arc::clone(&sandbox), scenario_start: t0, confirmations: Vec::new(), load: None };
         for s in &steps {
             if let Step::Expect(c) = s {
@@ -271,7 +311,9 @@ impl<'cx> Scenario<'cx> {
             out.timeline.push(TimelineEvent { at: t0.elapsed(), what });
         };
         for step in &steps {
+            let mut tripped = watch.tripped();
             match step {
+                _ if tripped.is_some() => {}
                 Step::Inject(f) => {
                     ev(&mut out, format!("inject {}", f.describe()));
                     let r = f.inject(FaultContext { sandbox: &sandbox, rng: cx.rng() }).await;
@@ -294,7 +336,7 @@ impl<'cx> Scenario<'cx> {
                 }
                 Step::Wait(d) => {
                     ev(&mut out, format!("wait {d:?}"));
-                    tokio::time::sleep(*d).await;
+                    tripped = watch.race(tokio::time::sleep(*d)).await.err();
                 }
                 Step::Clear => clear_all(&mut active, &mut out, t0).await,
                 Step::StopLoad => {
@@ -307,10 +349,31 @@ impl<'cx> Scenario<'cx> {
                 Step::Expect(c) => {
                     jcx.load = load_run.as_ref().map(|r| r.snapshot()).or_else(|| final_load.clone());
                     ev(&mut out, format!("expect {}", c.describe()));
-                    let v = c.judge(&jcx).await;
-                    ev(&mut out, v.to_string());
-                    out.verdicts.push(v);
+                    match watch.race(c.judge(&jcx)).await {
+                        Ok(v) => {
+                            ev(&mut out, v.to_string());
+                            out.verdicts.push(v);
+                        }
+                        Err(t) => tripped = Some(t),
+                    }
                 }
+            }
+            if let Some(t) = tripped {
+                ev(&mut out, t.to_string());
+                crate::safety::audit::write(
+                    crate::safety::audit::AuditEntry::new(crate::safety::audit::Event::Guard, crate::safety::audit::By::Harness, t.to_string())
+                        .run(sandbox.run_id(), sandbox.test_name())
+                        .target(name.clone()),
+                );
+                out.aborted_by_guard = Some(t.to_string());
+                if let Some(run) = load_run.take() {
+                    final_load = Some(run.stop().await);
+                }
+                clear_all(&mut active, &mut out, t0).await;
+                out.load = final_load.as_ref().map(|r| r.stats());
+                out.load_report = final_load;
+                out.notes = sandbox.notes();
+                return Err(ScenarioError::AbortedByGuard(Box::new(out)));
             }
         }
         clear_all(&mut active, &mut out, t0).await;

@@ -267,6 +267,14 @@ impl Inject for CpuBurn {
                 .ready_timeout(self.start_timeout)
                 .stop_grace(Duration::ZERO);
             let burners = cmd.start(sandbox_of(&cx)).await.map_err(|e| not_injected(&name, e.to_string(), "see the burners' logs"))?;
+            // The burners' cgroup is a sibling of every fixture's: ten times the default CPU
+            // weight makes them take ~90% of the CPU the fixtures compete for, whatever else
+            // loads the machine, so the system under test is slowed but not starved (the
+            // cgroup, and with it the setting, goes away with the burners).
+            let weight = burners.scope().cgroup("cpu").or_else(|| burners.scope().cgroup("")).map(|cg| {
+                let (file, value) = if cg.is_v2() { ("cpu.weight", "1000") } else { ("cpu.shares", "10240") };
+                (file, std::fs::write(cg.dir().join(file), value).is_ok())
+            });
             // Every burner must be seen running: its CPU time advances.
             let t0 = Instant::now();
             let pids = loop {
@@ -298,11 +306,16 @@ impl Inject for CpuBurn {
             let confirmation = Confirmation::new(
                 &name,
                 format!(
-                    "{n} burners {:?} busy in fixture {}: {:.0} ms of CPU in {:.0} ms",
+                    "{n} burners {:?} busy in fixture {}: {:.0} ms of CPU in {:.0} ms; {}",
                     pids.iter().map(|o| o.pid).collect::<Vec<_>>(),
                     burners.name(),
                     used as f64 / 1e6,
-                    wall.as_secs_f64() * 1000.0
+                    wall.as_secs_f64() * 1000.0,
+                    match weight {
+                        Some((file, true)) => format!("{file} set to 10x the default"),
+                        Some((file, false)) => format!("{file} could not be raised (default weight)"),
+                        None => "no cpu cgroup: default weight".into(),
+                    }
                 ),
                 pids.iter().map(|o| o.pid).collect(),
             );

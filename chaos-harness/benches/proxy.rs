@@ -20,7 +20,7 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use chaos_harness::fault::net::{Proxy, ProxyConfig};
+use chaos_proxy::{Proxy, ProxyConfig};
 use criterion::{Criterion, Throughput};
 
 const MSG: usize = 64;

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use chaos_harness::fixture::snakepit::Snakepit;
 use chaos_harness::fixture::{Fixture, python3};
-use chaos_harness::runner::capability;
+use chaos_harness::host::capability;
 use chaos_harness::sandbox::Sandbox;
 use criterion::{Criterion, criterion_group, criterion_main};
 

@@ -110,3 +110,21 @@ impl Chaos {
         &self.sandbox
     }
 }
+
+#[cfg(feature = "net")]
+impl Chaos {
+    /// Starts a [`Link`](crate::topology::Link) owned by this test, seeded with the test's seed (so toxicity draws
+    /// replay with `CHAOS_SEED`). Same as `Link::builder(name, upstream).seed(cx.seed()).start(cx.sandbox())`.
+    ///
+    /// ```no_run
+    /// # async fn f(cx: &mut chaos_harness::Chaos) -> chaos_harness::ChaosResult {
+    /// let db = cx.link("db", "127.0.0.1:5432").await?;
+    /// # let _ = db; Ok(()) }
+    /// ```
+    pub async fn link(&mut self, name: &str, upstream: impl Into<String>) -> Result<crate::topology::Link, Error> {
+        crate::topology::Link::builder(name, upstream)
+            .seed(self.seed())
+            .start(self.sandbox())
+            .await
+    }
+}

@@ -18,23 +18,38 @@
 //! ```
 #![warn(missing_docs)]
 
-pub mod chaos;
-pub mod criteria;
-pub mod error;
-pub mod fault;
-pub mod fixture;
+// The rooms, lowest first: a room imports only rooms above it in this list (checked by
+// `tests/layering.rs`; see DESIGN.md).
+pub mod host;
+pub mod sandbox;
+#[cfg(feature = "net")]
+pub mod topology;
 pub mod load;
+pub mod fixture;
+pub mod fault;
 pub mod observe;
+pub mod criteria;
+pub mod safety;
+pub mod registry;
+pub mod scenario;
+pub mod chaos;
 pub mod report;
 pub mod runner;
-pub mod safety;
-pub mod sandbox;
-pub mod scenario;
+
+pub mod error;
 
 pub use chaos::Chaos;
 pub use chaos_macros::chaos_test;
 pub use error::Error;
 pub use runner::{Harness, TestBuilder};
+
+/// A boxed, sendable future: what the object-safe traits of the crate ([`fixture::Fixture`],
+/// [`fault::Inject`], [`criteria::Judge`]) return.
+///
+/// ```
+/// fn ready() -> chaos_harness::BoxFuture<'static, u8> { Box::pin(async { 1 }) }
+/// ```
+pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
 
 /// What a chaos test returns: `Ok(())` or any error (shown with its chain on failure).
 pub type ChaosResult<T = ()> = Result<T, anyhow::Error>;

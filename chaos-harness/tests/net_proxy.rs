@@ -9,10 +9,8 @@ use std::io::{Read, Write};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use chaos_harness::fault::net::{
-    ApiServer, ExternalToxiproxy, Proxy, ProxyBackend, ProxyConfig, ProxyRegistry, ProxyUpdate,
-    Stream, Toxic, ToxicKind,
-};
+use chaos_harness::topology::{ExternalToxiproxy, ProxyBackend};
+use chaos_proxy::{ApiServer, Proxy, ProxyConfig, ProxyRegistry, ProxyUpdate, Stream, Toxic, ToxicKind};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};

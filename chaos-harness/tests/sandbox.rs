@@ -245,7 +245,7 @@ async fn selectors_pick_roles() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     };
     assert_eq!(w2.len(), 1);
-    assert!(chaos_harness::observe::ProcSnapshot::take(&w2[0]).unwrap().cmdline.ends_with("worker 2"));
+    assert!(chaos_harness::sandbox::snapshot::ProcSnapshot::take(&w2[0]).unwrap().cmdline.ends_with("worker 2"));
     assert_eq!(p.matching("master").unwrap().resolve(&mut rng), vec![members[0].clone()]);
     let pick = |seed| {
         let mut r = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(seed);

@@ -12,10 +12,8 @@ use crate::diag::{Errors, suggestion};
 pub(crate) const KEYS: &[&str] = &["tags", "timeout", "ignore", "requires", "name"];
 
 /// The capabilities a test may list in `requires = [..]`; the runner checks them before the
-/// body runs.
-pub(crate) const CAPABILITIES: &[&str] = &[
-    "root", "cgroups", "freezer", "netns", "nft", "elixir", "python3", "tmpfs",
-];
+/// body runs (the same list: `crate::names`).
+pub(crate) const CAPABILITIES: &[&str] = crate::names::CAPABILITY_NAMES;
 
 /// An example of valid durations, quoted in every timeout error.
 const DURATION_EXAMPLES: &str = r#"write a duration like "90s", "1m 30s" or "500ms""#;
@@ -250,13 +248,13 @@ fn parse_tags(value: &Expr) -> syn::Result<Vec<String>> {
     errors.finish(tags)
 }
 
-/// Whether `c` may appear in a tag.
-fn is_tag_char(c: char) -> bool {
-    matches!(c, 'a'..='z' | '0'..='9' | '_' | '-')
-}
+use crate::names::is_tag_char;
 
 /// A tag is non-empty and made of `[a-z0-9_-]`.
 pub(crate) fn check_tag(tag: &str) -> Result<(), String> {
+    if crate::names::tag_error(tag).is_none() {
+        return Ok(());
+    }
     if tag.is_empty() {
         return Err(r#"empty tag; a tag is a name like "smoke" or "net-partition""#.into());
     }

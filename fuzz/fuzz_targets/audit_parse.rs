@@ -1,8 +1,8 @@
-//! The audit log reader (`chaos_harness::safety::audit::parse`): any text, no panic, and
+//! The audit log reader (`chaos_harness::sandbox::audit::parse`): any text, no panic, and
 //! accepted entries round-trip.
 #![no_main]
 
-use chaos_harness::safety::audit::{AuditEntry, parse};
+use chaos_harness::sandbox::audit::{AuditEntry, parse};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -17,7 +17,7 @@ fuzz_target!(|data: &[u8]| {
             // Undo descriptions of any effect the journal accepts must not panic either.
             if let chaos_harness::sandbox::journal::Record::Do { effect } = &line.record {
                 let _ = effect.to_string();
-                let _ = chaos_harness::safety::dry_run::describe(effect);
+                let _ = chaos_harness::sandbox::dry_run::describe(effect);
             }
         }
     }

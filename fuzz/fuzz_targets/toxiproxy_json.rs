@@ -3,7 +3,7 @@
 //! an accepted toxic validates and its update from a second body (after a 0xFF byte) too.
 #![no_main]
 
-use chaos_harness::fault::net::{Toxic, ToxicKind};
+use chaos_proxy::{Toxic, ToxicKind};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

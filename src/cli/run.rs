@@ -79,7 +79,7 @@ pub fn run(args: RunArgs) -> ExitCode {
         eprintln!("error: unknown scenario `{unknown}`; valid: {}", names.join(", "));
         return ExitCode::from(2);
     }
-    if let Err(why) = chaos_harness::runner::capability::check_all(&["elixir", "cgroups"]) {
+    if let Err(why) = chaos_harness::host::capability::check_all(&["elixir", "cgroups"]) {
         eprintln!("error: cannot run the Snakepit scenarios: {why}");
         return ExitCode::from(3);
     }

@@ -20,7 +20,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Context, bail, ensure};
-use chaos_harness::fault::net::{ApiServer, Link, Netns, ProxyRegistry, Stream};
+use chaos_harness::fault::net::Stream;
+use chaos_harness::topology::{Link, Netns};
+use chaos_proxy::{ApiServer, ProxyRegistry};
 use chaos_harness::fault::{FaultContext, Inject};
 use chaos_harness::fixture::python3;
 use chaos_harness::fixture::snakepit::Execute;

@@ -444,7 +444,7 @@ use std::sync::Mutex;
 use std::time::SystemTime;
 
 use chaos_harness::criteria::{Judge, JudgeContext, Verdict};
-use chaos_harness::fixture::BoxFuture;
+use chaos_harness::BoxFuture;
 use chaos_harness::fixture::snakepit::{Defect, Execute, SnakepitHandle};
 use chaos_harness::load::{Call, Load, Outcome};
 use chaos_harness::scenario::ScenarioError;

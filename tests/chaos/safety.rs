@@ -308,11 +308,11 @@ async fn sigkill_at_20_random_moments_leaves_nothing(cx: &mut Chaos) -> ChaosRes
     }
     tracing::info!(in_force, worst_ms = worst.as_millis() as u64, total_ms = t_all.elapsed().as_millis() as u64, "20 SIGKILLs");
     ensure!(in_force >= 15, "only {in_force} of 20 kills landed with everything in force");
-    let (entries, bad) = chaos_harness::safety::audit::read(&audit_path)?;
+    let (entries, bad) = chaos_harness::sandbox::audit::read(&audit_path)?;
     ensure!(bad.is_empty(), "unreadable audit lines: {bad:?}");
     for what in ["network namespace chaos-", "nft table inet chaos_", "mount on", "frozen cgroup", "SIGSTOP of pid", "rlimit 7 of pid"] {
         ensure!(
-            entries.iter().any(|e| e.by == chaos_harness::safety::audit::By::Reaper && e.what.starts_with(what) && e.undo.as_deref() == Some("ok")),
+            entries.iter().any(|e| e.by == chaos_harness::sandbox::audit::By::Reaper && e.what.starts_with(what) && e.undo.as_deref() == Some("ok")),
             "no reaper undo of `{what}` in the audit log"
         );
     }
@@ -427,9 +427,9 @@ async fn dry_run_prints_the_plan_and_touches_nothing(cx: &mut Chaos) -> ChaosRes
     ensure!(left.is_empty(), "a dry run left {left:?}");
     ensure!(survivor.problems().is_empty(), "{:?}", survivor.problems());
     ensure!(reaper_of(v.pid()).is_none(), "a dry run starts no reaper");
-    let (entries, _) = chaos_harness::safety::audit::read(&audit_path)?;
+    let (entries, _) = chaos_harness::sandbox::audit::read(&audit_path)?;
     ensure!(
-        entries.iter().any(|e| e.event == chaos_harness::safety::audit::Event::Planned && e.what.starts_with("processes of fixture held")),
+        entries.iter().any(|e| e.event == chaos_harness::sandbox::audit::Event::Planned && e.what.starts_with("processes of fixture held")),
         "no `planned` audit entry: {entries:?}"
     );
     drop(survivor.proc);
@@ -584,7 +584,7 @@ async fn a_new_run_sweeps_stale_runs_of_earlier_crashes(cx: &mut Chaos) -> Chaos
 
 #[chaos_test(tags = ["safety"], timeout = "2m", requires = ["cgroups", "freezer"])]
 async fn a_tripped_guard_aborts_and_heals_and_everything_is_audited(cx: &mut Chaos) -> ChaosResult {
-    use chaos_harness::safety::audit::{self, By, Event};
+    use chaos_harness::sandbox::audit::{self, By, Event};
     use chaos_harness::safety::guard::Guard;
     use chaos_harness::scenario::ScenarioError;
     let p = cx.start(Command::new("sleep").name("guarded").arg("100000")).await?;

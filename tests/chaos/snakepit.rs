@@ -84,7 +84,7 @@ async fn worker_sigkill_replaced_within_5s_no_request_lost(cx: &mut Chaos) -> Ch
     passed(worker_sigkill_under_load(cx, &[]).await)
 }
 
-#[chaos_test(tags = ["process", "snakepit", "slow"], requires = ["elixir", "cgroups"], timeout = "3m")]
+#[chaos_test(tags = ["process", "snakepit"], requires = ["elixir", "cgroups"], timeout = "3m")]
 async fn beam_frozen_40s_workers_self_terminate_and_beam_recovers(cx: &mut Chaos) -> ChaosResult {
     // Default heartbeat (2 s interval, 10 s timeout, 3 misses): workers leave ~35 s into a freeze.
     let pit = cx.start(Snakepit::reference().pool_size(4)).await?;

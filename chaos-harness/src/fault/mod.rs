@@ -12,6 +12,7 @@
 //! the design's test API reads `Fault::kill(..)`. So the trait is [`Inject`] and the
 //! constructors live on the [`Fault`] wrapper; other modules add theirs with `impl Fault`.
 
+#[cfg(feature = "net")]
 pub mod net;
 pub mod process;
 pub mod resource;
@@ -22,7 +23,7 @@ pub use nix::sys::signal::Signal;
 use rand::RngCore;
 
 use crate::Error;
-use crate::fixture::BoxFuture;
+use crate::BoxFuture;
 use crate::sandbox::Sandbox;
 
 /// What an injection gets to work with: the sandbox (journal, ownership) and the test's seeded
@@ -67,7 +68,7 @@ impl std::fmt::Display for Confirmation {
 ///
 /// ```
 /// use chaos_harness::fault::{ActiveFault, Confirmation, FaultContext, Inject, Fault};
-/// use chaos_harness::fixture::BoxFuture;
+/// use chaos_harness::BoxFuture;
 ///
 /// struct Nothing;
 /// struct Done(Confirmation);
@@ -136,10 +137,10 @@ impl Fault {
     }
 
     /// Injects it. Every injection and its clearing is written to the audit log
-    /// ([`crate::safety::audit`]); in a dry run it is refused with [`Error::DryRun`] before it
+    /// ([`crate::sandbox::audit`]); in a dry run it is refused with [`Error::DryRun`] before it
     /// acts (kills are not journaled, so the journal's dry-run cut alone would not stop them).
     pub fn inject<'a>(&'a self, cx: FaultContext<'a>) -> BoxFuture<'a, Result<Box<dyn ActiveFault>, Error>> {
-        use crate::safety::audit::{self, AuditEntry, By, Event};
+        use crate::sandbox::audit::{self, AuditEntry, By, Event};
         let (run_id, test) = (cx.sandbox.run_id().to_string(), cx.sandbox.test_name().to_string());
         let what = self.describe();
         if cx.sandbox.is_dry_run() {
@@ -175,7 +176,7 @@ impl ActiveFault for Audited {
     }
 
     fn clear(self: Box<Self>) -> BoxFuture<'static, Result<Confirmation, Error>> {
-        use crate::safety::audit::{self, AuditEntry, By, Event};
+        use crate::sandbox::audit::{self, AuditEntry, By, Event};
         let Audited { inner, what, run_id, test } = *self;
         let pids = inner.confirmation().pids.clone();
         Box::pin(async move {

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use libtest_mimic::{Completion, Failed};
 
-use super::capability;
+use crate::host::capability;
 use super::capture::Capture;
 use super::registry::{BoxTestFuture, TestBody};
 use crate::report::{TestRecord, TestStatus};
@@ -110,7 +110,7 @@ pub(crate) fn run(spec: TestSpec, settings: &RunSettings) -> (Result<Completion,
         // A dry run stops at the first side effect whose result the test needs.
         let stopped = match &end {
             BodyEnd::Returned(Ok(())) => Some("the body finished".to_string()),
-            BodyEnd::Returned(Err(e)) if crate::safety::dry_run::is_dry_run_stop(e) => {
+            BodyEnd::Returned(Err(e)) if crate::sandbox::dry_run::is_dry_run_stop(e) => {
                 let effect = e.chain().find_map(|c| match c.downcast_ref::<crate::Error>() {
                     Some(crate::Error::DryRun { effect }) => Some(effect.clone()),
                     _ => None,

@@ -10,11 +10,11 @@
 //! | 2 | invalid arguments or environment (`--tag`, `CHAOS_TAGS`, `CHAOS_SEED`, ...) |
 //! | 3 | harness setup error (duplicate test names, JUnit not writable) |
 //! | 4 | under cargo-nextest, `--exact NAME` matched no test of this binary |
-//! | 5 | refused by the production guard (see [`crate::safety::production`]) |
+//! | 5 | refused by the production guard (see [`crate::sandbox::production`]) |
 //! | 130, 143 | interrupted by SIGINT / SIGTERM (faults undone, partial JUnit written; see [`crate::safety::interrupt`]) |
 
 pub mod args;
-pub mod capability;
+
 pub mod capture;
 pub(crate) mod execute;
 pub mod registry;
@@ -29,6 +29,7 @@ use std::time::Duration;
 use libtest_mimic::Trial;
 
 use crate::report::{TestRecord, TestStatus, junit};
+use crate::host::capability;
 use crate::{Chaos, ChaosResult};
 use execute::{Body, RunSettings, TestSpec};
 use registry::{BoxTestFuture, Ignore, TestDescriptor};
@@ -147,9 +148,9 @@ impl Harness {
         // Safety hooks (crate::safety): the production guard refuses before anything runs (a dry
         // run is allowed); SIGINT/SIGTERM undo, write partial JUnit and exit (installed below,
         // once the records exist). The crash reaper starts with the first sandbox.
-        let dry_run = crate::safety::dry_run::enabled();
+        let dry_run = crate::sandbox::dry_run::enabled();
         if !dry_run {
-            match crate::safety::production::check() {
+            match crate::sandbox::production::check() {
                 Err(e) => {
                     eprintln!("error: {e}");
                     return ExitCode::from(EXIT_REFUSED);
@@ -160,7 +161,7 @@ impl Harness {
         } else {
             eprintln!(
                 "DRY RUN ({}=1): side effects are printed as `would ...`, none is performed; each test stops at the first one whose result it needs",
-                crate::safety::dry_run::DRY_RUN_ENV
+                crate::sandbox::dry_run::DRY_RUN_ENV
             );
         }
 

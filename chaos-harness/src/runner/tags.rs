@@ -1,11 +1,11 @@
 //! Tag selection: `CHAOS_TAGS="net,process,!soak"`, `--tag`, `--skip-tag`.
 //!
 //! A test is selected when it carries at least one included tag (or no tag is included) and
-//! none of the excluded ones. Tests tagged `soak` are excluded unless `soak` is included
-//! explicitly: long runs are opt-in.
+//! none of the excluded ones. Tests tagged `soak` or `slow` ([`OPT_IN_TAGS`]) are excluded
+//! unless that tag is included explicitly: long runs are opt-in. The tag grammar is the one
+//! the `#[chaos_test]` macro checks ([`crate::host::names::tag_error`]).
 
-/// The tag that is excluded unless selected explicitly.
-pub const OPT_IN_TAG: &str = "soak";
+pub use crate::host::names::OPT_IN_TAGS;
 
 /// A parsed tag selection.
 ///
@@ -26,7 +26,7 @@ pub struct TagFilter {
 
 /// A tag expression that could not be parsed.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("invalid tag `{tag}` in `{expr}`: {cause}; write tags as a comma list like \"net,process,!soak\" (letters, digits, `_`, `-`; `!` excludes)")]
+#[error("invalid tag `{tag}` in `{expr}`: {cause}; write tags as a comma list like \"net,process,!soak\" (lowercase letters, digits, `_`, `-`; `!` excludes)")]
 pub struct TagError {
     /// The whole expression.
     pub expr: String,
@@ -84,7 +84,7 @@ impl TagFilter {
         if self.exclude.iter().any(|t| has(t)) {
             return false;
         }
-        if has(OPT_IN_TAG) && !self.include.iter().any(|t| t == OPT_IN_TAG) {
+        if OPT_IN_TAGS.iter().any(|opt| has(opt) && !self.include.iter().any(|t| t == opt)) {
             return false;
         }
         self.include.is_empty() || self.include.iter().any(|t| has(t))
@@ -97,13 +97,10 @@ impl TagFilter {
 }
 
 fn validate(tag: &str) -> Result<(), &'static str> {
-    if tag.is_empty() {
-        return Err("empty tag after `!`");
+    match crate::host::names::tag_error(tag) {
+        Some(cause) => Err(cause),
+        None => Ok(()),
     }
-    if !tag.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
-        return Err("a tag holds only letters, digits, `_` and `-`");
-    }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -120,6 +117,10 @@ mod tests {
         assert!(none.selects::<&str>(&[]));
         assert!(none.selects(&["anything"]));
         assert!(!none.selects(&["anything", "soak"]));
+        assert!(!none.selects(&["anything", "slow"]));
+        assert!(TagFilter::parse("slow").unwrap().selects(&["slow"]));
+        // One grammar with the macro: uppercase is refused here too.
+        assert!(TagFilter::parse("Net").is_err());
         let only_excl = TagFilter::parse("!net").unwrap();
         assert!(only_excl.selects(&["process"]));
         assert!(!only_excl.selects(&["net"]));

@@ -32,7 +32,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use serde::Serialize;
 
-use crate::safety::audit::By;
+use crate::sandbox::audit::By;
 use crate::sandbox::cgroup::{self, CgroupRef};
 use crate::sandbox::journal::{self, Effect, Parsed};
 use crate::sandbox::reaper::{ReplayOutcome, replay_locked};

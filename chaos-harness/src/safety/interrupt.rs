@@ -28,7 +28,7 @@ use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
 use crate::Error;
-use crate::safety::audit::{self, AuditEntry, By, Event};
+use crate::sandbox::audit::{self, AuditEntry, By, Event};
 use crate::sandbox::{Sandbox, journal, reaper};
 
 /// How long the first signal's undo may take before partial results are written and the

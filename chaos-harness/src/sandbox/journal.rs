@@ -516,9 +516,9 @@ impl Journal {
 
     /// Lists `effect` in the dry-run plan, prints it and audits it.
     fn plan_effect(&self, effect: &Effect) -> Error {
-        let line = crate::safety::dry_run::describe(effect);
+        let line = crate::sandbox::dry_run::describe(effect);
         eprintln!("dry run [{}]: {line}", self.test);
-        crate::safety::audit::record_planned(&self.run_id, &self.test, effect);
+        crate::sandbox::audit::record_planned(&self.run_id, &self.test, effect);
         self.plan.lock().unwrap_or_else(|e| e.into_inner()).push(line);
         Error::DryRun { effect: effect.to_string() }
     }
@@ -602,7 +602,7 @@ impl Journal {
         st.closed = true;
         let file = st.file.take();
         drop(file);
-        let mut report = replay_file_as(&self.path, deadline, crate::safety::audit::By::Teardown);
+        let mut report = replay_file_as(&self.path, deadline, crate::sandbox::audit::By::Teardown);
         report.run_id = self.run_id.clone();
         report
     }
@@ -613,7 +613,7 @@ impl Journal {
 /// when everything else was undone. This is what the reaper runs for a dead harness; it does
 /// not check the owner: see [`replay`]. Every fault-kind effect's undo is written to the audit
 /// log with `by` as the undoer.
-pub(crate) fn replay_file_as(path: &Path, budget: Duration, by: crate::safety::audit::By) -> TeardownReport {
+pub(crate) fn replay_file_as(path: &Path, budget: Duration, by: crate::sandbox::audit::By) -> TeardownReport {
     let mut report = TeardownReport::default();
     let parsed = match Parsed::read(path) {
         Ok(p) => p,
@@ -641,7 +641,7 @@ pub(crate) fn replay_file_as(path: &Path, budget: Duration, by: crate::safety::a
             continue;
         }
         let result = undo(&p.effect, &p.pids, deadline);
-        crate::safety::audit::record_undo(&report.run_id, parsed.test.as_deref().unwrap_or(""), &p.effect, &result, by);
+        crate::sandbox::audit::record_undo(&report.run_id, parsed.test.as_deref().unwrap_or(""), &p.effect, &result, by);
         let rec = match &result {
             Ok(()) => Record::Undone { of: p.seq },
             Err(e) => Record::UndoFailed { of: p.seq, error: e.clone() },
@@ -661,6 +661,15 @@ pub(crate) fn replay_file_as(path: &Path, budget: Duration, by: crate::safety::a
             let _ = write_line(f, seq, Record::Closed);
         }
     drop(file);
+    if temp_dirs.is_empty()
+        && clean
+        && let Some(dir) = header_temp_dir(&parsed, path)
+    {
+        // The harness died after writing the header but before recording its temp dir (or
+        // after `closed` but before removing it): the dir named in the header is ours and
+        // holds nothing else that is pending.
+        temp_dirs.push(Pending { seq: 0, effect: Effect::TempDir { path: dir }, pids: Vec::new() });
+    }
     for p in temp_dirs {
         if !clean {
             report.failed.push(format!(
@@ -676,6 +685,15 @@ pub(crate) fn replay_file_as(path: &Path, budget: Duration, by: crate::safety::a
         }
     }
     report
+}
+
+/// The temp dir named in the journal's header, when it is the directory holding the journal,
+/// carries the sandbox prefix and still exists.
+fn header_temp_dir(parsed: &Parsed, journal: &Path) -> Option<PathBuf> {
+    let dir = parsed.temp_dir.as_ref()?;
+    let ours = journal.parent() == Some(dir.as_path())
+        && dir.file_name().is_some_and(|n| n.to_string_lossy().starts_with(super::TEMP_PREFIX));
+    (ours && dir.is_dir()).then(|| dir.clone())
 }
 
 /// Replays the journal of a run whose harness is gone (the reaper's and `chaos cleanup`'s
@@ -696,7 +714,7 @@ pub fn replay(path: &Path, force: bool) -> Result<TeardownReport, Error> {
             fix: "let that run finish (its teardown undoes the journal), or pass force to undo it now".into(),
         });
     }
-    Ok(replay_file_as(path, Duration::from_secs(5), crate::safety::audit::By::Cleanup))
+    Ok(replay_file_as(path, Duration::from_secs(5), crate::sandbox::audit::By::Cleanup))
 }
 
 /// Journals of runs on this machine: `<temp dir>/chaos-harness-*/journal.jsonl`.
@@ -876,6 +894,54 @@ pub fn read_lines(path: &Path) -> std::io::Result<Vec<Line>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A sandbox-named dir in the system temp dir, as `Sandbox::new` makes it.
+    fn sandbox_named_dir(tag: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("{}unit-{tag}-{}", super::super::TEMP_PREFIX, std::process::id()));
+        std::fs::create_dir(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn header_only_journal_replay_removes_its_temp_dir() {
+        // The harness died between writing the header and recording its temp dir (a SIGINT in
+        // the first milliseconds): the replay must still remove the dir named in the header.
+        let dir = sandbox_named_dir("header-only");
+        let path = dir.join(FILE_NAME);
+        drop(Journal::create(&path, "r-header-only", "t", &dir).unwrap());
+        let report = replay_file_as(&path, Duration::from_secs(1), crate::sandbox::audit::By::Sweep);
+        assert!(report.is_clean(), "{report}");
+        assert!(!dir.exists(), "{} was left behind", dir.display());
+    }
+
+    #[test]
+    fn closed_journal_whose_dir_survived_is_removed_once() {
+        // The harness died after `closed` but before removing the dir: one more sweep removes it
+        // instead of appending another `closed` line forever.
+        let dir = sandbox_named_dir("closed");
+        let path = dir.join(FILE_NAME);
+        drop(Journal::create(&path, "r-closed", "t", &dir).unwrap());
+        let mut f = std::fs::OpenOptions::new().append(true).open(&path).unwrap();
+        write_line(&mut f, 1, Record::Closed).unwrap();
+        drop(f);
+        assert!(Parsed::read(&path).unwrap().closed);
+        let report = replay_file_as(&path, Duration::from_secs(1), crate::sandbox::audit::By::Sweep);
+        assert!(report.is_clean(), "{report}");
+        assert!(!dir.exists(), "{} was left behind", dir.display());
+    }
+
+    #[test]
+    fn replay_never_removes_a_dir_that_is_not_the_journals_own() {
+        let other = tempfile::tempdir().unwrap();
+        let dir = sandbox_named_dir("foreign");
+        let path = dir.join(FILE_NAME);
+        // A header naming some other directory: not removed.
+        drop(Journal::create(&path, "r-foreign", "t", other.path()).unwrap());
+        let report = replay_file_as(&path, Duration::from_secs(1), crate::sandbox::audit::By::Sweep);
+        assert!(report.is_clean(), "{report}");
+        assert!(other.path().exists());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn record_undo_roundtrip_on_disk() {

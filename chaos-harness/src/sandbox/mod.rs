@@ -20,12 +20,16 @@
 //! Set `CHAOS_SANDBOX_NO_CGROUPS=1` to force the no-cgroup fallback (marker + process tree),
 //! which is also what happens automatically when the harness is not root.
 
+pub mod audit;
 pub mod cgroup;
+pub mod dry_run;
 pub mod journal;
 pub mod owner;
 pub mod procfs;
+pub mod production;
 pub mod reaper;
 mod scope;
+pub mod snapshot;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, Weak};
@@ -107,7 +111,7 @@ impl Sandbox {
     }
 
     /// A sandbox in dry-run mode whatever `CHAOS_DRY_RUN` says: every side effect is printed
-    /// and listed in [`Sandbox::plan`], none is performed (see [`crate::safety::dry_run`]).
+    /// and listed in [`Sandbox::plan`], none is performed (see [`crate::sandbox::dry_run`]).
     ///
     /// ```
     /// use chaos_harness::sandbox::{Sandbox, Effect};
@@ -125,11 +129,11 @@ impl Sandbox {
 
     /// Like [`Sandbox::new`] with explicit options.
     ///
-    /// Before anything is touched: the production guard ([`crate::safety::production`]) may
+    /// Before anything is touched: the production guard ([`crate::sandbox::production`]) may
     /// refuse with [`Error::Refused`]; `CHAOS_DRY_RUN=1` makes it a dry run; otherwise the
     /// process's crash reaper is started ([`reaper::ensure_started`]).
     pub fn with_options(test_name: &str, options: SandboxOptions) -> Result<Self, Error> {
-        Self::create(test_name, options, crate::safety::dry_run::enabled())
+        Self::create(test_name, options, crate::sandbox::dry_run::enabled())
     }
 
     fn create(test_name: &str, options: SandboxOptions, dry_run: bool) -> Result<Self, Error> {
@@ -139,7 +143,7 @@ impl Sandbox {
             // allowed where the production guard would refuse a real run.
             early_notes.push("dry run: side effects are printed, not performed".to_string());
         } else {
-            if let Some(note) = crate::safety::production::check()? {
+            if let Some(note) = crate::sandbox::production::check()? {
                 early_notes.push(note);
             }
             match reaper::ensure_started() {

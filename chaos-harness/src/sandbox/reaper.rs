@@ -59,7 +59,7 @@ use serde::{Deserialize, Serialize};
 use super::journal::{self, Effect, Parsed, TeardownReport};
 use super::owner::PidFd;
 use super::procfs;
-use crate::safety::audit::{self, By};
+use crate::sandbox::audit::{self, By};
 
 /// Environment variable that makes a binary linking this library act as a reaper. Set only by
 /// the harness, on the reaper process.
@@ -371,7 +371,7 @@ fn lock_journal(path: &Path) -> Result<Option<JournalLock>, String> {
 ///
 /// ```
 /// use chaos_harness::sandbox::reaper::{replay_locked, ReplayOutcome};
-/// use chaos_harness::safety::audit::By;
+/// use chaos_harness::sandbox::audit::By;
 /// let r = replay_locked("/nonexistent/journal.jsonl".as_ref(), false, By::Cleanup);
 /// assert!(matches!(r, ReplayOutcome::Unreadable(_)));
 /// ```

@@ -20,7 +20,7 @@ use super::journal::Journal;
 use super::owner::{self, OwnedPid};
 use super::procfs;
 use crate::Error;
-use crate::observe::{ProcRecord, ProcSnapshot};
+use crate::sandbox::snapshot::{ProcRecord, ProcSnapshot};
 
 /// How strongly a scope can hold on to its processes.
 ///

@@ -288,7 +288,7 @@ impl<'cx> Scenario<'cx> {
         let sandbox = cx.sandbox().clone();
         let mut out = ScenarioOutcome { name: name.clone(), seed: cx.seed(), ..Default::default() };
         if sandbox.is_dry_run() {
-            let lines = crate::safety::dry_run::print_scenario(sandbox.test_name(), &name, &plan);
+            let lines = crate::sandbox::dry_run::print_scenario(sandbox.test_name(), &name, &plan);
             out.timeline = lines.into_iter().map(|what| TimelineEvent { at: Duration::ZERO, what }).collect();
             out.notes = sandbox.notes();
             return Ok(out);
@@ -360,8 +360,8 @@ impl<'cx> Scenario<'cx> {
             }
             if let Some(t) = tripped {
                 ev(&mut out, t.to_string());
-                crate::safety::audit::write(
-                    crate::safety::audit::AuditEntry::new(crate::safety::audit::Event::Guard, crate::safety::audit::By::Harness, t.to_string())
+                crate::sandbox::audit::write(
+                    crate::sandbox::audit::AuditEntry::new(crate::sandbox::audit::Event::Guard, crate::sandbox::audit::By::Harness, t.to_string())
                         .run(sandbox.run_id(), sandbox.test_name())
                         .target(name.clone()),
                 );

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use super::{GIB, Journaled, KIB, MIB, bad_config, bytes, not_injected, sandbox_of, statvfs};
 use crate::Error;
 use crate::fault::{ActiveFault, Confirmation, FaultContext, Inject};
-use crate::fixture::BoxFuture;
+use crate::BoxFuture;
 use crate::sandbox::{Effect, Sandbox, procfs};
 
 /// The source name of every tmpfs the harness mounts (shown in `/proc/mounts`).

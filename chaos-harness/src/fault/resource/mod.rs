@@ -56,7 +56,7 @@ pub use cgroups::{CpuCgroup, MemoryCgroup, PidsCgroup};
 pub use cpu::{CpuBurn, CpuQuota, Cpus};
 pub use disk::{DiskFill, DiskTmpfs, MountEntry, mounts_at};
 pub use fds::{FdLimit, NoFileLimit, has_cap_sys_resource, read_nofile};
-pub use memory::{MemoryLimit, MemoryPressure, OomKills};
+pub use memory::{MemoryLimit, MemoryPressure};
 pub use pids::PidsLimit;
 
 use super::Fault;

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 /// Live counters of one toxic.
 ///
 /// ```
-/// use chaos_harness::fault::net::ToxicCounters;
+/// use chaos_proxy::ToxicCounters;
 /// let c = ToxicCounters::default();
 /// c.add_connection();
 /// c.add_bytes(10);
@@ -27,7 +27,7 @@ impl ToxicCounters {
     /// Count a connection the toxic was applied to (toxicity drawn in its favour).
     ///
     /// ```
-    /// let c = chaos_harness::fault::net::ToxicCounters::default();
+    /// let c = chaos_proxy::ToxicCounters::default();
     /// c.add_connection();
     /// assert_eq!(c.snapshot().connections, 1);
     /// ```
@@ -38,7 +38,7 @@ impl ToxicCounters {
     /// Count bytes that went through (or were dropped by) the toxic.
     ///
     /// ```
-    /// let c = chaos_harness::fault::net::ToxicCounters::default();
+    /// let c = chaos_proxy::ToxicCounters::default();
     /// c.add_bytes(3);
     /// assert_eq!(c.snapshot().bytes, 3);
     /// ```
@@ -50,7 +50,7 @@ impl ToxicCounters {
     /// delayed close (slow_close).
     ///
     /// ```
-    /// let c = chaos_harness::fault::net::ToxicCounters::default();
+    /// let c = chaos_proxy::ToxicCounters::default();
     /// c.add_triggered();
     /// assert_eq!(c.snapshot().triggered, 1);
     /// ```
@@ -61,7 +61,7 @@ impl ToxicCounters {
     /// A consistent-enough copy of the counters.
     ///
     /// ```
-    /// let c = chaos_harness::fault::net::ToxicCounters::default();
+    /// let c = chaos_proxy::ToxicCounters::default();
     /// assert!(!c.snapshot().took_effect());
     /// ```
     pub fn snapshot(&self) -> ToxicStats {
@@ -76,7 +76,7 @@ impl ToxicCounters {
 /// A snapshot of one toxic's counters.
 ///
 /// ```
-/// use chaos_harness::fault::net::ToxicStats;
+/// use chaos_proxy::ToxicStats;
 /// let s = ToxicStats { connections: 1, bytes: 0, triggered: 0 };
 /// assert!(s.took_effect());
 /// ```
@@ -94,7 +94,7 @@ impl ToxicStats {
     /// True when the toxic was applied to at least one connection.
     ///
     /// ```
-    /// assert!(!chaos_harness::fault::net::ToxicStats::default().took_effect());
+    /// assert!(!chaos_proxy::ToxicStats::default().took_effect());
     /// ```
     pub fn took_effect(&self) -> bool {
         self.connections > 0
@@ -104,7 +104,7 @@ impl ToxicStats {
 /// Live counters of a proxy.
 ///
 /// ```
-/// use chaos_harness::fault::net::ProxyCounters;
+/// use chaos_proxy::ProxyCounters;
 /// let c = ProxyCounters::default();
 /// assert_eq!(c.snapshot().accepted, 0);
 /// ```
@@ -121,7 +121,7 @@ impl ProxyCounters {
     /// A copy of the counters.
     ///
     /// ```
-    /// let c = chaos_harness::fault::net::ProxyCounters::default();
+    /// let c = chaos_proxy::ProxyCounters::default();
     /// assert_eq!(c.snapshot().active, 0);
     /// ```
     pub fn snapshot(&self) -> ProxyStats {
@@ -138,7 +138,7 @@ impl ProxyCounters {
 /// A snapshot of a proxy's counters.
 ///
 /// ```
-/// let s = chaos_harness::fault::net::ProxyStats::default();
+/// let s = chaos_proxy::ProxyStats::default();
 /// assert_eq!(s.bytes_upstream + s.bytes_downstream, 0);
 /// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]

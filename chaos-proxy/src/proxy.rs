@@ -1,5 +1,5 @@
 //! The proxy: a listener that accepts clients, connects each to the upstream and runs one
-//! [link pump](super::link) per direction; enable/disable; the toxic set.
+//! [link pump](super::pump) per direction; enable/disable; the toxic set.
 //!
 //! A [`Proxy`] is a cheap, cloneable handle. When the last handle is dropped (or
 //! [`Proxy::shutdown`] is called) the listener and every connection task end.
@@ -16,13 +16,13 @@ use tokio_util::task::TaskTracker;
 
 use super::counters::{ProxyCounters, ProxyStats, ToxicCounters, ToxicStats};
 use super::error::{NetError, NetResult};
-use super::link::{Pump, ToxicEntry, ToxicSet};
+use super::pump::{Pump, ToxicEntry, ToxicSet};
 use super::toxic::{Stream, Toxic};
 
 /// What to proxy: a name, where to listen and where to connect.
 ///
 /// ```
-/// use chaos_harness::fault::net::ProxyConfig;
+/// use chaos_proxy::ProxyConfig;
 /// let c = ProxyConfig { name: "db".into(), listen: "127.0.0.1:0".into(),
 ///     upstream: "127.0.0.1:5432".into(), ..Default::default() };
 /// assert_eq!(c.seed, 0);
@@ -45,7 +45,7 @@ impl ProxyConfig {
     /// A config listening on a free loopback port.
     ///
     /// ```
-    /// let c = chaos_harness::fault::net::ProxyConfig::new("api", "127.0.0.1:8080");
+    /// let c = chaos_proxy::ProxyConfig::new("api", "127.0.0.1:8080");
     /// assert_eq!(c.name, "api");
     /// ```
     pub fn new(name: impl Into<String>, upstream: impl Into<String>) -> Self {
@@ -60,7 +60,7 @@ impl ProxyConfig {
     /// Set the listen address.
     ///
     /// ```
-    /// let c = chaos_harness::fault::net::ProxyConfig::new("a", "127.0.0.1:1").listen("127.0.0.1:0");
+    /// let c = chaos_proxy::ProxyConfig::new("a", "127.0.0.1:1").listen("127.0.0.1:0");
     /// assert_eq!(c.listen, "127.0.0.1:0");
     /// ```
     pub fn listen(mut self, listen: impl Into<String>) -> Self {
@@ -71,7 +71,7 @@ impl ProxyConfig {
     /// Set the RNG seed.
     ///
     /// ```
-    /// let c = chaos_harness::fault::net::ProxyConfig::new("a", "127.0.0.1:1").seed(7);
+    /// let c = chaos_proxy::ProxyConfig::new("a", "127.0.0.1:1").seed(7);
     /// assert_eq!(c.seed, 7);
     /// ```
     pub fn seed(mut self, seed: u64) -> Self {
@@ -83,7 +83,7 @@ impl ProxyConfig {
 /// A proxy as Toxiproxy's API shows it (`GET /proxies/{name}`).
 ///
 /// ```
-/// use chaos_harness::fault::net::ProxyInfo;
+/// use chaos_proxy::ProxyInfo;
 /// let p = ProxyInfo { name: "db".into(), listen: "127.0.0.1:1000".into(),
 ///     upstream: "127.0.0.1:5432".into(), enabled: true, toxics: vec![] };
 /// let json = serde_json::to_string(&p).unwrap();
@@ -106,7 +106,7 @@ pub struct ProxyInfo {
 /// A partial proxy update (Toxiproxy's `POST /proxies/{name}`): absent fields keep their value.
 ///
 /// ```
-/// use chaos_harness::fault::net::ProxyUpdate;
+/// use chaos_proxy::ProxyUpdate;
 /// let u = ProxyUpdate { enabled: Some(false), ..Default::default() };
 /// assert!(u.listen.is_none());
 /// ```
@@ -159,7 +159,7 @@ impl Drop for Owner {
 /// An embedded, Toxiproxy-compatible TCP proxy.
 ///
 /// ```
-/// use chaos_harness::fault::net::{Proxy, ProxyConfig, Stream, Toxic, ToxicKind};
+/// use chaos_proxy::{Proxy, ProxyConfig, Stream, Toxic, ToxicKind};
 /// # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let server = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
 /// let proxy = Proxy::start(ProxyConfig {
@@ -197,7 +197,7 @@ impl Proxy {
     /// stalls the proxy too: run blocking clients in `spawn_blocking` or a thread.
     ///
     /// ```
-    /// use chaos_harness::fault::net::{Proxy, ProxyConfig};
+    /// use chaos_proxy::{Proxy, ProxyConfig};
     /// # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// let proxy = Proxy::start(ProxyConfig::new("web", "127.0.0.1:9")).await?;
     /// assert!(proxy.listen_addr().ip().is_loopback());
@@ -210,7 +210,7 @@ impl Proxy {
     /// Create a proxy, enabled (listening) or not. Synchronous: binding is immediate.
     ///
     /// ```
-    /// use chaos_harness::fault::net::{Proxy, ProxyConfig};
+    /// use chaos_proxy::{Proxy, ProxyConfig};
     /// # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// let proxy = Proxy::create(ProxyConfig::new("web", "127.0.0.1:9"), false)?;
     /// assert!(!proxy.enabled());
@@ -279,7 +279,7 @@ impl Proxy {
     /// The proxy's name.
     ///
     /// ```
-    /// # use chaos_harness::fault::net::{Proxy, ProxyConfig};
+    /// # use chaos_proxy::{Proxy, ProxyConfig};
     /// # #[tokio::main] async fn main() {
     /// let p = Proxy::create(ProxyConfig::new("db", "127.0.0.1:9"), false).unwrap();
     /// assert_eq!(p.name(), "db");
@@ -293,7 +293,7 @@ impl Proxy {
     /// disabled; the configured one if it never listened).
     ///
     /// ```
-    /// # use chaos_harness::fault::net::{Proxy, ProxyConfig};
+    /// # use chaos_proxy::{Proxy, ProxyConfig};
     /// # #[tokio::main] async fn main() {
     /// let p = Proxy::start(ProxyConfig::new("db", "127.0.0.1:9")).await.unwrap();
     /// assert_ne!(p.listen_addr().port(), 0);
@@ -309,7 +309,7 @@ impl Proxy {
     /// The upstream address.
     ///
     /// ```
-    /// # use chaos_harness::fault::net::{Proxy, ProxyConfig};
+    /// # use chaos_proxy::{Proxy, ProxyConfig};
     /// # #[tokio::main] async fn main() {
     /// let p = Proxy::create(ProxyConfig::new("db", "127.0.0.1:9"), false).unwrap();
     /// assert_eq!(p.upstream(), "127.0.0.1:9");
@@ -322,7 +322,7 @@ impl Proxy {
     /// Whether the proxy accepts connections.
     ///
     /// ```
-    /// # use chaos_harness::fault::net::{Proxy, ProxyConfig};
+    /// # use chaos_proxy::{Proxy, ProxyConfig};
     /// # #[tokio::main] async fn main() {
     /// let p = Proxy::start(ProxyConfig::new("db", "127.0.0.1:9")).await.unwrap();
     /// assert!(p.enabled());
@@ -335,7 +335,7 @@ impl Proxy {
     /// The proxy as Toxiproxy's API shows it.
     ///
     /// ```
-    /// # use chaos_harness::fault::net::{Proxy, ProxyConfig};
+    /// # use chaos_proxy::{Proxy, ProxyConfig};
     /// # #[tokio::main] async fn main() {
     /// let p = Proxy::start(ProxyConfig::new("db", "127.0.0.1:9")).await.unwrap();
     /// assert_eq!(p.info().listen, p.listen_addr().to_string());
@@ -358,7 +358,7 @@ impl Proxy {
     /// Connection and byte counters of the proxy.
     ///
     /// ```
-    /// # use chaos_harness::fault::net::{Proxy, ProxyConfig};
+    /// # use chaos_proxy::{Proxy, ProxyConfig};
     /// # #[tokio::main] async fn main() {
     /// let p = Proxy::start(ProxyConfig::new("db", "127.0.0.1:9")).await.unwrap();
     /// assert_eq!(p.stats().accepted, 0);
@@ -380,7 +380,7 @@ impl Proxy {
     /// Enable: listen again (on the same address) and accept clients.
     ///
     /// ```
-    /// # use chaos_harness::fault::net::{Proxy, ProxyConfig};
+    /// # use chaos_proxy::{Proxy, ProxyConfig};
     /// # #[tokio::main] async fn main() {
     /// let p = Proxy::create(ProxyConfig::new("db", "127.0.0.1:9"), false).unwrap();
     /// p.enable().await.unwrap();
@@ -395,7 +395,7 @@ impl Proxy {
     /// connection. Returns once they are closed.
     ///
     /// ```
-    /// # use chaos_harness::fault::net::{Proxy, ProxyConfig};
+    /// # use chaos_proxy::{Proxy, ProxyConfig};
     /// # #[tokio::main] async fn main() {
     /// let p = Proxy::start(ProxyConfig::new("db", "127.0.0.1:9")).await.unwrap();
     /// p.disable().await.unwrap();
@@ -409,7 +409,7 @@ impl Proxy {
     /// Enable or disable.
     ///
     /// ```
-    /// # use chaos_harness::fault::net::{Proxy, ProxyConfig};
+    /// # use chaos_proxy::{Proxy, ProxyConfig};
     /// # #[tokio::main] async fn main() {
     /// let p = Proxy::start(ProxyConfig::new("db", "127.0.0.1:9")).await.unwrap();
     /// p.set_enabled(false).await.unwrap();
@@ -429,7 +429,7 @@ impl Proxy {
     /// stops the proxy (closing connections) and starts it again if it is to be enabled.
     ///
     /// ```
-    /// # use chaos_harness::fault::net::{Proxy, ProxyConfig, ProxyUpdate};
+    /// # use chaos_proxy::{Proxy, ProxyConfig, ProxyUpdate};
     /// # #[tokio::main] async fn main() {
     /// let p = Proxy::start(ProxyConfig::new("db", "127.0.0.1:9")).await.unwrap();
     /// let info = p.update(ProxyUpdate { upstream: Some("127.0.0.1:10".into()), ..Default::default() }).await.unwrap();
@@ -532,7 +532,7 @@ impl Proxy {
     /// Add a toxic; it applies to live connections (from their next chunk) and new ones.
     ///
     /// ```
-    /// # use chaos_harness::fault::net::{Proxy, ProxyConfig, Stream, Toxic, ToxicKind};
+    /// # use chaos_proxy::{Proxy, ProxyConfig, Stream, Toxic, ToxicKind};
     /// # #[tokio::main] async fn main() {
     /// let p = Proxy::start(ProxyConfig::new("db", "127.0.0.1:9")).await.unwrap();
     /// p.add_toxic(Toxic::new(ToxicKind::Timeout { timeout: 0 }, Stream::Upstream)).unwrap();
@@ -567,7 +567,7 @@ impl Proxy {
     /// type cannot change). Counters are kept; live connections redraw toxicity.
     ///
     /// ```
-    /// # use chaos_harness::fault::net::{Proxy, ProxyConfig, Stream, Toxic, ToxicKind};
+    /// # use chaos_proxy::{Proxy, ProxyConfig, Stream, Toxic, ToxicKind};
     /// # #[tokio::main] async fn main() {
     /// let p = Proxy::start(ProxyConfig::new("db", "127.0.0.1:9")).await.unwrap();
     /// let t = p.add_toxic(Toxic::new(ToxicKind::Latency { latency: 10, jitter: 0 }, Stream::Upstream)).unwrap();
@@ -595,7 +595,7 @@ impl Proxy {
     /// Update a toxic from a Toxiproxy update body (`{"attributes": {...}, "toxicity": x}`).
     ///
     /// ```
-    /// # use chaos_harness::fault::net::{Proxy, ProxyConfig, Stream, Toxic, ToxicKind};
+    /// # use chaos_proxy::{Proxy, ProxyConfig, Stream, Toxic, ToxicKind};
     /// # #[tokio::main] async fn main() {
     /// let p = Proxy::start(ProxyConfig::new("db", "127.0.0.1:9")).await.unwrap();
     /// p.add_toxic(Toxic::new(ToxicKind::Bandwidth { rate: 10 }, Stream::Downstream)).unwrap();
@@ -646,7 +646,7 @@ impl Proxy {
     /// connections it stalled, as in Toxiproxy).
     ///
     /// ```
-    /// # use chaos_harness::fault::net::{Proxy, ProxyConfig, Stream, Toxic, ToxicKind};
+    /// # use chaos_proxy::{Proxy, ProxyConfig, Stream, Toxic, ToxicKind};
     /// # #[tokio::main] async fn main() {
     /// let p = Proxy::start(ProxyConfig::new("db", "127.0.0.1:9")).await.unwrap();
     /// assert_eq!(p.remove_toxic("nope").unwrap_err().status(), 404);
@@ -678,7 +678,7 @@ impl Proxy {
     /// Remove every toxic.
     ///
     /// ```
-    /// # use chaos_harness::fault::net::{Proxy, ProxyConfig, Stream, Toxic, ToxicKind};
+    /// # use chaos_proxy::{Proxy, ProxyConfig, Stream, Toxic, ToxicKind};
     /// # #[tokio::main] async fn main() {
     /// let p = Proxy::start(ProxyConfig::new("db", "127.0.0.1:9")).await.unwrap();
     /// p.add_toxic(Toxic::new(ToxicKind::Bandwidth { rate: 10 }, Stream::Downstream)).unwrap();
@@ -699,7 +699,7 @@ impl Proxy {
     /// The toxics, upstream first, each direction in insertion order (Toxiproxy's listing order).
     ///
     /// ```
-    /// # use chaos_harness::fault::net::{Proxy, ProxyConfig};
+    /// # use chaos_proxy::{Proxy, ProxyConfig};
     /// # #[tokio::main] async fn main() {
     /// let p = Proxy::start(ProxyConfig::new("db", "127.0.0.1:9")).await.unwrap();
     /// assert!(p.toxics().is_empty());
@@ -723,7 +723,7 @@ impl Proxy {
     /// One toxic by name.
     ///
     /// ```
-    /// # use chaos_harness::fault::net::{Proxy, ProxyConfig};
+    /// # use chaos_proxy::{Proxy, ProxyConfig};
     /// # #[tokio::main] async fn main() {
     /// let p = Proxy::start(ProxyConfig::new("db", "127.0.0.1:9")).await.unwrap();
     /// assert_eq!(p.toxic("x").unwrap_err().status(), 404);
@@ -750,7 +750,7 @@ impl Proxy {
     /// it caused. The proof that a network fault took effect.
     ///
     /// ```
-    /// # use chaos_harness::fault::net::{Proxy, ProxyConfig, Stream, Toxic, ToxicKind};
+    /// # use chaos_proxy::{Proxy, ProxyConfig, Stream, Toxic, ToxicKind};
     /// # #[tokio::main] async fn main() {
     /// let p = Proxy::start(ProxyConfig::new("db", "127.0.0.1:9")).await.unwrap();
     /// p.add_toxic(Toxic::new(ToxicKind::Timeout { timeout: 0 }, Stream::Upstream)).unwrap();
@@ -765,7 +765,7 @@ impl Proxy {
     /// handle stops everything too, without waiting.
     ///
     /// ```
-    /// # use chaos_harness::fault::net::{Proxy, ProxyConfig};
+    /// # use chaos_proxy::{Proxy, ProxyConfig};
     /// # #[tokio::main] async fn main() {
     /// let p = Proxy::start(ProxyConfig::new("db", "127.0.0.1:9")).await.unwrap();
     /// let addr = p.listen_addr();
@@ -787,7 +787,7 @@ impl Proxy {
     /// Number of proxy tasks (accept loop and connection pumps) still running.
     ///
     /// ```
-    /// # use chaos_harness::fault::net::{Proxy, ProxyConfig};
+    /// # use chaos_proxy::{Proxy, ProxyConfig};
     /// # #[tokio::main] async fn main() {
     /// let p = Proxy::start(ProxyConfig::new("db", "127.0.0.1:9")).await.unwrap();
     /// assert_eq!(p.tasks(), 1); // the accept loop

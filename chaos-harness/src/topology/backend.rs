@@ -12,11 +12,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use super::counters::ToxicStats;
-use super::error::{NetError, NetResult};
-use super::proxy::{ProxyConfig, ProxyInfo, ProxyUpdate};
-use super::registry::ProxyRegistry;
-use super::toxic::{Stream, Toxic, ToxicKind};
+use chaos_proxy::{NetError, NetResult, ProxyConfig, ProxyInfo, ProxyRegistry, ProxyUpdate, Stream, Toxic, ToxicKind, ToxicStats};
 
 /// The environment variable naming an external Toxiproxy server (`http://127.0.0.1:8474`).
 pub const TOXIPROXY_URL: &str = "TOXIPROXY_URL";
@@ -24,7 +20,7 @@ pub const TOXIPROXY_URL: &str = "TOXIPROXY_URL";
 /// Where network faults are injected: the embedded proxies or an external Toxiproxy.
 ///
 /// ```
-/// use chaos_harness::fault::net::{ProxyBackend, ProxyRegistry, Stream, Toxic, ToxicKind};
+/// use chaos_harness::topology::{ProxyBackend, ProxyRegistry, Stream, Toxic, ToxicKind};
 /// # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let backend = ProxyBackend::Embedded(ProxyRegistry::new(1));
 /// let info = backend.create_proxy("db", "127.0.0.1:0", "127.0.0.1:5432").await?;
@@ -46,7 +42,7 @@ impl ProxyBackend {
     ///
     /// ```no_run
     /// # #[tokio::main] async fn main() {
-    /// let b = chaos_harness::fault::net::ProxyBackend::from_env(1).await.unwrap();
+    /// let b = chaos_harness::topology::ProxyBackend::from_env(1).await.unwrap();
     /// println!("external Toxiproxy: {}", b.is_external());
     /// # }
     /// ```
@@ -59,7 +55,7 @@ impl ProxyBackend {
     ///
     /// ```
     /// # #[tokio::main] async fn main() {
-    /// use chaos_harness::fault::net::ProxyBackend;
+    /// use chaos_harness::topology::ProxyBackend;
     /// assert!(!ProxyBackend::from_url(Some(""), 1).await.unwrap().is_external());
     /// assert!(ProxyBackend::from_url(Some("ftp://x"), 1).await.is_err());
     /// # }
@@ -76,8 +72,8 @@ impl ProxyBackend {
     /// True for an external Toxiproxy.
     ///
     /// ```
-    /// let b = chaos_harness::fault::net::ProxyBackend::Embedded(
-    ///     chaos_harness::fault::net::ProxyRegistry::new(0));
+    /// let b = chaos_harness::topology::ProxyBackend::Embedded(
+    ///     chaos_harness::topology::ProxyRegistry::new(0));
     /// assert!(!b.is_external());
     /// ```
     pub fn is_external(&self) -> bool {
@@ -87,7 +83,7 @@ impl ProxyBackend {
     /// Create an enabled proxy (409 if the name exists). Returns it with its bound listen address.
     ///
     /// ```
-    /// # use chaos_harness::fault::net::{ProxyBackend, ProxyRegistry};
+    /// # use chaos_harness::topology::{ProxyBackend, ProxyRegistry};
     /// # #[tokio::main] async fn main() {
     /// let b = ProxyBackend::Embedded(ProxyRegistry::new(0));
     /// let p = b.create_proxy("db", "127.0.0.1:0", "127.0.0.1:9").await.unwrap();
@@ -119,7 +115,7 @@ impl ProxyBackend {
     /// One proxy (404 if missing).
     ///
     /// ```
-    /// # use chaos_harness::fault::net::{ProxyBackend, ProxyRegistry};
+    /// # use chaos_harness::topology::{ProxyBackend, ProxyRegistry};
     /// # #[tokio::main] async fn main() {
     /// let b = ProxyBackend::Embedded(ProxyRegistry::new(0));
     /// assert_eq!(b.proxy("x").await.unwrap_err().status(), 404);
@@ -135,7 +131,7 @@ impl ProxyBackend {
     /// All proxies, sorted by name.
     ///
     /// ```
-    /// # use chaos_harness::fault::net::{ProxyBackend, ProxyRegistry};
+    /// # use chaos_harness::topology::{ProxyBackend, ProxyRegistry};
     /// # #[tokio::main] async fn main() {
     /// let b = ProxyBackend::Embedded(ProxyRegistry::new(0));
     /// assert!(b.proxies().await.unwrap().is_empty());
@@ -151,7 +147,7 @@ impl ProxyBackend {
     /// Delete a proxy (closes its connections).
     ///
     /// ```
-    /// # use chaos_harness::fault::net::{ProxyBackend, ProxyRegistry};
+    /// # use chaos_harness::topology::{ProxyBackend, ProxyRegistry};
     /// # #[tokio::main] async fn main() {
     /// let b = ProxyBackend::Embedded(ProxyRegistry::new(0));
     /// assert_eq!(b.delete_proxy("x").await.unwrap_err().status(), 404);
@@ -167,7 +163,7 @@ impl ProxyBackend {
     /// Enable (accept connections) or disable (refuse new ones, close open ones).
     ///
     /// ```
-    /// # use chaos_harness::fault::net::{ProxyBackend, ProxyRegistry};
+    /// # use chaos_harness::topology::{ProxyBackend, ProxyRegistry};
     /// # #[tokio::main] async fn main() {
     /// let b = ProxyBackend::Embedded(ProxyRegistry::new(0));
     /// b.create_proxy("db", "127.0.0.1:0", "127.0.0.1:9").await.unwrap();
@@ -185,7 +181,7 @@ impl ProxyBackend {
     /// Partial update of a proxy (Toxiproxy's `POST /proxies/{name}`).
     ///
     /// ```
-    /// # use chaos_harness::fault::net::{ProxyBackend, ProxyRegistry, ProxyUpdate};
+    /// # use chaos_harness::topology::{ProxyBackend, ProxyRegistry, ProxyUpdate};
     /// # #[tokio::main] async fn main() {
     /// let b = ProxyBackend::Embedded(ProxyRegistry::new(0));
     /// b.create_proxy("db", "127.0.0.1:0", "127.0.0.1:9").await.unwrap();
@@ -203,7 +199,7 @@ impl ProxyBackend {
     /// Add a toxic to a proxy.
     ///
     /// ```
-    /// # use chaos_harness::fault::net::{ProxyBackend, ProxyRegistry, Stream, Toxic, ToxicKind};
+    /// # use chaos_harness::topology::{ProxyBackend, ProxyRegistry, Stream, Toxic, ToxicKind};
     /// # #[tokio::main] async fn main() {
     /// let b = ProxyBackend::Embedded(ProxyRegistry::new(0));
     /// let t = Toxic::new(ToxicKind::Timeout { timeout: 0 }, Stream::Upstream);
@@ -220,7 +216,7 @@ impl ProxyBackend {
     /// Replace the attributes and toxicity of the toxic named `toxic.name`.
     ///
     /// ```
-    /// # use chaos_harness::fault::net::{ProxyBackend, ProxyRegistry, Stream, Toxic, ToxicKind};
+    /// # use chaos_harness::topology::{ProxyBackend, ProxyRegistry, Stream, Toxic, ToxicKind};
     /// # #[tokio::main] async fn main() {
     /// let b = ProxyBackend::Embedded(ProxyRegistry::new(0));
     /// b.create_proxy("db", "127.0.0.1:0", "127.0.0.1:9").await.unwrap();
@@ -239,7 +235,7 @@ impl ProxyBackend {
     /// Remove one toxic.
     ///
     /// ```
-    /// # use chaos_harness::fault::net::{ProxyBackend, ProxyRegistry};
+    /// # use chaos_harness::topology::{ProxyBackend, ProxyRegistry};
     /// # #[tokio::main] async fn main() {
     /// let b = ProxyBackend::Embedded(ProxyRegistry::new(0));
     /// b.create_proxy("db", "127.0.0.1:0", "127.0.0.1:9").await.unwrap();
@@ -256,7 +252,7 @@ impl ProxyBackend {
     /// The toxics of a proxy.
     ///
     /// ```
-    /// # use chaos_harness::fault::net::{ProxyBackend, ProxyRegistry};
+    /// # use chaos_harness::topology::{ProxyBackend, ProxyRegistry};
     /// # #[tokio::main] async fn main() {
     /// let b = ProxyBackend::Embedded(ProxyRegistry::new(0));
     /// assert_eq!(b.toxics("x").await.unwrap_err().status(), 404);
@@ -272,7 +268,7 @@ impl ProxyBackend {
     /// Counters of a toxic; `None` for an external Toxiproxy, which does not count.
     ///
     /// ```
-    /// # use chaos_harness::fault::net::{ProxyBackend, ProxyRegistry, Stream, Toxic, ToxicKind};
+    /// # use chaos_harness::topology::{ProxyBackend, ProxyRegistry, Stream, Toxic, ToxicKind};
     /// # #[tokio::main] async fn main() {
     /// let b = ProxyBackend::Embedded(ProxyRegistry::new(0));
     /// b.create_proxy("db", "127.0.0.1:0", "127.0.0.1:9").await.unwrap();
@@ -299,7 +295,7 @@ impl ProxyBackend {
     /// Toxiproxy's reset: enable every proxy, remove every toxic.
     ///
     /// ```
-    /// # use chaos_harness::fault::net::{ProxyBackend, ProxyRegistry};
+    /// # use chaos_harness::topology::{ProxyBackend, ProxyRegistry};
     /// # #[tokio::main] async fn main() {
     /// ProxyBackend::Embedded(ProxyRegistry::new(0)).reset().await.unwrap();
     /// # }
@@ -314,7 +310,7 @@ impl ProxyBackend {
     /// The server's version string.
     ///
     /// ```
-    /// # use chaos_harness::fault::net::{ProxyBackend, ProxyRegistry};
+    /// # use chaos_harness::topology::{ProxyBackend, ProxyRegistry};
     /// # #[tokio::main] async fn main() {
     /// let v = ProxyBackend::Embedded(ProxyRegistry::new(0)).version().await.unwrap();
     /// assert!(v.starts_with("2."));
@@ -322,7 +318,7 @@ impl ProxyBackend {
     /// ```
     pub async fn version(&self) -> NetResult<String> {
         match self {
-            ProxyBackend::Embedded(_) => Ok(super::api::API_VERSION.to_string()),
+            ProxyBackend::Embedded(_) => Ok(chaos_proxy::API_VERSION.to_string()),
             ProxyBackend::External(x) => x.version().await,
         }
     }
@@ -337,7 +333,7 @@ struct ExternalInner {
 /// A client of an external Toxiproxy server.
 ///
 /// ```no_run
-/// use chaos_harness::fault::net::ExternalToxiproxy;
+/// use chaos_harness::topology::ExternalToxiproxy;
 /// # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let x = ExternalToxiproxy::connect("http://127.0.0.1:8474").await?;
 /// println!("{}", x.version().await?);
@@ -422,7 +418,7 @@ impl ExternalToxiproxy {
     ///
     /// ```
     /// # #[tokio::main] async fn main() {
-    /// let e = chaos_harness::fault::net::ExternalToxiproxy::connect("ftp://x").await.unwrap_err();
+    /// let e = chaos_harness::topology::ExternalToxiproxy::connect("ftp://x").await.unwrap_err();
     /// assert!(e.to_string().contains("TOXIPROXY_URL"));
     /// # }
     /// ```
@@ -463,7 +459,7 @@ impl ExternalToxiproxy {
     ///
     /// ```no_run
     /// # #[tokio::main] async fn main() {
-    /// let x = chaos_harness::fault::net::ExternalToxiproxy::connect("127.0.0.1:8474").await.unwrap();
+    /// let x = chaos_harness::topology::ExternalToxiproxy::connect("127.0.0.1:8474").await.unwrap();
     /// assert_eq!(x.url(), "http://127.0.0.1:8474");
     /// # }
     /// ```
@@ -744,7 +740,7 @@ impl ExternalToxiproxy {
     ///
     /// ```no_run
     /// # #[tokio::main] async fn main() {
-    /// let x = chaos_harness::fault::net::ExternalToxiproxy::connect("127.0.0.1:8474").await.unwrap();
+    /// let x = chaos_harness::topology::ExternalToxiproxy::connect("127.0.0.1:8474").await.unwrap();
     /// println!("{}", x.version().await.unwrap());
     /// # }
     /// ```

@@ -6,14 +6,13 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 /// Every capability name `requires` accepts (the macro checks the same list at compile time).
-pub const CAPABILITY_NAMES: &[&str] =
-    &["root", "cgroups", "freezer", "netns", "nft", "elixir", "python3", "tmpfs"];
+pub use super::names::CAPABILITY_NAMES;
 
 /// Checks one capability; `Err` carries the reason and the fix, e.g.
 /// `requires root: running as uid 1000; run the suite as root (sudo -E cargo test)`.
 ///
 /// ```
-/// use chaos_harness::runner::capability::check;
+/// use chaos_harness::host::capability::check;
 /// assert!(check("warp-drive").unwrap_err().contains("unknown capability"));
 /// ```
 pub fn check(name: &str) -> Result<(), String> {

@@ -49,7 +49,7 @@
 //!
 //! ```no_run
 //! use chaos_harness::prelude::*;
-//! use chaos_harness::fault::net::Netns;
+//! use chaos_harness::topology::Netns;
 //!
 //! #[chaos_test(tags = ["network"], requires = ["netns", "nft", "python3"])]
 //! async fn server_partitioned(cx: &mut Chaos) -> ChaosResult {
@@ -70,7 +70,6 @@
 //! # chaos_harness::main!();
 //! ```
 
-use std::ffi::OsStr;
 use std::io::Write;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -79,9 +78,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::Error;
-use crate::fault::{ActiveFault, Confirmation, Fault, FaultContext, Inject};
-use crate::fixture::{BoxFuture, Command};
-use crate::runner::capability;
+use crate::host::capability;
 use crate::sandbox::{Effect, Sandbox};
 
 /// The interface name inside every namespace.
@@ -94,9 +91,9 @@ pub const SUBNET_BASE: Ipv4Addr = Ipv4Addr::new(10, 213, 0, 0);
 /// namespace answers a connect to it at once (refused, or accepted if something listens).
 pub const PROBE_PORT: u16 = 9;
 
-const PROBE_TIMEOUT: Duration = Duration::from_millis(300);
+pub(crate) const PROBE_TIMEOUT: Duration = Duration::from_millis(300);
 
-fn setup_err(what: &str, cause: impl Into<String>, fix: impl Into<String>) -> Error {
+pub(crate) fn setup_err(what: &str, cause: impl Into<String>, fix: impl Into<String>) -> Error {
     Error::Fixture {
         fixture: format!("network namespace {what}"),
         cause: cause.into(),
@@ -104,13 +101,13 @@ fn setup_err(what: &str, cause: impl Into<String>, fix: impl Into<String>) -> Er
     }
 }
 
-fn tool(name: &str, package: &str) -> Result<PathBuf, String> {
+pub(crate) fn tool(name: &str, package: &str) -> Result<PathBuf, String> {
     capability::which(name)
         .ok_or_else(|| format!("`{name}` not found on PATH: apt-get install {package}"))
 }
 
 /// Runs a tool, returning stdout, or `program args: stderr`.
-fn run(program: &Path, args: &[&str], stdin: Option<&str>) -> Result<String, String> {
+pub(crate) fn run(program: &Path, args: &[&str], stdin: Option<&str>) -> Result<String, String> {
     let mut cmd = std::process::Command::new(program);
     cmd.args(args)
         .stdin(if stdin.is_some() {
@@ -203,17 +200,17 @@ impl NetnsLock {
     }
 }
 
-struct NetnsInner {
-    name: String,
-    host_if: String,
-    host_addr: Ipv4Addr,
-    addr: Ipv4Addr,
-    id: u32,
-    ip: PathBuf,
-    seq: u64,
-    sandbox: Arc<Sandbox>,
-    tables: AtomicU64,
-    deleted: AtomicBool,
+pub(crate) struct NetnsInner {
+    pub(crate) name: String,
+    pub(crate) host_if: String,
+    pub(crate) host_addr: Ipv4Addr,
+    pub(crate) addr: Ipv4Addr,
+    pub(crate) id: u32,
+    pub(crate) ip: PathBuf,
+    pub(crate) seq: u64,
+    pub(crate) sandbox: Arc<Sandbox>,
+    pub(crate) tables: AtomicU64,
+    pub(crate) deleted: AtomicBool,
 }
 
 impl NetnsInner {
@@ -263,14 +260,14 @@ impl Drop for NetnsInner {
 ///
 /// ```no_run
 /// # async fn f(cx: &mut chaos_harness::Chaos) -> chaos_harness::ChaosResult {
-/// use chaos_harness::fault::net::Netns;
+/// use chaos_harness::topology::Netns;
 /// let ns = Netns::create(cx.sandbox(), "db").await?;
 /// println!("{} reaches the host at {}, the host reaches it at {}", ns.name(), ns.host_addr(), ns.addr());
 /// # Ok(()) }
 /// ```
 #[derive(Clone)]
 pub struct Netns {
-    inner: Arc<NetnsInner>,
+    pub(crate) inner: Arc<NetnsInner>,
 }
 
 impl std::fmt::Debug for Netns {
@@ -290,7 +287,7 @@ impl Netns {
     ///
     /// ```no_run
     /// # async fn f(cx: &mut chaos_harness::Chaos) -> chaos_harness::ChaosResult {
-    /// let ns = chaos_harness::fault::net::Netns::create(cx.sandbox(), "echo").await?;
+    /// let ns = chaos_harness::topology::Netns::create(cx.sandbox(), "echo").await?;
     /// assert!(ns.name().starts_with("chaos-echo-"));
     /// # Ok(()) }
     /// ```
@@ -306,7 +303,7 @@ impl Netns {
     ///
     /// ```no_run
     /// # fn f(sb: std::sync::Arc<chaos_harness::sandbox::Sandbox>) -> Result<(), chaos_harness::Error> {
-    /// let ns = chaos_harness::fault::net::Netns::create_blocking(sb, "echo")?;
+    /// let ns = chaos_harness::topology::Netns::create_blocking(sb, "echo")?;
     /// # let _ = ns; Ok(()) }
     /// ```
     pub fn create_blocking(sandbox: Arc<Sandbox>, name: &str) -> Result<Netns, Error> {
@@ -422,7 +419,7 @@ impl Netns {
     /// The namespace's name (`chaos-<name>-<id>`, as `ip netns list` shows it).
     ///
     /// ```no_run
-    /// # fn f(ns: &chaos_harness::fault::net::Netns) { println!("{}", ns.name()); }
+    /// # fn f(ns: &chaos_harness::topology::Netns) { println!("{}", ns.name()); }
     /// ```
     pub fn name(&self) -> &str {
         &self.inner.name
@@ -432,7 +429,7 @@ impl Netns {
     /// inside.
     ///
     /// ```no_run
-    /// # fn f(ns: &chaos_harness::fault::net::Netns) { println!("{}:8000", ns.addr()); }
+    /// # fn f(ns: &chaos_harness::topology::Netns) { println!("{}:8000", ns.addr()); }
     /// ```
     pub fn addr(&self) -> Ipv4Addr {
         self.inner.addr
@@ -442,7 +439,7 @@ impl Netns {
     /// (which must listen on it or on `0.0.0.0`).
     ///
     /// ```no_run
-    /// # fn f(ns: &chaos_harness::fault::net::Netns) { println!("{}", ns.host_addr()); }
+    /// # fn f(ns: &chaos_harness::topology::Netns) { println!("{}", ns.host_addr()); }
     /// ```
     pub fn host_addr(&self) -> Ipv4Addr {
         self.inner.host_addr
@@ -451,44 +448,31 @@ impl Netns {
     /// The host end of the veth pair (`chaos-<id>`).
     ///
     /// ```no_run
-    /// # fn f(ns: &chaos_harness::fault::net::Netns) { assert!(ns.host_interface().starts_with("chaos-")); }
+    /// # fn f(ns: &chaos_harness::topology::Netns) { assert!(ns.host_interface().starts_with("chaos-")); }
     /// ```
     pub fn host_interface(&self) -> &str {
         &self.inner.host_if
     }
 
-    /// A [`Command`] fixture running `program` inside the namespace
-    /// (`ip netns exec <ns> <program>`); add arguments, probes and a name as usual. Its name
-    /// defaults to the program's file name.
+    /// The `ip` binary and the arguments that run a program inside the namespace
+    /// (`ip netns exec <ns>`); `Netns::command` (in [`crate::fixture::command`]) builds
+    /// fixtures from it.
     ///
     /// ```no_run
-    /// # async fn f(cx: &mut chaos_harness::Chaos, ns: &chaos_harness::fault::net::Netns) -> chaos_harness::ChaosResult {
-    /// use chaos_harness::fixture::Probe;
-    /// let srv = cx.start(ns.command("python3").args(["-m", "http.server", "8000"])
-    ///     .ready(Probe::tcp(&format!("{}:8000", ns.addr())))).await?;
-    /// # let _ = srv; Ok(()) }
+    /// # fn f(ns: &chaos_harness::topology::Netns) {
+    /// let (ip, args) = ns.exec_prefix();
+    /// assert_eq!(args[0], "netns");
+    /// # let _ = ip; }
     /// ```
-    pub fn command(&self, program: impl AsRef<OsStr>) -> Command {
-        let program = program.as_ref();
-        let name = Path::new(program)
-            .file_name()
-            .map(|f| f.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "command".into());
-        Command::new(&self.inner.ip)
-            .args([
-                OsStr::new("netns"),
-                OsStr::new("exec"),
-                OsStr::new(&self.inner.name),
-                program,
-            ])
-            .name(name)
+    pub fn exec_prefix(&self) -> (PathBuf, [String; 3]) {
+        (self.inner.ip.clone(), ["netns".into(), "exec".into(), self.inner.name.clone()])
     }
 
     /// Runs `program args` inside the namespace to completion (blocking) and returns its
     /// stdout; for inspection (`nft list ruleset`, `ip addr`), not for fixtures.
     ///
     /// ```no_run
-    /// # fn f(ns: &chaos_harness::fault::net::Netns) -> Result<(), chaos_harness::Error> {
+    /// # fn f(ns: &chaos_harness::topology::Netns) -> Result<(), chaos_harness::Error> {
     /// let links = ns.exec("ip", &["-o", "link"])?;
     /// assert!(links.contains("chaos0"));
     /// # Ok(()) }
@@ -510,7 +494,7 @@ impl Netns {
     /// running inside first: a namespace lives until its last process exits.
     ///
     /// ```no_run
-    /// # async fn f(ns: chaos_harness::fault::net::Netns) -> Result<(), chaos_harness::Error> {
+    /// # async fn f(ns: chaos_harness::topology::Netns) -> Result<(), chaos_harness::Error> {
     /// ns.delete().await?;
     /// # Ok(()) }
     /// ```
@@ -529,12 +513,12 @@ impl Netns {
             .map_err(|e| setup_err(&name, e, "teardown will retry from the journal"))
     }
 
-    fn nft(&self) -> Result<PathBuf, String> {
+    pub(crate) fn nft(&self) -> Result<PathBuf, String> {
         tool("nft", "nftables")
     }
 
     /// `nft <args>` inside the namespace.
-    fn nft_run(&self, nft: &Path, args: &[&str], stdin: Option<&str>) -> Result<String, String> {
+    pub(crate) fn nft_run(&self, nft: &Path, args: &[&str], stdin: Option<&str>) -> Result<String, String> {
         let mut all: Vec<&str> = vec!["netns", "exec", self.inner.name.as_str()];
         let nft = nft.to_string_lossy();
         all.push(&nft);
@@ -542,14 +526,14 @@ impl Netns {
         run(&self.inner.ip, &all, stdin)
     }
 
-    fn probe_addr(&self) -> SocketAddr {
+    pub(crate) fn probe_addr(&self) -> SocketAddr {
         SocketAddr::from((self.inner.addr, PROBE_PORT))
     }
 }
 
 /// What a connect probe found.
 #[derive(Debug, PartialEq, Eq)]
-enum ProbeResult {
+pub(crate) enum ProbeResult {
     /// Accepted or refused: packets flow both ways.
     Answered(&'static str, Duration),
     /// No answer within the timeout.
@@ -558,7 +542,7 @@ enum ProbeResult {
     Failed(String),
 }
 
-async fn probe(addr: SocketAddr, timeout: Duration) -> ProbeResult {
+pub(crate) async fn probe(addr: SocketAddr, timeout: Duration) -> ProbeResult {
     let t0 = Instant::now();
     match tokio::time::timeout(timeout, tokio::net::TcpStream::connect(addr)).await {
         Ok(Ok(_)) => ProbeResult::Answered("accepted", t0.elapsed()),
@@ -571,7 +555,7 @@ async fn probe(addr: SocketAddr, timeout: Duration) -> ProbeResult {
 }
 
 /// Probes until answered or `within` passes.
-async fn probe_until_answered(
+pub(crate) async fn probe_until_answered(
     addr: SocketAddr,
     within: Duration,
 ) -> Result<(&'static str, Duration), String> {
@@ -586,329 +570,6 @@ async fn probe_until_answered(
             return Err(last);
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-/// Sum of the packet counters in an `nft list table` listing.
-fn counted_packets(listing: &str) -> u64 {
-    listing
-        .lines()
-        .filter_map(|l| {
-            let mut w = l.split_whitespace().skip_while(|w| *w != "packets");
-            w.next()?;
-            w.next()?.parse::<u64>().ok()
-        })
-        .sum()
-}
-
-/// The nft family of the fault tables (hooks on the veth itself).
-const FAMILY: &str = "netdev";
-
-/// Which nft rules a [`NftFault`] installs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Rules {
-    /// Drop everything on the veth.
-    Partition,
-    /// Drop this percentage of packets each way.
-    Loss(u8),
-}
-
-/// An nftables table inside a [`Netns`] as a fault: `Fault::partition(&ns)` (drop everything)
-/// or `Fault::packet_loss(&ns, percent)`. See the [module docs](self) for how each is
-/// confirmed and restored.
-///
-/// ```no_run
-/// # fn f(ns: &chaos_harness::fault::net::Netns) {
-/// use chaos_harness::fault::Fault;
-/// let cut = Fault::partition(ns);
-/// let lossy = Fault::packet_loss(ns, 30);
-/// # let _ = (cut, lossy); }
-/// ```
-#[derive(Debug, Clone)]
-pub struct NftFault {
-    ns: Netns,
-    rules: Rules,
-}
-
-impl NftFault {
-    fn table_prefix(&self) -> &'static str {
-        match self.rules {
-            Rules::Partition => "chaos_part",
-            Rules::Loss(_) => "chaos_loss",
-        }
-    }
-
-    fn ruleset(&self, table: &str) -> String {
-        let matcher = match self.rules {
-            Rules::Partition => String::new(),
-            Rules::Loss(p) => format!("numgen random mod 100 < {p} "),
-        };
-        format!(
-            "table {FAMILY} {table} {{\n\
-             \tchain ingress {{ type filter hook ingress device \"{NS_IF}\" priority -500; policy accept; {matcher}counter drop; }}\n\
-             \tchain egress {{ type filter hook egress device \"{NS_IF}\" priority -500; policy accept; {matcher}counter drop; }}\n\
-             }}\n"
-        )
-    }
-
-    async fn inject_inner(
-        &self,
-        name: &str,
-        sandbox: &Arc<Sandbox>,
-    ) -> Result<Box<dyn ActiveFault>, Error> {
-        let ns = &self.ns;
-        let ni = |cause: String, fix: &str| Error::NotInjected {
-            fault: name.to_string(),
-            cause,
-            fix: fix.into(),
-        };
-        if let Rules::Loss(p) = self.rules
-            && !(1..=100).contains(&p)
-        {
-            return Err(ni(
-                format!("packet loss of {p}% is out of range"),
-                "give a percentage from 1 to 100",
-            ));
-        }
-        let nft = ns.nft().map_err(|why| {
-            ni(
-                why,
-                "install nftables and mark the test requires = [\"nft\"]",
-            )
-        })?;
-        let target = ns.probe_addr();
-        let before_probe = match probe_until_answered(target, Duration::from_secs(2)).await {
-            Ok((how, d)) => format!("{how} in {:.1} ms", d.as_secs_f64() * 1000.0),
-            Err(e) => {
-                return Err(ni(
-                    format!(
-                        "the namespace did not answer a probe connect to {target} before the fault ({e}), so a failing probe would prove nothing"
-                    ),
-                    "check the veth link (`ip link`, `ip -n <ns> addr`) and that no other fault is active on it",
-                ));
-            }
-        };
-        let ruleset_before = ns
-            .nft_run(&nft, &["list", "ruleset"], None)
-            .map_err(|e| ni(e, "check nftables inside the namespace"))?;
-        let n = ns.inner.tables.fetch_add(1, Ordering::Relaxed) + 1;
-        let table = format!("{}_{:08x}_{n}", self.table_prefix(), ns.inner.id);
-        let rules = self.ruleset(&table);
-        let effect = Effect::NftTable {
-            family: FAMILY.into(),
-            name: table.clone(),
-            netns: Some(ns.name().to_string()),
-        };
-        let (_, seq) = sandbox.record(effect, || {
-            ns.nft_run(&nft, &["-f", "-"], Some(&rules)).map_err(|e| {
-                ni(
-                    format!("creating nft table {table}: {e}"),
-                    "check that nftables works inside a namespace (root, kernel modules)",
-                )
-            })
-        })?;
-        let active = NftActive {
-            confirmation: Confirmation::new(name, "", vec![]),
-            ns: ns.clone(),
-            nft: nft.clone(),
-            table: table.clone(),
-            seq,
-            sandbox: sandbox.clone(),
-            ruleset_before,
-            name: name.to_string(),
-        };
-        let listing = |a: &NftActive| {
-            a.ns.nft_run(&a.nft, &["list", "table", FAMILY, &a.table], None)
-        };
-        let detail = match self.rules {
-            Rules::Partition => {
-                let during = probe(target, PROBE_TIMEOUT).await;
-                let counted = listing(&active).map(|l| counted_packets(&l)).unwrap_or(0);
-                let answered = matches!(during, ProbeResult::Answered(..));
-                if answered || counted == 0 {
-                    let cause = format!(
-                        "with table {table} in place a probe connect to {target} gave {during:?} (expected no answer) and its rules counted {counted} dropped packets"
-                    );
-                    let _ = Box::new(active).clear().await;
-                    return Err(ni(
-                        cause,
-                        "check for another route to the namespace, and that the table's hooks are active",
-                    ));
-                }
-                let how = match during {
-                    ProbeResult::Failed(e) => format!("failed ({e})"),
-                    _ => format!("got no answer within {PROBE_TIMEOUT:?}"),
-                };
-                format!(
-                    "nft table {FAMILY} {table} in {} drops all traffic on {NS_IF}: a probe connect to {target} ({before_probe} before) {how}; the rules dropped {counted} packet(s)",
-                    ns.name()
-                )
-            }
-            Rules::Loss(p) => {
-                let sock = std::net::UdpSocket::bind((ns.inner.host_addr, 0))
-                    .map_err(|e| ni(format!("probe socket: {e}"), "check the veth address"))?;
-                let mut sent = 0u64;
-                let mut counted = 0;
-                for _round in 0..10 {
-                    for _ in 0..500 {
-                        if sock.send_to(b"chaos-harness loss probe", target).is_ok() {
-                            sent += 1;
-                        }
-                    }
-                    tokio::time::sleep(Duration::from_millis(5)).await;
-                    counted = listing(&active).map(|l| counted_packets(&l)).unwrap_or(0);
-                    if counted > 0 {
-                        break;
-                    }
-                }
-                if counted == 0 {
-                    let _ = Box::new(active).clear().await;
-                    return Err(ni(
-                        format!(
-                            "table {table} counted no dropped packet after {sent} probe datagrams at {p}%"
-                        ),
-                        "check that nftables' numgen works in this kernel",
-                    ));
-                }
-                format!(
-                    "nft table {FAMILY} {table} in {} drops {p}% of packets each way on {NS_IF}: after {sent} probe datagrams to {target} its rules had dropped {counted} packet(s)",
-                    ns.name()
-                )
-            }
-        };
-        Ok(Box::new(NftActive {
-            confirmation: Confirmation::new(name, detail, vec![]),
-            ..active
-        }))
-    }
-}
-
-impl Inject for NftFault {
-    fn describe(&self) -> String {
-        match self.rules {
-            Rules::Partition => format!(
-                "partition network namespace {} ({})",
-                self.ns.name(),
-                self.ns.addr()
-            ),
-            Rules::Loss(p) => format!(
-                "{p}% packet loss on network namespace {} ({})",
-                self.ns.name(),
-                self.ns.addr()
-            ),
-        }
-    }
-
-    fn inject<'a>(
-        &'a self,
-        cx: FaultContext<'a>,
-    ) -> BoxFuture<'a, Result<Box<dyn ActiveFault>, Error>> {
-        Box::pin(async move {
-            let name = self.describe();
-            self.inject_inner(&name, cx.sandbox).await
-        })
-    }
-}
-
-struct NftActive {
-    confirmation: Confirmation,
-    ns: Netns,
-    nft: PathBuf,
-    table: String,
-    seq: u64,
-    sandbox: Arc<Sandbox>,
-    ruleset_before: String,
-    name: String,
-}
-
-impl ActiveFault for NftActive {
-    fn confirmation(&self) -> &Confirmation {
-        &self.confirmation
-    }
-
-    fn clear(self: Box<Self>) -> BoxFuture<'static, Result<Confirmation, Error>> {
-        Box::pin(async move {
-            let name = format!("heal: {}", self.name);
-            let ni = |cause: String| {
-                Error::NotInjected {
-                fault: name.clone(),
-                cause,
-                fix: "teardown deletes the table from the journal; check `ip netns exec <ns> nft list ruleset`".into(),
-            }
-            };
-            let counted = self
-                .ns
-                .nft_run(&self.nft, &["list", "table", FAMILY, &self.table], None)
-                .map(|l| counted_packets(&l))
-                .ok();
-            self.ns
-                .nft_run(&self.nft, &["delete", "table", FAMILY, &self.table], None)
-                .map_err(|e| ni(format!("deleting table {}: {e}", self.table)))?;
-            let after = self
-                .ns
-                .nft_run(&self.nft, &["list", "ruleset"], None)
-                .map_err(|e| ni(format!("listing the ruleset: {e}")))?;
-            if after != self.ruleset_before {
-                return Err(ni(format!(
-                    "the ruleset differs from before the fault:\nbefore:\n{}\nafter:\n{after}",
-                    self.ruleset_before
-                )));
-            }
-            let _ = self.sandbox.journal().undone(self.seq);
-            let target = self.ns.probe_addr();
-            let (how, d) = probe_until_answered(target, Duration::from_secs(3))
-                .await
-                .map_err(|e| {
-                    ni(format!(
-                        "the table is gone but a probe connect to {target} still fails: {e}"
-                    ))
-                })?;
-            let dropped = counted
-                .map(|c| format!("; it had dropped {c} packet(s)"))
-                .unwrap_or_default();
-            Ok(Confirmation::new(
-                name.clone(),
-                format!(
-                    "table {FAMILY} {} deleted; the namespace's ruleset is identical to before the fault ({} lines); a probe connect to {target} was {how} after {:.1} ms{dropped}",
-                    self.table,
-                    self.ruleset_before.lines().count(),
-                    d.as_secs_f64() * 1000.0
-                ),
-                vec![],
-            ))
-        })
-    }
-}
-
-impl Fault {
-    /// Cut the network namespace off: an nft table inside drops every packet in and out of
-    /// its veth until cleared. Needs `nft`.
-    ///
-    /// ```no_run
-    /// # fn f(ns: &chaos_harness::fault::net::Netns) {
-    /// let f = chaos_harness::fault::Fault::partition(ns);
-    /// # let _ = f; }
-    /// ```
-    pub fn partition(ns: &Netns) -> NftFault {
-        NftFault {
-            ns: ns.clone(),
-            rules: Rules::Partition,
-        }
-    }
-
-    /// Drop `percent` % (1..=100) of the packets in and out of the namespace's veth, at
-    /// random (`numgen random`). Needs `nft`.
-    ///
-    /// ```no_run
-    /// # fn f(ns: &chaos_harness::fault::net::Netns) {
-    /// let f = chaos_harness::fault::Fault::packet_loss(ns, 20);
-    /// # let _ = f; }
-    /// ```
-    pub fn packet_loss(ns: &Netns, percent: u8) -> NftFault {
-        NftFault {
-            ns: ns.clone(),
-            rules: Rules::Loss(percent),
-        }
     }
 }
 
@@ -934,47 +595,5 @@ mod tests {
             )
         );
         assert_eq!(subnet(16384), subnet(0));
-    }
-
-    #[test]
-    fn packet_counters_are_summed() {
-        let l = "table inet t {\n chain input {\n  iifname \"chaos0\" counter packets 2 bytes 120 drop\n }\n chain output {\n  oifname \"chaos0\" counter packets 3 bytes 1 drop\n }\n}\n";
-        assert_eq!(counted_packets(l), 5);
-        assert_eq!(counted_packets(""), 0);
-    }
-
-    #[test]
-    fn rulesets_drop_on_the_veth() {
-        let sb = Arc::new(
-            Sandbox::with_options(
-                "unit::nft_rules",
-                crate::sandbox::SandboxOptions { cgroups: false },
-            )
-            .unwrap(),
-        );
-        let ns = Netns {
-            inner: Arc::new(NetnsInner {
-                name: "chaos-x".into(),
-                host_if: "chaos-none-xxxx".into(),
-                host_addr: Ipv4Addr::UNSPECIFIED,
-                addr: Ipv4Addr::UNSPECIFIED,
-                id: 1,
-                ip: "ip".into(),
-                seq: 0,
-                sandbox: sb.clone(),
-                tables: AtomicU64::new(0),
-                deleted: AtomicBool::new(true),
-            }),
-        };
-        let r = Fault::packet_loss(&ns, 30).ruleset("chaos_loss_1");
-        assert!(r.starts_with("table netdev chaos_loss_1"), "{r}");
-        assert!(r.contains("hook ingress device \"chaos0\" priority -500; policy accept; numgen random mod 100 < 30 counter drop"), "{r}");
-        let r = Fault::partition(&ns).ruleset("chaos_part_1");
-        assert!(
-            r.contains("hook egress device \"chaos0\" priority -500; policy accept; counter drop"),
-            "{r}"
-        );
-        drop(ns);
-        sb.teardown().unwrap();
     }
 }

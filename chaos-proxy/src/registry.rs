@@ -11,7 +11,7 @@ use super::proxy::{Proxy, ProxyConfig, ProxyInfo};
 /// `POST /populate` body).
 ///
 /// ```
-/// use chaos_harness::fault::net::{PopulateEntry, ProxyConfig};
+/// use chaos_proxy::{PopulateEntry, ProxyConfig};
 /// let e = PopulateEntry { config: ProxyConfig::new("db", "127.0.0.1:5432"), enabled: true };
 /// assert!(e.enabled);
 /// ```
@@ -33,7 +33,7 @@ struct Inner {
 /// proxy.
 ///
 /// ```
-/// use chaos_harness::fault::net::{ProxyConfig, ProxyRegistry};
+/// use chaos_proxy::{ProxyConfig, ProxyRegistry};
 /// # #[tokio::main] async fn main() {
 /// let reg = ProxyRegistry::new(7);
 /// let p = reg.create(ProxyConfig::new("db", "127.0.0.1:9"), true).unwrap();
@@ -59,7 +59,7 @@ impl ProxyRegistry {
     /// An empty registry; each proxy's RNG seed is derived from `seed` and its name.
     ///
     /// ```
-    /// let reg = chaos_harness::fault::net::ProxyRegistry::new(1);
+    /// let reg = chaos_proxy::ProxyRegistry::new(1);
     /// assert!(reg.names().is_empty());
     /// ```
     pub fn new(seed: u64) -> Self {
@@ -78,7 +78,7 @@ impl ProxyRegistry {
     /// The seed a proxy of this name gets: the registry seed mixed with an FNV-1a hash of the name.
     ///
     /// ```
-    /// let reg = chaos_harness::fault::net::ProxyRegistry::new(1);
+    /// let reg = chaos_proxy::ProxyRegistry::new(1);
     /// assert_ne!(reg.seed_for("a"), reg.seed_for("b"));
     /// ```
     pub fn seed_for(&self, name: &str) -> u64 {
@@ -94,7 +94,7 @@ impl ProxyRegistry {
     /// by [`seed_for`](Self::seed_for) the name.
     ///
     /// ```
-    /// # use chaos_harness::fault::net::{ProxyConfig, ProxyRegistry};
+    /// # use chaos_proxy::{ProxyConfig, ProxyRegistry};
     /// # #[tokio::main] async fn main() {
     /// let reg = ProxyRegistry::new(0);
     /// let p = reg.create(ProxyConfig::new("db", "127.0.0.1:9"), false).unwrap();
@@ -120,7 +120,7 @@ impl ProxyRegistry {
     /// A handle to the proxy of this name.
     ///
     /// ```
-    /// let reg = chaos_harness::fault::net::ProxyRegistry::new(0);
+    /// let reg = chaos_proxy::ProxyRegistry::new(0);
     /// assert_eq!(reg.get("x").unwrap_err().status(), 404);
     /// ```
     pub fn get(&self, name: &str) -> NetResult<Proxy> {
@@ -133,7 +133,7 @@ impl ProxyRegistry {
     /// The names of all proxies, sorted.
     ///
     /// ```
-    /// let reg = chaos_harness::fault::net::ProxyRegistry::new(0);
+    /// let reg = chaos_proxy::ProxyRegistry::new(0);
     /// assert_eq!(reg.names(), Vec::<String>::new());
     /// ```
     pub fn names(&self) -> Vec<String> {
@@ -143,7 +143,7 @@ impl ProxyRegistry {
     /// Handles to all proxies, sorted by name.
     ///
     /// ```
-    /// let reg = chaos_harness::fault::net::ProxyRegistry::new(0);
+    /// let reg = chaos_proxy::ProxyRegistry::new(0);
     /// assert!(reg.proxies().is_empty());
     /// ```
     pub fn proxies(&self) -> Vec<Proxy> {
@@ -153,7 +153,7 @@ impl ProxyRegistry {
     /// All proxies as the API shows them, sorted by name.
     ///
     /// ```
-    /// let reg = chaos_harness::fault::net::ProxyRegistry::new(0);
+    /// let reg = chaos_proxy::ProxyRegistry::new(0);
     /// assert!(reg.infos().is_empty());
     /// ```
     pub fn infos(&self) -> Vec<ProxyInfo> {
@@ -164,7 +164,7 @@ impl ProxyRegistry {
     ///
     /// ```
     /// # #[tokio::main] async fn main() {
-    /// let reg = chaos_harness::fault::net::ProxyRegistry::new(0);
+    /// let reg = chaos_proxy::ProxyRegistry::new(0);
     /// assert_eq!(reg.remove("x").await.unwrap_err().status(), 404);
     /// # }
     /// ```
@@ -181,7 +181,7 @@ impl ProxyRegistry {
     ///
     /// ```
     /// # #[tokio::main] async fn main() {
-    /// let reg = chaos_harness::fault::net::ProxyRegistry::new(0);
+    /// let reg = chaos_proxy::ProxyRegistry::new(0);
     /// reg.reset().await.unwrap();
     /// # }
     /// ```
@@ -200,7 +200,7 @@ impl ProxyRegistry {
     /// upstream are unchanged and replacing one whose addresses differ.
     ///
     /// ```
-    /// # use chaos_harness::fault::net::{PopulateEntry, ProxyConfig, ProxyRegistry};
+    /// # use chaos_proxy::{PopulateEntry, ProxyConfig, ProxyRegistry};
     /// # #[tokio::main] async fn main() {
     /// let reg = ProxyRegistry::new(0);
     /// let entry = PopulateEntry { config: ProxyConfig::new("db", "127.0.0.1:9"), enabled: true };
@@ -252,7 +252,7 @@ impl ProxyRegistry {
     ///
     /// ```
     /// # #[tokio::main] async fn main() {
-    /// let reg = chaos_harness::fault::net::ProxyRegistry::new(0);
+    /// let reg = chaos_proxy::ProxyRegistry::new(0);
     /// reg.shutdown().await;
     /// # }
     /// ```

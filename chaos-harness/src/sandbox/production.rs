@@ -8,7 +8,7 @@
 //! Dry runs are allowed (they change nothing).
 //!
 //! ```
-//! use chaos_harness::safety::production::check_with;
+//! use chaos_harness::sandbox::production::check_with;
 //! let env = |k: &str| (k == "CHAOS_ENV").then(|| "production".to_string());
 //! let err = check_with(env, |_| false).unwrap_err();
 //! assert!(err.to_string().contains("CHAOS_ALLOW_PRODUCTION=1"));

@@ -19,7 +19,7 @@
 //!
 //! ```
 //! use chaos_harness::sandbox::Effect;
-//! use chaos_harness::safety::dry_run::describe;
+//! use chaos_harness::sandbox::dry_run::describe;
 //! assert_eq!(describe(&Effect::Netns { name: "chaos-a".into() }), "would create network namespace chaos-a");
 //! ```
 
@@ -31,7 +31,7 @@ pub const DRY_RUN_ENV: &str = "CHAOS_DRY_RUN";
 /// Whether `CHAOS_DRY_RUN` asks for a dry run (`1`, `true`, `yes`).
 ///
 /// ```
-/// let _ = chaos_harness::safety::dry_run::enabled();
+/// let _ = chaos_harness::sandbox::dry_run::enabled();
 /// ```
 pub fn enabled() -> bool {
     std::env::var(DRY_RUN_ENV).is_ok_and(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "1" | "true" | "yes"))
@@ -43,7 +43,7 @@ pub fn enabled() -> bool {
 /// ```
 /// use chaos_harness::sandbox::Effect;
 /// let e = Effect::Rlimit { pid: 42, start_time: 1, resource: 7, soft: 1024, hard: 4096 };
-/// assert_eq!(chaos_harness::safety::dry_run::describe(&e),
+/// assert_eq!(chaos_harness::sandbox::dry_run::describe(&e),
 ///     "would change rlimit 7 of pid 42 (restored to 1024/4096 afterwards)");
 /// ```
 pub fn describe(effect: &Effect) -> String {
@@ -77,7 +77,7 @@ pub fn describe(effect: &Effect) -> String {
 /// lines. Called by [`Scenario::run`](crate::scenario::Scenario::run) in dry-run sandboxes.
 ///
 /// ```
-/// let lines = chaos_harness::safety::dry_run::print_scenario("t", "s", &["inject kill main of web".into()]);
+/// let lines = chaos_harness::sandbox::dry_run::print_scenario("t", "s", &["inject kill main of web".into()]);
 /// assert_eq!(lines, vec!["would inject kill main of web".to_string()]);
 /// ```
 pub fn print_scenario(test: &str, scenario: &str, steps: &[String]) -> Vec<String> {
@@ -96,7 +96,7 @@ pub fn print_scenario(test: &str, scenario: &str, steps: &[String]) -> Vec<Strin
 ///
 /// ```
 /// let e = anyhow::Error::new(chaos_harness::Error::DryRun { effect: "x".into() }).context("starting web");
-/// assert!(chaos_harness::safety::dry_run::is_dry_run_stop(&e));
+/// assert!(chaos_harness::sandbox::dry_run::is_dry_run_stop(&e));
 /// ```
 pub fn is_dry_run_stop(e: &anyhow::Error) -> bool {
     e.chain().any(|c| matches!(c.downcast_ref::<crate::Error>(), Some(crate::Error::DryRun { .. })))

@@ -2,13 +2,6 @@
 //! `Fault::bandwidth`, `Fault::timeout`, `Fault::reset_peer`, `Fault::slicer`,
 //! `Fault::limit_data`, `Fault::slow_close`) and `Fault::link_down`.
 //!
-//! # Links
-//!
-//! A [`Link`] is one TCP proxy owned by a test: clients dial [`Link::listen_addr`] instead of
-//! the server, and faults act on the proxy. By default the proxy is embedded (in this process,
-//! on the test's Tokio runtime); with `TOXIPROXY_URL` set (or [`LinkBuilder::external`]) it is
-//! created on an external Toxiproxy server instead, driven through the same API.
-//!
 //! # How each fault is confirmed
 //!
 //! * **Toxics** are confirmed *at injection*, by the proxy's own counters: after adding the
@@ -25,24 +18,13 @@
 //! * **External Toxiproxy** keeps no per-toxic counters: there, a toxic is confirmed by the
 //!   server listing it (the confirmation says so), and link down by the refused connect as above.
 //!
-//! # What is journaled
-//!
-//! Nothing, for embedded links: the proxy, its toxics and its enabled state live in the
-//! harness's memory, on the test's runtime. They end with the [`Link`] (its last clone
-//! dropped), with the test's runtime, or with the harness process: a crashed harness takes its
-//! proxies with it (the kernel closes their sockets), so there is nothing to undo from the
-//! journal. A proxy on an *external* Toxiproxy is deleted when the [`Link`] is dropped or
-//! [closed](Link::close), which covers returning, panicking and timing-out tests; a harness
-//! killed outright leaves its proxies (named `chaos-<run id>-<link>`) on that server - delete
-//! them through its API. (A journal effect for external proxies is a planned follow-up.)
-//!
 //! ```no_run
 //! use chaos_harness::prelude::*;
-//! use chaos_harness::fault::net::{Link, Stream};
+//! use chaos_harness::fault::net::Stream;
 //!
 //! #[chaos_test(tags = ["network"])]
 //! async fn slow_db(cx: &mut Chaos) -> ChaosResult {
-//!     let db = Link::start(cx.sandbox(), "db", "127.0.0.1:5432").await?;
+//!     let db = cx.link("db", "127.0.0.1:5432").await?;
 //!     // ... point the client at db.listen_addr() and start load ...
 //!     cx.scenario("200 ms on the database link")
 //!         .inject(Fault::latency(&db, Duration::from_millis(200)).jitter(Duration::from_millis(20)))
@@ -55,505 +37,20 @@
 //! # chaos_harness::main!();
 //! ```
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream as StdTcpStream, ToSocketAddrs};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use super::backend::{ExternalToxiproxy, ProxyBackend, TOXIPROXY_URL};
-use super::counters::{ProxyStats, ToxicStats};
-use super::error::NetError;
-use super::proxy::{Proxy, ProxyInfo};
-use super::registry::ProxyRegistry;
-use super::toxic::{Stream, Toxic, ToxicKind};
-use crate::Chaos;
+use chaos_proxy::{NetError, Stream, Toxic, ToxicKind, ToxicStats};
+
+use crate::BoxFuture;
 use crate::Error;
 use crate::fault::{ActiveFault, Confirmation, Fault, FaultContext, Inject};
-use crate::fixture::BoxFuture;
-use crate::sandbox::Sandbox;
+use crate::topology::Link;
+use crate::topology::backend::ProxyBackend;
 
 /// Default time a toxic may take to touch its first connection before it counts as not
 /// injected.
 pub const DEFAULT_CONFIRM_WITHIN: Duration = Duration::from_secs(5);
-
-/// Which proxy implementation a [`Link`] uses.
-///
-/// ```
-/// use chaos_harness::fault::net::LinkBackend;
-/// assert_eq!(LinkBackend::default(), LinkBackend::FromEnv);
-/// ```
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub enum LinkBackend {
-    /// External Toxiproxy when `TOXIPROXY_URL` is set and not empty, else embedded.
-    #[default]
-    FromEnv,
-    /// Always the embedded proxy.
-    Embedded,
-    /// The Toxiproxy server at this URL (`http://host:port`).
-    External(String),
-}
-
-/// How to start a [`Link`]; see [`Link::builder`].
-///
-/// ```no_run
-/// # async fn f(cx: &chaos_harness::Chaos) -> Result<(), chaos_harness::Error> {
-/// use chaos_harness::fault::net::Link;
-/// let link = Link::builder("api", "127.0.0.1:8080")
-///     .seed(cx.seed())
-///     .embedded()
-///     .start(cx.sandbox())
-///     .await?;
-/// # let _ = link; Ok(()) }
-/// ```
-#[derive(Debug, Clone)]
-#[must_use = "a LinkBuilder does nothing until .start(sandbox).await"]
-pub struct LinkBuilder {
-    name: String,
-    upstream: String,
-    listen: String,
-    seed: u64,
-    backend: LinkBackend,
-}
-
-impl LinkBuilder {
-    /// The address the proxy listens on (default `127.0.0.1:0`, a free port).
-    ///
-    /// ```
-    /// let b = chaos_harness::fault::net::Link::builder("db", "127.0.0.1:5432").listen("127.0.0.1:0");
-    /// # let _ = b;
-    /// ```
-    pub fn listen(mut self, addr: impl Into<String>) -> Self {
-        self.listen = addr.into();
-        self
-    }
-
-    /// Seed of the proxy's random source (toxicity draws, jitter, slice sizes), usually
-    /// [`Chaos::seed`]. Default 0. Embedded proxies only (Toxiproxy seeds itself).
-    ///
-    /// ```
-    /// let b = chaos_harness::fault::net::Link::builder("db", "127.0.0.1:5432").seed(42);
-    /// # let _ = b;
-    /// ```
-    pub fn seed(mut self, seed: u64) -> Self {
-        self.seed = seed;
-        self
-    }
-
-    /// Use the embedded proxy even when `TOXIPROXY_URL` is set.
-    ///
-    /// ```
-    /// let b = chaos_harness::fault::net::Link::builder("db", "127.0.0.1:5432").embedded();
-    /// # let _ = b;
-    /// ```
-    pub fn embedded(mut self) -> Self {
-        self.backend = LinkBackend::Embedded;
-        self
-    }
-
-    /// Create the proxy on the Toxiproxy server at `url` (`http://127.0.0.1:8474`).
-    ///
-    /// ```
-    /// let b = chaos_harness::fault::net::Link::builder("db", "127.0.0.1:5432").external("http://127.0.0.1:8474");
-    /// # let _ = b;
-    /// ```
-    pub fn external(mut self, url: impl Into<String>) -> Self {
-        self.backend = LinkBackend::External(url.into());
-        self
-    }
-
-    /// Choose the backend explicitly.
-    ///
-    /// ```
-    /// use chaos_harness::fault::net::{Link, LinkBackend};
-    /// let b = Link::builder("db", "127.0.0.1:5432").backend(LinkBackend::FromEnv);
-    /// # let _ = b;
-    /// ```
-    pub fn backend(mut self, backend: LinkBackend) -> Self {
-        self.backend = backend;
-        self
-    }
-
-    /// Starts the proxy for the test owning `sandbox`. Refused once the sandbox is torn down.
-    /// Must run inside a Tokio runtime (the embedded proxy's tasks run on it).
-    ///
-    /// ```no_run
-    /// # async fn f(cx: &chaos_harness::Chaos) -> Result<(), chaos_harness::Error> {
-    /// let link = chaos_harness::fault::net::Link::builder("db", "127.0.0.1:5432").start(cx.sandbox()).await?;
-    /// println!("clients dial {}", link.listen_addr());
-    /// # Ok(()) }
-    /// ```
-    pub async fn start(self, sandbox: &Arc<Sandbox>) -> Result<Link, Error> {
-        let LinkBuilder {
-            name,
-            upstream,
-            listen,
-            seed,
-            backend,
-        } = self;
-        let err = |cause: String, fix: &str| Error::Fixture {
-            fixture: format!("link {name}"),
-            cause,
-            fix: fix.into(),
-        };
-        if name.is_empty()
-            || !name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
-        {
-            return Err(err(
-                format!("invalid link name {name:?}"),
-                "use letters, digits, `_`, `.` and `-` only",
-            ));
-        }
-        if sandbox.journal().is_closed() {
-            return Err(Error::SandboxClosed {
-                run_id: sandbox.run_id().to_string(),
-                what: format!("start link {name}"),
-            });
-        }
-        let url = match backend {
-            LinkBackend::Embedded => None,
-            LinkBackend::External(url) => Some(url),
-            LinkBackend::FromEnv => std::env::var(TOXIPROXY_URL)
-                .ok()
-                .filter(|u| !u.trim().is_empty()),
-        };
-        let (backend, proxy_name) = match &url {
-            None => (
-                ProxyBackend::Embedded(ProxyRegistry::new(seed)),
-                name.clone(),
-            ),
-            Some(url) => {
-                let x = ExternalToxiproxy::connect(url).await.map_err(|e| {
-                    err(
-                        e.to_string(),
-                        "start Toxiproxy, fix TOXIPROXY_URL, or unset it to use the embedded proxy",
-                    )
-                })?;
-                (
-                    ProxyBackend::External(x),
-                    format!("chaos-{}-{name}", sandbox.run_id()),
-                )
-            }
-        };
-        let info = backend
-            .create_proxy(&proxy_name, &listen, &upstream)
-            .await
-            .map_err(|e| err(e.to_string(), "check the upstream and listen addresses"))?;
-        let listen_addr = resolve(&info.listen).map_err(|cause| {
-            err(
-                format!(
-                    "the proxy reports listen address {:?}: {cause}",
-                    info.listen
-                ),
-                "report this: the backend answered an unusable address",
-            )
-        })?;
-        tracing::debug!(link = %name, listen = %listen_addr, upstream = %upstream, external = backend.is_external(), "link started");
-        Ok(Link {
-            inner: Arc::new(LinkInner {
-                name,
-                proxy_name,
-                backend,
-                listen: listen_addr,
-                upstream,
-                seq: AtomicU64::new(0),
-                closed: std::sync::atomic::AtomicBool::new(false),
-            }),
-        })
-    }
-}
-
-fn resolve(addr: &str) -> Result<SocketAddr, String> {
-    addr.to_socket_addrs()
-        .map_err(|e| e.to_string())?
-        .next()
-        .ok_or_else(|| "resolves to nothing".to_string())
-}
-
-struct LinkInner {
-    name: String,
-    proxy_name: String,
-    backend: ProxyBackend,
-    listen: SocketAddr,
-    upstream: String,
-    seq: AtomicU64,
-    closed: std::sync::atomic::AtomicBool,
-}
-
-impl Drop for LinkInner {
-    fn drop(&mut self) {
-        // Embedded: the registry (and with it the proxy) goes with us. External: delete the
-        // proxy on the server (blocking, bounded by short timeouts).
-        if let ProxyBackend::External(x) = &self.backend
-            && !self.closed.load(Ordering::SeqCst)
-        {
-            let delete = || delete_external_blocking(x.url(), &self.proxy_name);
-            // On a multi-thread runtime, let its other tasks move on while this blocks (the
-            // server may even be served by this very runtime, as in tests).
-            let multi = tokio::runtime::Handle::try_current()
-                .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
-            let result = if multi {
-                tokio::task::block_in_place(delete)
-            } else {
-                delete()
-            };
-            if let Err(e) = result {
-                tracing::warn!(link = %self.name, error = %e, "could not delete the link's proxy on the external Toxiproxy");
-            }
-        }
-    }
-}
-
-/// `DELETE /proxies/{name}` with a plain blocking socket (safe in `Drop`, inside or outside a
-/// runtime); a 404 counts as deleted.
-fn delete_external_blocking(url: &str, name: &str) -> Result<(), String> {
-    let hostport = url
-        .strip_prefix("http://")
-        .unwrap_or(url)
-        .trim_end_matches('/');
-    let addr = resolve(hostport)?;
-    let t = Duration::from_secs(2);
-    let mut s =
-        StdTcpStream::connect_timeout(&addr, t).map_err(|e| format!("connect {addr}: {e}"))?;
-    s.set_read_timeout(Some(t)).map_err(|e| e.to_string())?;
-    s.set_write_timeout(Some(t)).map_err(|e| e.to_string())?;
-    let req = format!(
-        "DELETE /proxies/{name} HTTP/1.1\r\nHost: {hostport}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
-    );
-    s.write_all(req.as_bytes()).map_err(|e| e.to_string())?;
-    let mut head = [0u8; 12];
-    s.read_exact(&mut head)
-        .map_err(|e| format!("reading the reply: {e}"))?;
-    let status = String::from_utf8_lossy(&head[9..12]).to_string();
-    match status.as_str() {
-        "204" | "200" | "404" => Ok(()),
-        other => Err(format!("DELETE /proxies/{name} answered {other}")),
-    }
-}
-
-/// A TCP link through a proxy owned by the test: clients dial [`Link::listen_addr`], the proxy
-/// forwards to the upstream, and network faults act on the proxy. Cheap to clone; the proxy
-/// stops when the last clone is dropped (see the [module docs](self) for what happens on a
-/// crash).
-///
-/// ```no_run
-/// # async fn f(cx: &mut chaos_harness::Chaos) -> chaos_harness::ChaosResult {
-/// use chaos_harness::fault::{Fault, net::Link};
-/// use std::time::Duration;
-/// let link = Link::start(cx.sandbox(), "db", "127.0.0.1:5432").await?;
-/// cx.scenario("db link down for 2 s")
-///     .inject(Fault::link_down(&link))
-///     .wait(Duration::from_secs(2))
-///     .run()
-///     .await?;
-/// # Ok(()) }
-/// ```
-#[derive(Clone)]
-pub struct Link {
-    inner: Arc<LinkInner>,
-}
-
-impl std::fmt::Debug for Link {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Link")
-            .field("name", &self.inner.name)
-            .field("listen", &self.inner.listen)
-            .field("upstream", &self.inner.upstream)
-            .field("external", &self.is_external())
-            .finish()
-    }
-}
-
-impl Link {
-    /// A builder for a link named `name` in front of `upstream` (`host:port`).
-    ///
-    /// ```
-    /// let b = chaos_harness::fault::net::Link::builder("db", "127.0.0.1:5432");
-    /// # let _ = b;
-    /// ```
-    pub fn builder(name: impl Into<String>, upstream: impl Into<String>) -> LinkBuilder {
-        LinkBuilder {
-            name: name.into(),
-            upstream: upstream.into(),
-            listen: "127.0.0.1:0".into(),
-            seed: 0,
-            backend: LinkBackend::FromEnv,
-        }
-    }
-
-    /// Starts a link with the defaults: free loopback port, seed 0, external Toxiproxy if
-    /// `TOXIPROXY_URL` is set. See [`Link::builder`] for the options.
-    ///
-    /// ```no_run
-    /// # async fn f(cx: &chaos_harness::Chaos) -> Result<(), chaos_harness::Error> {
-    /// let link = chaos_harness::fault::net::Link::start(cx.sandbox(), "db", "127.0.0.1:5432").await?;
-    /// # let _ = link; Ok(()) }
-    /// ```
-    pub async fn start(
-        sandbox: &Arc<Sandbox>,
-        name: &str,
-        upstream: impl Into<String>,
-    ) -> Result<Link, Error> {
-        Link::builder(name, upstream).start(sandbox).await
-    }
-
-    /// The link's name.
-    ///
-    /// ```no_run
-    /// # fn f(link: &chaos_harness::fault::net::Link) { assert_eq!(link.name(), "db"); }
-    /// ```
-    pub fn name(&self) -> &str {
-        &self.inner.name
-    }
-
-    /// The proxy's name on its backend (`<name>` embedded, `chaos-<run id>-<name>` external).
-    ///
-    /// ```no_run
-    /// # fn f(link: &chaos_harness::fault::net::Link) { println!("{}", link.proxy_name()); }
-    /// ```
-    pub fn proxy_name(&self) -> &str {
-        &self.inner.proxy_name
-    }
-
-    /// Where clients connect.
-    ///
-    /// ```no_run
-    /// # fn f(link: &chaos_harness::fault::net::Link) { let _ = std::net::TcpStream::connect(link.listen_addr()); }
-    /// ```
-    pub fn listen_addr(&self) -> SocketAddr {
-        self.inner.listen
-    }
-
-    /// The server the proxy forwards to.
-    ///
-    /// ```no_run
-    /// # fn f(link: &chaos_harness::fault::net::Link) { println!("{}", link.upstream()); }
-    /// ```
-    pub fn upstream(&self) -> &str {
-        &self.inner.upstream
-    }
-
-    /// Whether the proxy runs on an external Toxiproxy.
-    ///
-    /// ```no_run
-    /// # fn f(link: &chaos_harness::fault::net::Link) { println!("{}", link.is_external()); }
-    /// ```
-    pub fn is_external(&self) -> bool {
-        self.inner.backend.is_external()
-    }
-
-    /// The backend (for operations the fault API does not cover).
-    ///
-    /// ```no_run
-    /// # async fn f(link: &chaos_harness::fault::net::Link) {
-    /// let toxics = link.backend().toxics(link.proxy_name()).await.unwrap();
-    /// # let _ = toxics; }
-    /// ```
-    pub fn backend(&self) -> &ProxyBackend {
-        &self.inner.backend
-    }
-
-    /// The embedded proxy (`None` for an external Toxiproxy).
-    ///
-    /// ```no_run
-    /// # fn f(link: &chaos_harness::fault::net::Link) {
-    /// if let Some(p) = link.proxy() { println!("{} active connections", p.stats().active); }
-    /// # }
-    /// ```
-    pub fn proxy(&self) -> Option<Proxy> {
-        match &self.inner.backend {
-            ProxyBackend::Embedded(reg) => reg.get(&self.inner.proxy_name).ok(),
-            ProxyBackend::External(_) => None,
-        }
-    }
-
-    /// The embedded proxy's counters (`None` for an external Toxiproxy).
-    ///
-    /// ```no_run
-    /// # fn f(link: &chaos_harness::fault::net::Link) { println!("{:?}", link.stats()); }
-    /// ```
-    pub fn stats(&self) -> Option<ProxyStats> {
-        self.proxy().map(|p| p.stats())
-    }
-
-    /// The proxy as its backend shows it (listen, upstream, enabled, toxics).
-    ///
-    /// ```no_run
-    /// # async fn f(link: &chaos_harness::fault::net::Link) -> Result<(), chaos_harness::Error> {
-    /// assert!(link.info().await?.enabled);
-    /// # Ok(()) }
-    /// ```
-    pub async fn info(&self) -> Result<ProxyInfo, Error> {
-        self.inner
-            .backend
-            .proxy(&self.inner.proxy_name)
-            .await
-            .map_err(|e| self.error(e, "check that the link was not closed"))
-    }
-
-    /// Stops the proxy now (deletes it on an external Toxiproxy) instead of when the last
-    /// clone is dropped. Other clones see a stopped link.
-    ///
-    /// ```no_run
-    /// # async fn f(link: chaos_harness::fault::net::Link) -> Result<(), chaos_harness::Error> {
-    /// link.close().await?;
-    /// # Ok(()) }
-    /// ```
-    pub async fn close(self) -> Result<(), Error> {
-        if self.inner.closed.swap(true, Ordering::SeqCst) {
-            return Ok(());
-        }
-        match self
-            .inner
-            .backend
-            .delete_proxy(&self.inner.proxy_name)
-            .await
-        {
-            Ok(()) | Err(NetError::ProxyNotFound { .. }) => Ok(()),
-            Err(e) => Err(self.error(e, "delete the proxy through the Toxiproxy API by hand")),
-        }
-    }
-
-    fn error(&self, e: NetError, fix: &str) -> Error {
-        Error::Fixture {
-            fixture: format!("link {}", self.inner.name),
-            cause: e.to_string(),
-            fix: fix.into(),
-        }
-    }
-
-    fn next_toxic_name(&self, kind: &ToxicKind, stream: Stream) -> String {
-        let n = self.inner.seq.fetch_add(1, Ordering::Relaxed) + 1;
-        format!("{}_{}_{n}", kind.type_name(), stream)
-    }
-
-    fn describe(&self) -> String {
-        format!(
-            "link {} ({} -> {})",
-            self.inner.name, self.inner.listen, self.inner.upstream
-        )
-    }
-}
-
-impl Chaos {
-    /// Starts a [`Link`] owned by this test, seeded with the test's seed (so toxicity draws
-    /// replay with `CHAOS_SEED`). Same as `Link::builder(name, upstream).seed(cx.seed()).start(cx.sandbox())`.
-    ///
-    /// ```no_run
-    /// # async fn f(cx: &mut chaos_harness::Chaos) -> chaos_harness::ChaosResult {
-    /// let db = cx.link("db", "127.0.0.1:5432").await?;
-    /// # let _ = db; Ok(()) }
-    /// ```
-    pub async fn link(&mut self, name: &str, upstream: impl Into<String>) -> Result<Link, Error> {
-        Link::builder(name, upstream)
-            .seed(self.seed())
-            .start(self.sandbox())
-            .await
-    }
-}
-
 fn not_injected(fault: &str, cause: impl Into<String>, fix: impl Into<String>) -> Error {
     Error::NotInjected {
         fault: fault.to_string(),
@@ -575,7 +72,7 @@ fn millis(d: Duration) -> u64 {
 /// [`Latency`]). Confirmed when the toxic has touched a connection; cleared by removing it.
 ///
 /// ```no_run
-/// # fn f(link: &chaos_harness::fault::net::Link) {
+/// # fn f(link: &chaos_harness::topology::Link) {
 /// use chaos_harness::fault::{Fault, net::Stream};
 /// use std::time::Duration;
 /// let f = Fault::bandwidth(link, 64)
@@ -608,7 +105,7 @@ impl ToxicFault {
     /// Toxiproxy).
     ///
     /// ```no_run
-    /// # fn f(link: &chaos_harness::fault::net::Link) {
+    /// # fn f(link: &chaos_harness::topology::Link) {
     /// let f = chaos_harness::fault::Fault::limit_data(link, 1024).stream(chaos_harness::fault::net::Stream::Upstream);
     /// # let _ = f; }
     /// ```
@@ -621,7 +118,7 @@ impl ToxicFault {
     /// connection from the proxy's seeded random source.
     ///
     /// ```no_run
-    /// # fn f(link: &chaos_harness::fault::net::Link) {
+    /// # fn f(link: &chaos_harness::topology::Link) {
     /// let f = chaos_harness::fault::Fault::reset_peer(link).toxicity(0.1);
     /// # let _ = f; }
     /// ```
@@ -633,7 +130,7 @@ impl ToxicFault {
     /// How long injection waits for the toxic to touch a connection (default 5 s).
     ///
     /// ```no_run
-    /// # fn f(link: &chaos_harness::fault::net::Link) {
+    /// # fn f(link: &chaos_harness::topology::Link) {
     /// let f = chaos_harness::fault::Fault::reset_peer(link).confirm_within(std::time::Duration::from_secs(1));
     /// # let _ = f; }
     /// ```
@@ -645,7 +142,7 @@ impl ToxicFault {
     /// The toxic's type and parameters.
     ///
     /// ```no_run
-    /// # fn f(link: &chaos_harness::fault::net::Link) {
+    /// # fn f(link: &chaos_harness::topology::Link) {
     /// use chaos_harness::fault::{Fault, net::ToxicKind};
     /// assert_eq!(Fault::limit_data(link, 10).kind(), &ToxicKind::LimitData { bytes: 10 });
     /// # }
@@ -843,7 +340,7 @@ impl ActiveFault for ToxicActive {
 /// [`ToxicFault`] with [`Latency::jitter`].
 ///
 /// ```no_run
-/// # fn f(link: &chaos_harness::fault::net::Link) {
+/// # fn f(link: &chaos_harness::topology::Link) {
 /// use chaos_harness::fault::{Fault, net::Stream};
 /// use std::time::Duration;
 /// let f = Fault::latency(link, Duration::from_millis(500))
@@ -859,7 +356,7 @@ impl Latency {
     /// Uniform variation either side of the latency, drawn per chunk (default 0).
     ///
     /// ```no_run
-    /// # fn f(link: &chaos_harness::fault::net::Link) {
+    /// # fn f(link: &chaos_harness::topology::Link) {
     /// let f = chaos_harness::fault::Fault::latency(link, std::time::Duration::from_millis(100)).jitter(std::time::Duration::from_millis(10));
     /// # let _ = f; }
     /// ```
@@ -873,7 +370,7 @@ impl Latency {
     /// See [`ToxicFault::stream`].
     ///
     /// ```no_run
-    /// # fn f(link: &chaos_harness::fault::net::Link) {
+    /// # fn f(link: &chaos_harness::topology::Link) {
     /// let f = chaos_harness::fault::Fault::latency(link, std::time::Duration::from_millis(100)).stream(chaos_harness::fault::net::Stream::Upstream);
     /// # let _ = f; }
     /// ```
@@ -884,7 +381,7 @@ impl Latency {
     /// See [`ToxicFault::toxicity`].
     ///
     /// ```no_run
-    /// # fn f(link: &chaos_harness::fault::net::Link) {
+    /// # fn f(link: &chaos_harness::topology::Link) {
     /// let f = chaos_harness::fault::Fault::latency(link, std::time::Duration::from_millis(100)).toxicity(0.5);
     /// # let _ = f; }
     /// ```
@@ -895,7 +392,7 @@ impl Latency {
     /// See [`ToxicFault::confirm_within`].
     ///
     /// ```no_run
-    /// # fn f(link: &chaos_harness::fault::net::Link) {
+    /// # fn f(link: &chaos_harness::topology::Link) {
     /// let f = chaos_harness::fault::Fault::latency(link, std::time::Duration::from_millis(100)).confirm_within(std::time::Duration::from_secs(1));
     /// # let _ = f; }
     /// ```
@@ -906,7 +403,7 @@ impl Latency {
     /// The underlying toxic fault.
     ///
     /// ```no_run
-    /// # fn f(link: &chaos_harness::fault::net::Link) {
+    /// # fn f(link: &chaos_harness::topology::Link) {
     /// let t = chaos_harness::fault::Fault::latency(link, std::time::Duration::from_millis(100)).into_toxic();
     /// # let _ = t; }
     /// ```
@@ -933,7 +430,7 @@ impl Inject for Latency {
 /// accepted connect).
 ///
 /// ```no_run
-/// # fn f(link: &chaos_harness::fault::net::Link) {
+/// # fn f(link: &chaos_harness::topology::Link) {
 /// let f = chaos_harness::fault::Fault::link_down(link);
 /// # let _ = f; }
 /// ```
@@ -1072,7 +569,7 @@ impl Fault {
     /// [`Latency`] for jitter, stream, toxicity).
     ///
     /// ```no_run
-    /// # fn f(link: &chaos_harness::fault::net::Link) {
+    /// # fn f(link: &chaos_harness::topology::Link) {
     /// let f = chaos_harness::fault::Fault::latency(link, std::time::Duration::from_millis(500));
     /// # let _ = f; }
     /// ```
@@ -1089,7 +586,7 @@ impl Fault {
     /// Limit `link` to `kbps` KB/s (1 KB = 1000 bytes; Toxiproxy's `bandwidth` toxic).
     ///
     /// ```no_run
-    /// # fn f(link: &chaos_harness::fault::net::Link) {
+    /// # fn f(link: &chaos_harness::topology::Link) {
     /// let f = chaos_harness::fault::Fault::bandwidth(link, 100);
     /// # let _ = f; }
     /// ```
@@ -1101,7 +598,7 @@ impl Fault {
     /// forever, never close; Toxiproxy's `timeout` toxic).
     ///
     /// ```no_run
-    /// # fn f(link: &chaos_harness::fault::net::Link) {
+    /// # fn f(link: &chaos_harness::topology::Link) {
     /// let f = chaos_harness::fault::Fault::timeout(link, std::time::Duration::from_secs(1));
     /// # let _ = f; }
     /// ```
@@ -1112,7 +609,7 @@ impl Fault {
     /// Reset (TCP RST) every connection on `link` at its next data.
     ///
     /// ```no_run
-    /// # fn f(link: &chaos_harness::fault::net::Link) {
+    /// # fn f(link: &chaos_harness::topology::Link) {
     /// let f = chaos_harness::fault::Fault::reset_peer(link);
     /// # let _ = f; }
     /// ```
@@ -1123,7 +620,7 @@ impl Fault {
     /// Like [`Fault::reset_peer`], resetting `d` after the data arrives.
     ///
     /// ```no_run
-    /// # fn f(link: &chaos_harness::fault::net::Link) {
+    /// # fn f(link: &chaos_harness::topology::Link) {
     /// let f = chaos_harness::fault::Fault::reset_peer_after(link, std::time::Duration::from_millis(100));
     /// # let _ = f; }
     /// ```
@@ -1135,7 +632,7 @@ impl Fault {
     /// `delay` apart (Toxiproxy's `slicer`; the delay has microsecond resolution).
     ///
     /// ```no_run
-    /// # fn f(link: &chaos_harness::fault::net::Link) {
+    /// # fn f(link: &chaos_harness::topology::Link) {
     /// let f = chaos_harness::fault::Fault::slicer(link, 16, 4, std::time::Duration::from_micros(100));
     /// # let _ = f; }
     /// ```
@@ -1159,7 +656,7 @@ impl Fault {
     /// Close each connection on `link` once `bytes` have passed on the stream.
     ///
     /// ```no_run
-    /// # fn f(link: &chaos_harness::fault::net::Link) {
+    /// # fn f(link: &chaos_harness::topology::Link) {
     /// let f = chaos_harness::fault::Fault::limit_data(link, 4096);
     /// # let _ = f; }
     /// ```
@@ -1170,7 +667,7 @@ impl Fault {
     /// Delay each close (FIN) on `link` by `d`.
     ///
     /// ```no_run
-    /// # fn f(link: &chaos_harness::fault::net::Link) {
+    /// # fn f(link: &chaos_harness::topology::Link) {
     /// let f = chaos_harness::fault::Fault::slow_close(link, std::time::Duration::from_secs(1));
     /// # let _ = f; }
     /// ```
@@ -1181,7 +678,7 @@ impl Fault {
     /// Take `link` down: close its open connections and refuse new ones until cleared.
     ///
     /// ```no_run
-    /// # fn f(link: &chaos_harness::fault::net::Link) {
+    /// # fn f(link: &chaos_harness::topology::Link) {
     /// let f = chaos_harness::fault::Fault::link_down(link);
     /// # let _ = f; }
     /// ```
@@ -1193,47 +690,8 @@ impl Fault {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn external_delete_maps_statuses() {
-        use std::net::TcpListener;
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
-        let url = format!("http://{}", l.local_addr().unwrap());
-        let server = std::thread::spawn(move || {
-            for reply in [
-                "HTTP/1.1 204 No Content\r\n\r\n",
-                "HTTP/1.1 404 Not Found\r\n\r\n",
-                "HTTP/1.1 500 Oops\r\n\r\n",
-            ] {
-                let (mut s, _) = l.accept().unwrap();
-                let mut got = Vec::new();
-                let mut buf = [0u8; 1024];
-                while !got.ends_with(b"\r\n\r\n") {
-                    let n = s.read(&mut buf).unwrap();
-                    assert!(
-                        n > 0,
-                        "request cut short: {:?}",
-                        String::from_utf8_lossy(&got)
-                    );
-                    got.extend_from_slice(&buf[..n]);
-                }
-                assert!(
-                    got.starts_with(b"DELETE /proxies/p HTTP/1.1\r\n"),
-                    "{:?}",
-                    String::from_utf8_lossy(&got)
-                );
-                s.write_all(reply.as_bytes()).unwrap();
-            }
-        });
-        assert!(delete_external_blocking(&url, "p").is_ok());
-        assert!(delete_external_blocking(&url, "p").is_ok());
-        assert!(
-            delete_external_blocking(&url, "p")
-                .unwrap_err()
-                .contains("500")
-        );
-        server.join().unwrap();
-    }
+    use crate::sandbox::Sandbox;
+    use std::sync::Arc;
 
     #[test]
     fn descriptions_name_parameters_and_link() {

@@ -39,7 +39,7 @@ pub const DEFAULT_FILE_NAME: &str = "chaos-audit.jsonl";
 /// Who acted.
 ///
 /// ```
-/// use chaos_harness::safety::audit::By;
+/// use chaos_harness::sandbox::audit::By;
 /// assert_eq!(serde_json::to_string(&By::Reaper).unwrap(), r#""reaper""#);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -62,7 +62,7 @@ pub enum By {
 /// What happened.
 ///
 /// ```
-/// use chaos_harness::safety::audit::Event;
+/// use chaos_harness::sandbox::audit::Event;
 /// assert_eq!(serde_json::to_string(&Event::Inject).unwrap(), r#""inject""#);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -87,7 +87,7 @@ pub enum Event {
 /// One audit line.
 ///
 /// ```
-/// use chaos_harness::safety::audit::{AuditEntry, By, Event};
+/// use chaos_harness::sandbox::audit::{AuditEntry, By, Event};
 /// let e = AuditEntry::new(Event::Inject, By::Harness, "kill main of web").target("pid 42");
 /// let line = serde_json::to_string(&e).unwrap();
 /// let back: AuditEntry = serde_json::from_str(&line).unwrap();
@@ -186,7 +186,7 @@ impl AuditEntry {
 /// `CHAOS_AUDIT_LOG=off`.
 ///
 /// ```
-/// if let Some(p) = chaos_harness::safety::audit::path() {
+/// if let Some(p) = chaos_harness::sandbox::audit::path() {
 ///     assert!(p.is_absolute() || std::env::var_os("CHAOS_AUDIT_LOG").is_some());
 /// }
 /// ```
@@ -202,7 +202,7 @@ pub fn path() -> Option<PathBuf> {
 /// `CACHEDIR.TAG`), else `<system temp dir>/chaos-audit.jsonl`.
 ///
 /// ```
-/// assert!(chaos_harness::safety::audit::default_path().ends_with("chaos-audit.jsonl"));
+/// assert!(chaos_harness::sandbox::audit::default_path().ends_with("chaos-audit.jsonl"));
 /// ```
 pub fn default_path() -> PathBuf {
     let exe = std::env::current_exe().ok();
@@ -215,7 +215,7 @@ pub fn default_path() -> PathBuf {
 /// Appends one entry to `path` (one `write(2)`, then `fsync`).
 ///
 /// ```
-/// use chaos_harness::safety::audit::{append_to, read, AuditEntry, By, Event};
+/// use chaos_harness::sandbox::audit::{append_to, read, AuditEntry, By, Event};
 /// let dir = tempfile::tempdir().unwrap();
 /// let p = dir.path().join("audit.jsonl");
 /// append_to(&p, &AuditEntry::new(Event::Inject, By::Harness, "x")).unwrap();
@@ -242,7 +242,7 @@ pub fn append_to(path: &Path, entry: &AuditEntry) -> Result<(), Error> {
 /// the undo it records).
 ///
 /// ```
-/// use chaos_harness::safety::audit::{write, AuditEntry, By, Event};
+/// use chaos_harness::sandbox::audit::{write, AuditEntry, By, Event};
 /// write(AuditEntry::new(Event::Reaper, By::Cleanup, "doc example"));
 /// ```
 pub fn write(entry: AuditEntry) {
@@ -258,7 +258,7 @@ pub fn write(entry: AuditEntry) {
 /// Parses audit log text: the entries, and the lines that are not entries (with line numbers).
 ///
 /// ```
-/// let (ok, bad) = chaos_harness::safety::audit::parse("not json\n");
+/// let (ok, bad) = chaos_harness::sandbox::audit::parse("not json\n");
 /// assert!(ok.is_empty());
 /// assert_eq!(bad.len(), 1);
 /// ```

@@ -10,7 +10,7 @@ use std::io;
 /// An error of the proxy, its toxics, its HTTP API or the external Toxiproxy backend.
 ///
 /// ```
-/// use chaos_harness::fault::net::NetError;
+/// use chaos_proxy::NetError;
 /// let e = NetError::ProxyNotFound { name: "db".into() };
 /// assert_eq!(e.status(), 404);
 /// assert_eq!(e.api_message(), "proxy not found");
@@ -162,7 +162,7 @@ impl NetError {
     /// The HTTP status Toxiproxy answers with for this error (500 where it has no mapping).
     ///
     /// ```
-    /// use chaos_harness::fault::net::NetError;
+    /// use chaos_proxy::NetError;
     /// assert_eq!(NetError::ToxicExists { proxy: "p".into(), toxic: "t".into() }.status(), 409);
     /// ```
     pub fn status(&self) -> u16 {
@@ -182,7 +182,7 @@ impl NetError {
     /// The message Toxiproxy puts in the `error` field of its JSON error body.
     ///
     /// ```
-    /// use chaos_harness::fault::net::NetError;
+    /// use chaos_proxy::NetError;
     /// let e = NetError::MissingField { field: "upstream".into() };
     /// assert_eq!(e.api_message(), "missing required field: upstream");
     /// ```
@@ -217,7 +217,7 @@ impl NetError {
 /// Result alias of the network-fault core.
 ///
 /// ```
-/// fn f() -> chaos_harness::fault::net::NetResult<u8> { Ok(1) }
+/// fn f() -> chaos_proxy::NetResult<u8> { Ok(1) }
 /// assert_eq!(f().ok(), Some(1));
 /// ```
 pub type NetResult<T> = Result<T, NetError>;

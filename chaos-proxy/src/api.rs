@@ -48,7 +48,7 @@ pub const API_VERSION: &str = concat!("2.12.0+chaos-harness.", env!("CARGO_PKG_V
 /// A running Toxiproxy-compatible HTTP API server. Dropping it stops the server.
 ///
 /// ```
-/// use chaos_harness::fault::net::{ApiServer, ProxyRegistry};
+/// use chaos_proxy::{ApiServer, ProxyRegistry};
 /// # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let registry = ProxyRegistry::new(42);
 /// let api = ApiServer::start("127.0.0.1:0", registry.clone()).await?;
@@ -67,7 +67,7 @@ impl ApiServer {
     /// Listen on `listen` (e.g. `127.0.0.1:0`) and serve the API for `registry`.
     ///
     /// ```
-    /// # use chaos_harness::fault::net::{ApiServer, ProxyRegistry};
+    /// # use chaos_proxy::{ApiServer, ProxyRegistry};
     /// # #[tokio::main] async fn main() {
     /// let api = ApiServer::start("127.0.0.1:0", ProxyRegistry::new(0)).await.unwrap();
     /// assert!(api.local_addr().ip().is_loopback());
@@ -107,7 +107,7 @@ impl ApiServer {
     /// The bound address.
     ///
     /// ```
-    /// # use chaos_harness::fault::net::{ApiServer, ProxyRegistry};
+    /// # use chaos_proxy::{ApiServer, ProxyRegistry};
     /// # #[tokio::main] async fn main() {
     /// let api = ApiServer::start("127.0.0.1:0", ProxyRegistry::new(0)).await.unwrap();
     /// assert_ne!(api.local_addr().port(), 0);
@@ -120,7 +120,7 @@ impl ApiServer {
     /// `http://host:port`, the value for `TOXIPROXY_URL`.
     ///
     /// ```
-    /// # use chaos_harness::fault::net::{ApiServer, ProxyRegistry};
+    /// # use chaos_proxy::{ApiServer, ProxyRegistry};
     /// # #[tokio::main] async fn main() {
     /// let api = ApiServer::start("127.0.0.1:0", ProxyRegistry::new(0)).await.unwrap();
     /// assert!(api.url().starts_with("http://127.0.0.1:"));
@@ -133,7 +133,7 @@ impl ApiServer {
     /// Stop serving and wait (at most 2 s for open client connections, then they are cut).
     ///
     /// ```
-    /// # use chaos_harness::fault::net::{ApiServer, ProxyRegistry};
+    /// # use chaos_proxy::{ApiServer, ProxyRegistry};
     /// # #[tokio::main] async fn main() {
     /// let api = ApiServer::start("127.0.0.1:0", ProxyRegistry::new(0)).await.unwrap();
     /// let addr = api.local_addr();
@@ -166,8 +166,8 @@ impl Drop for ApiServer {
 /// The API's routes as an axum [`Router`], for embedding in another server.
 ///
 /// ```
-/// let app: axum::Router = chaos_harness::fault::net::api::router(
-///     chaos_harness::fault::net::ProxyRegistry::new(0));
+/// let app: axum::Router = chaos_proxy::api::router(
+///     chaos_proxy::ProxyRegistry::new(0));
 /// # let _ = app;
 /// ```
 pub fn router(registry: ProxyRegistry) -> Router {

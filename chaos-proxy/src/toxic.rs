@@ -34,7 +34,7 @@ use super::error::{NetError, NetResult};
 /// The direction of a connection a toxic is attached to.
 ///
 /// ```
-/// use chaos_harness::fault::net::Stream;
+/// use chaos_proxy::Stream;
 /// assert_eq!("UPSTREAM".parse::<Stream>().unwrap(), Stream::Upstream);
 /// assert_eq!(Stream::Downstream.as_str(), "downstream");
 /// ```
@@ -51,7 +51,7 @@ impl Stream {
     /// The Toxiproxy name: `"upstream"` or `"downstream"`.
     ///
     /// ```
-    /// assert_eq!(chaos_harness::fault::net::Stream::Upstream.as_str(), "upstream");
+    /// assert_eq!(chaos_proxy::Stream::Upstream.as_str(), "upstream");
     /// ```
     pub fn as_str(self) -> &'static str {
         match self {
@@ -83,7 +83,7 @@ impl FromStr for Stream {
 /// A toxic's type and parameters, in Toxiproxy's units (milliseconds unless noted).
 ///
 /// ```
-/// use chaos_harness::fault::net::ToxicKind;
+/// use chaos_proxy::ToxicKind;
 /// let k = ToxicKind::Latency { latency: 100, jitter: 10 };
 /// assert_eq!(k.type_name(), "latency");
 /// assert_eq!(ToxicKind::from_type("limit_data").unwrap(), ToxicKind::LimitData { bytes: 0 });
@@ -148,7 +148,7 @@ impl ToxicKind {
     /// Toxiproxy's `type` string.
     ///
     /// ```
-    /// use chaos_harness::fault::net::ToxicKind;
+    /// use chaos_proxy::ToxicKind;
     /// assert_eq!(ToxicKind::ResetPeer { timeout: 0 }.type_name(), "reset_peer");
     /// ```
     pub fn type_name(&self) -> &'static str {
@@ -166,7 +166,7 @@ impl ToxicKind {
     /// The kind for a `type` string with every parameter zero (Toxiproxy's zero values).
     ///
     /// ```
-    /// use chaos_harness::fault::net::ToxicKind;
+    /// use chaos_proxy::ToxicKind;
     /// assert!(ToxicKind::from_type("noise").is_err());
     /// ```
     pub fn from_type(kind: &str) -> NetResult<Self> {
@@ -196,7 +196,7 @@ impl ToxicKind {
     /// The parameters as (JSON attribute name, value) pairs, in Toxiproxy's order.
     ///
     /// ```
-    /// use chaos_harness::fault::net::ToxicKind;
+    /// use chaos_proxy::ToxicKind;
     /// assert_eq!(ToxicKind::Bandwidth { rate: 5 }.attributes(), vec![("rate", 5)]);
     /// ```
     pub fn attributes(&self) -> Vec<(&'static str, u64)> {
@@ -243,7 +243,7 @@ impl ToxicKind {
     /// Values must be non-negative integers.
     ///
     /// ```
-    /// use chaos_harness::fault::net::ToxicKind;
+    /// use chaos_proxy::ToxicKind;
     /// let mut k = ToxicKind::Latency { latency: 100, jitter: 5 };
     /// let attrs = serde_json::json!({"jitter": 20});
     /// k.merge_attributes(&attrs).unwrap();
@@ -284,7 +284,7 @@ impl ToxicKind {
     /// Check the parameters for values that cannot work.
     ///
     /// ```
-    /// use chaos_harness::fault::net::ToxicKind;
+    /// use chaos_proxy::ToxicKind;
     /// assert!(ToxicKind::Slicer { average_size: 0, size_variation: 0, delay: 0 }.validate().is_err());
     /// assert!(ToxicKind::Slicer { average_size: 64, size_variation: 8, delay: 0 }.validate().is_ok());
     /// ```
@@ -317,7 +317,7 @@ impl ToxicKind {
 /// A toxic attached to one stream of a proxy.
 ///
 /// ```
-/// use chaos_harness::fault::net::{Stream, Toxic, ToxicKind};
+/// use chaos_proxy::{Stream, Toxic, ToxicKind};
 /// let t = Toxic::new(ToxicKind::Latency { latency: 100, jitter: 0 }, Stream::Upstream);
 /// assert_eq!(t.name, "latency_upstream");
 /// let t = t.named("slow-db").toxicity(0.5);
@@ -342,7 +342,7 @@ impl Toxic {
     /// A toxic with Toxiproxy's defaults: name `{type}_{stream}`, toxicity 1.
     ///
     /// ```
-    /// use chaos_harness::fault::net::{Stream, Toxic, ToxicKind};
+    /// use chaos_proxy::{Stream, Toxic, ToxicKind};
     /// let t = Toxic::new(ToxicKind::Timeout { timeout: 0 }, Stream::Downstream);
     /// assert_eq!((t.name.as_str(), t.toxicity), ("timeout_downstream", 1.0));
     /// ```
@@ -358,7 +358,7 @@ impl Toxic {
     /// Set the name.
     ///
     /// ```
-    /// use chaos_harness::fault::net::{Stream, Toxic, ToxicKind};
+    /// use chaos_proxy::{Stream, Toxic, ToxicKind};
     /// let t = Toxic::new(ToxicKind::LimitData { bytes: 10 }, Stream::Upstream).named("cut");
     /// assert_eq!(t.name, "cut");
     /// ```
@@ -370,7 +370,7 @@ impl Toxic {
     /// Set the toxicity (probability per connection, 0..=1).
     ///
     /// ```
-    /// use chaos_harness::fault::net::{Stream, Toxic, ToxicKind};
+    /// use chaos_proxy::{Stream, Toxic, ToxicKind};
     /// let t = Toxic::new(ToxicKind::Bandwidth { rate: 1 }, Stream::Downstream).toxicity(0.25);
     /// assert_eq!(t.toxicity, 0.25);
     /// ```
@@ -382,7 +382,7 @@ impl Toxic {
     /// Check name, toxicity and parameters.
     ///
     /// ```
-    /// use chaos_harness::fault::net::{Stream, Toxic, ToxicKind};
+    /// use chaos_proxy::{Stream, Toxic, ToxicKind};
     /// let t = Toxic::new(ToxicKind::Bandwidth { rate: 1 }, Stream::Downstream).toxicity(1.5);
     /// assert!(t.validate().is_err());
     /// ```
@@ -401,7 +401,7 @@ impl Toxic {
     /// attributes are checked in Toxiproxy's order. Never panics on bad input.
     ///
     /// ```
-    /// use chaos_harness::fault::net::{Stream, Toxic, ToxicKind};
+    /// use chaos_proxy::{Stream, Toxic, ToxicKind};
     /// let t = Toxic::from_json(br#"{"type":"latency","attributes":{"latency":50}}"#).unwrap();
     /// assert_eq!(t.name, "latency_downstream");
     /// assert_eq!(t.kind, ToxicKind::Latency { latency: 50, jitter: 0 });
@@ -443,7 +443,7 @@ impl Toxic {
     /// stream cannot change. Returns the updated toxic.
     ///
     /// ```
-    /// use chaos_harness::fault::net::{Stream, Toxic, ToxicKind};
+    /// use chaos_proxy::{Stream, Toxic, ToxicKind};
     /// let t = Toxic::new(ToxicKind::Latency { latency: 100, jitter: 5 }, Stream::Upstream);
     /// let u = t.updated_from_json(br#"{"attributes":{"latency":7},"toxicity":0.5}"#).unwrap();
     /// assert_eq!(u.kind, ToxicKind::Latency { latency: 7, jitter: 5 });

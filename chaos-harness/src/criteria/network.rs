@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use crate::criteria::{Criterion, Judge, JudgeContext, Verdict};
-use crate::fixture::BoxFuture;
+use crate::BoxFuture;
 
 /// How long one connect attempt may take before it counts as failed.
 const ATTEMPT: Duration = Duration::from_millis(250);

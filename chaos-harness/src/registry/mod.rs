@@ -1,0 +1,1 @@
+//! Registries by name: faults, criteria, fixtures and selectors.

@@ -20,10 +20,12 @@ fn main() -> std::process::ExitCode {
             .done();
     }
     harness
-        .test("slow::sleeps_past_its_timeout", |_cx| Box::pin(async {
-            tokio::time::sleep(Duration::from_secs(60)).await;
-            Ok(())
-        }))
+        .test("slow::sleeps_past_its_timeout", |_cx| {
+            Box::pin(async {
+                tokio::time::sleep(Duration::from_secs(60)).await;
+                Ok(())
+            })
+        })
         .tags(["slow"])
         .timeout(Duration::from_millis(300))
         .test_sync("slow::panics", |_cx| panic!("a panic becomes a failure"))

@@ -8,12 +8,12 @@
 
 use std::time::Duration;
 
+use chaos_harness::Chaos;
 use chaos_harness::criteria::Criterion;
 use chaos_harness::fault::{Fault, Signal};
 use chaos_harness::fixture::snakepit::{Defect, Execute, Snakepit};
 use chaos_harness::load::Load;
 use chaos_harness::scenario::{ScenarioError, ScenarioOutcome};
-use chaos_harness::Chaos;
 
 /// A scenario's result: the harness worked (outer `Ok`) and the criteria held or not (inner).
 pub type Verdicts = anyhow::Result<Result<ScenarioOutcome, ScenarioError>>;

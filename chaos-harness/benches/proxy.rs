@@ -120,20 +120,14 @@ struct Setup {
 }
 
 async fn start_proxies(echo: SocketAddr, bulk: SocketAddr) -> (Proxy, Proxy) {
-    let pe = Proxy::start(ProxyConfig::new("bench-echo", echo.to_string()))
-        .await
-        .expect("echo proxy");
-    let pb = Proxy::start(ProxyConfig::new("bench-bulk", bulk.to_string()))
-        .await
-        .expect("bulk proxy");
+    let pe = Proxy::start(ProxyConfig::new("bench-echo", echo.to_string())).await.expect("echo proxy");
+    let pb = Proxy::start(ProxyConfig::new("bench-bulk", bulk.to_string())).await.expect("bulk proxy");
     (pe, pb)
 }
 
 /// The reference: a bare Tokio copy proxy with 256 KiB buffers and no toxic machinery.
 async fn bare_proxy(upstream: SocketAddr) -> SocketAddr {
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind bare proxy");
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind bare proxy");
     let addr = l.local_addr().expect("bare addr");
     tokio::spawn(async move {
         while let Ok((mut c, _)) = l.accept().await {
@@ -153,23 +147,15 @@ async fn bare_proxy(upstream: SocketAddr) -> SocketAddr {
 /// The proxy runs on a runtime of its own thread(s): `BENCH_WORKERS` workers of a
 /// multi-thread runtime (default 2), or 0 for a current-thread runtime on one thread.
 fn setup() -> Setup {
-    let workers: usize = std::env::var("BENCH_WORKERS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(2);
+    let workers: usize = std::env::var("BENCH_WORKERS").ok().and_then(|v| v.parse().ok()).unwrap_or(2);
     let echo = echo_server();
     let bulk = bulk_server();
     let (tx, rx) = std::sync::mpsc::channel();
     thread::spawn(move || {
         let rt = if workers == 0 {
-            tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
+            tokio::runtime::Builder::new_current_thread().enable_all().build()
         } else {
-            tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(workers)
-                .enable_all()
-                .build()
+            tokio::runtime::Builder::new_multi_thread().worker_threads(workers).enable_all().build()
         }
         .expect("tokio runtime");
         rt.block_on(async move {
@@ -201,9 +187,7 @@ fn summary(s: &Setup) {
     let (rounds, per_round) = (10, 2000);
     let targets = [s.echo, s.echo_proxy, s.echo_bare];
     let mut conns: Vec<TcpStream> = targets.iter().map(|a| connect(*a)).collect();
-    let mut samples: Vec<Vec<Duration>> = (0..3)
-        .map(|_| Vec::with_capacity(rounds * per_round))
-        .collect();
+    let mut samples: Vec<Vec<Duration>> = (0..3).map(|_| Vec::with_capacity(rounds * per_round)).collect();
     for c in &mut conns {
         for _ in 0..200 {
             round_trip(c);
@@ -218,19 +202,13 @@ fn summary(s: &Setup) {
         .iter_mut()
         .map(|v| {
             v.sort();
-            Rtt {
-                p50: percentile(v, 0.5),
-                p99: percentile(v, 0.99),
-            }
+            Rtt { p50: percentile(v, 0.5), p99: percentile(v, 0.99) }
         })
         .collect();
 
     let bytes = 256 * 1024 * 1024;
     let mut buf = vec![0u8; BUF];
-    let mut bulks: Vec<TcpStream> = [s.bulk, s.bulk_proxy, s.bulk_bare]
-        .iter()
-        .map(|a| connect(*a))
-        .collect();
+    let mut bulks: Vec<TcpStream> = [s.bulk, s.bulk_proxy, s.bulk_bare].iter().map(|a| connect(*a)).collect();
     for c in &mut bulks {
         bulk(c, 16 << 20, &mut buf);
     }
@@ -252,11 +230,7 @@ fn summary(s: &Setup) {
     println!(
         "\n== proxy summary ({} round trips and 5 x 256 MiB each, interleaved; {}) ==",
         rounds * per_round,
-        if pinned {
-            "pinned to CPU 0"
-        } else {
-            "unpinned"
-        }
+        if pinned { "pinned to CPU 0" } else { "unpinned" }
     );
     let names = ["direct", "chaos proxy", "bare tokio copy"];
     println!(
@@ -292,10 +266,7 @@ fn pin_to_cpu0() {
         let mut set: libc::cpu_set_t = std::mem::zeroed();
         libc::CPU_SET(0, &mut set);
         if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) != 0 {
-            eprintln!(
-                "BENCH_PIN: sched_setaffinity failed: {}",
-                std::io::Error::last_os_error()
-            );
+            eprintln!("BENCH_PIN: sched_setaffinity failed: {}", std::io::Error::last_os_error());
         }
     }
 }
@@ -322,8 +293,7 @@ fn main() {
     {
         let bytes = 64 * 1024 * 1024;
         let mut g = c.benchmark_group("bulk_64MiB");
-        g.sample_size(10)
-            .throughput(Throughput::Bytes(bytes as u64));
+        g.sample_size(10).throughput(Throughput::Bytes(bytes as u64));
         let mut buf = vec![0u8; BUF];
         let mut bd = connect(s.bulk);
         let mut bp = connect(s.bulk_proxy);

@@ -152,7 +152,10 @@ fn bench(c: &mut Criterion) {
     };
     let cg = time(&|| scope.members().len());
     let env = time(&|| procfs::marked_pids(&run_id).len());
-    eprintln!("orphan_scan with {UNRELATED} unrelated processes: cgroup {cg:?}, /proc environ scan {env:?} (ratio {:.0}x)", env.as_secs_f64() / cg.as_secs_f64());
+    eprintln!(
+        "orphan_scan with {UNRELATED} unrelated processes: cgroup {cg:?}, /proc environ scan {env:?} (ratio {:.0}x)",
+        env.as_secs_f64() / cg.as_secs_f64()
+    );
     let mut g = c.benchmark_group("orphan_scan");
     g.sample_size(30).measurement_time(Duration::from_secs(3)).warm_up_time(Duration::from_millis(500));
     g.bench_function("cgroup", |b| b.iter(|| scope.members().len()));

@@ -30,7 +30,9 @@ fn start_to_ready(c: &mut Criterion) {
     let Ok(elixir) = capability::elixir() else { return };
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("tokio runtime");
     // Build (or find) the cached target before timing anything.
-    let Ok(built) = chaos_harness::fixture::snakepit::build::ensure_built(&chaos_harness::fixture::snakepit::build::source_dir()) else {
+    let Ok(built) =
+        chaos_harness::fixture::snakepit::build::ensure_built(&chaos_harness::fixture::snakepit::build::source_dir())
+    else {
         eprintln!("snakepit bench skipped: the reference target does not build");
         return;
     };
@@ -42,7 +44,8 @@ fn start_to_ready(c: &mut Criterion) {
     group.bench_function("beam_boot", |b| {
         b.iter(|| {
             let t0 = Instant::now();
-            let ok = std::process::Command::new(&elixir).args(["-e", ":ok"]).status().map(|s| s.success()).unwrap_or(false);
+            let ok =
+                std::process::Command::new(&elixir).args(["-e", ":ok"]).status().map(|s| s.success()).unwrap_or(false);
             assert!(ok, "elixir -e :ok failed");
             beam.push(t0.elapsed());
         })
@@ -50,7 +53,11 @@ fn start_to_ready(c: &mut Criterion) {
     group.bench_function("python_start", |b| {
         b.iter(|| {
             let t0 = Instant::now();
-            let ok = std::process::Command::new(python3()).args(["-c", "pass"]).status().map(|s| s.success()).unwrap_or(false);
+            let ok = std::process::Command::new(python3())
+                .args(["-c", "pass"])
+                .status()
+                .map(|s| s.success())
+                .unwrap_or(false);
             assert!(ok, "python3 -c pass failed");
             python.push(t0.elapsed());
         })

@@ -122,9 +122,6 @@ impl Chaos {
     /// # let _ = db; Ok(()) }
     /// ```
     pub async fn link(&mut self, name: &str, upstream: impl Into<String>) -> Result<crate::topology::Link, Error> {
-        crate::topology::Link::builder(name, upstream)
-            .seed(self.seed())
-            .start(self.sandbox())
-            .await
+        crate::topology::Link::builder(name, upstream).seed(self.seed()).start(self.sandbox()).await
     }
 }

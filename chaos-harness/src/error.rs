@@ -40,7 +40,9 @@ pub enum Error {
     },
     /// The sandbox was already torn down (the test timed out or ended) when a new side effect
     /// was attempted.
-    #[error("sandbox of run {run_id} is closed: refused to {what}; the test body outlived its teardown (timeout?) - end the test body's work before returning")]
+    #[error(
+        "sandbox of run {run_id} is closed: refused to {what}; the test body outlived its teardown (timeout?) - end the test body's work before returning"
+    )]
     SandboxClosed {
         /// The run id.
         run_id: String,
@@ -70,7 +72,9 @@ pub enum Error {
         fix: String,
     },
     /// A fixture did not become ready: its probe timed out or the program died first.
-    #[error("fixture {fixture} not ready after {waited:?}: {probe}; {status}; see its logs below (fix the program or its probe, or raise ready_timeout)\n{logs}")]
+    #[error(
+        "fixture {fixture} not ready after {waited:?}: {probe}; {status}; see its logs below (fix the program or its probe, or raise ready_timeout)\n{logs}"
+    )]
     NotReady {
         /// The fixture.
         fixture: String,
@@ -94,7 +98,9 @@ pub enum Error {
         fix: String,
     },
     /// A fixture could not be stopped completely.
-    #[error("fixture {fixture}: stop left {problems:?}; teardown will retry; if it persists, kill them by hand and check for processes in uninterruptible sleep (state D)")]
+    #[error(
+        "fixture {fixture}: stop left {problems:?}; teardown will retry; if it persists, kill them by hand and check for processes in uninterruptible sleep (state D)"
+    )]
     Stop {
         /// The fixture.
         fixture: String,
@@ -122,13 +128,17 @@ pub enum Error {
         fix: String,
     },
     /// Dry run (`CHAOS_DRY_RUN=1`): the side effect was planned and printed, not performed.
-    #[error("dry run: not performing {effect} (CHAOS_DRY_RUN=1 prints side effects instead of performing them; the test stops at the first one whose result it needs - unset CHAOS_DRY_RUN to run it for real)")]
+    #[error(
+        "dry run: not performing {effect} (CHAOS_DRY_RUN=1 prints side effects instead of performing them; the test stops at the first one whose result it needs - unset CHAOS_DRY_RUN to run it for real)"
+    )]
     DryRun {
         /// The side effect that was planned.
         effect: String,
     },
     /// Teardown could not undo everything.
-    #[error("teardown of run {run_id} incomplete: {problems:?}; the journal {journal} keeps the rest - replay it with chaos_harness::sandbox::journal::replay or remove the listed items by hand")]
+    #[error(
+        "teardown of run {run_id} incomplete: {problems:?}; the journal {journal} keeps the rest - replay it with chaos_harness::sandbox::journal::replay or remove the listed items by hand"
+    )]
     Teardown {
         /// The run id.
         run_id: String,

@@ -20,21 +20,21 @@
 
 // The rooms, lowest first: a room imports only rooms above it in this list (checked by
 // `tests/layering.rs`; see DESIGN.md).
-pub mod host;
-pub mod sandbox;
-#[cfg(feature = "net")]
-pub mod topology;
-pub mod load;
-pub mod fixture;
-pub mod fault;
-pub mod observe;
-pub mod criteria;
-pub mod safety;
-pub mod registry;
-pub mod scenario;
 pub mod chaos;
+pub mod criteria;
+pub mod fault;
+pub mod fixture;
+pub mod host;
+pub mod load;
+pub mod observe;
+pub mod registry;
 pub mod report;
 pub mod runner;
+pub mod safety;
+pub mod sandbox;
+pub mod scenario;
+#[cfg(feature = "net")]
+pub mod topology;
 
 pub mod error;
 

@@ -86,9 +86,7 @@ async fn send_server(payload: Vec<u8>, hold: bool) -> Server {
 }
 
 async fn proxy_to(name: &str, upstream: SocketAddr) -> Proxy {
-    Proxy::start(ProxyConfig::new(name, upstream.to_string()).seed(SEED))
-        .await
-        .unwrap()
+    Proxy::start(ProxyConfig::new(name, upstream.to_string()).seed(SEED)).await.unwrap()
 }
 
 async fn connect(p: &Proxy) -> TcpStream {
@@ -109,13 +107,7 @@ async fn round_trip(c: &mut TcpStream) -> Duration {
 }
 
 fn latency(ms: u64, jitter: u64, stream: Stream) -> Toxic {
-    Toxic::new(
-        ToxicKind::Latency {
-            latency: ms,
-            jitter,
-        },
-        stream,
-    )
+    Toxic::new(ToxicKind::Latency { latency: ms, jitter }, stream)
 }
 
 /// Read until EOF or error; returns (bytes, number of reads, the error if any).
@@ -138,9 +130,7 @@ async fn drain(c: &mut TcpStream) -> (Vec<u8>, usize, Option<std::io::Error>) {
 const LIMIT: Duration = Duration::from_secs(20);
 
 async fn within<T>(what: &str, f: impl std::future::Future<Output = T>) -> T {
-    tokio::time::timeout(LIMIT, f)
-        .await
-        .unwrap_or_else(|_| panic!("{what}: no result within {LIMIT:?}"))
+    tokio::time::timeout(LIMIT, f).await.unwrap_or_else(|_| panic!("{what}: no result within {LIMIT:?}"))
 }
 
 // ---------------------------------------------------------------- plain proxying
@@ -195,18 +185,11 @@ async fn latency_adds_to_round_trip() {
     p.add_toxic(latency(100, 0, Stream::Downstream)).unwrap();
     for _ in 0..3 {
         let rtt = round_trip(&mut c).await;
-        assert!(
-            rtt >= Duration::from_millis(100),
-            "rtt {rtt:?} < latency 100ms"
-        );
-        assert!(
-            rtt < Duration::from_millis(100) + base + Duration::from_millis(400),
-            "rtt {rtt:?}"
-        );
+        assert!(rtt >= Duration::from_millis(100), "rtt {rtt:?} < latency 100ms");
+        assert!(rtt < Duration::from_millis(100) + base + Duration::from_millis(400), "rtt {rtt:?}");
     }
 
-    p.update_toxic(latency(100, 30, Stream::Downstream))
-        .unwrap();
+    p.update_toxic(latency(100, 30, Stream::Downstream)).unwrap();
     for _ in 0..5 {
         let rtt = round_trip(&mut c).await;
         assert!(rtt >= Duration::from_millis(70), "rtt {rtt:?} < 100-30 ms");
@@ -216,10 +199,7 @@ async fn latency_adds_to_round_trip() {
     p.update_toxic(latency(100, 0, Stream::Downstream)).unwrap();
     p.add_toxic(latency(60, 0, Stream::Upstream)).unwrap();
     let rtt = round_trip(&mut c).await;
-    assert!(
-        rtt >= Duration::from_millis(160),
-        "rtt {rtt:?} < 60 up + 100 down"
-    );
+    assert!(rtt >= Duration::from_millis(160), "rtt {rtt:?} < 60 up + 100 down");
 
     let down = p.toxic_stats("latency_downstream").unwrap();
     assert_eq!(down.connections, 1);
@@ -232,21 +212,14 @@ async fn latency_adds_to_round_trip() {
 async fn bandwidth_bounds_transfer_time() {
     let server = send_server(vec![1u8; 60_000], false).await;
     let p = proxy_to("bw", server.addr).await;
-    p.add_toxic(Toxic::new(
-        ToxicKind::Bandwidth { rate: 100 },
-        Stream::Downstream,
-    ))
-    .unwrap();
+    p.add_toxic(Toxic::new(ToxicKind::Bandwidth { rate: 100 }, Stream::Downstream)).unwrap();
     let t0 = Instant::now();
     let mut c = connect(&p).await;
     let (data, _, err) = within("transfer", drain(&mut c)).await;
     let took = t0.elapsed();
     assert!(err.is_none(), "{err:?}");
     assert_eq!(data.len(), 60_000);
-    assert!(
-        took >= Duration::from_millis(570),
-        "60 kB at 100 KB/s took only {took:?}"
-    );
+    assert!(took >= Duration::from_millis(570), "60 kB at 100 KB/s took only {took:?}");
     assert!(took < Duration::from_secs(4), "took {took:?}");
     let s = p.toxic_stats("bandwidth_downstream").unwrap();
     assert_eq!((s.connections, s.bytes), (1, 60_000));
@@ -258,24 +231,14 @@ async fn slicer_splits_writes_into_small_reads() {
     let payload: Vec<u8> = (0..2000u32).map(|i| i as u8).collect();
     let server = send_server(payload.clone(), false).await;
     let p = proxy_to("slice", server.addr).await;
-    p.add_toxic(Toxic::new(
-        ToxicKind::Slicer {
-            average_size: 20,
-            size_variation: 5,
-            delay: 1000,
-        },
-        Stream::Downstream,
-    ))
-    .unwrap();
+    p.add_toxic(Toxic::new(ToxicKind::Slicer { average_size: 20, size_variation: 5, delay: 1000 }, Stream::Downstream))
+        .unwrap();
     let mut c = connect(&p).await;
     let (data, reads, err) = within("sliced transfer", drain(&mut c)).await;
     assert!(err.is_none(), "{err:?}");
     assert!(data == payload, "sliced data differs");
     // ~100 pieces; reads may merge a few when the reader is late.
-    assert!(
-        reads >= 30,
-        "only {reads} reads for 2000 bytes in ~20-byte slices"
-    );
+    assert!(reads >= 30, "only {reads} reads for 2000 bytes in ~20-byte slices");
     assert_eq!(p.toxic_stats("slicer_downstream").unwrap().bytes, 2000);
 }
 
@@ -284,11 +247,7 @@ async fn slicer_splits_writes_into_small_reads() {
 async fn limit_data_closes_after_n_bytes() {
     let server = send_server(vec![9u8; 200_000], true).await;
     let p = proxy_to("limit", server.addr).await;
-    p.add_toxic(Toxic::new(
-        ToxicKind::LimitData { bytes: 1000 },
-        Stream::Downstream,
-    ))
-    .unwrap();
+    p.add_toxic(Toxic::new(ToxicKind::LimitData { bytes: 1000 }, Stream::Downstream)).unwrap();
     let mut c = connect(&p).await;
     let (data, _, _) = within("limited transfer", drain(&mut c)).await;
     assert_eq!(data.len(), 1000);
@@ -302,38 +261,24 @@ async fn limit_data_closes_after_n_bytes() {
 async fn timeout_stalls_then_closes() {
     let echo = echo_server().await;
     let p = proxy_to("to", echo.addr).await;
-    p.add_toxic(Toxic::new(
-        ToxicKind::Timeout { timeout: 300 },
-        Stream::Upstream,
-    ))
-    .unwrap();
+    p.add_toxic(Toxic::new(ToxicKind::Timeout { timeout: 300 }, Stream::Upstream)).unwrap();
     let t0 = Instant::now();
     let mut c = connect(&p).await;
     c.write_all(b"hello").await.unwrap();
     let (data, _, _) = within("timeout close", drain(&mut c)).await;
     let took = t0.elapsed();
     assert!(data.is_empty(), "data passed a timeout toxic");
-    assert!(
-        took >= Duration::from_millis(290),
-        "closed after {took:?} < 300 ms"
-    );
+    assert!(took >= Duration::from_millis(290), "closed after {took:?} < 300 ms");
     assert!(took < Duration::from_secs(3), "closed after {took:?}");
     let s = p.toxic_stats("timeout_upstream").unwrap();
     assert_eq!((s.connections, s.bytes, s.triggered), (1, 5, 1));
 
-    p.update_toxic(Toxic::new(
-        ToxicKind::Timeout { timeout: 0 },
-        Stream::Upstream,
-    ))
-    .unwrap();
+    p.update_toxic(Toxic::new(ToxicKind::Timeout { timeout: 0 }, Stream::Upstream)).unwrap();
     let mut c = connect(&p).await;
     c.write_all(b"hello").await.unwrap();
     let mut buf = [0u8; 5];
     let stalled = tokio::time::timeout(Duration::from_millis(600), c.read(&mut buf)).await;
-    assert!(
-        stalled.is_err(),
-        "a timeout-0 connection answered or closed: {stalled:?}"
-    );
+    assert!(stalled.is_err(), "a timeout-0 connection answered or closed: {stalled:?}");
     // Removing a timeout toxic closes the connections it stalled (Toxiproxy does the same).
     p.remove_toxic("timeout_upstream").unwrap();
     let (data, _, _) = within("close after removal", drain(&mut c)).await;
@@ -346,11 +291,7 @@ async fn timeout_stalls_then_closes() {
 async fn reset_peer_resets_the_connection() {
     let echo = echo_server().await;
     let p = proxy_to("rst", echo.addr).await;
-    p.add_toxic(Toxic::new(
-        ToxicKind::ResetPeer { timeout: 0 },
-        Stream::Upstream,
-    ))
-    .unwrap();
+    p.add_toxic(Toxic::new(ToxicKind::ResetPeer { timeout: 0 }, Stream::Upstream)).unwrap();
     let mut c = connect(&p).await;
     c.write_all(b"hello").await.unwrap();
     let (data, _, err) = within("reset", drain(&mut c)).await;
@@ -358,24 +299,14 @@ async fn reset_peer_resets_the_connection() {
     let err = err.expect("expected ECONNRESET, got a clean EOF");
     assert_eq!(err.kind(), std::io::ErrorKind::ConnectionReset, "{err}");
 
-    p.update_toxic(Toxic::new(
-        ToxicKind::ResetPeer { timeout: 200 },
-        Stream::Upstream,
-    ))
-    .unwrap();
+    p.update_toxic(Toxic::new(ToxicKind::ResetPeer { timeout: 200 }, Stream::Upstream)).unwrap();
     let mut c = connect(&p).await;
     let t0 = Instant::now();
     c.write_all(b"hello").await.unwrap();
     let (_, _, err) = within("reset", drain(&mut c)).await;
     let took = t0.elapsed();
-    assert_eq!(
-        err.map(|e| e.kind()),
-        Some(std::io::ErrorKind::ConnectionReset)
-    );
-    assert!(
-        took >= Duration::from_millis(190),
-        "reset after {took:?} < 200 ms"
-    );
+    assert_eq!(err.map(|e| e.kind()), Some(std::io::ErrorKind::ConnectionReset));
+    assert!(took >= Duration::from_millis(190), "reset after {took:?} < 200 ms");
     let s = p.toxic_stats("reset_peer_upstream").unwrap();
     assert_eq!((s.connections, s.triggered), (2, 2));
 }
@@ -385,11 +316,7 @@ async fn reset_peer_resets_the_connection() {
 async fn slow_close_delays_the_close() {
     let server = send_server(b"bye".to_vec(), false).await;
     let p = proxy_to("slowclose", server.addr).await;
-    p.add_toxic(Toxic::new(
-        ToxicKind::SlowClose { delay: 300 },
-        Stream::Downstream,
-    ))
-    .unwrap();
+    p.add_toxic(Toxic::new(ToxicKind::SlowClose { delay: 300 }, Stream::Downstream)).unwrap();
     let mut c = connect(&p).await;
     let t0 = Instant::now();
     let mut bye = [0u8; 3];
@@ -398,14 +325,8 @@ async fn slow_close_delays_the_close() {
     let (rest, _, err) = within("close", drain(&mut c)).await;
     let closed_at = t0.elapsed();
     assert!(rest.is_empty() && err.is_none());
-    assert!(
-        data_at < Duration::from_millis(250),
-        "data was delayed too: {data_at:?}"
-    );
-    assert!(
-        closed_at >= Duration::from_millis(290),
-        "close after {closed_at:?} < 300 ms"
-    );
+    assert!(data_at < Duration::from_millis(250), "data was delayed too: {data_at:?}");
+    assert!(closed_at >= Duration::from_millis(290), "close after {closed_at:?} < 300 ms");
     assert_eq!(p.toxic_stats("slow_close_downstream").unwrap().triggered, 1);
 }
 
@@ -414,13 +335,8 @@ async fn slow_close_delays_the_close() {
 #[tokio::test]
 async fn toxicity_is_drawn_per_connection_from_the_seed() {
     async fn pattern(seed: u64, upstream: SocketAddr) -> (Vec<bool>, u64) {
-        let p = Proxy::start(ProxyConfig::new("tox", upstream.to_string()).seed(seed))
-            .await
-            .unwrap();
-        p.add_toxic(
-            Toxic::new(ToxicKind::LimitData { bytes: 0 }, Stream::Downstream).toxicity(0.5),
-        )
-        .unwrap();
+        let p = Proxy::start(ProxyConfig::new("tox", upstream.to_string()).seed(seed)).await.unwrap();
+        p.add_toxic(Toxic::new(ToxicKind::LimitData { bytes: 0 }, Stream::Downstream).toxicity(0.5)).unwrap();
         let mut hit = Vec::new();
         for _ in 0..24 {
             let mut c = connect(&p).await;
@@ -428,10 +344,7 @@ async fn toxicity_is_drawn_per_connection_from_the_seed() {
             let (data, _, _) = within("toxicity probe", drain_or_echo(&mut c)).await;
             hit.push(data.is_empty());
         }
-        (
-            hit,
-            p.toxic_stats("limit_data_downstream").unwrap().connections,
-        )
+        (hit, p.toxic_stats("limit_data_downstream").unwrap().connections)
     }
     /// Read the 4-byte echo or EOF.
     async fn drain_or_echo(c: &mut TcpStream) -> (Vec<u8>, usize, Option<std::io::Error>) {
@@ -446,15 +359,8 @@ async fn toxicity_is_drawn_per_connection_from_the_seed() {
     let (b, _) = pattern(7, echo.addr).await;
     let hits = a.iter().filter(|h| **h).count();
     assert_eq!(a, b, "same seed, different connections hit");
-    assert!(
-        hits > 0 && hits < a.len(),
-        "toxicity 0.5 hit {hits} of {}",
-        a.len()
-    );
-    assert_eq!(
-        count_a, hits as u64,
-        "counter disagrees with the connections hit"
-    );
+    assert!(hits > 0 && hits < a.len(), "toxicity 0.5 hit {hits} of {}", a.len());
+    assert_eq!(count_a, hits as u64, "counter disagrees with the connections hit");
 }
 
 // ---------------------------------------------------------------- live changes
@@ -470,17 +376,11 @@ async fn toxics_change_on_live_connections() {
 
     p.add_toxic(latency(150, 0, Stream::Downstream)).unwrap();
     let rtt = round_trip(&mut c).await;
-    assert!(
-        rtt >= Duration::from_millis(150),
-        "added latency not applied: {rtt:?}"
-    );
+    assert!(rtt >= Duration::from_millis(150), "added latency not applied: {rtt:?}");
 
     p.remove_toxic("latency_downstream").unwrap();
     let rtt = round_trip(&mut c).await;
-    assert!(
-        rtt < Duration::from_millis(150),
-        "removed latency still applied: {rtt:?}"
-    );
+    assert!(rtt < Duration::from_millis(150), "removed latency still applied: {rtt:?}");
 
     // A chunk held by a 10 s latency is released when the toxic is updated to 0.
     p.add_toxic(latency(10_000, 0, Stream::Downstream)).unwrap();
@@ -492,17 +392,10 @@ async fn toxics_change_on_live_connections() {
     let rtt = within("held chunk", round_trip(&mut c)).await;
     updater.await.unwrap();
     assert!(rtt >= Duration::from_millis(190), "{rtt:?}");
-    assert!(
-        rtt < Duration::from_secs(5),
-        "update did not release the held chunk: {rtt:?}"
-    );
+    assert!(rtt < Duration::from_secs(5), "update did not release the held chunk: {rtt:?}");
 
     // A timeout added to an idle connection starts its clock without any traffic.
-    p.add_toxic(Toxic::new(
-        ToxicKind::Timeout { timeout: 200 },
-        Stream::Upstream,
-    ))
-    .unwrap();
+    p.add_toxic(Toxic::new(ToxicKind::Timeout { timeout: 200 }, Stream::Upstream)).unwrap();
     let (data, _, _) = within("idle timeout", drain(&mut c)).await;
     assert!(data.is_empty());
 }
@@ -585,13 +478,7 @@ async fn updating_upstream_moves_new_connections() {
     let mut one = [0u8; 1];
     c.read_exact(&mut one).await.unwrap();
     assert_eq!(&one, b"A");
-    let info = p
-        .update(ProxyUpdate {
-            upstream: Some(b.addr.to_string()),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let info = p.update(ProxyUpdate { upstream: Some(b.addr.to_string()), ..Default::default() }).await.unwrap();
     assert!(info.enabled);
     let (rest, _, _) = within("old connection closed", drain(&mut c)).await;
     assert!(rest.is_empty());
@@ -614,10 +501,7 @@ async fn http(api: &ApiServer, method: &str, path: &str, body: Option<&str>) -> 
     let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
     let body = body.map(str::to_string);
     tokio::task::spawn_blocking(move || {
-        let client = reqwest::blocking::Client::builder()
-            .no_proxy()
-            .build()
-            .unwrap();
+        let client = reqwest::blocking::Client::builder().no_proxy().build().unwrap();
         let mut req = client.request(method, url);
         if let Some(b) = body {
             req = req.header("Content-Type", "application/json").body(b);
@@ -647,22 +531,12 @@ async fn api_speaks_toxiproxy_json() {
     .await;
     assert_eq!(st, 201, "{body}");
     let listen = body["listen"].as_str().unwrap().to_string();
-    assert!(
-        listen.starts_with("127.0.0.1:") && !listen.ends_with(":0"),
-        "{body}"
-    );
-    assert_eq!(
-        body,
-        json!({"name": "echo", "listen": listen, "upstream": up, "enabled": true, "toxics": []})
-    );
+    assert!(listen.starts_with("127.0.0.1:") && !listen.ends_with(":0"), "{body}");
+    assert_eq!(body, json!({"name": "echo", "listen": listen, "upstream": up, "enabled": true, "toxics": []}));
 
-    let (st, body) = http(
-        &api,
-        "POST",
-        "/proxies/echo/toxics",
-        Some(r#"{"type": "latency", "attributes": {"latency": 100}}"#),
-    )
-    .await;
+    let (st, body) =
+        http(&api, "POST", "/proxies/echo/toxics", Some(r#"{"type": "latency", "attributes": {"latency": 100}}"#))
+            .await;
     assert_eq!(st, 200);
     assert_eq!(
         body,
@@ -719,20 +593,10 @@ async fn api_speaks_toxiproxy_json() {
     assert_eq!(st, 201, "{body}");
     let proxies = body["proxies"].as_array().unwrap();
     assert_eq!(proxies.len(), 2);
-    assert_eq!(
-        proxies[0]["listen"],
-        json!(listen),
-        "an unchanged proxy was replaced"
-    );
+    assert_eq!(proxies[0]["listen"], json!(listen), "an unchanged proxy was replaced");
     assert_eq!(proxies[1]["enabled"], json!(false));
 
-    let (st, _) = http(
-        &api,
-        "DELETE",
-        "/proxies/echo/toxics/latency_downstream",
-        None,
-    )
-    .await;
+    let (st, _) = http(&api, "DELETE", "/proxies/echo/toxics/latency_downstream", None).await;
     assert_eq!(st, 404);
     let (st, _) = http(&api, "DELETE", "/proxies/two", None).await;
     assert_eq!(st, 204);
@@ -752,120 +616,27 @@ async fn api_errors_have_toxiproxy_shapes() {
     let err = |msg: &str, status: u16| json!({"error": msg, "status": status});
 
     let cases: Vec<(&str, &str, Option<&str>, u16, Value)> = vec![
-        (
-            "GET",
-            "/proxies/nope",
-            None,
-            404,
-            err("proxy not found", 404),
-        ),
-        (
-            "DELETE",
-            "/proxies/nope",
-            None,
-            404,
-            err("proxy not found", 404),
-        ),
-        (
-            "POST",
-            "/proxies/nope",
-            Some("{}"),
-            404,
-            err("proxy not found", 404),
-        ),
-        (
-            "GET",
-            "/proxies/nope/toxics",
-            None,
-            404,
-            err("proxy not found", 404),
-        ),
-        (
-            "POST",
-            "/proxies/nope/toxics",
-            Some(r#"{"type":"latency"}"#),
-            404,
-            err("proxy not found", 404),
-        ),
-        (
-            "POST",
-            "/proxies",
-            Some(r#"{"name":"p","upstream":"127.0.0.1:9"}"#),
-            201,
-            Value::Null,
-        ),
-        (
-            "POST",
-            "/proxies",
-            Some(r#"{"name":"p","upstream":"127.0.0.1:9"}"#),
-            409,
-            err("proxy already exists", 409),
-        ),
-        (
-            "POST",
-            "/proxies",
-            Some(r#"{"upstream":"127.0.0.1:9"}"#),
-            400,
-            err("missing required field: name", 400),
-        ),
-        (
-            "POST",
-            "/proxies",
-            Some(r#"{"name":"q"}"#),
-            400,
-            err("missing required field: upstream", 400),
-        ),
-        (
-            "GET",
-            "/proxies/p/toxics/nope",
-            None,
-            404,
-            err("toxic not found", 404),
-        ),
-        (
-            "DELETE",
-            "/proxies/p/toxics/nope",
-            None,
-            404,
-            err("toxic not found", 404),
-        ),
-        (
-            "POST",
-            "/proxies/p/toxics/nope",
-            Some("{}"),
-            404,
-            err("toxic not found", 404),
-        ),
-        (
-            "POST",
-            "/proxies/p/toxics",
-            Some(r#"{"type":"latency"}"#),
-            200,
-            Value::Null,
-        ),
-        (
-            "POST",
-            "/proxies/p/toxics",
-            Some(r#"{"type":"latency"}"#),
-            409,
-            err("toxic already exists", 409),
-        ),
-        (
-            "POST",
-            "/proxies/p/toxics",
-            Some(r#"{"type":"fire"}"#),
-            400,
-            err("invalid toxic type", 400),
-        ),
+        ("GET", "/proxies/nope", None, 404, err("proxy not found", 404)),
+        ("DELETE", "/proxies/nope", None, 404, err("proxy not found", 404)),
+        ("POST", "/proxies/nope", Some("{}"), 404, err("proxy not found", 404)),
+        ("GET", "/proxies/nope/toxics", None, 404, err("proxy not found", 404)),
+        ("POST", "/proxies/nope/toxics", Some(r#"{"type":"latency"}"#), 404, err("proxy not found", 404)),
+        ("POST", "/proxies", Some(r#"{"name":"p","upstream":"127.0.0.1:9"}"#), 201, Value::Null),
+        ("POST", "/proxies", Some(r#"{"name":"p","upstream":"127.0.0.1:9"}"#), 409, err("proxy already exists", 409)),
+        ("POST", "/proxies", Some(r#"{"upstream":"127.0.0.1:9"}"#), 400, err("missing required field: name", 400)),
+        ("POST", "/proxies", Some(r#"{"name":"q"}"#), 400, err("missing required field: upstream", 400)),
+        ("GET", "/proxies/p/toxics/nope", None, 404, err("toxic not found", 404)),
+        ("DELETE", "/proxies/p/toxics/nope", None, 404, err("toxic not found", 404)),
+        ("POST", "/proxies/p/toxics/nope", Some("{}"), 404, err("toxic not found", 404)),
+        ("POST", "/proxies/p/toxics", Some(r#"{"type":"latency"}"#), 200, Value::Null),
+        ("POST", "/proxies/p/toxics", Some(r#"{"type":"latency"}"#), 409, err("toxic already exists", 409)),
+        ("POST", "/proxies/p/toxics", Some(r#"{"type":"fire"}"#), 400, err("invalid toxic type", 400)),
         (
             "POST",
             "/proxies/p/toxics",
             Some(r#"{"type":"latency","stream":"sideways"}"#),
             400,
-            err(
-                "stream was invalid, can be either upstream or downstream",
-                400,
-            ),
+            err("stream was invalid, can be either upstream or downstream", 400),
         ),
     ];
     for (method, path, body, status, want) in cases {
@@ -884,41 +655,20 @@ async fn api_errors_have_toxiproxy_shapes() {
         ("/proxies", r#"{"name": "r", "upstream": "no-port"}"#),
         ("/proxies/p", r#"{"enabled": "yes"}"#),
         ("/proxies/p/toxics", "not json"),
-        (
-            "/proxies/p/toxics",
-            r#"{"type":"latency","name":"x","attributes":{"latency":-5}}"#,
-        ),
-        (
-            "/proxies/p/toxics",
-            r#"{"type":"latency","name":"y","attributes":{"latency":"slow"}}"#,
-        ),
-        (
-            "/proxies/p/toxics",
-            r#"{"type":"latency","name":"z","toxicity":2}"#,
-        ),
-        (
-            "/proxies/p/toxics",
-            r#"{"type":"slicer","name":"s","attributes":{"average_size":0}}"#,
-        ),
-        (
-            "/proxies/p/toxics/latency_downstream",
-            r#"{"attributes":{"latency":1.5}}"#,
-        ),
+        ("/proxies/p/toxics", r#"{"type":"latency","name":"x","attributes":{"latency":-5}}"#),
+        ("/proxies/p/toxics", r#"{"type":"latency","name":"y","attributes":{"latency":"slow"}}"#),
+        ("/proxies/p/toxics", r#"{"type":"latency","name":"z","toxicity":2}"#),
+        ("/proxies/p/toxics", r#"{"type":"slicer","name":"s","attributes":{"average_size":0}}"#),
+        ("/proxies/p/toxics/latency_downstream", r#"{"attributes":{"latency":1.5}}"#),
         ("/populate", r#"{"name":"p"}"#),
-        (
-            "/populate",
-            r#"[{"name":"d","upstream":"127.0.0.1:9"},{"name":"d","upstream":"127.0.0.1:9"}]"#,
-        ),
+        ("/populate", r#"[{"name":"d","upstream":"127.0.0.1:9"},{"name":"d","upstream":"127.0.0.1:9"}]"#),
     ];
     for (path, body) in bad {
         let (st, got) = http(&api, "POST", path, Some(body)).await;
         assert_eq!(st, 400, "POST {path} {body} -> {got}");
         assert_eq!(got["status"], json!(400), "{got}");
         let msg = got["error"].as_str().unwrap_or("");
-        assert!(
-            msg.starts_with("bad request body"),
-            "POST {path} {body} -> {msg}"
-        );
+        assert!(msg.starts_with("bad request body"), "POST {path} {body} -> {msg}");
     }
 
     // Garbage never crashes the server or yields a 5xx.
@@ -935,13 +685,8 @@ async fn api_errors_have_toxiproxy_shapes() {
         "{\"toxicity\":-0}",
     ];
     for g in garbage {
-        for path in [
-            "/proxies",
-            "/populate",
-            "/proxies/p",
-            "/proxies/p/toxics",
-            "/proxies/p/toxics/latency_downstream",
-        ] {
+        for path in ["/proxies", "/populate", "/proxies/p", "/proxies/p/toxics", "/proxies/p/toxics/latency_downstream"]
+        {
             let (st, got) = http(&api, "POST", path, Some(g)).await;
             assert!(st < 500, "POST {path} {g:?} -> {st} {got}");
         }
@@ -956,17 +701,8 @@ async fn api_refuses_browsers() {
     let (api, _reg) = api_with_registry().await;
     let url = format!("{}/proxies", api.url());
     let st = tokio::task::spawn_blocking(move || {
-        let client = reqwest::blocking::Client::builder()
-            .no_proxy()
-            .build()
-            .unwrap();
-        client
-            .get(url)
-            .header("User-Agent", "Mozilla/5.0")
-            .send()
-            .unwrap()
-            .status()
-            .as_u16()
+        let client = reqwest::blocking::Client::builder().no_proxy().build().unwrap();
+        client.get(url).header("User-Agent", "Mozilla/5.0").send().unwrap().status().as_u16()
     })
     .await
     .unwrap();
@@ -987,13 +723,8 @@ async fn toxiproxy_rust_client_drives_the_embedded_api() {
         let client = Client::new(api_addr);
         assert!(client.is_running());
         assert!(client.version().unwrap().contains("2."));
-        let made = client
-            .populate(vec![ProxyPack::new(
-                "echo".into(),
-                "127.0.0.1:0".into(),
-                upstream.clone(),
-            )])
-            .unwrap();
+        let made =
+            client.populate(vec![ProxyPack::new("echo".into(), "127.0.0.1:0".into(), upstream.clone())]).unwrap();
         assert_eq!(made.len(), 1);
         let listen = made[0].proxy_pack.listen.clone();
 
@@ -1015,22 +746,8 @@ async fn toxiproxy_rust_client_drives_the_embedded_api() {
         let toxics = proxy.toxics().unwrap();
         let mut names: Vec<_> = toxics.iter().map(|t| t.name.clone()).collect();
         names.sort();
-        assert_eq!(
-            names,
-            [
-                "bandwidth_upstream",
-                "latency_downstream",
-                "slicer_upstream"
-            ]
-        );
-        assert_eq!(
-            toxics
-                .iter()
-                .find(|t| t.name == "slicer_upstream")
-                .unwrap()
-                .attributes["average_size"],
-            16
-        );
+        assert_eq!(names, ["bandwidth_upstream", "latency_downstream", "slicer_upstream"]);
+        assert_eq!(toxics.iter().find(|t| t.name == "slicer_upstream").unwrap().attributes["average_size"], 16);
 
         proxy.delete_all_toxics().unwrap();
         assert!(proxy.toxics().unwrap().is_empty());
@@ -1065,107 +782,45 @@ async fn external_backend_drives_a_toxiproxy_api() {
     assert!(backend.is_external());
     assert!(backend.version().await.unwrap().starts_with("2."));
 
-    let info = backend
-        .create_proxy("echo", "127.0.0.1:0", &echo.addr.to_string())
-        .await
-        .unwrap();
+    let info = backend.create_proxy("echo", "127.0.0.1:0", &echo.addr.to_string()).await.unwrap();
     assert!(info.enabled);
-    assert_eq!(
-        info.listen,
-        reg.get("echo").unwrap().listen_addr().to_string()
-    );
-    let dup = backend
-        .create_proxy("echo", "127.0.0.1:0", &echo.addr.to_string())
-        .await;
+    assert_eq!(info.listen, reg.get("echo").unwrap().listen_addr().to_string());
+    let dup = backend.create_proxy("echo", "127.0.0.1:0", &echo.addr.to_string()).await;
     assert_eq!(dup.unwrap_err().status(), 409);
     assert_eq!(backend.proxy("nope").await.unwrap_err().status(), 404);
 
     let t = latency(100, 0, Stream::Downstream).named("slow");
     backend.add_toxic("echo", t.clone()).await.unwrap();
-    assert_eq!(
-        backend
-            .add_toxic("echo", t.clone())
-            .await
-            .unwrap_err()
-            .status(),
-        409
-    );
-    assert_eq!(
-        backend
-            .add_toxic("nope", t.clone())
-            .await
-            .unwrap_err()
-            .status(),
-        404
-    );
+    assert_eq!(backend.add_toxic("echo", t.clone()).await.unwrap_err().status(), 409);
+    assert_eq!(backend.add_toxic("nope", t.clone()).await.unwrap_err().status(), 404);
     let mut c = TcpStream::connect(&info.listen).await.unwrap();
     assert!(round_trip(&mut c).await >= Duration::from_millis(100));
     // The embedded side counted it (an external Toxiproxy has no counters).
-    assert!(
-        reg.get("echo")
-            .unwrap()
-            .toxic_stats("slow")
-            .unwrap()
-            .took_effect()
-    );
+    assert!(reg.get("echo").unwrap().toxic_stats("slow").unwrap().took_effect());
     assert_eq!(backend.toxic_stats("echo", "slow").await.unwrap(), None);
 
-    let updated = backend
-        .update_toxic("echo", latency(200, 10, Stream::Downstream).named("slow"))
-        .await
-        .unwrap();
-    assert_eq!(
-        updated.kind,
-        ToxicKind::Latency {
-            latency: 200,
-            jitter: 10
-        }
-    );
+    let updated = backend.update_toxic("echo", latency(200, 10, Stream::Downstream).named("slow")).await.unwrap();
+    assert_eq!(updated.kind, ToxicKind::Latency { latency: 200, jitter: 10 });
     assert_eq!(backend.toxics("echo").await.unwrap(), vec![updated]);
     backend.remove_toxic("echo", "slow").await.unwrap();
-    assert_eq!(
-        backend
-            .remove_toxic("echo", "slow")
-            .await
-            .unwrap_err()
-            .status(),
-        404
-    );
+    assert_eq!(backend.remove_toxic("echo", "slow").await.unwrap_err().status(), 404);
     assert!(round_trip(&mut c).await < Duration::from_millis(100));
 
     backend.set_enabled("echo", false).await.unwrap();
     assert!(!backend.proxy("echo").await.unwrap().enabled);
     assert!(TcpStream::connect(&info.listen).await.is_err());
     backend.set_enabled("echo", true).await.unwrap();
-    let moved = backend
-        .update_proxy(
-            "echo",
-            ProxyUpdate {
-                enabled: Some(false),
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+    let moved = backend.update_proxy("echo", ProxyUpdate { enabled: Some(false), ..Default::default() }).await.unwrap();
     assert!(!moved.enabled);
 
-    backend
-        .add_toxic(
-            "echo",
-            Toxic::new(ToxicKind::Bandwidth { rate: 5 }, Stream::Upstream),
-        )
-        .await
-        .unwrap();
+    backend.add_toxic("echo", Toxic::new(ToxicKind::Bandwidth { rate: 5 }, Stream::Upstream)).await.unwrap();
     backend.reset().await.unwrap();
     let all = backend.proxies().await.unwrap();
     assert_eq!(all.len(), 1);
     assert!(all[0].enabled && all[0].toxics.is_empty());
 
     backend.delete_proxy("echo").await.unwrap();
-    assert_eq!(
-        backend.delete_proxy("echo").await.unwrap_err().status(),
-        404
-    );
+    assert_eq!(backend.delete_proxy("echo").await.unwrap_err().status(), 404);
     assert!(reg.names().is_empty());
     drop(backend);
     api.shutdown().await;
@@ -1179,8 +834,5 @@ async fn external_backend_reports_an_unreachable_server() {
     drop(l);
     let err = ExternalToxiproxy::connect(&dead).await.unwrap_err();
     let msg = err.to_string();
-    assert!(
-        msg.contains(&dead) && msg.contains("TOXIPROXY_URL"),
-        "{msg}"
-    );
+    assert!(msg.contains(&dead) && msg.contains("TOXIPROXY_URL"), "{msg}");
 }

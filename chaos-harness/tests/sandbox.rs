@@ -284,7 +284,9 @@ async fn stop_escalates_to_sigkill_and_removes_cgroups() {
     }
     let pending = journal::Parsed::read(cx.sandbox().journal_path()).unwrap().pending;
     assert!(
-        pending.iter().all(|p| matches!(p.effect, journal::Effect::TempDir { .. } | journal::Effect::CgroupParent { .. })),
+        pending
+            .iter()
+            .all(|p| matches!(p.effect, journal::Effect::TempDir { .. } | journal::Effect::CgroupParent { .. })),
         "only the temp dir and shared cgroup parents stay pending: {pending:?}"
     );
     teardown_clean(cx.sandbox(), &members);

@@ -62,10 +62,7 @@ fn parse_raw(input: ParseStream) -> syn::Result<Vec<RawArg>> {
     let mut args = Vec::new();
     while !input.is_empty() {
         if !input.peek(Ident::peek_any) {
-            return Err(input.error(format!(
-                "expected `key` or `key = value`; valid keys: {}",
-                KEYS.join(", ")
-            )));
+            return Err(input.error(format!("expected `key` or `key = value`; valid keys: {}", KEYS.join(", "))));
         }
         let key = input.call(Ident::parse_any)?;
         let value = if input.peek(Token![=]) {
@@ -110,9 +107,7 @@ fn usage(key: &str) -> Option<&'static str> {
 
 /// `"; write `usage`"` for a known key, else nothing.
 fn usage_hint(key: &Ident) -> String {
-    usage(&key.unraw().to_string())
-        .map(|u| format!("; write `{u}`"))
-        .unwrap_or_default()
+    usage(&key.unraw().to_string()).map(|u| format!("; write `{u}`")).unwrap_or_default()
 }
 
 /// Checks keys and values; collects every error.
@@ -125,11 +120,7 @@ fn validate(raw: Vec<RawArg>) -> syn::Result<Args> {
         if !KEYS.contains(&name.as_str()) {
             errors.spanned(
                 &key,
-                format!(
-                    "unknown key `{name}`; valid keys: {}{}",
-                    KEYS.join(", "),
-                    suggestion(&name, KEYS)
-                ),
+                format!("unknown key `{name}`; valid keys: {}{}", KEYS.join(", "), suggestion(&name, KEYS)),
             );
             continue;
         }
@@ -138,10 +129,7 @@ fn validate(raw: Vec<RawArg>) -> syn::Result<Args> {
                 "tags" | "requires" => " (put all values in one list)",
                 _ => "",
             };
-            errors.spanned(
-                &key,
-                format!("duplicate key `{name}`; give each key once{merge}"),
-            );
+            errors.spanned(&key, format!("duplicate key `{name}`; give each key once{merge}"));
             continue;
         }
         seen.push(name.clone());
@@ -153,13 +141,7 @@ fn validate(raw: Vec<RawArg>) -> syn::Result<Args> {
             continue;
         }
         let Some(value) = value else {
-            errors.spanned(
-                &key,
-                format!(
-                    "`{name}` needs a value: `{}`",
-                    usage(&name).unwrap_or_default()
-                ),
-            );
+            errors.spanned(&key, format!("`{name}` needs a value: `{}`", usage(&name).unwrap_or_default()));
             continue;
         };
         match name.as_str() {
@@ -195,11 +177,9 @@ fn lit_str(expr: &Expr) -> Option<&LitStr> {
 /// `" (write `\"word\"`)"` when `expr` is a bare word that was probably meant as a string.
 fn quote_hint(expr: &Expr) -> String {
     match ungroup(expr) {
-        Expr::Path(path) if path.qself.is_none() && path.attrs.is_empty() => path
-            .path
-            .get_ident()
-            .map(|ident| format!(" (write `\"{}\"`)", ident.unraw()))
-            .unwrap_or_default(),
+        Expr::Path(path) if path.qself.is_none() && path.attrs.is_empty() => {
+            path.path.get_ident().map(|ident| format!(" (write `\"{}\"`)", ident.unraw())).unwrap_or_default()
+        }
         _ => String::new(),
     }
 }
@@ -210,10 +190,7 @@ fn string_list<'a>(key: &str, value: &'a Expr, errors: &mut Errors) -> Vec<&'a L
     let Expr::Array(array) = ungroup(value) else {
         let message = match lit_str(value) {
             Some(s) => format!("expected a list: `{key} = [{:?}]`", s.value()),
-            None => format!(
-                "expected a list of strings: `{}`",
-                usage(key).unwrap_or_default()
-            ),
+            None => format!("expected a list of strings: `{}`", usage(key).unwrap_or_default()),
         };
         errors.spanned(value, message);
         return Vec::new();
@@ -222,10 +199,7 @@ fn string_list<'a>(key: &str, value: &'a Expr, errors: &mut Errors) -> Vec<&'a L
     for element in &array.elems {
         match lit_str(element) {
             Some(s) => strings.push(s),
-            None => errors.spanned(
-                element,
-                format!("expected a string literal{}", quote_hint(element)),
-            ),
+            None => errors.spanned(element, format!("expected a string literal{}", quote_hint(element))),
         }
     }
     strings
@@ -267,16 +241,11 @@ pub(crate) fn check_tag(tag: &str) -> Result<(), String> {
     let Some(bad) = tag.chars().find(|&c| !is_tag_char(c)) else {
         return Ok(());
     };
-    let mut message = format!(
-        "invalid character {bad:?} in tag {tag:?}; tags use lowercase letters, digits, `_` and `-`"
-    );
+    let mut message =
+        format!("invalid character {bad:?} in tag {tag:?}; tags use lowercase letters, digits, `_` and `-`");
     // Suggest a fixed tag when only case, spaces or ASCII punctuation are wrong.
     if tag.is_ascii() {
-        let fixed: String = tag
-            .to_ascii_lowercase()
-            .chars()
-            .map(|c| if is_tag_char(c) { c } else { '-' })
-            .collect();
+        let fixed: String = tag.to_ascii_lowercase().chars().map(|c| if is_tag_char(c) { c } else { '-' }).collect();
         if fixed.chars().any(|c| c.is_ascii_alphanumeric()) {
             message.push_str(&format!(" (did you mean {fixed:?}?)"));
         }
@@ -312,14 +281,8 @@ fn parse_requires(value: &Expr) -> syn::Result<Vec<String>> {
 fn parse_timeout(value: &Expr) -> syn::Result<u64> {
     let Some(lit) = lit_str(value) else {
         let hint = match ungroup(value) {
-            Expr::Lit(syn::ExprLit {
-                lit: Lit::Int(int), ..
-            }) => {
-                let unit = if int.suffix().is_empty() {
-                    "s"
-                } else {
-                    int.suffix()
-                };
+            Expr::Lit(syn::ExprLit { lit: Lit::Int(int), .. }) => {
+                let unit = if int.suffix().is_empty() { "s" } else { int.suffix() };
                 format!(r#" (write `"{}{unit}"`)"#, int.base10_digits())
             }
             _ => String::new(),
@@ -330,12 +293,8 @@ fn parse_timeout(value: &Expr) -> syn::Result<u64> {
         ));
     };
     let text = lit.value();
-    let duration = humantime::parse_duration(&text).map_err(|e| {
-        syn::Error::new(
-            lit.span(),
-            format!("invalid timeout {text:?}: {e}; {DURATION_EXAMPLES}"),
-        )
-    })?;
+    let duration = humantime::parse_duration(&text)
+        .map_err(|e| syn::Error::new(lit.span(), format!("invalid timeout {text:?}: {e}; {DURATION_EXAMPLES}")))?;
     if duration.is_zero() {
         return Err(syn::Error::new(
             lit.span(),
@@ -346,15 +305,11 @@ fn parse_timeout(value: &Expr) -> syn::Result<u64> {
         ));
     }
     match u64::try_from(duration.as_millis()) {
-        Ok(0) => Err(syn::Error::new(
-            lit.span(),
-            format!("timeout {text:?} is shorter than 1ms, the timeout resolution"),
-        )),
+        Ok(0) => {
+            Err(syn::Error::new(lit.span(), format!("timeout {text:?} is shorter than 1ms, the timeout resolution")))
+        }
         Ok(ms) => Ok(ms),
-        Err(_) => Err(syn::Error::new(
-            lit.span(),
-            format!("timeout {text:?} is too large; {DURATION_EXAMPLES}"),
-        )),
+        Err(_) => Err(syn::Error::new(lit.span(), format!("timeout {text:?} is too large; {DURATION_EXAMPLES}"))),
     }
 }
 
@@ -371,10 +326,7 @@ fn parse_ignore(value: Option<&Expr>) -> syn::Result<Ignore> {
         Some(reason) => Ok(Ignore::Reason(reason.value())),
         None => Err(syn::Error::new_spanned(
             value,
-            format!(
-                r#"expected a reason string: `ignore = "flaky on CI"`, or `ignore` alone{}"#,
-                quote_hint(value)
-            ),
+            format!(r#"expected a reason string: `ignore = "flaky on CI"`, or `ignore` alone{}"#, quote_hint(value)),
         )),
     }
 }
@@ -384,24 +336,15 @@ fn parse_name(value: &Expr) -> syn::Result<String> {
     let Some(lit) = lit_str(value) else {
         return Err(syn::Error::new_spanned(
             value,
-            format!(
-                r#"expected the name as a string: `name = "custom name"`{}"#,
-                quote_hint(value)
-            ),
+            format!(r#"expected the name as a string: `name = "custom name"`{}"#, quote_hint(value)),
         ));
     };
     let name = lit.value();
     if name.trim().is_empty() {
-        return Err(syn::Error::new(
-            lit.span(),
-            "empty test name; remove `name` to use the function name",
-        ));
+        return Err(syn::Error::new(lit.span(), "empty test name; remove `name` to use the function name"));
     }
     if name.chars().any(char::is_control) {
-        return Err(syn::Error::new(
-            lit.span(),
-            "a test name cannot contain control characters",
-        ));
+        return Err(syn::Error::new(lit.span(), "a test name cannot contain control characters"));
     }
     Ok(name)
 }
@@ -500,19 +443,13 @@ mod tests {
             error(quote!(tag = ["smoke"])),
             "unknown key `tag`; valid keys: tags, timeout, ignore, requires, name (did you mean `tags`?)"
         );
-        assert_eq!(
-            error(quote!(flaky)),
-            "unknown key `flaky`; valid keys: tags, timeout, ignore, requires, name"
-        );
+        assert_eq!(error(quote!(flaky)), "unknown key `flaky`; valid keys: tags, timeout, ignore, requires, name");
         assert!(error(quote!(r#type = 1)).starts_with("unknown key `type`"));
     }
 
     #[test]
     fn duplicate_keys() {
-        assert_eq!(
-            error(quote!(timeout = "1s", timeout = "2s")),
-            "duplicate key `timeout`; give each key once"
-        );
+        assert_eq!(error(quote!(timeout = "1s", timeout = "2s")), "duplicate key `timeout`; give each key once");
         assert_eq!(
             error(quote!(tags = ["a"], ignore, tags = ["b"])),
             "duplicate key `tags`; give each key once (put all values in one list)"
@@ -521,12 +458,7 @@ mod tests {
 
     #[test]
     fn several_errors_at_once() {
-        let all = errors(quote!(
-            tag = [],
-            timeout = "90",
-            requires = ["rooot"],
-            name = 1
-        ));
+        let all = errors(quote!(tag = [], timeout = "90", requires = ["rooot"], name = 1));
         assert_eq!(all.len(), 4, "{all:#?}");
         assert!(all[0].starts_with("unknown key `tag`"));
         assert!(all[1].starts_with("invalid timeout \"90\""));
@@ -540,60 +472,30 @@ mod tests {
             error(quote!("smoke")),
             "expected `key` or `key = value`; valid keys: tags, timeout, ignore, requires, name"
         );
-        assert_eq!(
-            error(quote!(tags = )),
-            r#"expected a value after `tags =`; write `tags = ["smoke", "net"]`"#
-        );
+        assert_eq!(error(quote!(tags = )), r#"expected a value after `tags =`; write `tags = ["smoke", "net"]`"#);
         assert_eq!(
             error(quote!(tags("smoke"))),
             r#"expected `=` or `,` after `tags`; write `tags = ["smoke", "net"]`"#
         );
-        assert_eq!(
-            error(quote!(name = "a" "b")),
-            "expected `,` after the value of `name`"
-        );
+        assert_eq!(error(quote!(name = "a" "b")), "expected `,` after the value of `name`");
         assert_eq!(error(quote!(a::b)), "expected `=` or `,` after `a`");
     }
 
     #[test]
     fn missing_values() {
-        assert_eq!(
-            error(quote!(tags)),
-            r#"`tags` needs a value: `tags = ["smoke", "net"]`"#
-        );
-        assert_eq!(
-            error(quote!(timeout)),
-            r#"`timeout` needs a value: `timeout = "90s"`"#
-        );
-        assert_eq!(
-            error(quote!(name)),
-            r#"`name` needs a value: `name = "custom name"`"#
-        );
-        assert_eq!(
-            error(quote!(requires)),
-            r#"`requires` needs a value: `requires = ["root", "cgroups"]`"#
-        );
+        assert_eq!(error(quote!(tags)), r#"`tags` needs a value: `tags = ["smoke", "net"]`"#);
+        assert_eq!(error(quote!(timeout)), r#"`timeout` needs a value: `timeout = "90s"`"#);
+        assert_eq!(error(quote!(name)), r#"`name` needs a value: `name = "custom name"`"#);
+        assert_eq!(error(quote!(requires)), r#"`requires` needs a value: `requires = ["root", "cgroups"]`"#);
     }
 
     #[test]
     fn wrong_value_types() {
-        assert_eq!(
-            error(quote!(tags = "smoke")),
-            r#"expected a list: `tags = ["smoke"]`"#
-        );
-        assert_eq!(
-            error(quote!(tags = smoke)),
-            r#"expected a list of strings: `tags = ["smoke", "net"]`"#
-        );
-        assert_eq!(
-            error(quote!(tags = [smoke])),
-            r#"expected a string literal (write `"smoke"`)"#
-        );
+        assert_eq!(error(quote!(tags = "smoke")), r#"expected a list: `tags = ["smoke"]`"#);
+        assert_eq!(error(quote!(tags = smoke)), r#"expected a list of strings: `tags = ["smoke", "net"]`"#);
+        assert_eq!(error(quote!(tags = [smoke])), r#"expected a string literal (write `"smoke"`)"#);
         assert_eq!(error(quote!(tags = [1])), "expected a string literal");
-        assert_eq!(
-            error(quote!(requires = "root")),
-            r#"expected a list: `requires = ["root"]`"#
-        );
+        assert_eq!(error(quote!(requires = "root")), r#"expected a list: `requires = ["root"]`"#);
         assert_eq!(
             error(quote!(timeout = 90)),
             r#"expected the timeout as a string, e.g. `timeout = "90s"` (write `"90s"`)"#
@@ -619,32 +521,26 @@ mod tests {
             error(quote!(timeout = "90")),
             r#"invalid timeout "90": time unit needed, for example 90sec or 90ms; write a duration like "90s", "1m 30s" or "500ms""#
         );
-        assert!(error(quote!(timeout = "90 parsecs")).starts_with(
-            r#"invalid timeout "90 parsecs": unknown time unit "parsecs", supported units:"#
-        ));
+        assert!(
+            error(quote!(timeout = "90 parsecs"))
+                .starts_with(r#"invalid timeout "90 parsecs": unknown time unit "parsecs", supported units:"#)
+        );
         assert!(error(quote!(timeout = "")).starts_with(r#"invalid timeout "": value was empty"#));
         assert!(error(quote!(timeout = "-1s")).starts_with(r#"invalid timeout "-1s""#));
         assert_eq!(
             error(quote!(timeout = "0s")),
             r#"timeout "0s" is zero; give a positive duration, or remove `timeout` to use the harness default"#
         );
-        assert_eq!(
-            error(quote!(timeout = "500us")),
-            r#"timeout "500us" is shorter than 1ms, the timeout resolution"#
-        );
+        assert_eq!(error(quote!(timeout = "500us")), r#"timeout "500us" is shorter than 1ms, the timeout resolution"#);
         assert!(error(quote!(timeout = "600000000000y")).starts_with("invalid timeout"));
         assert!(
-            error(quote!(timeout = "20000000000000000s"))
-                .starts_with(r#"timeout "20000000000000000s" is too large"#)
+            error(quote!(timeout = "20000000000000000s")).starts_with(r#"timeout "20000000000000000s" is too large"#)
         );
     }
 
     #[test]
     fn bad_tags() {
-        assert_eq!(
-            error(quote!(tags = [""])),
-            r#"empty tag; a tag is a name like "smoke" or "net-partition""#
-        );
+        assert_eq!(error(quote!(tags = [""])), r#"empty tag; a tag is a name like "smoke" or "net-partition""#);
         assert_eq!(
             error(quote!(tags = ["!slow"])),
             r#"a tag cannot start with `!`: `!` excludes a tag when selecting tests (`--tag '!slow'`); here, write the tag itself: "slow""#
@@ -661,10 +557,7 @@ mod tests {
             error(quote!(tags = ["*"])),
             r#"invalid character '*' in tag "*"; tags use lowercase letters, digits, `_` and `-`"#
         );
-        assert_eq!(
-            error(quote!(tags = ["a", "b", "a"])),
-            r#"duplicate tag "a""#
-        );
+        assert_eq!(error(quote!(tags = ["a", "b", "a"])), r#"duplicate tag "a""#);
         assert_eq!(errors(quote!(tags = ["A", "", "!x", 1])).len(), 4);
     }
 
@@ -678,10 +571,7 @@ mod tests {
             error(quote!(requires = ["gpu"])),
             r#"unknown capability "gpu"; valid capabilities: root, cgroups, freezer, netns, nft, elixir, python3, tmpfs"#
         );
-        assert_eq!(
-            error(quote!(requires = ["root", "root"])),
-            r#"duplicate capability "root""#
-        );
+        assert_eq!(error(quote!(requires = ["root", "root"])), r#"duplicate capability "root""#);
     }
 
     #[test]
@@ -690,14 +580,8 @@ mod tests {
             error(quote!(ignore = " ")),
             r#"empty ignore reason; write `ignore` alone, or give a reason: `ignore = "flaky on CI"`"#
         );
-        assert_eq!(
-            error(quote!(name = "")),
-            "empty test name; remove `name` to use the function name"
-        );
-        assert_eq!(
-            error(quote!(name = "a\nb")),
-            "a test name cannot contain control characters"
-        );
+        assert_eq!(error(quote!(name = "")), "empty test name; remove `name` to use the function name");
+        assert_eq!(error(quote!(name = "a\nb")), "a test name cannot contain control characters");
     }
 
     #[test]

@@ -58,9 +58,7 @@ pub(crate) fn did_you_mean<'a>(input: &str, candidates: &[&'a str]) -> Option<&'
 
 /// `" (did you mean `x`?)"` or nothing.
 pub(crate) fn suggestion(input: &str, candidates: &[&str]) -> String {
-    did_you_mean(input, candidates)
-        .map(|c| format!(" (did you mean `{c}`?)"))
-        .unwrap_or_default()
+    did_you_mean(input, candidates).map(|c| format!(" (did you mean `{c}`?)")).unwrap_or_default()
 }
 
 /// Edit distance (optimal string alignment: insertions, deletions, substitutions and
@@ -79,9 +77,7 @@ fn edit_distance(a: &str, b: &str) -> usize {
     for i in 1..=a.len() {
         for j in 1..=b.len() {
             let cost = usize::from(a[i - 1] != b[j - 1]);
-            let mut best = (d[i - 1][j] + 1)
-                .min(d[i][j - 1] + 1)
-                .min(d[i - 1][j - 1] + cost);
+            let mut best = (d[i - 1][j] + 1).min(d[i][j - 1] + 1).min(d[i - 1][j - 1] + cost);
             if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
                 best = best.min(d[i - 2][j - 2] + 1);
             }
@@ -127,16 +123,8 @@ mod tests {
         let mut errors = Errors::default();
         assert_eq!(errors.take(Ok::<_, syn::Error>(1)), Some(1));
         errors.at(Span::call_site(), "first");
-        assert_eq!(
-            errors.take(Err::<(), _>(syn::Error::new(Span::call_site(), "second"))),
-            None
-        );
-        let messages: Vec<String> = errors
-            .finish(())
-            .unwrap_err()
-            .into_iter()
-            .map(|e| e.to_string())
-            .collect();
+        assert_eq!(errors.take(Err::<(), _>(syn::Error::new(Span::call_site(), "second"))), None);
+        let messages: Vec<String> = errors.finish(()).unwrap_err().into_iter().map(|e| e.to_string()).collect();
         assert_eq!(messages, ["first", "second"]);
     }
 }

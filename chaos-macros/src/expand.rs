@@ -37,9 +37,7 @@ pub(crate) fn chaos_test(attr: TokenStream, item: TokenStream) -> TokenStream {
         }
         (Err(error), Ok(_)) | (Ok(_), Err(error)) => error,
     };
-    function
-        .attrs
-        .retain(|attr| signature::conflict(attr).is_none());
+    function.attrs.retain(|attr| signature::conflict(attr).is_none());
     function.sig.variadic = None;
     with_item(error, quote!(#function))
 }
@@ -60,10 +58,7 @@ pub(crate) fn expand(function: &ItemFn, args: &Args, shape: Shape) -> TokenStrea
     // Never equal to `ident`, so the adapter cannot shadow the function it calls.
     let adapter = format_ident!("__chaos_test_{}", ident.unraw(), span = span);
 
-    let name = args
-        .name
-        .clone()
-        .unwrap_or_else(|| ident.unraw().to_string());
+    let name = args.name.clone().unwrap_or_else(|| ident.unraw().to_string());
     let custom_name = args.name.is_some();
     let tags = &args.tags;
     let requires = &args.requires;
@@ -90,16 +85,9 @@ pub(crate) fn expand(function: &ItemFn, args: &Args, shape: Shape) -> TokenStrea
         let cx = Ident::new("cx", Span::mixed_site().located_at(span));
         (quote!(#cx), quote_spanned!(result_span=> #ident(#cx)))
     } else {
-        (
-            quote_spanned!(span=> _),
-            quote_spanned!(result_span=> #ident()),
-        )
+        (quote_spanned!(span=> _), quote_spanned!(result_span=> #ident()))
     };
-    let call = if shape.is_async {
-        quote_spanned!(result_span=> #call.await)
-    } else {
-        call
-    };
+    let call = if shape.is_async { quote_spanned!(result_span=> #call.await) } else { call };
     let result = quote_spanned! {result_span=>
         ::chaos_harness::__private::IntoTestResult::into_test_result(#call)
     };
@@ -110,17 +98,10 @@ pub(crate) fn expand(function: &ItemFn, args: &Args, shape: Shape) -> TokenStrea
             quote_spanned!(span=> Async),
         )
     } else {
-        (
-            quote_spanned!(span=> ::chaos_harness::ChaosResult),
-            result,
-            quote_spanned!(span=> Sync),
-        )
+        (quote_spanned!(span=> ::chaos_harness::ChaosResult), result, quote_spanned!(span=> Sync))
     };
     // A `#[cfg]` that removes the function must remove its registration too.
-    let cfgs = function
-        .attrs
-        .iter()
-        .filter(|attr| attr.path().is_ident("cfg"));
+    let cfgs = function.attrs.iter().filter(|attr| attr.path().is_ident("cfg"));
 
     quote_spanned! {span=>
         #function
@@ -288,9 +269,7 @@ mod tests {
         for (item, context, returns, call, variant) in cases {
             let out = expand_str(quote!(), item);
             for expected in [
-                format!(
-                    "fn __chaos_test_f ({context} : & mut :: chaos_harness :: Chaos) -> {returns}"
-                ),
+                format!("fn __chaos_test_f ({context} : & mut :: chaos_harness :: Chaos) -> {returns}"),
                 format!("into_test_result ({call})"),
                 format!("TestBody :: {variant} (__chaos_test_f)"),
             ] {
@@ -327,10 +306,7 @@ mod tests {
         assert!(out.contains("unknown key `tag`"), "{out}");
         assert!(out.contains("remove `#[test]`"), "{out}");
         assert!(out.contains("at most one argument"), "{out}");
-        assert!(
-            out.ends_with("# [inline] fn f (cx : & mut Chaos , n : u8) { }"),
-            "{out}"
-        );
+        assert!(out.ends_with("# [inline] fn f (cx : & mut Chaos , n : u8) { }"), "{out}");
         assert!(!out.contains("submit"), "{out}");
     }
 
@@ -342,10 +318,7 @@ mod tests {
                 unsafe extern "C" fn f(a: u8, ...) {}
             ),
         );
-        assert!(
-            out.ends_with("unsafe extern \"C\" fn f (a : u8 ,) { }"),
-            "{out}"
-        );
+        assert!(out.ends_with("unsafe extern \"C\" fn f (a : u8 ,) { }"), "{out}");
     }
 
     #[test]
@@ -356,10 +329,7 @@ mod tests {
                 struct S;
             ),
         );
-        assert!(
-            out.contains("#[chaos_test] applies to functions with a body"),
-            "{out}"
-        );
+        assert!(out.contains("#[chaos_test] applies to functions with a body"), "{out}");
         assert!(out.ends_with("struct S ;"), "{out}");
     }
 

@@ -13,10 +13,10 @@
 #![warn(missing_docs)]
 
 mod args;
-#[allow(dead_code)] // OPT_IN_TAGS is the runner's; the file is shared.
-mod names;
 mod diag;
 mod expand;
+#[allow(dead_code)] // OPT_IN_TAGS is the runner's; the file is shared.
+mod names;
 mod signature;
 
 use proc_macro::TokenStream;

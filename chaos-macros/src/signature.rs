@@ -32,22 +32,13 @@ pub(crate) fn check(function: &ItemFn) -> syn::Result<Shape> {
 
     let sig = &function.sig;
     if let Some(constness) = &sig.constness {
-        errors.spanned(
-            constness,
-            format!("a chaos test cannot be a `const fn`; {SUPPORTED}"),
-        );
+        errors.spanned(constness, format!("a chaos test cannot be a `const fn`; {SUPPORTED}"));
     }
     if let Some(unsafety) = &sig.unsafety {
-        errors.spanned(
-            unsafety,
-            format!("a chaos test cannot be an `unsafe fn`; {SUPPORTED}"),
-        );
+        errors.spanned(unsafety, format!("a chaos test cannot be an `unsafe fn`; {SUPPORTED}"));
     }
     if let Some(abi) = &sig.abi {
-        errors.spanned(
-            abi,
-            format!("a chaos test cannot have an `extern` ABI; {SUPPORTED}"),
-        );
+        errors.spanned(abi, format!("a chaos test cannot have an `extern` ABI; {SUPPORTED}"));
     }
     if !sig.generics.params.is_empty() {
         errors.spanned(
@@ -59,26 +50,17 @@ pub(crate) fn check(function: &ItemFn) -> syn::Result<Shape> {
         );
     }
     if let Some(where_clause) = &sig.generics.where_clause {
-        errors.spanned(
-            where_clause,
-            format!("a chaos test cannot have a `where` clause; {SUPPORTED}"),
-        );
+        errors.spanned(where_clause, format!("a chaos test cannot have a `where` clause; {SUPPORTED}"));
     }
     if let Some(variadic) = &sig.variadic {
-        errors.spanned(
-            variadic,
-            format!("a chaos test cannot be variadic; {SUPPORTED}"),
-        );
+        errors.spanned(variadic, format!("a chaos test cannot be variadic; {SUPPORTED}"));
     }
 
     let mut inputs = sig.inputs.iter();
     let takes_context = match inputs.next() {
         None => false,
         Some(FnArg::Receiver(receiver)) => {
-            errors.spanned(
-                receiver,
-                format!("a chaos test cannot take `self`; write a free function; {SUPPORTED}"),
-            );
+            errors.spanned(receiver, format!("a chaos test cannot take `self`; write a free function; {SUPPORTED}"));
             true
         }
         Some(FnArg::Typed(arg)) => {
@@ -90,18 +72,11 @@ pub(crate) fn check(function: &ItemFn) -> syn::Result<Shape> {
     };
     let extra: TokenStream = inputs.map(ToTokens::to_token_stream).collect();
     if !extra.is_empty() {
-        errors.spanned(
-            extra,
-            format!(
-                "a chaos test takes at most one argument, the context `&mut Chaos`; {SUPPORTED}"
-            ),
-        );
+        errors
+            .spanned(extra, format!("a chaos test takes at most one argument, the context `&mut Chaos`; {SUPPORTED}"));
     }
 
-    errors.finish(Shape {
-        is_async: sig.asyncness.is_some(),
-        takes_context,
-    })
+    errors.finish(Shape { is_async: sig.asyncness.is_some(), takes_context })
 }
 
 /// Why `attr` cannot be combined with `#[chaos_test]`, if it cannot.
@@ -113,15 +88,9 @@ pub(crate) fn conflict(attr: &Attribute) -> Option<String> {
         "test" => Some(format!(
             "remove `#[{shown}]`: #[chaos_test] already makes this a test, registered with the \
              chaos runner{}",
-            if shown.ends_with("tokio::test") {
-                ", which also gives every test its own tokio runtime"
-            } else {
-                ""
-            }
+            if shown.ends_with("tokio::test") { ", which also gives every test its own tokio runtime" } else { "" }
         )),
-        "chaos_test" => Some(format!(
-            "duplicate `#[{shown}]`: the test would be registered twice"
-        )),
+        "chaos_test" => Some(format!("duplicate `#[{shown}]`: the test would be registered twice")),
         "ignore" if path.get_ident().is_some() => Some(
             "`#[ignore]` has no effect on a chaos test; write `#[chaos_test(ignore)]` or \
              `#[chaos_test(ignore = \"reason\")]`"
@@ -139,11 +108,7 @@ pub(crate) fn conflict(attr: &Attribute) -> Option<String> {
 /// `a::b::c`, with the leading `::` if written.
 fn path_to_string(path: &Path) -> String {
     let segments: Vec<String> = path.segments.iter().map(|s| s.ident.to_string()).collect();
-    let leading = if path.leading_colon.is_some() {
-        "::"
-    } else {
-        ""
-    };
+    let leading = if path.leading_colon.is_some() { "::" } else { "" };
     format!("{leading}{}", segments.join("::"))
 }
 
@@ -175,11 +140,7 @@ fn is_chaos(ty: &Type) -> bool {
         Type::Paren(paren) => is_chaos(&paren.elem),
         Type::Path(path) => {
             path.qself.is_none()
-                && path
-                    .path
-                    .segments
-                    .last()
-                    .is_some_and(|last| last.ident == "Chaos" && last.arguments.is_empty())
+                && path.path.segments.last().is_some_and(|last| last.ident == "Chaos" && last.arguments.is_empty())
         }
         _ => false,
     }
@@ -211,22 +172,10 @@ mod tests {
         errors.into_iter().next().unwrap()
     }
 
-    const ASYNC_CX: Shape = Shape {
-        is_async: true,
-        takes_context: true,
-    };
-    const ASYNC: Shape = Shape {
-        is_async: true,
-        takes_context: false,
-    };
-    const SYNC_CX: Shape = Shape {
-        is_async: false,
-        takes_context: true,
-    };
-    const SYNC: Shape = Shape {
-        is_async: false,
-        takes_context: false,
-    };
+    const ASYNC_CX: Shape = Shape { is_async: true, takes_context: true };
+    const ASYNC: Shape = Shape { is_async: true, takes_context: false };
+    const SYNC_CX: Shape = Shape { is_async: false, takes_context: true };
+    const SYNC: Shape = Shape { is_async: false, takes_context: false };
 
     #[test]
     fn supported_signatures() {
@@ -354,9 +303,7 @@ mod tests {
             error(quote!(
                 fn f(cx: &mut Chaos, n: u32) {}
             )),
-            format!(
-                "a chaos test takes at most one argument, the context `&mut Chaos`; {SUPPORTED}"
-            )
+            format!("a chaos test takes at most one argument, the context `&mut Chaos`; {SUPPORTED}")
         );
         assert!(
             error(quote!(
@@ -431,10 +378,7 @@ mod tests {
             "remove `#[tokio::test]`: #[chaos_test] already makes this a test, registered with the \
              chaos runner, which also gives every test its own tokio runtime"
         );
-        assert_eq!(
-            all[2],
-            "duplicate `#[chaos_harness::chaos_test]`: the test would be registered twice"
-        );
+        assert_eq!(all[2], "duplicate `#[chaos_harness::chaos_test]`: the test would be registered twice");
         assert!(all[3].starts_with("`#[ignore]` has no effect on a chaos test"));
         assert!(all[4].starts_with("`#[should_panic]` is not supported"));
     }

@@ -25,11 +25,7 @@ async fn every_argument(cx: &mut Chaos) -> ChaosResult {
 
 #[chaos_test(ignore)]
 fn sync_with_context(cx: &mut chaos_harness::Chaos) -> Result<(), std::io::Error> {
-    if cx.seed() == 7 {
-        Ok(())
-    } else {
-        Err(std::io::Error::other("wrong seed"))
-    }
+    if cx.seed() == 7 { Ok(()) } else { Err(std::io::Error::other("wrong seed")) }
 }
 
 #[chaos_test]
@@ -47,11 +43,7 @@ mod nested {
 }
 
 fn check_seed(cx: &Chaos) -> ChaosResult {
-    if cx.seed() == 7 {
-        Ok(())
-    } else {
-        Err(std::io::Error::other("wrong seed").into())
-    }
+    if cx.seed() == 7 { Ok(()) } else { Err(std::io::Error::other("wrong seed").into()) }
 }
 
 fn descriptor(name: &str) -> &'static TestDescriptor {
@@ -87,11 +79,7 @@ fn defaults_and_location() {
     assert_eq!(d.module_path, "descriptors");
     assert_eq!(d.full_name(), "plain");
     assert_eq!(d.file, file!());
-    assert_eq!(
-        (d.line, d.column),
-        (PLAIN_LINE, 4),
-        "position of the function's name"
-    );
+    assert_eq!((d.line, d.column), (PLAIN_LINE, 4), "position of the function's name");
     assert!(d.tags.is_empty() && d.requires.is_empty());
     assert_eq!(d.timeout_ms, None);
     assert_eq!(d.ignore, Ignore::No);
@@ -135,10 +123,7 @@ fn module_path_and_raw_identifiers() {
 
 #[test]
 fn each_test_is_registered_once() {
-    let names: Vec<&str> = inventory::iter::<TestDescriptor>
-        .into_iter()
-        .map(|d| d.name)
-        .collect();
+    let names: Vec<&str> = inventory::iter::<TestDescriptor>.into_iter().map(|d| d.name).collect();
     assert_eq!(names.len(), 5, "{names:?}");
 }
 

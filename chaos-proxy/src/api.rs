@@ -74,13 +74,11 @@ impl ApiServer {
     /// # }
     /// ```
     pub async fn start(listen: &str, registry: ProxyRegistry) -> NetResult<ApiServer> {
-        let listener = tokio::net::TcpListener::bind(listen)
-            .await
-            .map_err(|source| NetError::Bind {
-                what: "Toxiproxy API server".into(),
-                addr: listen.to_string(),
-                source,
-            })?;
+        let listener = tokio::net::TcpListener::bind(listen).await.map_err(|source| NetError::Bind {
+            what: "Toxiproxy API server".into(),
+            addr: listen.to_string(),
+            source,
+        })?;
         let addr = listener.local_addr().map_err(|source| NetError::Bind {
             what: "Toxiproxy API server".into(),
             addr: listen.to_string(),
@@ -90,18 +88,11 @@ impl ApiServer {
         let app = router(registry);
         let shutdown = token.clone().cancelled_owned();
         let task = tokio::spawn(async move {
-            if let Err(e) = axum::serve(listener, app)
-                .with_graceful_shutdown(shutdown)
-                .await
-            {
+            if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(shutdown).await {
                 tracing::warn!(error = %e, "Toxiproxy API server stopped");
             }
         });
-        Ok(ApiServer {
-            addr,
-            token,
-            task: Some(task),
-        })
+        Ok(ApiServer { addr, token, task: Some(task) })
     }
 
     /// The bound address.
@@ -144,9 +135,7 @@ impl ApiServer {
     pub async fn shutdown(mut self) {
         self.token.cancel();
         if let Some(mut task) = self.task.take()
-            && tokio::time::timeout(Duration::from_secs(2), &mut task)
-                .await
-                .is_err()
+            && tokio::time::timeout(Duration::from_secs(2), &mut task).await.is_err()
         {
             task.abort();
             let _ = task.await;
@@ -175,23 +164,11 @@ pub fn router(registry: ProxyRegistry) -> Router {
         .route("/reset", post(reset))
         .route("/proxies", get(proxy_index).post(proxy_create))
         .route("/populate", post(populate))
-        .route(
-            "/proxies/{proxy}",
-            get(proxy_show)
-                .post(proxy_update)
-                .patch(proxy_update)
-                .delete(proxy_delete),
-        )
-        .route(
-            "/proxies/{proxy}/toxics",
-            get(toxic_index).post(toxic_create),
-        )
+        .route("/proxies/{proxy}", get(proxy_show).post(proxy_update).patch(proxy_update).delete(proxy_delete))
+        .route("/proxies/{proxy}/toxics", get(toxic_index).post(toxic_create))
         .route(
             "/proxies/{proxy}/toxics/{toxic}",
-            get(toxic_show)
-                .post(toxic_update)
-                .patch(toxic_update)
-                .delete(toxic_delete),
+            get(toxic_show).post(toxic_update).patch(toxic_update).delete(toxic_delete),
         )
         .route("/version", get(version))
         .layer(middleware::from_fn(stop_browsers))
@@ -199,11 +176,7 @@ pub fn router(registry: ProxyRegistry) -> Router {
 }
 
 async fn stop_browsers(req: Request, next: Next) -> Response {
-    let ua = req
-        .headers()
-        .get(header::USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
+    let ua = req.headers().get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or("");
     if ua.starts_with("Mozilla/") {
         return (StatusCode::FORBIDDEN, "User agent not allowed\n").into_response();
     }
@@ -245,23 +218,13 @@ fn no_content(r: NetResult<()>) -> Response {
 }
 
 async fn proxy_index(State(reg): State<ProxyRegistry>) -> Response {
-    let map: serde_json::Map<String, Value> = reg
-        .infos()
-        .into_iter()
-        .map(|i| {
-            (
-                i.name.clone(),
-                serde_json::to_value(&i).unwrap_or(Value::Null),
-            )
-        })
-        .collect();
+    let map: serde_json::Map<String, Value> =
+        reg.infos().into_iter().map(|i| (i.name.clone(), serde_json::to_value(&i).unwrap_or(Value::Null))).collect();
     json_response(StatusCode::OK, &map)
 }
 
 /// Parse `{name, listen, upstream, enabled}` (Toxiproxy's proxy body).
-fn parse_proxy_fields(
-    obj: &serde_json::Map<String, Value>,
-) -> NetResult<(String, String, String, Option<bool>)> {
+fn parse_proxy_fields(obj: &serde_json::Map<String, Value>) -> NetResult<(String, String, String, Option<bool>)> {
     let name = opt_str(obj, "name")?.unwrap_or("").to_string();
     let listen = opt_str(obj, "listen")?.unwrap_or("").to_string();
     let upstream = opt_str(obj, "upstream")?.unwrap_or("").to_string();
@@ -275,23 +238,13 @@ async fn proxy_create(State(reg): State<ProxyRegistry>, body: Bytes) -> Response
         let obj = as_object(&v, "{\"name\": \"db\", \"upstream\": \"127.0.0.1:5432\"}")?;
         let (name, listen, upstream, enabled) = parse_proxy_fields(obj)?;
         if name.is_empty() {
-            return Err(NetError::MissingField {
-                field: "name".into(),
-            });
+            return Err(NetError::MissingField { field: "name".into() });
         }
         if upstream.is_empty() {
-            return Err(NetError::MissingField {
-                field: "upstream".into(),
-            });
+            return Err(NetError::MissingField { field: "upstream".into() });
         }
-        let config = ProxyConfig {
-            name,
-            listen,
-            upstream,
-            seed: 0,
-        };
-        reg.create(config, enabled.unwrap_or(true))
-            .map(|p| p.info())
+        let config = ProxyConfig { name, listen, upstream, seed: 0 };
+        reg.create(config, enabled.unwrap_or(true)).map(|p| p.info())
     })();
     respond(StatusCode::CREATED, r)
 }
@@ -310,12 +263,7 @@ async fn populate(State(reg): State<ProxyRegistry>, body: Bytes) -> Response {
                 let obj = as_object(item, "{\"name\": \"db\", \"upstream\": \"127.0.0.1:5432\"}")?;
                 let (name, listen, upstream, enabled) = parse_proxy_fields(obj)?;
                 Ok(PopulateEntry {
-                    config: ProxyConfig {
-                        name,
-                        listen,
-                        upstream,
-                        seed: 0,
-                    },
+                    config: ProxyConfig { name, listen, upstream, seed: 0 },
                     enabled: enabled.unwrap_or(true),
                 })
             })
@@ -331,8 +279,7 @@ async fn populate(State(reg): State<ProxyRegistry>, body: Bytes) -> Response {
             json_response(StatusCode::CREATED, &json!({ "proxies": infos }))
         }
         Err(e) => {
-            let status =
-                StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
             let mut body = error_body(&e);
             body["proxies"] = json!([]);
             json_response(status, &body)
@@ -344,11 +291,7 @@ async fn proxy_show(State(reg): State<ProxyRegistry>, Path(name): Path<String>) 
     respond(StatusCode::OK, reg.get(&name).map(|p| p.info()))
 }
 
-async fn proxy_update(
-    State(reg): State<ProxyRegistry>,
-    Path(name): Path<String>,
-    body: Bytes,
-) -> Response {
+async fn proxy_update(State(reg): State<ProxyRegistry>, Path(name): Path<String>, body: Bytes) -> Response {
     let proxy = match reg.get(&name) {
         Ok(p) => p,
         Err(e) => return error_response(&e),
@@ -376,21 +319,12 @@ async fn toxic_index(State(reg): State<ProxyRegistry>, Path(name): Path<String>)
     respond(StatusCode::OK, reg.get(&name).map(|p| p.toxics()))
 }
 
-async fn toxic_create(
-    State(reg): State<ProxyRegistry>,
-    Path(name): Path<String>,
-    body: Bytes,
-) -> Response {
-    let r = reg
-        .get(&name)
-        .and_then(|p| Toxic::from_json(&body).and_then(|t| p.add_toxic(t)));
+async fn toxic_create(State(reg): State<ProxyRegistry>, Path(name): Path<String>, body: Bytes) -> Response {
+    let r = reg.get(&name).and_then(|p| Toxic::from_json(&body).and_then(|t| p.add_toxic(t)));
     respond(StatusCode::OK, r)
 }
 
-async fn toxic_show(
-    State(reg): State<ProxyRegistry>,
-    Path((name, toxic)): Path<(String, String)>,
-) -> Response {
+async fn toxic_show(State(reg): State<ProxyRegistry>, Path((name, toxic)): Path<(String, String)>) -> Response {
     respond(StatusCode::OK, reg.get(&name).and_then(|p| p.toxic(&toxic)))
 }
 
@@ -399,17 +333,10 @@ async fn toxic_update(
     Path((name, toxic)): Path<(String, String)>,
     body: Bytes,
 ) -> Response {
-    respond(
-        StatusCode::OK,
-        reg.get(&name)
-            .and_then(|p| p.update_toxic_json(&toxic, &body)),
-    )
+    respond(StatusCode::OK, reg.get(&name).and_then(|p| p.update_toxic_json(&toxic, &body)))
 }
 
-async fn toxic_delete(
-    State(reg): State<ProxyRegistry>,
-    Path((name, toxic)): Path<(String, String)>,
-) -> Response {
+async fn toxic_delete(State(reg): State<ProxyRegistry>, Path((name, toxic)): Path<(String, String)>) -> Response {
     no_content(reg.get(&name).and_then(|p| p.remove_toxic(&toxic)))
 }
 

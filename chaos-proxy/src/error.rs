@@ -32,9 +32,7 @@ pub enum NetError {
         name: String,
     },
     /// The proxy has no toxic with this name.
-    #[error(
-        "toxic `{toxic}` not found on proxy `{proxy}`; list the proxy's toxics to see their names"
-    )]
+    #[error("toxic `{toxic}` not found on proxy `{proxy}`; list the proxy's toxics to see their names")]
     ToxicNotFound {
         /// The proxy.
         proxy: String,
@@ -42,9 +40,7 @@ pub enum NetError {
         toxic: String,
     },
     /// The proxy already has a toxic with this name.
-    #[error(
-        "toxic `{toxic}` already exists on proxy `{proxy}`; give the new toxic another name or remove the old one"
-    )]
+    #[error("toxic `{toxic}` already exists on proxy `{proxy}`; give the new toxic another name or remove the old one")]
     ToxicExists {
         /// The proxy.
         proxy: String,
@@ -92,9 +88,7 @@ pub enum NetError {
         cause: String,
     },
     /// The proxy (or API server) could not bind its listening socket.
-    #[error(
-        "{what} could not listen on {addr}: {source}; pick a free port (or port 0) on 127.0.0.1"
-    )]
+    #[error("{what} could not listen on {addr}: {source}; pick a free port (or port 0) on 127.0.0.1")]
     Bind {
         /// What tried to listen (`proxy \`db\``, `Toxiproxy API server`).
         what: String,
@@ -105,9 +99,7 @@ pub enum NetError {
         source: io::Error,
     },
     /// An operation needs a Tokio runtime and none is running.
-    #[error(
-        "{what} needs a running Tokio runtime: {cause}; call it from inside #[tokio::test] or a Runtime::block_on"
-    )]
+    #[error("{what} needs a running Tokio runtime: {cause}; call it from inside #[tokio::test] or a Runtime::block_on")]
     NoRuntime {
         /// What was called.
         what: String,
@@ -193,9 +185,7 @@ impl NetError {
             NetError::ToxicNotFound { .. } => "toxic not found".into(),
             NetError::ToxicExists { .. } => "toxic already exists".into(),
             NetError::InvalidToxicType { .. } => "invalid toxic type".into(),
-            NetError::InvalidStream { .. } => {
-                "stream was invalid, can be either upstream or downstream".into()
-            }
+            NetError::InvalidStream { .. } => "stream was invalid, can be either upstream or downstream".into(),
             NetError::MissingField { field } => format!("missing required field: {field}"),
             NetError::BadRequest { cause, .. } => format!("bad request body: {cause}"),
             NetError::InvalidAddress { what, addr, cause } => {
@@ -207,10 +197,7 @@ impl NetError {
     }
 
     pub(crate) fn bad_request(cause: impl Into<String>, fix: impl Into<String>) -> Self {
-        NetError::BadRequest {
-            cause: cause.into(),
-            fix: fix.into(),
-        }
+        NetError::BadRequest { cause: cause.into(), fix: fix.into() }
     }
 }
 

@@ -49,12 +49,7 @@ impl ProxyConfig {
     /// assert_eq!(c.name, "api");
     /// ```
     pub fn new(name: impl Into<String>, upstream: impl Into<String>) -> Self {
-        ProxyConfig {
-            name: name.into(),
-            listen: "127.0.0.1:0".into(),
-            upstream: upstream.into(),
-            seed: 0,
-        }
+        ProxyConfig { name: name.into(), listen: "127.0.0.1:0".into(), upstream: upstream.into(), seed: 0 }
     }
 
     /// Set the listen address.
@@ -218,21 +213,13 @@ impl Proxy {
     /// ```
     pub fn create(config: ProxyConfig, enabled: bool) -> NetResult<Proxy> {
         if config.name.is_empty() {
-            return Err(NetError::MissingField {
-                field: "name".into(),
-            });
+            return Err(NetError::MissingField { field: "name".into() });
         }
         if config.upstream.is_empty() {
-            return Err(NetError::MissingField {
-                field: "upstream".into(),
-            });
+            return Err(NetError::MissingField { field: "upstream".into() });
         }
         check_host_port("upstream", &config.upstream)?;
-        let listen = if config.listen.is_empty() {
-            "127.0.0.1:0".to_string()
-        } else {
-            config.listen
-        };
+        let listen = if config.listen.is_empty() { "127.0.0.1:0".to_string() } else { config.listen };
         check_host_port("listen", &listen)?;
         let rt = tokio::runtime::Handle::try_current().map_err(|e| NetError::NoRuntime {
             what: format!("starting proxy `{}`", config.name),
@@ -246,20 +233,12 @@ impl Proxy {
             root: CancellationToken::new(),
             all: TaskTracker::new(),
             toxics,
-            life: Mutex::new(Life {
-                enabled: false,
-                listen,
-                upstream: config.upstream,
-                bound: None,
-                epoch: None,
-            }),
+            life: Mutex::new(Life { enabled: false, listen, upstream: config.upstream, bound: None, epoch: None }),
             op: tokio::sync::Mutex::new(()),
             conn_seq: AtomicU64::new(0),
             stats: Arc::new(ProxyCounters::default()),
         });
-        let proxy = Proxy {
-            owner: Arc::new(Owner(shared)),
-        };
+        let proxy = Proxy { owner: Arc::new(Owner(shared)) };
         if enabled {
             let mut life = proxy.life();
             proxy.start_epoch(&mut life)?;
@@ -301,9 +280,7 @@ impl Proxy {
     /// ```
     pub fn listen_addr(&self) -> SocketAddr {
         let life = self.life();
-        life.bound
-            .or_else(|| life.listen.parse().ok())
-            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)))
+        life.bound.or_else(|| life.listen.parse().ok()).unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)))
     }
 
     /// The upstream address.
@@ -346,13 +323,7 @@ impl Proxy {
             let life = self.life();
             (life.listen.clone(), life.upstream.clone(), life.enabled)
         };
-        ProxyInfo {
-            name: self.name().to_string(),
-            listen,
-            upstream,
-            enabled,
-            toxics: self.toxics(),
-        }
+        ProxyInfo { name: self.name().to_string(), listen, upstream, enabled, toxics: self.toxics() }
     }
 
     /// Connection and byte counters of the proxy.
@@ -370,9 +341,7 @@ impl Proxy {
 
     fn check_alive(&self) -> NetResult<()> {
         if self.shared().root.is_cancelled() {
-            return Err(NetError::ShutDown {
-                name: self.name().to_string(),
-            });
+            return Err(NetError::ShutDown { name: self.name().to_string() });
         }
         Ok(())
     }
@@ -417,12 +386,7 @@ impl Proxy {
     /// # }
     /// ```
     pub async fn set_enabled(&self, enabled: bool) -> NetResult<()> {
-        self.update(ProxyUpdate {
-            enabled: Some(enabled),
-            ..Default::default()
-        })
-        .await
-        .map(|_| ())
+        self.update(ProxyUpdate { enabled: Some(enabled), ..Default::default() }).await.map(|_| ())
     }
 
     /// Apply a partial update with Toxiproxy's semantics: a changed listen or upstream address
@@ -452,10 +416,7 @@ impl Proxy {
         let want = {
             let mut life = self.life();
             let listen = update.listen.clone().unwrap_or_else(|| life.listen.clone());
-            let upstream = update
-                .upstream
-                .clone()
-                .unwrap_or_else(|| life.upstream.clone());
+            let upstream = update.upstream.clone().unwrap_or_else(|| life.upstream.clone());
             let want = update.enabled.unwrap_or(life.enabled);
             if listen != life.listen || upstream != life.upstream {
                 to_wait.extend(stop_epoch(&mut life));
@@ -485,34 +446,20 @@ impl Proxy {
         self.check_alive()?;
         let shared = self.shared();
         let what = format!("proxy `{}`", shared.name);
-        let addr = life
-            .bound
-            .map(|b| b.to_string())
-            .unwrap_or_else(|| life.listen.clone());
+        let addr = life.bound.map(|b| b.to_string()).unwrap_or_else(|| life.listen.clone());
         let std_listener = std::net::TcpListener::bind(addr.as_str())
             .and_then(|l| l.set_nonblocking(true).map(|_| l))
-            .map_err(|source| NetError::Bind {
-                what: what.clone(),
-                addr: addr.clone(),
-                source,
-            })?;
+            .map_err(|source| NetError::Bind { what: what.clone(), addr: addr.clone(), source })?;
         let listener = {
             let _guard = shared.rt.enter();
-            TcpListener::from_std(std_listener).map_err(|source| NetError::Bind {
-                what,
-                addr: addr.clone(),
-                source,
-            })?
+            TcpListener::from_std(std_listener).map_err(|source| NetError::Bind { what, addr: addr.clone(), source })?
         };
         let bound = listener.local_addr().ok();
         if let Some(b) = bound {
             life.listen = b.to_string();
         }
         life.bound = bound;
-        let epoch = Epoch {
-            token: shared.root.child_token(),
-            tracker: TaskTracker::new(),
-        };
+        let epoch = Epoch { token: shared.root.child_token(), tracker: TaskTracker::new() };
         let task = accept_loop(
             shared.clone(),
             listener,
@@ -520,9 +467,7 @@ impl Proxy {
             epoch.tracker.clone(),
             Arc::from(life.upstream.as_str()),
         );
-        shared
-            .rt
-            .spawn(epoch.tracker.track_future(shared.all.track_future(task)));
+        shared.rt.spawn(epoch.tracker.track_future(shared.all.track_future(task)));
         life.epoch = Some(epoch);
         life.enabled = true;
         tracing::debug!(proxy = %shared.name, listen = %life.listen, upstream = %life.upstream, "proxy listening");
@@ -546,17 +491,11 @@ impl Proxy {
         let mut result = Ok(toxic.clone());
         self.shared().toxics.send_if_modified(|set| {
             if set.iter().any(|e| e.toxic.name == toxic.name) {
-                result = Err(NetError::ToxicExists {
-                    proxy: self.name().to_string(),
-                    toxic: toxic.name.clone(),
-                });
+                result = Err(NetError::ToxicExists { proxy: self.name().to_string(), toxic: toxic.name.clone() });
                 return false;
             }
             let mut next = set.as_ref().clone();
-            next.push(Arc::new(ToxicEntry {
-                toxic: toxic.clone(),
-                counters: Arc::new(ToxicCounters::default()),
-            }));
+            next.push(Arc::new(ToxicEntry { toxic: toxic.clone(), counters: Arc::new(ToxicCounters::default()) }));
             *set = Arc::new(next);
             true
         });
@@ -607,17 +546,10 @@ impl Proxy {
         self.modify_toxic(name, |old| old.updated_from_json(body))
     }
 
-    fn modify_toxic(
-        &self,
-        name: &str,
-        f: impl FnOnce(&Toxic) -> NetResult<Toxic>,
-    ) -> NetResult<Toxic> {
+    fn modify_toxic(&self, name: &str, f: impl FnOnce(&Toxic) -> NetResult<Toxic>) -> NetResult<Toxic> {
         self.check_alive()?;
         let mut f = Some(f);
-        let mut result = Err(NetError::ToxicNotFound {
-            proxy: self.name().to_string(),
-            toxic: name.to_string(),
-        });
+        let mut result = Err(NetError::ToxicNotFound { proxy: self.name().to_string(), toxic: name.to_string() });
         self.shared().toxics.send_if_modified(|set| {
             let Some(i) = set.iter().position(|e| e.toxic.name == name) else {
                 return false;
@@ -631,10 +563,7 @@ impl Proxy {
                 }
             };
             let mut next = set.as_ref().clone();
-            next[i] = Arc::new(ToxicEntry {
-                toxic: new.clone(),
-                counters: set[i].counters.clone(),
-            });
+            next[i] = Arc::new(ToxicEntry { toxic: new.clone(), counters: set[i].counters.clone() });
             *set = Arc::new(next);
             result = Ok(new);
             true
@@ -668,10 +597,7 @@ impl Proxy {
         if found {
             Ok(())
         } else {
-            Err(NetError::ToxicNotFound {
-                proxy: self.name().to_string(),
-                toxic: name.to_string(),
-            })
+            Err(NetError::ToxicNotFound { proxy: self.name().to_string(), toxic: name.to_string() })
         }
     }
 
@@ -707,16 +633,9 @@ impl Proxy {
     /// ```
     pub fn toxics(&self) -> Vec<Toxic> {
         let set = self.shared().toxics.borrow().clone();
-        let mut out: Vec<Toxic> = set
-            .iter()
-            .filter(|e| e.toxic.stream == Stream::Upstream)
-            .map(|e| e.toxic.clone())
-            .collect();
-        out.extend(
-            set.iter()
-                .filter(|e| e.toxic.stream == Stream::Downstream)
-                .map(|e| e.toxic.clone()),
-        );
+        let mut out: Vec<Toxic> =
+            set.iter().filter(|e| e.toxic.stream == Stream::Upstream).map(|e| e.toxic.clone()).collect();
+        out.extend(set.iter().filter(|e| e.toxic.stream == Stream::Downstream).map(|e| e.toxic.clone()));
         out
     }
 
@@ -740,10 +659,7 @@ impl Proxy {
             .iter()
             .find(|e| e.toxic.name == name)
             .cloned()
-            .ok_or_else(|| NetError::ToxicNotFound {
-                proxy: self.name().to_string(),
-                toxic: name.to_string(),
-            })
+            .ok_or_else(|| NetError::ToxicNotFound { proxy: self.name().to_string(), toxic: name.to_string() })
     }
 
     /// Counters of one toxic: connections it was applied to, bytes it touched, closes/resets
@@ -811,14 +727,9 @@ fn stop_epoch(life: &mut Life) -> Option<TaskTracker> {
 
 /// Light validation: `host:port` with a numeric port (names are resolved when used).
 fn check_host_port(what: &'static str, addr: &str) -> NetResult<()> {
-    let bad = |cause: &str| NetError::InvalidAddress {
-        what,
-        addr: addr.to_string(),
-        cause: cause.to_string(),
-    };
+    let bad = |cause: &str| NetError::InvalidAddress { what, addr: addr.to_string(), cause: cause.to_string() };
     let (host, port) = addr.rsplit_once(':').ok_or_else(|| bad("no `:port`"))?;
-    port.parse::<u16>()
-        .map_err(|_| bad("the port is not a number from 0 to 65535"))?;
+    port.parse::<u16>().map_err(|_| bad("the port is not a number from 0 to 65535"))?;
     if host.is_empty() && what == "upstream" {
         return Err(bad("no host"));
     }
@@ -851,14 +762,8 @@ async fn accept_loop(
             Ok((client, _peer)) => {
                 shared.stats.accepted.fetch_add(1, Relaxed);
                 let index = shared.conn_seq.fetch_add(1, Relaxed);
-                let task = connection(
-                    shared.clone(),
-                    client,
-                    upstream.clone(),
-                    token.child_token(),
-                    tracker.clone(),
-                    index,
-                );
+                let task =
+                    connection(shared.clone(), client, upstream.clone(), token.child_token(), tracker.clone(), index);
                 tracker.spawn(shared.all.track_future(task));
             }
             Err(e) => {

@@ -30,9 +30,7 @@ use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
 use super::counters::{ProxyCounters, ToxicCounters};
 use super::splice::Pipe;
-use super::toxic::{
-    Stream, Toxic, ToxicKind, bandwidth_time, latency_draw, micros, millis, slice_points,
-};
+use super::toxic::{Stream, Toxic, ToxicKind, bandwidth_time, latency_draw, micros, millis, slice_points};
 
 /// Initial copy buffer; it doubles whenever a read fills it, up to [`MAX_BUF`]. Connections
 /// that carry small messages stay small, bulk transfers reach 256 KiB after a few reads.
@@ -137,17 +135,7 @@ impl Pump {
             stats,
             pipe: None,
             splice: true,
-            core: Core {
-                dir,
-                dst,
-                rx,
-                chain: Vec::new(),
-                any_active: false,
-                dirty: true,
-                rng,
-                token,
-                cancelled,
-            },
+            core: Core { dir, dst, rx, chain: Vec::new(), any_active: false, dirty: true, rng, token, cancelled },
         }
     }
 
@@ -305,11 +293,7 @@ impl Pump {
 }
 
 fn end_for(e: &std::io::Error) -> End {
-    if e.kind() == std::io::ErrorKind::ConnectionReset {
-        End::Reset
-    } else {
-        End::Close
-    }
+    if e.kind() == std::io::ErrorKind::ConnectionReset { End::Reset } else { End::Close }
 }
 
 /// Sleep until `deadline`, or forever without one.
@@ -330,10 +314,7 @@ impl Core {
         let mut old = std::mem::take(&mut self.chain);
         let now = Instant::now();
         for entry in set.iter().filter(|e| e.toxic.stream == self.dir) {
-            let prev = old
-                .iter()
-                .position(|s| s.entry.toxic.name == entry.toxic.name)
-                .map(|i| old.swap_remove(i));
+            let prev = old.iter().position(|s| s.entry.toxic.name == entry.toxic.name).map(|i| old.swap_remove(i));
             let prev = match prev {
                 Some(slot) if Arc::ptr_eq(&slot.entry, entry) => {
                     self.chain.push(slot);
@@ -352,17 +333,12 @@ impl Core {
                         _ => 0,
                     },
                 },
-                ToxicKind::Timeout { timeout } => SlotState::Timeout {
-                    deadline: (timeout > 0).then(|| now + millis(timeout)),
-                },
+                ToxicKind::Timeout { timeout } => {
+                    SlotState::Timeout { deadline: (timeout > 0).then(|| now + millis(timeout)) }
+                }
                 _ => SlotState::None,
             };
-            let mut slot = Slot {
-                entry: entry.clone(),
-                active,
-                counted,
-                state,
-            };
+            let mut slot = Slot { entry: entry.clone(), active, counted, state };
             if active && !slot.counted {
                 slot.entry.counters.add_connection();
                 slot.counted = true;
@@ -370,9 +346,7 @@ impl Core {
             self.chain.push(slot);
         }
         self.any_active = self.chain.iter().any(|s| s.active);
-        let removed_stall = old
-            .iter()
-            .any(|s| s.active && matches!(s.entry.toxic.kind, ToxicKind::Timeout { .. }));
+        let removed_stall = old.iter().any(|s| s.active && matches!(s.entry.toxic.kind, ToxicKind::Timeout { .. }));
         removed_stall.then_some(End::Close)
     }
 
@@ -502,13 +476,8 @@ impl Core {
                     }
                     Step::Continue
                 }
-                ToxicKind::Slicer {
-                    average_size,
-                    size_variation,
-                    delay,
-                } => {
-                    let points =
-                        slice_points(piece.len(), average_size, size_variation, &mut self.rng);
+                ToxicKind::Slicer { average_size, size_variation, delay } => {
+                    let points = slice_points(piece.len(), average_size, size_variation, &mut self.rng);
                     for w in points.windows(2) {
                         if let Step::End(e) = self.emit(i + 1, &piece[w[0]..w[1]], ts).await {
                             return Step::End(e);
@@ -531,9 +500,7 @@ impl Core {
                         _ => 0,
                     };
                     let remaining = bytes.saturating_sub(sent);
-                    let take = usize::try_from(remaining)
-                        .unwrap_or(usize::MAX)
-                        .min(piece.len());
+                    let take = usize::try_from(remaining).unwrap_or(usize::MAX).min(piece.len());
                     if take > 0
                         && let Step::End(e) = self.emit(i + 1, &piece[..take], ts).await
                     {
@@ -551,16 +518,14 @@ impl Core {
                 }
                 // Data is dropped; the deadline is watched by the read loop and by `wait`.
                 ToxicKind::Timeout { .. } => Step::Continue,
-                ToxicKind::ResetPeer { timeout } => {
-                    match self.wait(Instant::now() + millis(timeout), i).await {
-                        Wait::Elapsed => {
-                            entry.counters.add_triggered();
-                            Step::End(End::Reset)
-                        }
-                        Wait::Interrupted => self.emit(i + 1, piece, ts).await,
-                        Wait::End(e) => Step::End(e),
+                ToxicKind::ResetPeer { timeout } => match self.wait(Instant::now() + millis(timeout), i).await {
+                    Wait::Elapsed => {
+                        entry.counters.add_triggered();
+                        Step::End(End::Reset)
                     }
-                }
+                    Wait::Interrupted => self.emit(i + 1, piece, ts).await,
+                    Wait::End(e) => Step::End(e),
+                },
                 ToxicKind::SlowClose { .. } => self.emit(i + 1, piece, ts).await,
             }
         })
@@ -579,16 +544,14 @@ impl Core {
                         return e;
                     }
                 }
-                ToxicKind::ResetPeer { timeout } => {
-                    match self.wait(Instant::now() + millis(timeout), at).await {
-                        Wait::Elapsed => {
-                            entry.counters.add_triggered();
-                            return End::Reset;
-                        }
-                        Wait::Interrupted => {}
-                        Wait::End(e) => return e,
+                ToxicKind::ResetPeer { timeout } => match self.wait(Instant::now() + millis(timeout), at).await {
+                    Wait::Elapsed => {
+                        entry.counters.add_triggered();
+                        return End::Reset;
                     }
-                }
+                    Wait::Interrupted => {}
+                    Wait::End(e) => return e,
+                },
                 _ => {}
             }
         }

@@ -49,9 +49,7 @@ pub struct ProxyRegistry {
 
 impl std::fmt::Debug for ProxyRegistry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ProxyRegistry")
-            .field("proxies", &self.names())
-            .finish()
+        f.debug_struct("ProxyRegistry").field("proxies", &self.names()).finish()
     }
 }
 
@@ -63,12 +61,7 @@ impl ProxyRegistry {
     /// assert!(reg.names().is_empty());
     /// ```
     pub fn new(seed: u64) -> Self {
-        ProxyRegistry {
-            inner: Arc::new(Inner {
-                seed,
-                proxies: Mutex::new(BTreeMap::new()),
-            }),
-        }
+        ProxyRegistry { inner: Arc::new(Inner { seed, proxies: Mutex::new(BTreeMap::new()) }) }
     }
 
     fn map(&self) -> MutexGuard<'_, BTreeMap<String, Proxy>> {
@@ -103,9 +96,7 @@ impl ProxyRegistry {
     /// ```
     pub fn create(&self, config: ProxyConfig, enabled: bool) -> NetResult<Proxy> {
         if config.name.is_empty() {
-            return Err(NetError::MissingField {
-                field: "name".into(),
-            });
+            return Err(NetError::MissingField { field: "name".into() });
         }
         let mut map = self.map();
         if map.contains_key(&config.name) {
@@ -124,10 +115,7 @@ impl ProxyRegistry {
     /// assert_eq!(reg.get("x").unwrap_err().status(), 404);
     /// ```
     pub fn get(&self, name: &str) -> NetResult<Proxy> {
-        self.map()
-            .get(name)
-            .cloned()
-            .ok_or_else(|| NetError::ProxyNotFound { name: name.into() })
+        self.map().get(name).cloned().ok_or_else(|| NetError::ProxyNotFound { name: name.into() })
     }
 
     /// The names of all proxies, sorted.
@@ -169,10 +157,7 @@ impl ProxyRegistry {
     /// # }
     /// ```
     pub async fn remove(&self, name: &str) -> NetResult<()> {
-        let proxy = self
-            .map()
-            .remove(name)
-            .ok_or_else(|| NetError::ProxyNotFound { name: name.into() })?;
+        let proxy = self.map().remove(name).ok_or_else(|| NetError::ProxyNotFound { name: name.into() })?;
         proxy.shutdown().await;
         Ok(())
     }
@@ -212,14 +197,10 @@ impl ProxyRegistry {
         let mut seen = std::collections::HashSet::new();
         for (i, e) in entries.iter().enumerate() {
             if e.config.name.is_empty() {
-                return Err(NetError::MissingField {
-                    field: format!("name at proxy {}", i + 1),
-                });
+                return Err(NetError::MissingField { field: format!("name at proxy {}", i + 1) });
             }
             if e.config.upstream.is_empty() {
-                return Err(NetError::MissingField {
-                    field: format!("upstream at proxy {}", i + 1),
-                });
+                return Err(NetError::MissingField { field: format!("upstream at proxy {}", i + 1) });
             }
             if !seen.insert(e.config.name.clone()) {
                 return Err(NetError::bad_request(
@@ -231,11 +212,7 @@ impl ProxyRegistry {
         let mut out = Vec::with_capacity(entries.len());
         for e in entries {
             if let Ok(existing) = self.get(&e.config.name) {
-                let listen = if e.config.listen.is_empty() {
-                    "127.0.0.1:0"
-                } else {
-                    &e.config.listen
-                };
+                let listen = if e.config.listen.is_empty() { "127.0.0.1:0" } else { &e.config.listen };
                 let info = existing.info();
                 if info.listen == listen && info.upstream == e.config.upstream {
                     out.push(existing);

@@ -30,15 +30,8 @@ impl Pipe {
         unsafe { libc::fcntl(write.as_raw_fd(), libc::F_SETPIPE_SZ, PIPE_SIZE) };
         // SAFETY: as above.
         let size = unsafe { libc::fcntl(write.as_raw_fd(), libc::F_GETPIPE_SZ) };
-        let capacity = usize::try_from(size)
-            .ok()
-            .filter(|&s| s > 0)
-            .unwrap_or(64 * 1024);
-        Ok(Pipe {
-            read,
-            write,
-            capacity,
-        })
+        let capacity = usize::try_from(size).ok().filter(|&s| s > 0).unwrap_or(64 * 1024);
+        Ok(Pipe { read, write, capacity })
     }
 
     /// Move up to the pipe's capacity from socket `from` into the pipe. `Ok(0)` is EOF.

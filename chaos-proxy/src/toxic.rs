@@ -73,9 +73,7 @@ impl FromStr for Stream {
         match s.to_ascii_lowercase().as_str() {
             "upstream" => Ok(Stream::Upstream),
             "downstream" => Ok(Stream::Downstream),
-            _ => Err(NetError::InvalidStream {
-                stream: s.to_string(),
-            }),
+            _ => Err(NetError::InvalidStream { stream: s.to_string() }),
         }
     }
 }
@@ -134,15 +132,8 @@ pub enum ToxicKind {
 }
 
 /// The toxic types this proxy implements, in Toxiproxy's spelling.
-pub const TOXIC_TYPES: [&str; 7] = [
-    "latency",
-    "bandwidth",
-    "slow_close",
-    "timeout",
-    "reset_peer",
-    "slicer",
-    "limit_data",
-];
+pub const TOXIC_TYPES: [&str; 7] =
+    ["latency", "bandwidth", "slow_close", "timeout", "reset_peer", "slicer", "limit_data"];
 
 impl ToxicKind {
     /// Toxiproxy's `type` string.
@@ -171,24 +162,15 @@ impl ToxicKind {
     /// ```
     pub fn from_type(kind: &str) -> NetResult<Self> {
         Ok(match kind {
-            "latency" => ToxicKind::Latency {
-                latency: 0,
-                jitter: 0,
-            },
+            "latency" => ToxicKind::Latency { latency: 0, jitter: 0 },
             "bandwidth" => ToxicKind::Bandwidth { rate: 0 },
             "slow_close" => ToxicKind::SlowClose { delay: 0 },
             "timeout" => ToxicKind::Timeout { timeout: 0 },
             "reset_peer" => ToxicKind::ResetPeer { timeout: 0 },
-            "slicer" => ToxicKind::Slicer {
-                average_size: 0,
-                size_variation: 0,
-                delay: 0,
-            },
+            "slicer" => ToxicKind::Slicer { average_size: 0, size_variation: 0, delay: 0 },
             "limit_data" => ToxicKind::LimitData { bytes: 0 },
             other => {
-                return Err(NetError::InvalidToxicType {
-                    kind: other.to_string(),
-                });
+                return Err(NetError::InvalidToxicType { kind: other.to_string() });
             }
         })
     }
@@ -209,15 +191,9 @@ impl ToxicKind {
             ToxicKind::Timeout { timeout } | ToxicKind::ResetPeer { timeout } => {
                 vec![("timeout", timeout)]
             }
-            ToxicKind::Slicer {
-                average_size,
-                size_variation,
-                delay,
-            } => vec![
-                ("average_size", average_size),
-                ("size_variation", size_variation),
-                ("delay", delay),
-            ],
+            ToxicKind::Slicer { average_size, size_variation, delay } => {
+                vec![("average_size", average_size), ("size_variation", size_variation), ("delay", delay)]
+            }
             ToxicKind::LimitData { bytes } => vec![("bytes", bytes)],
         }
     }
@@ -289,12 +265,7 @@ impl ToxicKind {
     /// assert!(ToxicKind::Slicer { average_size: 64, size_variation: 8, delay: 0 }.validate().is_ok());
     /// ```
     pub fn validate(&self) -> NetResult<()> {
-        if let ToxicKind::Slicer {
-            average_size,
-            size_variation,
-            ..
-        } = *self
-        {
+        if let ToxicKind::Slicer { average_size, size_variation, .. } = *self {
             if average_size == 0 {
                 return Err(NetError::bad_request(
                     "slicer average_size must be at least 1",
@@ -303,9 +274,7 @@ impl ToxicKind {
             }
             if size_variation >= average_size {
                 return Err(NetError::bad_request(
-                    format!(
-                        "slicer size_variation ({size_variation}) must be less than average_size ({average_size})"
-                    ),
+                    format!("slicer size_variation ({size_variation}) must be less than average_size ({average_size})"),
                     "lower size_variation below average_size",
                 ));
             }
@@ -347,12 +316,7 @@ impl Toxic {
     /// assert_eq!((t.name.as_str(), t.toxicity), ("timeout_downstream", 1.0));
     /// ```
     pub fn new(kind: ToxicKind, stream: Stream) -> Self {
-        Toxic {
-            name: format!("{}_{}", kind.type_name(), stream),
-            kind,
-            stream,
-            toxicity: 1.0,
-        }
+        Toxic { name: format!("{}_{}", kind.type_name(), stream), kind, stream, toxicity: 1.0 }
     }
 
     /// Set the name.
@@ -388,9 +352,7 @@ impl Toxic {
     /// ```
     pub fn validate(&self) -> NetResult<()> {
         if self.name.is_empty() {
-            return Err(NetError::MissingField {
-                field: "name".into(),
-            });
+            return Err(NetError::MissingField { field: "name".into() });
         }
         check_toxicity(f64::from(self.toxicity))?;
         self.kind.validate()
@@ -410,10 +372,7 @@ impl Toxic {
     /// ```
     pub fn from_json(body: &[u8]) -> NetResult<Self> {
         let v = parse_body(body)?;
-        let obj = as_object(
-            &v,
-            "{\"type\": \"latency\", \"attributes\": {\"latency\": 100}}",
-        )?;
+        let obj = as_object(&v, "{\"type\": \"latency\", \"attributes\": {\"latency\": 100}}")?;
         let stream_s = opt_str(obj, "stream")?.unwrap_or("downstream");
         let stream = stream_s.parse::<Stream>()?;
         let kind_s = opt_str(obj, "type")?.unwrap_or("");
@@ -430,12 +389,7 @@ impl Toxic {
             kind.merge_attributes(attrs)?;
         }
         kind.validate()?;
-        Ok(Toxic {
-            name,
-            kind,
-            stream,
-            toxicity,
-        })
+        Ok(Toxic { name, kind, stream, toxicity })
     }
 
     /// Apply a toxic-update request body (Toxiproxy's semantics): `attributes` are merged
@@ -451,10 +405,7 @@ impl Toxic {
     /// ```
     pub fn updated_from_json(&self, body: &[u8]) -> NetResult<Toxic> {
         let v = parse_body(body)?;
-        let obj = as_object(
-            &v,
-            "{\"attributes\": {\"latency\": 100}, \"toxicity\": 1.0}",
-        )?;
+        let obj = as_object(&v, "{\"attributes\": {\"latency\": 100}, \"toxicity\": 1.0}")?;
         let mut out = self.clone();
         if let Some(t) = obj.get("toxicity")
             && !t.is_null()
@@ -488,9 +439,7 @@ impl Serialize for Toxic {
         st.serialize_field("type", self.kind.type_name())?;
         st.serialize_field("stream", self.stream.as_str())?;
         // f32 -> f64 through the decimal text, so 0.1 serializes as 0.1, not 0.10000000149.
-        let tox: f64 = format!("{}", self.toxicity)
-            .parse()
-            .unwrap_or(f64::from(self.toxicity));
+        let tox: f64 = format!("{}", self.toxicity).parse().unwrap_or(f64::from(self.toxicity));
         st.serialize_field("toxicity", &tox)?;
         st.end()
     }
@@ -508,12 +457,8 @@ fn json_type(v: &Value) -> &'static str {
 }
 
 pub(crate) fn parse_body(body: &[u8]) -> NetResult<Value> {
-    serde_json::from_slice(body).map_err(|e| {
-        NetError::bad_request(
-            e.to_string(),
-            "send a JSON object (Content-Type: application/json)",
-        )
-    })
+    serde_json::from_slice(body)
+        .map_err(|e| NetError::bad_request(e.to_string(), "send a JSON object (Content-Type: application/json)"))
 }
 
 pub(crate) fn as_object<'a>(v: &'a Value, example: &str) -> NetResult<&'a Map<String, Value>> {
@@ -604,16 +549,9 @@ pub(crate) fn bandwidth_time(len: usize, rate: u64) -> Duration {
 /// The slicer's cut points for a chunk of `len` bytes, as Toxiproxy computes them: split in
 /// about half (± variation) until every piece is within `variation` of `average`.
 /// Returns piece boundaries `[0, b1, b2, ..., len]`.
-pub(crate) fn slice_points(
-    len: usize,
-    average: u64,
-    variation: u64,
-    rng: &mut impl Rng,
-) -> Vec<usize> {
+pub(crate) fn slice_points(len: usize, average: u64, variation: u64, rng: &mut impl Rng) -> Vec<usize> {
     let average = usize::try_from(average.max(1)).unwrap_or(usize::MAX);
-    let variation = usize::try_from(variation)
-        .unwrap_or(usize::MAX)
-        .min(average - 1);
+    let variation = usize::try_from(variation).unwrap_or(usize::MAX).min(average - 1);
     let mut points = vec![0usize];
     // Depth-first over ranges, left before right, with an explicit stack.
     let mut stack = vec![(0usize, len)];

@@ -53,7 +53,8 @@ mod tests {
 
     #[test]
     fn cleanup_flags_parse() {
-        let cli = Cli::try_parse_from(["chaos", "cleanup", "--force", "--dry-run", "--match", "abc", "--json"]).unwrap();
+        let cli =
+            Cli::try_parse_from(["chaos", "cleanup", "--force", "--dry-run", "--match", "abc", "--json"]).unwrap();
         let Command::Cleanup(a) = cli.command else { panic!("expected cleanup") };
         assert!(a.force && a.dry_run && a.json && !a.journals_only);
         assert_eq!(a.matching.as_deref(), Some("abc"));

@@ -107,7 +107,11 @@ pub fn run(args: RunArgs) -> ExitCode {
             let seed = args.seed.unwrap_or_else(rand::random);
             let record = runtime.block_on(run_one(def, &name, seed, &args.defects));
             let ok = record.status == TestStatus::Passed;
-            if ok { passed += 1 } else { failed += 1 }
+            if ok {
+                passed += 1
+            } else {
+                failed += 1
+            }
             eprintln!(
                 "[{:>4}/{total}] {:<40} {} in {:.1} s   ({passed} passed, {failed} failed, {:.0} s elapsed)",
                 passed + failed,
@@ -175,7 +179,11 @@ async fn run_one(def: &ScenarioDef, name: &str, seed: u64, defects: &[Defect]) -
     record.output = std::fs::read_dir(&logs)
         .map(|d| {
             d.filter_map(|e| e.ok())
-                .filter_map(|e| std::fs::read_to_string(e.path()).ok().map(|t| format!("---- {} ----\n{t}", e.file_name().to_string_lossy())))
+                .filter_map(|e| {
+                    std::fs::read_to_string(e.path())
+                        .ok()
+                        .map(|t| format!("---- {} ----\n{t}", e.file_name().to_string_lossy()))
+                })
                 .collect::<Vec<_>>()
                 .join("\n")
         })
@@ -199,8 +207,11 @@ fn write_report(dir: &std::path::Path, report: &RunReport) -> Result<(), chaos_h
         fix: "choose a writable directory with --report DIR".into(),
     };
     std::fs::create_dir_all(dir).map_err(|e| io("creating the report directory", dir.to_path_buf(), e))?;
-    let json = serde_json::to_string_pretty(report).map_err(|e| io("serializing the report", dir.join("report.json"), std::io::Error::other(e)))?;
-    for (file, text) in [("report.json", json), ("report.html", html::render(report)), ("results.csv", csv::render(report))] {
+    let json = serde_json::to_string_pretty(report)
+        .map_err(|e| io("serializing the report", dir.join("report.json"), std::io::Error::other(e)))?;
+    for (file, text) in
+        [("report.json", json), ("report.html", html::render(report)), ("results.csv", csv::render(report))]
+    {
         std::fs::write(dir.join(file), text).map_err(|e| io("writing the report", dir.join(file), e))?;
     }
     junit::write(&dir.join("junit.xml"), &report.suite, &report.tests)?;

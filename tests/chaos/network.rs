@@ -21,8 +21,6 @@ use std::time::Instant;
 
 use anyhow::{Context, bail, ensure};
 use chaos_harness::fault::net::Stream;
-use chaos_harness::topology::{Link, Netns};
-use chaos_proxy::{ApiServer, ProxyRegistry};
 use chaos_harness::fault::{FaultContext, Inject};
 use chaos_harness::fixture::python3;
 use chaos_harness::fixture::snakepit::Execute;
@@ -30,6 +28,8 @@ use chaos_harness::load::{Call, Load, LoadReport, Outcome};
 use chaos_harness::prelude::*;
 use chaos_harness::sandbox::Sandbox;
 use chaos_harness::scenario::{ScenarioError, ScenarioOutcome};
+use chaos_harness::topology::{Link, Netns};
+use chaos_proxy::{ApiServer, ProxyRegistry};
 use snakepit_chaos::scenarios::pit;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -122,9 +122,7 @@ fn phases(out: &ScenarioOutcome, wait: Duration) -> anyhow::Result<Phases> {
 }
 
 fn report(out: &ScenarioOutcome) -> anyhow::Result<&LoadReport> {
-    out.load_report
-        .as_ref()
-        .with_context(|| format!("the scenario ran no load\n{out}"))
+    out.load_report.as_ref().with_context(|| format!("the scenario ran no load\n{out}"))
 }
 
 /// Requests started in `[from, to)`: (ok, failed).
@@ -134,11 +132,7 @@ fn counts(r: &LoadReport, (from, to): (Duration, Duration)) -> (usize, usize) {
 
 /// Requests started and ended within `[from, to)`: (ok, failed).
 fn counts_within(r: &LoadReport, (from, to): (Duration, Duration)) -> (usize, usize) {
-    tally(
-        r.records()
-            .iter()
-            .filter(|x| x.started >= from && x.started + x.latency < to),
-    )
+    tally(r.records().iter().filter(|x| x.started >= from && x.started + x.latency < to))
 }
 
 /// Requests that ended before `t`: (ok, failed).
@@ -147,13 +141,7 @@ fn counts_ended(r: &LoadReport, t: Duration) -> (usize, usize) {
 }
 
 fn tally<'a>(records: impl Iterator<Item = &'a chaos_harness::load::RequestRecord>) -> (usize, usize) {
-    records.fold((0, 0), |(ok, bad), x| {
-        if x.outcome.is_ok() {
-            (ok + 1, bad)
-        } else {
-            (ok, bad + 1)
-        }
-    })
+    records.fold((0, 0), |(ok, bad), x| if x.outcome.is_ok() { (ok + 1, bad) } else { (ok, bad + 1) })
 }
 
 fn first_failure(r: &LoadReport, (from, to): (Duration, Duration)) -> String {
@@ -181,19 +169,9 @@ fn only_during_fails(out: &ScenarioOutcome, wait: Duration) -> anyhow::Result<()
         .records()
         .iter()
         .find(|x| x.started >= p.during.0 && x.started + x.latency < p.during.1 && x.outcome.is_ok())
-        .map(|x| {
-            format!(
-                "#{} started +{} us, took {} us",
-                x.seq,
-                x.started.as_micros(),
-                x.latency.as_micros()
-            )
-        })
+        .map(|x| format!("#{} started +{} us, took {} us", x.seq, x.started.as_micros(), x.latency.as_micros()))
         .unwrap_or_default();
-    ensure!(
-        d_bad > 0 && d_ok == 0,
-        "while the fault was in force: {d_ok} ok ({first_ok}), {d_bad} failed\n{out}"
-    );
+    ensure!(d_bad > 0 && d_ok == 0, "while the fault was in force: {d_ok} ok ({first_ok}), {d_bad} failed\n{out}");
     ensure!(
         a_ok > 0 && a_bad == 0,
         "after the clear: {a_ok} ok, {a_bad} failed (first: {})\n{out}",
@@ -203,9 +181,7 @@ fn only_during_fails(out: &ScenarioOutcome, wait: Duration) -> anyhow::Result<()
 }
 
 fn p50(r: &LoadReport, from: Duration, to: Duration) -> anyhow::Result<Duration> {
-    r.stats_between(from, to)
-        .p50
-        .with_context(|| format!("no successful request between +{from:?} and +{to:?}"))
+    r.stats_between(from, to).p50.with_context(|| format!("no successful request between +{from:?} and +{to:?}"))
 }
 
 // ---- proxied links (no external programs) ---------------------------------------------------
@@ -227,26 +203,17 @@ async fn latency_on_a_link_slows_every_round_trip_until_cleared(cx: &mut Chaos) 
         .run()
         .await?;
     tracing::info!("{out}");
-    ensure!(
-        out.confirmations[0].detail.contains("applied to"),
-        "confirmed by the counters: {out}"
-    );
+    ensure!(out.confirmations[0].detail.contains("applied to"), "confirmed by the counters: {out}");
     let p = phases(&out, wait)?;
     let r = report(&out)?;
-    let (before, during, after) = (
-        p50(r, Duration::ZERO, p.before)?,
-        p50(r, p.during.0, p.during.1)?,
-        p50(r, p.after.0, p.after.1)?,
-    );
+    let (before, during, after) =
+        (p50(r, Duration::ZERO, p.before)?, p50(r, p.during.0, p.during.1)?, p50(r, p.after.0, p.after.1)?);
     tracing::info!(?before, ?during, ?after, "p50 per phase");
     ensure!(
         during >= before + MS(100),
         "with 100 ms latency the p50 round trip went from {before:?} to only {during:?}"
     );
-    ensure!(
-        after + MS(80) < during,
-        "after the clear the p50 is still {after:?} (during: {during:?})"
-    );
+    ensure!(after + MS(80) < during, "after the clear the p50 is still {after:?} (during: {during:?})");
     Ok(())
 }
 
@@ -273,10 +240,7 @@ async fn link_down_closes_and_refuses_connections_until_cleared(cx: &mut Chaos) 
         .run()
         .await?;
     tracing::info!("{out}");
-    ensure!(
-        out.confirmations[0].detail.contains("was refused"),
-        "confirmed by a refused connect: {out}"
-    );
+    ensure!(out.confirmations[0].detail.contains("was refused"), "confirmed by a refused connect: {out}");
     // The held connection, plus any load request in flight at that moment.
     let closed: u64 = out.confirmations[0]
         .detail
@@ -309,10 +273,7 @@ async fn reset_peer_resets_every_connection_until_cleared(cx: &mut Chaos) -> Cha
         .await?;
     tracing::info!("{out}");
     let cleared = &out.confirmations[1].detail;
-    ensure!(
-        !cleared.contains("caused 0 close"),
-        "the toxic's counters show the resets it caused: {cleared}"
-    );
+    ensure!(!cleared.contains("caused 0 close"), "the toxic's counters show the resets it caused: {cleared}");
     only_during_fails(&out, wait)?;
     let r = report(&out)?;
     let p = phases(&out, wait)?;
@@ -321,11 +282,7 @@ async fn reset_peer_resets_every_connection_until_cleared(cx: &mut Chaos) -> Cha
         .iter()
         .filter(|x| x.started >= p.during.0 && x.started + x.latency < p.during.1)
         .all(|x| matches!(&x.outcome, Outcome::Transport(e) if e.contains("reset") || e.contains("early eof")));
-    ensure!(
-        reset,
-        "every failure during the fault is a reset: {}",
-        first_failure(r, p.during)
-    );
+    ensure!(reset, "every failure during the fault is a reset: {}", first_failure(r, p.during));
     Ok(())
 }
 
@@ -333,22 +290,13 @@ async fn reset_peer_resets_every_connection_until_cleared(cx: &mut Chaos) -> Cha
 async fn every_toxic_fault_is_confirmed_by_the_proxy_counters(cx: &mut Chaos) -> ChaosResult {
     let link = cx.link("echo", echo_server().await?.to_string()).await?;
     let faults: Vec<(&str, Fault)> = vec![
-        (
-            "latency",
-            Fault::latency(&link, MS(20))
-                .jitter(MS(5))
-                .stream(Stream::Upstream)
-                .into(),
-        ),
+        ("latency", Fault::latency(&link, MS(20)).jitter(MS(5)).stream(Stream::Upstream).into()),
         ("bandwidth", Fault::bandwidth(&link, 10).into()),
         ("timeout", Fault::timeout(&link, MS(50)).into()),
         ("slicer", Fault::slicer(&link, 1, 0, Duration::from_micros(10)).into()),
         ("limit_data", Fault::limit_data(&link, 2).into()),
         ("slow_close", Fault::slow_close(&link, MS(10)).into()),
-        (
-            "reset_peer",
-            Fault::reset_peer_after(&link, MS(10)).toxicity(1.0).into(),
-        ),
+        ("reset_peer", Fault::reset_peer_after(&link, MS(10)).toxicity(1.0).into()),
     ];
     for (kind, fault) in faults {
         let out = cx
@@ -360,10 +308,7 @@ async fn every_toxic_fault_is_confirmed_by_the_proxy_counters(cx: &mut Chaos) ->
             .await?;
         tracing::info!("{out}");
         let c = &out.confirmations;
-        ensure!(
-            c.len() == 2 && c[0].fault.starts_with(kind) && c[0].detail.contains("applied to"),
-            "{kind}: {out}"
-        );
+        ensure!(c.len() == 2 && c[0].fault.starts_with(kind) && c[0].detail.contains("applied to"), "{kind}: {out}");
         ensure!(c[1].detail.contains("removed and no longer listed"), "{kind}: {out}");
     }
     let left = link.proxy().context("embedded")?.toxics();
@@ -381,15 +326,10 @@ async fn a_toxic_on_an_idle_link_is_not_injected(cx: &mut Chaos) -> ChaosResult 
         .await
         .err()
         .context("a toxic that touched no connection must not count as injected")?;
-    let ScenarioError::NotInjected(out) = &err else {
-        bail!("expected not injected, got {err}")
-    };
+    let ScenarioError::NotInjected(out) = &err else { bail!("expected not injected, got {err}") };
     let why = out.not_injected.as_deref().unwrap_or_default();
     ensure!(why.contains("no connection went through link idle"), "{out}");
-    ensure!(
-        link.proxy().context("embedded")?.toxics().is_empty(),
-        "the unconfirmed toxic was removed again"
-    );
+    ensure!(link.proxy().context("embedded")?.toxics().is_empty(), "the unconfirmed toxic was removed again");
     Ok(())
 }
 
@@ -400,47 +340,21 @@ async fn external_toxiproxy_backend_takes_the_same_faults(cx: &mut Chaos) -> Cha
     let api = ApiServer::start("127.0.0.1:0", registry.clone()).await?;
     let url = format!("http://{}", api.local_addr());
     let upstream = echo_server().await?;
-    let link = Link::builder("echo", upstream.to_string())
-        .external(&url)
-        .start(cx.sandbox())
-        .await?;
+    let link = Link::builder("echo", upstream.to_string()).external(&url).start(cx.sandbox()).await?;
     ensure!(link.is_external() && link.proxy().is_none(), "{link:?}");
     let on_server = format!("chaos-{}-echo", cx.sandbox().run_id());
-    ensure!(
-        registry.names() == vec![on_server.clone()],
-        "proxy created on the server: {:?}",
-        registry.names()
-    );
+    ensure!(registry.names() == vec![on_server.clone()], "proxy created on the server: {:?}", registry.names());
 
     let sandbox = cx.sandbox().clone();
     let latency = Fault::latency(&link, MS(150));
-    let active = latency
-        .inject(FaultContext {
-            sandbox: &sandbox,
-            rng: cx.rng(),
-        })
-        .await?;
+    let active = latency.inject(FaultContext { sandbox: &sandbox, rng: cx.rng() }).await?;
     tracing::info!("{}", active.confirmation());
-    ensure!(
-        active
-            .confirmation()
-            .detail
-            .contains("listed by the external Toxiproxy"),
-        "{}",
-        active.confirmation()
-    );
+    ensure!(active.confirmation().detail.contains("listed by the external Toxiproxy"), "{}", active.confirmation());
     let t0 = Instant::now();
     echo_once(link.listen_addr()).await.map_err(anyhow::Error::msg)?;
-    ensure!(
-        t0.elapsed() >= MS(150),
-        "the external proxy delayed the echo by only {:?}",
-        t0.elapsed()
-    );
+    ensure!(t0.elapsed() >= MS(150), "the external proxy delayed the echo by only {:?}", t0.elapsed());
     let cleared = active.clear().await?;
-    ensure!(
-        registry.get(&on_server)?.toxics().is_empty(),
-        "removed on the server: {cleared}"
-    );
+    ensure!(registry.get(&on_server)?.toxics().is_empty(), "removed on the server: {cleared}");
 
     let wait = MS(400);
     let out = cx
@@ -459,11 +373,7 @@ async fn external_toxiproxy_backend_takes_the_same_faults(cx: &mut Chaos) -> Cha
     // The faults hold clones of the link; the proxy goes with the last one.
     drop((latency, out));
     drop(link);
-    ensure!(
-        registry.names().is_empty(),
-        "dropping the link deleted its proxy on the server: {:?}",
-        registry.names()
-    );
+    ensure!(registry.names().is_empty(), "dropping the link deleted its proxy on the server: {:?}", registry.names());
     Ok(())
 }
 
@@ -494,13 +404,7 @@ while True:
 async fn echo_in(cx: &mut Chaos, ns: &Netns) -> anyhow::Result<chaos_harness::fixture::Process> {
     let tcp = format!("{}:7000", ns.addr());
     Ok(cx
-        .start(
-            ns.command(python3())
-                .name("echo")
-                .args(["-c", ECHO_PY])
-                .ready(Probe::tcp(&tcp))
-                .stop_grace(MS(500)),
-        )
+        .start(ns.command(python3()).name("echo").args(["-c", ECHO_PY]).ready(Probe::tcp(&tcp)).stop_grace(MS(500)))
         .await?)
 }
 
@@ -537,23 +441,11 @@ async fn partition_cuts_a_namespaced_server_and_heal_restores_it(cx: &mut Chaos)
     held.read_exact(&mut b).await?;
 
     let sandbox = cx.sandbox().clone();
-    let active = Fault::partition(&ns)
-        .inject(FaultContext {
-            sandbox: &sandbox,
-            rng: cx.rng(),
-        })
-        .await?;
+    let active = Fault::partition(&ns).inject(FaultContext { sandbox: &sandbox, rng: cx.rng() }).await?;
     tracing::info!("{}", active.confirmation());
-    ensure!(
-        active.confirmation().detail.contains("drops all traffic"),
-        "{}",
-        active.confirmation()
-    );
+    ensure!(active.confirmation().detail.contains("drops all traffic"), "{}", active.confirmation());
     held.write_all(b"two!").await?;
-    ensure!(
-        tokio::time::timeout(MS(500), held.read_exact(&mut b)).await.is_err(),
-        "data crossed the partition"
-    );
+    ensure!(tokio::time::timeout(MS(500), held.read_exact(&mut b)).await.is_err(), "data crossed the partition");
     ensure!(echo_once(addr).await.is_err(), "a new connection crossed the partition");
     let healed = active.clear().await?;
     tracing::info!("{healed}");
@@ -561,10 +453,7 @@ async fn partition_cuts_a_namespaced_server_and_heal_restores_it(cx: &mut Chaos)
         .await
         .context("the stalled connection did not resume after the heal")??;
     ensure!(&b == b"two!", "the held connection delivered {b:?}");
-    ensure!(
-        ns.exec("nft", &["list", "ruleset"])? == rules_before,
-        "ruleset restored exactly"
-    );
+    ensure!(ns.exec("nft", &["list", "ruleset"])? == rules_before, "ruleset restored exactly");
 
     // The same through a scenario, judged from the outside.
     let out = cx
@@ -577,10 +466,7 @@ async fn partition_cuts_a_namespaced_server_and_heal_restores_it(cx: &mut Chaos)
         .await?;
     tracing::info!("{out}");
     echo_once(addr).await.map_err(anyhow::Error::msg)?;
-    ensure!(
-        ns.exec("nft", &["list", "ruleset"])? == rules_before,
-        "ruleset restored exactly"
-    );
+    ensure!(ns.exec("nft", &["list", "ruleset"])? == rules_before, "ruleset restored exactly");
     let links = ns.exec("ip", &["-o", "link", "show", "chaos0"])?;
     ensure!(links.contains("state UP"), "the veth is still up: {links}");
     Ok(())
@@ -610,15 +496,7 @@ async fn packet_loss_drops_a_share_of_datagrams_until_cleared(cx: &mut Chaos) ->
     let (b_ok, b_bad) = counts_ended(r, p.before);
     let (d_ok, d_bad) = counts_within(r, p.during);
     let (a_ok, a_bad) = counts(r, p.after);
-    tracing::info!(
-        b_ok,
-        b_bad,
-        d_ok,
-        d_bad,
-        a_ok,
-        a_bad,
-        "datagram round trips per phase (answered, lost)"
-    );
+    tracing::info!(b_ok, b_bad, d_ok, d_bad, a_ok, a_bad, "datagram round trips per phase (answered, lost)");
     ensure!(b_ok > 0 && b_bad == 0, "before: {b_ok} answered, {b_bad} lost");
     // 30% each way: about half of the round trips fail; both counts are far from 0 over ~2 s.
     ensure!(d_ok > 0 && d_bad > 0, "during: {d_ok} answered, {d_bad} lost");
@@ -634,44 +512,21 @@ async fn a_partition_and_namespace_left_behind_are_undone_by_teardown(_cx: &mut 
     let ns = Netns::create(&sandbox, "leak").await?;
     let (name, veth) = (ns.name().to_string(), ns.host_interface().to_string());
     let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(1);
-    let active = Fault::partition(&ns)
-        .inject(FaultContext {
-            sandbox: &sandbox,
-            rng: &mut rng,
-        })
-        .await?;
-    let table = active
-        .confirmation()
-        .detail
-        .split_whitespace()
-        .nth(3)
-        .unwrap_or_default()
-        .to_string();
+    let active = Fault::partition(&ns).inject(FaultContext { sandbox: &sandbox, rng: &mut rng }).await?;
+    let table = active.confirmation().detail.split_whitespace().nth(3).unwrap_or_default().to_string();
     ensure!(table.starts_with("chaos_part_"), "{}", active.confirmation());
     // Leak both handles: no clear, no drop. Only the journal knows.
     std::mem::forget(active);
     std::mem::forget(ns);
     let listed = std::process::Command::new("ip").args(["netns", "list"]).output()?;
-    ensure!(
-        String::from_utf8_lossy(&listed.stdout).contains(&name),
-        "the namespace exists before teardown"
-    );
+    ensure!(String::from_utf8_lossy(&listed.stdout).contains(&name), "the namespace exists before teardown");
 
     let report = sandbox.teardown()?;
     tracing::info!("{report}");
-    ensure!(
-        report.undone.iter().any(|u| u.contains(&table)),
-        "the nft table was undone from the journal: {report}"
-    );
-    ensure!(
-        report.undone.iter().any(|u| u.contains(&name)),
-        "the namespace was undone from the journal: {report}"
-    );
+    ensure!(report.undone.iter().any(|u| u.contains(&table)), "the nft table was undone from the journal: {report}");
+    ensure!(report.undone.iter().any(|u| u.contains(&name)), "the namespace was undone from the journal: {report}");
     let listed = std::process::Command::new("ip").args(["netns", "list"]).output()?;
-    ensure!(
-        !String::from_utf8_lossy(&listed.stdout).contains(&name),
-        "namespace {name} left behind"
-    );
+    ensure!(!String::from_utf8_lossy(&listed.stdout).contains(&name), "namespace {name} left behind");
     // The veth goes with the namespace (asynchronously, in the kernel's cleanup).
     let t0 = Instant::now();
     while std::path::Path::new("/sys/class/net").join(&veth).exists() {
@@ -696,10 +551,7 @@ async fn bridge_link_down_workers_self_terminate_and_pool_recovers(cx: &mut Chao
         .run()
         .await?;
     tracing::info!("{out}");
-    ensure!(
-        pit.process().exit_status().is_none() && pit.respawns() == 0,
-        "the BEAM stayed up throughout"
-    );
+    ensure!(pit.process().exit_status().is_none() && pit.respawns() == 0, "the BEAM stayed up throughout");
     Ok(())
 }
 
@@ -708,11 +560,8 @@ async fn bridge_latency_500ms_slows_session_calls_without_errors(cx: &mut Chaos)
     let pit = cx.start(pit(&[]).with_bridge_link().link_seed(cx.seed())).await?;
     let bridge = pit.bridge_link().context("started with_bridge_link")?;
     // session_put goes worker -> bridge -> BEAM: every call crosses the link.
-    let call = pit.call(
-        Execute::tool("session_put")
-            .session("net-latency")
-            .args(serde_json::json!({"key": "k", "value": 1})),
-    );
+    let call =
+        pit.call(Execute::tool("session_put").session("net-latency").args(serde_json::json!({"key": "k", "value": 1})));
     let wait = SECS(3);
     let out = cx
         .scenario("500 ms latency on the worker->BEAM link")
@@ -732,10 +581,7 @@ async fn bridge_latency_500ms_slows_session_calls_without_errors(cx: &mut Chaos)
     let r = report(&out)?;
     let (before, during) = (p50(r, Duration::ZERO, p.before)?, p50(r, p.during.0, p.during.1)?);
     tracing::info!(?before, ?during, "p50 of session_put before and during the latency");
-    ensure!(
-        during >= before + MS(400),
-        "500 ms on the bridge moved the p50 only from {before:?} to {during:?}"
-    );
+    ensure!(during >= before + MS(400), "500 ms on the bridge moved the p50 only from {before:?} to {during:?}");
     Ok(())
 }
 
@@ -743,9 +589,7 @@ async fn bridge_latency_500ms_slows_session_calls_without_errors(cx: &mut Chaos)
 async fn api_link_reset_peer_fails_clients_but_not_the_pool(cx: &mut Chaos) -> ChaosResult {
     let pit = cx.start(pit(&[]).with_api_link().link_seed(cx.seed())).await?;
     let api = pit.api_link().context("started with_api_link")?;
-    let call = pit
-        .call_via_api_link(Execute::tool("echo").args(serde_json::json!({"x": 1})))
-        .context("api link")?;
+    let call = pit.call_via_api_link(Execute::tool("echo").args(serde_json::json!({"x": 1}))).context("api link")?;
     let workers_before: Vec<i32> = pit.workers().resolve(cx.rng()).iter().map(|o| o.pid).collect();
     let wait = SECS(1);
     let out = cx

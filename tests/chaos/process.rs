@@ -68,7 +68,10 @@ async fn prefork_master_sigkill_with_staying_workers_is_orphaning(cx: &mut Chaos
     let verdict = &out.verdicts[0].detail;
     ensure!(verdict.contains("3 orphan(s)"), "{out}");
     for i in 0..3 {
-        ensure!(verdict.contains(&format!("[prefork: worker {i}] parent ")), "survivor {i} listed with its title: {out}");
+        ensure!(
+            verdict.contains(&format!("[prefork: worker {i}] parent ")),
+            "survivor {i} listed with its title: {out}"
+        );
     }
     Ok(())
 }
@@ -168,7 +171,8 @@ async fn pause_and_resume_are_confirmed(cx: &mut Chaos) -> ChaosResult {
 async fn freeze_and_thaw_are_confirmed(cx: &mut Chaos) -> ChaosResult {
     let p = cx.start(prefork(2, "stay")?).await?;
     members(&p, 3).await?;
-    let out = cx.scenario("freeze").inject(Fault::freeze(&p)).wait(Duration::from_millis(50)).clear_faults().run().await?;
+    let out =
+        cx.scenario("freeze").inject(Fault::freeze(&p)).wait(Duration::from_millis(50)).clear_faults().run().await?;
     tracing::info!("{out}");
     let text = out.to_string();
     ensure!(text.contains("FROZEN read back") || text.contains("frozen 1 read back"), "{text}");
@@ -190,7 +194,8 @@ async fn crash_loop_is_confirmed_and_workers_respawn(cx: &mut Chaos) -> ChaosRes
         .run()
         .await?;
     tracing::info!("{out}");
-    let stop = out.confirmations.iter().find(|c| c.fault.starts_with("stop crash loop")).context("final confirmation")?;
+    let stop =
+        out.confirmations.iter().find(|c| c.fault.starts_with("stop crash loop")).context("final confirmation")?;
     let kills: usize = stop.detail.split_whitespace().next().context("count")?.parse()?;
     ensure!(kills >= 3 && !stop.detail.contains("UNCONFIRMED"), "{out}");
     Ok(())

@@ -49,7 +49,10 @@ async fn hog(cx: &mut Chaos, name: &str) -> anyhow::Result<Hog> {
 async fn ask(p: &Process, fifo: &Path, id: &str, cmd: &str) -> anyhow::Result<String> {
     {
         // The hog holds the pipe open read-write, so this open never blocks.
-        let mut f = std::fs::OpenOptions::new().write(true).open(fifo).with_context(|| format!("opening {}", fifo.display()))?;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(fifo)
+            .with_context(|| format!("opening {}", fifo.display()))?;
         writeln!(f, "{id} {cmd}")?;
     }
     let prefix = format!("{id} ");
@@ -61,7 +64,12 @@ async fn ask(p: &Process, fifo: &Path, id: &str, cmd: &str) -> anyhow::Result<St
             tracing::info!("hog: {cmd} -> {answer}");
             return Ok(answer);
         }
-        ensure!(p.exit_status().is_none(), "the hog ended ({:?}) before answering {cmd:?}\n{}", p.exit_status(), p.log_tail());
+        ensure!(
+            p.exit_status().is_none(),
+            "the hog ended ({:?}) before answering {cmd:?}\n{}",
+            p.exit_status(),
+            p.log_tail()
+        );
         ensure!(t0.elapsed() < Duration::from_secs(30), "no answer to {cmd:?} in 30 s\n{}", p.log_tail());
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
@@ -183,7 +191,10 @@ async fn oom_kill_is_judged_in_a_scenario_and_reported_when_cleared(cx: &mut Cha
     tracing::info!("{out}");
     ensure!(trigger.await?? == "killed 9");
     let text = out.to_string();
-    ensure!(text.contains("memory.limit_in_bytes = 50331648") || text.contains("memory.max = 50331648"), "limit read back: {text}");
+    ensure!(
+        text.contains("memory.limit_in_bytes = 50331648") || text.contains("memory.max = 50331648"),
+        "limit read back: {text}"
+    );
     ensure!(text.contains("1 OOM kill(s) in the cgroup during the fault") && text.contains("restored to"), "{text}");
     drop(h);
     leftovers(cx)?;
@@ -204,7 +215,8 @@ async fn memory_pressure_balloon_squeezes_the_fixture_and_deflates(cx: &mut Chao
     let bowned = cx.sandbox().owns(bpid)?;
     ensure!(bowned.fixture != h.p.name(), "the balloon is its own fixture, not one of the hog's processes");
     ensure!(
-        procfs::cgroup_path(bpid, if mem.is_v2() { "" } else { "memory" }).is_some_and(|p| p.starts_with(&mem.cgroup().rel)),
+        procfs::cgroup_path(bpid, if mem.is_v2() { "" } else { "memory" })
+            .is_some_and(|p| p.starts_with(&mem.cgroup().rel)),
         "the balloon is charged to the hog's memory cgroup"
     );
     ensure!(mem.usage_bytes()? >= 48 * MIB, "usage includes the balloon");
@@ -236,7 +248,9 @@ async fn cpu_rate(o: &OwnedPid, window: Duration) -> anyhow::Result<f64> {
 
 #[chaos_test(tags = ["resources"], timeout = "60s", requires = ["cgroups", "python3"])]
 async fn cpu_quota_throttles_a_busy_loop_to_its_share(cx: &mut Chaos) -> ChaosResult {
-    let spin = cx.start(Command::new(python3()).name("spin").args(["-c", "while True: pass"]).stop_grace(Duration::ZERO)).await?;
+    let spin = cx
+        .start(Command::new(python3()).name("spin").args(["-c", "while True: pass"]).stop_grace(Duration::ZERO))
+        .await?;
     let o = spin.scope().main().context("main")?;
     let cpu = CpuCgroup::of(&spin)?;
     let before = cpu.quota_us()?;
@@ -350,7 +364,8 @@ async fn fd_limit_makes_open_fail_with_emfile_and_restores_exact_limits(cx: &mut
     let lower_hard = Fault::fd_limit(h.p.main(), 64, 128);
     if !has_cap_sys_resource() {
         let sandbox = cx.sandbox().clone();
-        let err = lower_hard.inject(FaultContext { sandbox: &sandbox, rng: cx.rng() }).await.err().context("refused")?;
+        let err =
+            lower_hard.inject(FaultContext { sandbox: &sandbox, rng: cx.rng() }).await.err().context("refused")?;
         tracing::info!("refused as expected: {err}");
         ensure!(err.to_string().contains("CAP_SYS_RESOURCE") && err.to_string().contains("keep_hard"), "{err}");
         ensure!(read_nofile(main.pid) == Some(before), "nothing changed");
@@ -426,7 +441,10 @@ async fn faults_never_cleared_are_undone_by_teardown_from_the_journal(cx: &mut C
     let undone = leftovers(cx)?;
     drop(h);
     let text = undone.join("\n");
-    ensure!(undone.iter().filter(|u| u.starts_with("cgroup limit")).count() >= 3, "memory, cpu and pids limits undone:\n{text}");
+    ensure!(
+        undone.iter().filter(|u| u.starts_with("cgroup limit")).count() >= 3,
+        "memory, cpu and pids limits undone:\n{text}"
+    );
     for kind in ["rlimit 7 of pid", "mount on", "file "] {
         ensure!(text.contains(kind), "teardown undid a {kind}:\n{text}");
     }
@@ -443,8 +461,8 @@ async fn faults_never_cleared_are_undone_by_teardown_from_the_journal(cx: &mut C
 use std::sync::Mutex;
 use std::time::SystemTime;
 
-use chaos_harness::criteria::{Judge, JudgeContext, Verdict};
 use chaos_harness::BoxFuture;
+use chaos_harness::criteria::{Judge, JudgeContext, Verdict};
 use chaos_harness::fixture::snakepit::{Defect, Execute, SnakepitHandle};
 use chaos_harness::load::{Call, Load, Outcome};
 use chaos_harness::scenario::ScenarioError;
@@ -478,7 +496,9 @@ impl Judge for BeamUp {
             let start = self.at_start.lock().unwrap_or_else(|e| e.into_inner()).clone();
             let (passed, detail) = match (start, self.pit.process().exit_status()) {
                 (None, _) => (false, "no BEAM when the scenario started".to_string()),
-                (Some(b), Some(exit)) => (false, format!("BEAM pid {} {exit}\n{}", b.pid, self.pit.process().log_tail())),
+                (Some(b), Some(exit)) => {
+                    (false, format!("BEAM pid {} {exit}\n{}", b.pid, self.pit.process().log_tail()))
+                }
                 (Some(b), None) if b.is_gone() => (false, format!("BEAM pid {} is gone", b.pid)),
                 (Some(b), None) => (true, format!("BEAM pid {} still running", b.pid)),
             };
@@ -509,7 +529,9 @@ impl Judge for RejectedWith {
                 match &r.outcome {
                     Outcome::Ok => ok += 1,
                     Outcome::Error { reason, .. } if reason == self.0 => hit += 1,
-                    Outcome::Error { category, reason } => *other.entry(format!("{category}/{reason}")).or_default() += 1,
+                    Outcome::Error { category, reason } => {
+                        *other.entry(format!("{category}/{reason}")).or_default() += 1
+                    }
                     Outcome::Transport(_) | Outcome::Timeout => *other.entry("lost".into()).or_default() += 1,
                 }
             }
@@ -531,7 +553,10 @@ struct Slower {
 
 impl Judge for Slower {
     fn describe(&self) -> String {
-        format!("requests continue, slower (fewer per second in the last {:?} than in the first {:?})", self.fault, self.baseline)
+        format!(
+            "requests continue, slower (fewer per second in the last {:?} than in the first {:?})",
+            self.fault, self.baseline
+        )
     }
 
     fn judge<'a>(&'a self, cx: &'a JudgeContext) -> BoxFuture<'a, Verdict> {
@@ -587,7 +612,11 @@ impl Judge for Telemetered {
             loop {
                 let seen = self.pit.telemetry().named_since(self.event, since);
                 if let Some(e) = seen.first() {
-                    return Verdict { criterion, passed: true, detail: format!("{} event(s), first: {}", seen.len(), e.metadata) };
+                    return Verdict {
+                        criterion,
+                        passed: true,
+                        detail: format!("{} event(s), first: {}", seen.len(), e.metadata),
+                    };
                 }
                 if t0.elapsed() > self.within {
                     return Verdict { criterion, passed: false, detail: "none".into() };
@@ -614,9 +643,11 @@ impl Judge for SessionWritable {
             let criterion = self.describe();
             let t0 = Instant::now();
             loop {
-                let last = match self.pit.client().session_put("after-the-fault", serde_json::json!({"ok": true})).await {
+                let last = match self.pit.client().session_put("after-the-fault", serde_json::json!({"ok": true})).await
+                {
                     Ok(_) => {
-                        let detail = format!("PUT /sessions/after-the-fault answered after {:.2} s", t0.elapsed().as_secs_f64());
+                        let detail =
+                            format!("PUT /sessions/after-the-fault answered after {:.2} s", t0.elapsed().as_secs_f64());
                         return Verdict { criterion, passed: true, detail };
                     }
                     Err(e) => e.to_string(),
@@ -663,7 +694,11 @@ impl Judge for Replaced {
         Box::pin(async move {
             let criterion = self.describe();
             let Some(old) = *self.before.lock().unwrap_or_else(|e| e.into_inner()) else {
-                return Verdict { criterion, passed: false, detail: "worker_1 had no process when the scenario started".into() };
+                return Verdict {
+                    criterion,
+                    passed: false,
+                    detail: "worker_1 had no process when the scenario started".into(),
+                };
             };
             let t0 = Instant::now();
             loop {
@@ -671,9 +706,17 @@ impl Judge for Replaced {
                 let last = match (c.workers().await, c.health().await) {
                     (Ok(ws), Ok(h)) => {
                         let w1 = ws.iter().find(|w| w.id == "worker_1");
-                        let fresh = w1.is_some_and(|w| w.python_pid.is_some_and(|p| p != old) && (w.state == "ready" || w.state == "busy"));
+                        let fresh = w1.is_some_and(|w| {
+                            w.python_pid.is_some_and(|p| p != old) && (w.state == "ready" || w.state == "busy")
+                        });
                         if fresh && h.ready >= h.size {
-                            let detail = format!("worker_1 pid {old} -> {:?} after {:.2} s; {} of {} ready", w1.and_then(|w| w.python_pid), t0.elapsed().as_secs_f64(), h.ready, h.size);
+                            let detail = format!(
+                                "worker_1 pid {old} -> {:?} after {:.2} s; {} of {} ready",
+                                w1.and_then(|w| w.python_pid),
+                                t0.elapsed().as_secs_f64(),
+                                h.ready,
+                                h.size
+                            );
                             return Verdict { criterion, passed: true, detail };
                         }
                         format!("worker_1 {w1:?}, health {} ({} of {} ready)", h.status, h.ready, h.size)
@@ -681,7 +724,11 @@ impl Judge for Replaced {
                     (Err(e), _) | (_, Err(e)) => e.to_string(),
                 };
                 if t0.elapsed() > self.within {
-                    return Verdict { criterion, passed: false, detail: format!("not after {:?}; last: {last}", self.within) };
+                    return Verdict {
+                        criterion,
+                        passed: false,
+                        detail: format!("not after {:?}; last: {last}", self.within),
+                    };
                 }
                 tokio::time::sleep(MS(50)).await;
             }
@@ -706,9 +753,12 @@ fn caught(v: Verdicts, criterion: &str) -> ChaosResult {
     match v? {
         Ok(outcome) => anyhow::bail!("the defect was NOT caught: the scenario passed\n{outcome}"),
         Err(ScenarioError::NotInjected(o)) => anyhow::bail!("the fault was not injected, so nothing was proven\n{o}"),
-        Err(ScenarioError::AbortedByGuard(o)) => anyhow::bail!("a guard aborted the scenario, so nothing was proven\n{o}"),
+        Err(ScenarioError::AbortedByGuard(o)) => {
+            anyhow::bail!("a guard aborted the scenario, so nothing was proven\n{o}")
+        }
         Err(ScenarioError::CriteriaFailed(outcome)) => {
-            let failed: Vec<&str> = outcome.verdicts.iter().filter(|v| !v.passed).map(|v| v.criterion.as_str()).collect();
+            let failed: Vec<&str> =
+                outcome.verdicts.iter().filter(|v| !v.passed).map(|v| v.criterion.as_str()).collect();
             ensure!(
                 failed.iter().any(|c| c.contains(criterion)),
                 "caught, but by {failed:?} instead of a criterion containing {criterion:?}\n{outcome}"
@@ -817,8 +867,10 @@ fn open_fds(pid: i32) -> anyhow::Result<u64> {
 /// The BEAM's descriptors for the pipes of a worker's Port (matched by pipe inode with the
 /// worker's own stdin/stdout/stderr).
 fn port_pipe_fds(beam: i32, worker: i32) -> anyhow::Result<Vec<u64>> {
-    let link = |pid: i32, fd: &str| std::fs::read_link(format!("/proc/{pid}/fd/{fd}")).ok().map(|p| p.display().to_string());
-    let pipes: Vec<String> = ["0", "1", "2"].iter().filter_map(|fd| link(worker, fd)).filter(|l| l.starts_with("pipe:")).collect();
+    let link =
+        |pid: i32, fd: &str| std::fs::read_link(format!("/proc/{pid}/fd/{fd}")).ok().map(|p| p.display().to_string());
+    let pipes: Vec<String> =
+        ["0", "1", "2"].iter().filter_map(|fd| link(worker, fd)).filter(|l| l.starts_with("pipe:")).collect();
     let mut fds: Vec<u64> = std::fs::read_dir(format!("/proc/{beam}/fd"))?
         .flatten()
         .filter(|e| std::fs::read_link(e.path()).is_ok_and(|l| pipes.contains(&l.display().to_string())))

@@ -179,7 +179,11 @@ fn name_filter_and_tags_select_subsets() -> ChaosResult {
     let cases: &[Case] = &[
         (&["selection::"], &[], &["selection::net_and_process", "selection::net_probe", "selection::process_probe"]),
         (&["selection::net_probe", "--exact"], &[], &["selection::net_probe"]),
-        (&[], &[("CHAOS_TAGS", "net")], &["custom::renamed_test", "selection::net_and_process", "selection::net_probe"]),
+        (
+            &[],
+            &[("CHAOS_TAGS", "net")],
+            &["custom::renamed_test", "selection::net_and_process", "selection::net_probe"],
+        ),
         (&[], &[("CHAOS_TAGS", "net,!process")], &["custom::renamed_test", "selection::net_probe"]),
         (&["--tag", "process", "--skip-tag", "net"], &[], &["selection::process_probe"]),
         (&[], &[("CHAOS_TAGS", "soak")], &["selection::long_soak"]),
@@ -225,9 +229,11 @@ fn junit_parses_and_counts_match(cx: &mut Chaos) -> ChaosResult {
     ensure!(!xml.contains('\x1b') && !xml.contains('\x07'), "ANSI/control characters left in JUnit");
 
     let xmllint = |args: &[&str]| -> anyhow::Result<String> {
-        let out = Command::new("xmllint").args(args).arg(&path).output().context(
-            "running xmllint (install it with `apt-get install libxml2-utils`; .ci/run does)",
-        )?;
+        let out = Command::new("xmllint")
+            .args(args)
+            .arg(&path)
+            .output()
+            .context("running xmllint (install it with `apt-get install libxml2-utils`; .ci/run does)")?;
         ensure!(out.status.success(), "xmllint {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
         Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
     };
@@ -238,16 +244,24 @@ fn junit_parses_and_counts_match(cx: &mut Chaos) -> ChaosResult {
     ensure!(count("count(//testcase)")? == all as u32, "testcase count");
     ensure!(count("count(//testcase/failure)")? == FAILING.len() as u32, "failure count");
     ensure!(count("count(//testcase/skipped)")? == IGNORED.len() as u32, "skipped count");
-    ensure!(count("count(//testcase/properties/property[@name='seed'])")? == (PASSING.len() + FAILING.len()) as u32, "seeds");
-    let timeout_msg = xmllint(&["--xpath", "string(//testcase[@name='basic::times_out_holding_a_child']/failure/@message)"])?;
+    ensure!(
+        count("count(//testcase/properties/property[@name='seed'])")? == (PASSING.len() + FAILING.len()) as u32,
+        "seeds"
+    );
+    let timeout_msg =
+        xmllint(&["--xpath", "string(//testcase[@name='basic::times_out_holding_a_child']/failure/@message)"])?;
     ensure!(timeout_msg == "timed out after 2s", "timeout message: {timeout_msg:?}");
     let skipped = xmllint(&["--xpath", "string(//testcase[@name='basic::needs_elixir']/skipped/@message)"])?;
     ensure!(skipped.starts_with("requires elixir: "), "skip reason: {skipped:?}");
-    let hostile = xmllint(&["--xpath", "string(//testcase[@name='basic::fails_with_hostile_output']/failure/@message)"])?;
+    let hostile =
+        xmllint(&["--xpath", "string(//testcase[@name='basic::fails_with_hostile_output']/failure/@message)"])?;
     ensure!(hostile.contains("expected failure ]]> bold"), "hostile message: {hostile:?}");
     let file = xmllint(&["--xpath", "string(//testcase[@name='basic::passes']/@file)"])?;
     ensure!(file.ends_with("basic.rs"), "file attribute: {file:?}");
-    let tags = xmllint(&["--xpath", "string(//testcase[@name='selection::net_and_process']/properties/property[@name='tags']/@value)"])?;
+    let tags = xmllint(&[
+        "--xpath",
+        "string(//testcase[@name='selection::net_and_process']/properties/property[@name='tags']/@value)",
+    ])?;
     ensure!(tags == "net,process", "tags property: {tags:?}");
     Ok(())
 }
@@ -320,7 +334,11 @@ fn timeout_holding_a_child_leaves_no_process(cx: &mut Chaos) -> ChaosResult {
         let left: Vec<String> = std::fs::read_dir(&parent)
             .map(|d| d.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect())
             .unwrap_or_default();
-        ensure!(!left.iter().any(|n| n.contains(&marker)), "cgroups of the timed-out test left in {}: {left:?}", parent.display());
+        ensure!(
+            !left.iter().any(|n| n.contains(&marker)),
+            "cgroups of the timed-out test left in {}: {left:?}",
+            parent.display()
+        );
     }
     let temps: Vec<String> = std::fs::read_dir(std::env::temp_dir())?
         .filter_map(|e| e.ok())

@@ -98,7 +98,9 @@ impl Survivor {
         let mut p = Vec::new();
         match procfs::stat(self.pid) {
             None => p.push(format!("survivor {} is gone", self.pid)),
-            Some(s) if s.is_stopped() => p.push(format!("survivor {} is still stopped (state {:?})", self.pid, s.state)),
+            Some(s) if s.is_stopped() => {
+                p.push(format!("survivor {} is still stopped (state {:?})", self.pid, s.state))
+            }
             Some(_) => {}
         }
         let file = if self.freezer.is_v2() { "cgroup.freeze" } else { "freezer.state" };
@@ -157,9 +159,9 @@ fn leftovers(pid: u32) -> Vec<String> {
     }
     for p in procfs::all_pids() {
         let Ok(env) = std::fs::read(format!("/proc/{p}/environ")) else { continue };
-        let marked = env.split(|b| *b == 0).any(|e| {
-            e.starts_with(b"CHAOS_HARNESS_RUN=") && String::from_utf8_lossy(e).contains(&dash)
-        });
+        let marked = env
+            .split(|b| *b == 0)
+            .any(|e| e.starts_with(b"CHAOS_HARNESS_RUN=") && String::from_utf8_lossy(e).contains(&dash));
         if marked && procfs::stat(p).is_some_and(|s| !s.is_dead()) {
             left.push(format!("process {p} carrying CHAOS_HARNESS_RUN of the victim"));
         }
@@ -248,7 +250,8 @@ struct CleanupOnDrop(u32);
 
 impl Drop for CleanupOnDrop {
     fn drop(&mut self) {
-        let opts = chaos_harness::safety::cleanup::CleanupOptions { matching: Some(self.0.to_string()), ..Default::default() };
+        let opts =
+            chaos_harness::safety::cleanup::CleanupOptions { matching: Some(self.0.to_string()), ..Default::default() };
         let report = chaos_harness::safety::cleanup::cleanup(&opts);
         if report.removed() > 0 {
             tracing::info!("{report}");
@@ -273,11 +276,17 @@ async fn sigkill_at_20_random_moments_leaves_nothing(cx: &mut Chaos) -> ChaosRes
     let (mut in_force, mut worst) = (0, Duration::ZERO);
     for i in 0..20 {
         let mid_setup = i % 4 == 3;
-        let delay = Duration::from_millis(if mid_setup { cx.rng().random_range(0..250) } else { cx.rng().random_range(0..150) });
-        let mut v = Victim::spawn(&dir, &format!("kill{i}"), &["b_hold_everything_in_force", "--exact"], &[
-            ("SAFETY_SURVIVOR", spec.as_str()),
-            ("CHAOS_AUDIT_LOG", audit.as_str()),
-        ])?;
+        let delay = Duration::from_millis(if mid_setup {
+            cx.rng().random_range(0..250)
+        } else {
+            cx.rng().random_range(0..150)
+        });
+        let mut v = Victim::spawn(
+            &dir,
+            &format!("kill{i}"),
+            &["b_hold_everything_in_force", "--exact"],
+            &[("SAFETY_SURVIVOR", spec.as_str()), ("CHAOS_AUDIT_LOG", audit.as_str())],
+        )?;
         if !mid_setup {
             v.wait_ready(Duration::from_secs(20))?;
         }
@@ -289,10 +298,19 @@ async fn sigkill_at_20_random_moments_leaves_nothing(cx: &mut Chaos) -> ChaosRes
         v.child.wait()?;
         match wait_clean(v.pid(), &survivor, killed) {
             Ok(took) => {
-                tracing::info!(kill = i, in_force = ready, delay_ms = delay.as_millis() as u64, clean_after_ms = took.as_millis() as u64, "SIGKILL");
+                tracing::info!(
+                    kill = i,
+                    in_force = ready,
+                    delay_ms = delay.as_millis() as u64,
+                    clean_after_ms = took.as_millis() as u64,
+                    "SIGKILL"
+                );
                 worst = worst.max(took)
             }
-            Err(left) => bail!("kill {i} (after {delay:?}, everything in force: {ready}): left after {BUDGET:?}: {left:#?}\n{}", v.output()),
+            Err(left) => bail!(
+                "kill {i} (after {delay:?}, everything in force: {ready}): left after {BUDGET:?}: {left:#?}\n{}",
+                v.output()
+            ),
         }
         if let Some(r) = reaper {
             while alive(r) {
@@ -306,13 +324,27 @@ async fn sigkill_at_20_random_moments_leaves_nothing(cx: &mut Chaos) -> ChaosRes
         ensure!(left.is_empty(), "kill {i}: after the reaper exited: {left:?}");
         in_force += ready as u32;
     }
-    tracing::info!(in_force, worst_ms = worst.as_millis() as u64, total_ms = t_all.elapsed().as_millis() as u64, "20 SIGKILLs");
+    tracing::info!(
+        in_force,
+        worst_ms = worst.as_millis() as u64,
+        total_ms = t_all.elapsed().as_millis() as u64,
+        "20 SIGKILLs"
+    );
     ensure!(in_force >= 15, "only {in_force} of 20 kills landed with everything in force");
     let (entries, bad) = chaos_harness::sandbox::audit::read(&audit_path)?;
     ensure!(bad.is_empty(), "unreadable audit lines: {bad:?}");
-    for what in ["network namespace chaos-", "nft table inet chaos_", "mount on", "frozen cgroup", "SIGSTOP of pid", "rlimit 7 of pid"] {
+    for what in [
+        "network namespace chaos-",
+        "nft table inet chaos_",
+        "mount on",
+        "frozen cgroup",
+        "SIGSTOP of pid",
+        "rlimit 7 of pid",
+    ] {
         ensure!(
-            entries.iter().any(|e| e.by == chaos_harness::sandbox::audit::By::Reaper && e.what.starts_with(what) && e.undo.as_deref() == Some("ok")),
+            entries.iter().any(|e| e.by == chaos_harness::sandbox::audit::By::Reaper
+                && e.what.starts_with(what)
+                && e.undo.as_deref() == Some("ok")),
             "no reaper undo of `{what}` in the audit log"
         );
     }
@@ -329,13 +361,19 @@ async fn sigint_at_random_moments_undoes_and_writes_partial_junit(cx: &mut Chaos
     let spec = survivor.spec();
     for i in 0..20 {
         let mid_setup = i % 5 == 4;
-        let delay = Duration::from_millis(if mid_setup { cx.rng().random_range(0..250) } else { cx.rng().random_range(0..150) });
+        let delay = Duration::from_millis(if mid_setup {
+            cx.rng().random_range(0..250)
+        } else {
+            cx.rng().random_range(0..150)
+        });
         let junit = dir.join(format!("int{i}.xml"));
         let junit_s = junit.to_string_lossy().into_owned();
-        let mut v = Victim::spawn(&dir, &format!("int{i}"), &["--test-threads", "1", "--skip", "z_dry", "--junit", &junit_s], &[(
-            "SAFETY_SURVIVOR",
-            spec.as_str(),
-        )])?;
+        let mut v = Victim::spawn(
+            &dir,
+            &format!("int{i}"),
+            &["--test-threads", "1", "--skip", "z_dry", "--junit", &junit_s],
+            &[("SAFETY_SURVIVOR", spec.as_str())],
+        )?;
         if !mid_setup {
             v.wait_ready(Duration::from_secs(20))?;
         }
@@ -355,7 +393,8 @@ async fn sigint_at_random_moments_undoes_and_writes_partial_junit(cx: &mut Chaos
         }
         if ready {
             ensure!(status.code() == Some(130), "SIGINT {i}: exit {status}, want 130:\n{}", v.output());
-            let xml = std::fs::read_to_string(&junit).with_context(|| format!("SIGINT {i}: no partial JUnit\n{}", v.output()))?;
+            let xml = std::fs::read_to_string(&junit)
+                .with_context(|| format!("SIGINT {i}: no partial JUnit\n{}", v.output()))?;
             ensure!(xml.contains("a_quick_passes"), "partial JUnit lacks the finished test:\n{xml}");
             ensure!(xml.contains("interrupted by SIGINT"), "partial JUnit lacks the interrupted test:\n{xml}");
             ensure!(v.output().contains("SIGINT received"), "{}", v.output());
@@ -373,7 +412,12 @@ async fn second_sigint_exits_at_once_and_the_reaper_undoes(cx: &mut Chaos) -> Ch
     let dir = cx.sandbox().temp_dir().to_path_buf();
     let spec = survivor.spec();
     for i in 0..3 {
-        let mut v = Victim::spawn(&dir, &format!("twice{i}"), &["b_hold_everything_in_force", "--exact"], &[("SAFETY_SURVIVOR", spec.as_str())])?;
+        let mut v = Victim::spawn(
+            &dir,
+            &format!("twice{i}"),
+            &["b_hold_everything_in_force", "--exact"],
+            &[("SAFETY_SURVIVOR", spec.as_str())],
+        )?;
         v.wait_ready(Duration::from_secs(20))?;
         v.signal(libc::SIGINT);
         std::thread::sleep(Duration::from_millis(2));
@@ -383,7 +427,11 @@ async fn second_sigint_exits_at_once_and_the_reaper_undoes(cx: &mut Chaos) -> Ch
             if let Some(st) = v.child.try_wait()? {
                 break st;
             }
-            ensure!(second.elapsed() < Duration::from_millis(500), "a second SIGINT must exit at once:\n{}", v.output());
+            ensure!(
+                second.elapsed() < Duration::from_millis(500),
+                "a second SIGINT must exit at once:\n{}",
+                v.output()
+            );
             std::thread::sleep(Duration::from_millis(2));
         };
         ensure!(status.code() == Some(130), "exit {status}, want 130:\n{}", v.output());
@@ -402,11 +450,12 @@ async fn dry_run_prints_the_plan_and_touches_nothing(cx: &mut Chaos) -> ChaosRes
     let dir = cx.sandbox().temp_dir().to_path_buf();
     let (audit, audit_path) = audit_env(cx);
     let spec = survivor.spec();
-    let mut v = Victim::spawn(&dir, "dry", &["--test-threads", "1"], &[
-        ("CHAOS_DRY_RUN", "1"),
-        ("SAFETY_SURVIVOR", spec.as_str()),
-        ("CHAOS_AUDIT_LOG", audit.as_str()),
-    ])?;
+    let mut v = Victim::spawn(
+        &dir,
+        "dry",
+        &["--test-threads", "1"],
+        &[("CHAOS_DRY_RUN", "1"), ("SAFETY_SURVIVOR", spec.as_str()), ("CHAOS_AUDIT_LOG", audit.as_str())],
+    )?;
     let status = v.child.wait()?;
     let out = v.output();
     ensure!(status.success(), "dry run failed ({status}):\n{out}");
@@ -429,7 +478,8 @@ async fn dry_run_prints_the_plan_and_touches_nothing(cx: &mut Chaos) -> ChaosRes
     ensure!(reaper_of(v.pid()).is_none(), "a dry run starts no reaper");
     let (entries, _) = chaos_harness::sandbox::audit::read(&audit_path)?;
     ensure!(
-        entries.iter().any(|e| e.event == chaos_harness::sandbox::audit::Event::Planned && e.what.starts_with("processes of fixture held")),
+        entries.iter().any(|e| e.event == chaos_harness::sandbox::audit::Event::Planned
+            && e.what.starts_with("processes of fixture held")),
         "no `planned` audit entry: {entries:?}"
     );
     drop(survivor.proc);
@@ -459,11 +509,12 @@ async fn production_guard_refuses_unless_allowed(cx: &mut Chaos) -> ChaosResult 
         ensure!(out.contains("CHAOS_ALLOW_PRODUCTION=1"), "{tag}: the fix is named: {out}");
         ensure!(leftovers(v.pid()).is_empty() && !out.contains("test result"), "{tag}: nothing may run");
     }
-    let mut v = Victim::spawn(&dir, "prod-allowed", &["a_quick_passes", "--exact"], &[
-        ("CHAOS_ENV", "production"),
-        ("CHAOS_ALLOW_PRODUCTION", "1"),
-        ("CHAOS_PRODUCTION_MARKER", &no_marker_s),
-    ])?;
+    let mut v = Victim::spawn(
+        &dir,
+        "prod-allowed",
+        &["a_quick_passes", "--exact"],
+        &[("CHAOS_ENV", "production"), ("CHAOS_ALLOW_PRODUCTION", "1"), ("CHAOS_PRODUCTION_MARKER", &no_marker_s)],
+    )?;
     let status = v.child.wait()?;
     let out = v.output();
     ensure!(status.success(), "allowed run failed:\n{out}");
@@ -484,10 +535,12 @@ async fn chaos_cleanup_undoes_a_crashed_run_and_strays(cx: &mut Chaos) -> ChaosR
     let dir = cx.sandbox().temp_dir().to_path_buf();
     let spec = survivor.spec();
     // A crash without a reaper leaves everything behind (the negative control).
-    let mut v = Victim::spawn(&dir, "noreaper", &["b_hold_everything_in_force", "--exact"], &[
-        ("SAFETY_SURVIVOR", spec.as_str()),
-        ("CHAOS_NO_REAPER", "1"),
-    ])?;
+    let mut v = Victim::spawn(
+        &dir,
+        "noreaper",
+        &["b_hold_everything_in_force", "--exact"],
+        &[("SAFETY_SURVIVOR", spec.as_str()), ("CHAOS_NO_REAPER", "1")],
+    )?;
     let _cleanup = CleanupOnDrop(v.pid());
     v.wait_ready(Duration::from_secs(20))?;
     v.signal(libc::SIGKILL);
@@ -505,7 +558,13 @@ async fn chaos_cleanup_undoes_a_crashed_run_and_strays(cx: &mut Chaos) -> ChaosR
     ensure!(Std::new("ip").args(["netns", "add", &format!("chaos-{token}")]).status()?.success());
     let stray_dir = std::env::temp_dir().join(format!("chaos-harness-{token}"));
     std::fs::create_dir_all(stray_dir.join("mnt"))?;
-    ensure!(Std::new("mount").args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"]).arg(stray_dir.join("mnt")).status()?.success());
+    ensure!(
+        Std::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
+            .arg(stray_dir.join("mnt"))
+            .status()?
+            .success()
+    );
     let pids = cgroup::hierarchies().iter().find(|h| h.controller == "pids").context("pids hierarchy")?;
     let stray_cg = pids.mount.join(cgroup::PARENT).join(&token);
     std::fs::create_dir_all(&stray_cg)?;
@@ -516,7 +575,13 @@ async fn chaos_cleanup_undoes_a_crashed_run_and_strays(cx: &mut Chaos) -> ChaosR
     let before = leftovers(pid);
     let (st, text) = chaos_cli(&["cleanup", "--dry-run", "--match", &key])?;
     ensure!(st.success(), "{text}");
-    for needle in ["(dry run)", "would remove network namespace chaos-", "would remove nft table inet chaos_", "would remove temp dir", "(stray)"] {
+    for needle in [
+        "(dry run)",
+        "would remove network namespace chaos-",
+        "would remove nft table inet chaos_",
+        "would remove temp dir",
+        "(stray)",
+    ] {
         ensure!(text.contains(needle), "dry-run report lacks {needle:?}:\n{text}");
     }
     ensure!(leftovers(pid) == before, "a cleanup dry run must not change anything");
@@ -555,10 +620,12 @@ async fn a_new_run_sweeps_stale_runs_of_earlier_crashes(cx: &mut Chaos) -> Chaos
     let survivor = Survivor::start(cx).await?;
     let dir = cx.sandbox().temp_dir().to_path_buf();
     let spec = survivor.spec();
-    let mut v = Victim::spawn(&dir, "stale", &["b_hold_everything_in_force", "--exact"], &[
-        ("SAFETY_SURVIVOR", spec.as_str()),
-        ("CHAOS_NO_REAPER", "1"),
-    ])?;
+    let mut v = Victim::spawn(
+        &dir,
+        "stale",
+        &["b_hold_everything_in_force", "--exact"],
+        &[("SAFETY_SURVIVOR", spec.as_str()), ("CHAOS_NO_REAPER", "1")],
+    )?;
     let _cleanup = CleanupOnDrop(v.pid());
     v.wait_ready(Duration::from_secs(20))?;
     v.signal(libc::SIGKILL);
@@ -566,7 +633,8 @@ async fn a_new_run_sweeps_stale_runs_of_earlier_crashes(cx: &mut Chaos) -> Chaos
     ensure!(!leftovers(v.pid()).is_empty(), "the crashed run must leave things for the sweep");
     // Stale once untouched for the grace (1 s here instead of 10 s).
     std::thread::sleep(Duration::from_millis(1200));
-    let mut next = Victim::spawn(&dir, "sweeper", &["a_quick_passes", "--exact"], &[("CHAOS_REAPER_STALE_GRACE", "1s")])?;
+    let mut next =
+        Victim::spawn(&dir, "sweeper", &["a_quick_passes", "--exact"], &[("CHAOS_REAPER_STALE_GRACE", "1s")])?;
     ensure!(next.child.wait()?.success(), "{}", next.output());
     let t0 = Instant::now();
     loop {
@@ -584,8 +652,8 @@ async fn a_new_run_sweeps_stale_runs_of_earlier_crashes(cx: &mut Chaos) -> Chaos
 
 #[chaos_test(tags = ["safety"], timeout = "2m", requires = ["cgroups", "freezer"])]
 async fn a_tripped_guard_aborts_and_heals_and_everything_is_audited(cx: &mut Chaos) -> ChaosResult {
-    use chaos_harness::sandbox::audit::{self, By, Event};
     use chaos_harness::safety::guard::Guard;
+    use chaos_harness::sandbox::audit::{self, By, Event};
     use chaos_harness::scenario::ScenarioError;
     let p = cx.start(Command::new("sleep").name("guarded").arg("100000")).await?;
     let freezer = p.scope().freezer().cloned().context("freezer cgroup")?;
@@ -594,7 +662,9 @@ async fn a_tripped_guard_aborts_and_heals_and_everything_is_audited(cx: &mut Cha
     let err = cx
         .scenario("freeze under a guard")
         .guard(Guard::mem_available_below(0.0))
-        .guard(Guard::probe("test probe", move || if t0.elapsed() > trip_at { Err("the probe saw trouble".into()) } else { Ok(()) }))
+        .guard(Guard::probe("test probe", move || {
+            if t0.elapsed() > trip_at { Err("the probe saw trouble".into()) } else { Ok(()) }
+        }))
         .inject(Fault::freeze(&p))
         .wait(Duration::from_secs(60))
         .run()
@@ -609,7 +679,8 @@ async fn a_tripped_guard_aborts_and_heals_and_everything_is_audited(cx: &mut Cha
     let text = out.to_string();
     ensure!(text.contains("ABORTED BY GUARD: aborted by guard `test probe`: the probe saw trouble"), "{text}");
     ensure!(text.contains("cleared thaw the cgroup of guarded"), "the active fault is healed: {text}");
-    let state = std::fs::read_to_string(freezer.dir().join(if freezer.is_v2() { "cgroup.freeze" } else { "freezer.state" }))?;
+    let state =
+        std::fs::read_to_string(freezer.dir().join(if freezer.is_v2() { "cgroup.freeze" } else { "freezer.state" }))?;
     ensure!(matches!(state.trim(), "THAWED" | "0"), "freezer reads {state}");
     // The audit log has the injection with its confirmation, the clearing with its undo result
     // and the guard's abort.
@@ -618,10 +689,18 @@ async fn a_tripped_guard_aborts_and_heals_and_everything_is_audited(cx: &mut Cha
     let run = cx.sandbox().run_id().to_string();
     let mine: Vec<_> = entries.iter().filter(|e| e.run_id == run).collect();
     ensure!(
-        mine.iter().any(|e| e.event == Event::Inject && e.what.starts_with("freeze the cgroup of guarded") && e.confirmation.as_deref().is_some_and(|c| c.contains("FROZEN"))),
+        mine.iter().any(|e| e.event == Event::Inject
+            && e.what.starts_with("freeze the cgroup of guarded")
+            && e.confirmation.as_deref().is_some_and(|c| c.contains("FROZEN"))),
         "no inject entry with its confirmation: {mine:#?}"
     );
-    ensure!(mine.iter().any(|e| e.event == Event::Clear && e.undo.as_deref() == Some("ok")), "no clear entry: {mine:#?}");
-    ensure!(mine.iter().any(|e| e.event == Event::Guard && e.by == By::Harness && e.what.contains("test probe")), "no guard entry: {mine:#?}");
+    ensure!(
+        mine.iter().any(|e| e.event == Event::Clear && e.undo.as_deref() == Some("ok")),
+        "no clear entry: {mine:#?}"
+    );
+    ensure!(
+        mine.iter().any(|e| e.event == Event::Guard && e.by == By::Harness && e.what.contains("test probe")),
+        "no guard entry: {mine:#?}"
+    );
     Ok(())
 }

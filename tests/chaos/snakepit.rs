@@ -11,7 +11,9 @@ use chaos_harness::criteria::Criterion;
 use chaos_harness::fixture::snakepit::{Defect, Snakepit};
 use chaos_harness::prelude::*;
 use chaos_harness::scenario::ScenarioError;
-use snakepit_chaos::scenarios::{Verdicts, beam_sigkill, beam_sigkill_under_load_then_restart, pit, worker_sigkill_under_load};
+use snakepit_chaos::scenarios::{
+    Verdicts, beam_sigkill, beam_sigkill_under_load_then_restart, pit, worker_sigkill_under_load,
+};
 
 const SECS: fn(u64) -> Duration = Duration::from_secs;
 
@@ -32,9 +34,12 @@ fn caught(v: Verdicts, criterion: &str) -> ChaosResult {
     match v? {
         Ok(outcome) => anyhow::bail!("the defect was NOT caught: the scenario passed\n{outcome}"),
         Err(ScenarioError::NotInjected(o)) => anyhow::bail!("the fault was not injected, so nothing was proven\n{o}"),
-        Err(ScenarioError::AbortedByGuard(o)) => anyhow::bail!("a guard aborted the scenario, so nothing was proven\n{o}"),
+        Err(ScenarioError::AbortedByGuard(o)) => {
+            anyhow::bail!("a guard aborted the scenario, so nothing was proven\n{o}")
+        }
         Err(ScenarioError::CriteriaFailed(outcome)) => {
-            let failed: Vec<&str> = outcome.verdicts.iter().filter(|v| !v.passed).map(|v| v.criterion.as_str()).collect();
+            let failed: Vec<&str> =
+                outcome.verdicts.iter().filter(|v| !v.passed).map(|v| v.criterion.as_str()).collect();
             ensure!(
                 failed.iter().any(|c| c.contains(criterion)),
                 "caught, but by {failed:?} instead of a criterion containing {criterion:?}\n{outcome}"
@@ -142,4 +147,3 @@ async fn catches_no_restart(cx: &mut Chaos) -> ChaosResult {
 async fn catches_drop_on_crash(cx: &mut Chaos) -> ChaosResult {
     caught(worker_sigkill_under_load(cx, &[Defect::DropOnCrash]).await, "no lost requests")
 }
-

@@ -75,9 +75,8 @@ async fn queue_timeout_is_reported(cx: &mut Chaos) -> ChaosResult {
 
 #[chaos_test(tags = ["contract", "snakepit"], requires = ["elixir", "cgroups"], timeout = "1m")]
 async fn not_initialized_before_the_first_worker(cx: &mut Chaos) -> ChaosResult {
-    let pit = cx
-        .start(target().pool_size(1).wait_for_pool(false).env("SNAKEPIT_REF_WORKER_START_DELAY_MS", "2000"))
-        .await?;
+    let pit =
+        cx.start(target().pool_size(1).wait_for_pool(false).env("SNAKEPIT_REF_WORKER_START_DELAY_MS", "2000")).await?;
     let (cat, why) = reason(pit.client().execute(&Execute::tool("echo")).await)?;
     ensure!((cat.as_str(), why.as_str()) == ("pool", "pool_not_initialized"), "{cat}/{why}");
     pit.wait_pool_ready(Duration::from_secs(20)).await?;
@@ -112,7 +111,12 @@ async fn telemetry_names_and_fields(cx: &mut Chaos) -> ChaosResult {
     pit.client().execute(&Execute::tool("echo")).await?;
     let t = pit.telemetry();
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    let wanted = ["snakepit.pool.init_complete", "snakepit.pool.worker.spawned", "snakepit.pool.worker_ready", "snakepit.request.executed"];
+    let wanted = [
+        "snakepit.pool.init_complete",
+        "snakepit.pool.worker.spawned",
+        "snakepit.pool.worker_ready",
+        "snakepit.request.executed",
+    ];
     while wanted.iter().any(|w| t.named(w).is_empty()) && std::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -122,9 +126,17 @@ async fn telemetry_names_and_fields(cx: &mut Chaos) -> ChaosResult {
     }
     let spawned = t.named("snakepit.pool.worker.spawned");
     ensure!(spawned.len() == 2, "two workers spawned, telemetry says {}", spawned.len());
-    ensure!(spawned.iter().all(|e| e.meta_str("worker_id").is_some() && e.metadata["python_pid"].as_i64().is_some()), "{spawned:?}");
+    ensure!(
+        spawned.iter().all(|e| e.meta_str("worker_id").is_some() && e.metadata["python_pid"].as_i64().is_some()),
+        "{spawned:?}"
+    );
     let executed = t.named("snakepit.request.executed");
-    ensure!(executed.iter().any(|e| e.metadata["success"] == json!(true) && e.measurements["duration_us"].as_u64().is_some()), "{executed:?}");
+    ensure!(
+        executed
+            .iter()
+            .any(|e| e.metadata["success"] == json!(true) && e.measurements["duration_us"].as_u64().is_some()),
+        "{executed:?}"
+    );
     ensure!(t.malformed_lines() == 0, "{} malformed telemetry lines", t.malformed_lines());
     Ok(())
 }

@@ -35,7 +35,11 @@ impl Judge for NoLostRequests {
         Box::pin(async move {
             let name = self.describe();
             let Some(report) = &cx.load else {
-                return Verdict { criterion: name, passed: false, detail: "the scenario runs no load (add .load(..))".into() };
+                return Verdict {
+                    criterion: name,
+                    passed: false,
+                    detail: "the scenario runs no load (add .load(..))".into(),
+                };
             };
             let s = report.stats();
             let lost: Vec<String> = report
@@ -47,7 +51,11 @@ impl Judge for NoLostRequests {
                 .collect();
             let summary = format!("{} requests: {} ok, {} errors, {} lost", s.total, s.ok, s.errors, s.lost);
             if s.total == 0 {
-                return Verdict { criterion: name, passed: false, detail: format!("{summary}: the load issued nothing") };
+                return Verdict {
+                    criterion: name,
+                    passed: false,
+                    detail: format!("{summary}: the load issued nothing"),
+                };
             }
             Verdict {
                 criterion: name,
@@ -80,7 +88,11 @@ impl Judge for ErrorRate {
         Box::pin(async move {
             let name = self.describe();
             let Some(report) = &cx.load else {
-                return Verdict { criterion: name, passed: false, detail: "the scenario runs no load (add .load(..))".into() };
+                return Verdict {
+                    criterion: name,
+                    passed: false,
+                    detail: "the scenario runs no load (add .load(..))".into(),
+                };
             };
             let s = report.stats();
             Verdict {

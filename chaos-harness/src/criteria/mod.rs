@@ -33,8 +33,8 @@ pub use snakepit::Healthy;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::fault::Confirmation;
 use crate::BoxFuture;
+use crate::fault::Confirmation;
 use crate::sandbox::Sandbox;
 
 /// What a criterion may look at.

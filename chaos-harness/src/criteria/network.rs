@@ -5,8 +5,8 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use crate::criteria::{Criterion, Judge, JudgeContext, Verdict};
 use crate::BoxFuture;
+use crate::criteria::{Criterion, Judge, JudgeContext, Verdict};
 
 /// How long one connect attempt may take before it counts as failed.
 const ATTEMPT: Duration = Duration::from_millis(250);
@@ -67,15 +67,9 @@ impl TcpConnect {
     /// ```
     pub fn describe_expectation(&self) -> String {
         if self.expect_ok {
-            format!(
-                "a TCP connect to {} succeeds within {:?}",
-                self.addr, self.d
-            )
+            format!("a TCP connect to {} succeeds within {:?}", self.addr, self.d)
         } else {
-            format!(
-                "a TCP connect to {} fails throughout {:?}",
-                self.addr, self.d
-            )
+            format!("a TCP connect to {} fails throughout {:?}", self.addr, self.d)
         }
     }
 }
@@ -127,10 +121,7 @@ impl Judge for TcpConnect {
                     return Verdict {
                         criterion,
                         passed: !self.expect_ok,
-                        detail: format!(
-                            "all {attempts} attempts over {:?} failed; last: {last}",
-                            self.d
-                        ),
+                        detail: format!("all {attempts} attempts over {:?} failed; last: {last}", self.d),
                     };
                 }
                 tokio::time::sleep(Duration::from_millis(20)).await;
@@ -147,11 +138,7 @@ impl Criterion {
     /// # let _ = c;
     /// ```
     pub fn tcp_connect(addr: SocketAddr) -> TcpConnect {
-        TcpConnect {
-            addr,
-            expect_ok: true,
-            d: Duration::from_secs(5),
-        }
+        TcpConnect { addr, expect_ok: true, d: Duration::from_secs(5) }
     }
 }
 
@@ -162,18 +149,11 @@ mod tests {
     #[tokio::test]
     async fn judges_open_and_closed_ports() {
         let sb = std::sync::Arc::new(
-            crate::sandbox::Sandbox::with_options(
-                "unit::reach",
-                crate::sandbox::SandboxOptions { cgroups: false },
-            )
-            .unwrap(),
+            crate::sandbox::Sandbox::with_options("unit::reach", crate::sandbox::SandboxOptions { cgroups: false })
+                .unwrap(),
         );
-        let cx = JudgeContext {
-            sandbox: sb.clone(),
-            scenario_start: Instant::now(),
-            confirmations: vec![],
-            load: None,
-        };
+        let cx =
+            JudgeContext { sandbox: sb.clone(), scenario_start: Instant::now(), confirmations: vec![], load: None };
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let open = l.local_addr().unwrap();
         let closed = {
@@ -181,31 +161,10 @@ mod tests {
             x.local_addr().unwrap()
         };
         let ms = Duration::from_millis;
-        assert!(
-            Criterion::tcp_connect(open)
-                .succeeds_within(ms(200))
-                .judge(&cx)
-                .await
-                .passed
-        );
-        assert!(
-            !Criterion::tcp_connect(open)
-                .fails_for(ms(200))
-                .judge(&cx)
-                .await
-                .passed
-        );
-        assert!(
-            Criterion::tcp_connect(closed)
-                .fails_for(ms(100))
-                .judge(&cx)
-                .await
-                .passed
-        );
-        let v = Criterion::tcp_connect(closed)
-            .succeeds_within(ms(100))
-            .judge(&cx)
-            .await;
+        assert!(Criterion::tcp_connect(open).succeeds_within(ms(200)).judge(&cx).await.passed);
+        assert!(!Criterion::tcp_connect(open).fails_for(ms(200)).judge(&cx).await.passed);
+        assert!(Criterion::tcp_connect(closed).fails_for(ms(100)).judge(&cx).await.passed);
+        let v = Criterion::tcp_connect(closed).succeeds_within(ms(100)).judge(&cx).await;
         assert!(!v.passed && v.detail.contains("refused"), "{v}");
         drop(l);
         sb.teardown().unwrap();

@@ -84,7 +84,11 @@ impl Judge for ProcessesGone {
             let name = self.describe();
             let snapshot = self.snapshot.lock().unwrap_or_else(|e| e.into_inner()).clone();
             let Some(pids) = snapshot else {
-                return Verdict { criterion: name, passed: false, detail: "no snapshot: the criterion was not prepared".into() };
+                return Verdict {
+                    criterion: name,
+                    passed: false,
+                    detail: "no snapshot: the criterion was not prepared".into(),
+                };
             };
             if pids.is_empty() {
                 return Verdict {
@@ -107,7 +111,13 @@ impl Judge for ProcessesGone {
                     return Verdict {
                         criterion: name,
                         passed: false,
-                        detail: format!("{} of {} still alive after {:?}: {}", left.len(), pids.len(), self.within, describe_procs(&left)),
+                        detail: format!(
+                            "{} of {} still alive after {:?}: {}",
+                            left.len(),
+                            pids.len(),
+                            self.within,
+                            describe_procs(&left)
+                        ),
                     };
                 }
                 tokio::time::sleep(Duration::from_millis(10)).await;
@@ -116,18 +126,23 @@ impl Judge for ProcessesGone {
     }
 }
 
-
 /// Describes survivors for a failure message: pid, command line, parent, age.
 fn describe_procs(ps: &[OwnedPid]) -> String {
     ps.iter()
         .map(|o| match ProcSnapshot::take(o) {
-            Some(s) => format!("pid {} [{}] parent {} sid {} age {:.1}s", s.pid, s.label(), s.ppid, s.sid, s.age().as_secs_f64()),
+            Some(s) => format!(
+                "pid {} [{}] parent {} sid {} age {:.1}s",
+                s.pid,
+                s.label(),
+                s.ppid,
+                s.sid,
+                s.age().as_secs_f64()
+            ),
             None => format!("pid {} (gone)", o.pid),
         })
         .collect::<Vec<_>>()
         .join("; ")
 }
-
 
 /// See [`Criterion::no_orphans`].
 pub struct NoOrphans {
@@ -260,13 +275,24 @@ impl Judge for ProcessCount {
                 let now = self.sel.resolve(&mut rng);
                 let ok = if self.at_least { now.len() >= self.n } else { now.len() == self.n };
                 if ok {
-                    return Verdict { criterion: name, passed: true, detail: format!("{} processes after {}", now.len(), ms(t0.elapsed())) };
+                    return Verdict {
+                        criterion: name,
+                        passed: true,
+                        detail: format!("{} processes after {}", now.len(), ms(t0.elapsed())),
+                    };
                 }
                 if t0.elapsed() > self.within {
                     return Verdict {
                         criterion: name,
                         passed: false,
-                        detail: format!("count was {} (want {}{}) after {:?}: {}", now.len(), if self.at_least { ">= " } else { "" }, self.n, self.within, describe_procs(&now)),
+                        detail: format!(
+                            "count was {} (want {}{}) after {:?}: {}",
+                            now.len(),
+                            if self.at_least { ">= " } else { "" },
+                            self.n,
+                            self.within,
+                            describe_procs(&now)
+                        ),
                     };
                 }
                 tokio::time::sleep(Duration::from_millis(10)).await;
@@ -369,7 +395,10 @@ impl Judge for Respawned {
                 }
                 if t0.elapsed() > self.within {
                     let detail = if dead.is_empty() {
-                        format!("none of the baseline pids {:?} died: nothing to respawn (did the fault hit?)", base.iter().map(|o| o.pid).collect::<Vec<_>>())
+                        format!(
+                            "none of the baseline pids {:?} died: nothing to respawn (did the fault hit?)",
+                            base.iter().map(|o| o.pid).collect::<Vec<_>>()
+                        )
                     } else {
                         format!(
                             "{} of the baseline processes died ({:?}) but only {} new ones appeared within {:?}: {}",

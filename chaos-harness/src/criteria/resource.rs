@@ -96,7 +96,13 @@ impl Criterion {
     /// # Ok(()) }
     /// ```
     pub fn oom_kills(fixture: &impl FixtureHandle) -> OomKills {
-        OomKills { target: fixture.target(), at_least: 0, at_most: None, within: Duration::ZERO, baseline: Mutex::new(None) }
+        OomKills {
+            target: fixture.target(),
+            at_least: 0,
+            at_most: None,
+            within: Duration::ZERO,
+            baseline: Mutex::new(None),
+        }
     }
 }
 
@@ -126,7 +132,13 @@ impl Judge for OomKills {
                 Err(e) => return verdict(false, e.to_string()),
             };
             let Some(base) = *self.baseline.lock().unwrap_or_else(|e| e.into_inner()) else {
-                return verdict(false, format!("the OOM-kill counter of {} was not readable when the scenario started", mem.dir().display()));
+                return verdict(
+                    false,
+                    format!(
+                        "the OOM-kill counter of {} was not readable when the scenario started",
+                        mem.dir().display()
+                    ),
+                );
             };
             let deadline = Instant::now() + self.within;
             loop {
@@ -137,7 +149,13 @@ impl Judge for OomKills {
                 let n = now.saturating_sub(base);
                 let ok = n >= self.at_least && self.at_most.is_none_or(|m| n <= m);
                 if ok || Instant::now() >= deadline || self.at_most.is_some_and(|m| n > m) {
-                    return verdict(ok, format!("{n} OOM kill(s) since the scenario started ({now} in total) in {}", mem.dir().display()));
+                    return verdict(
+                        ok,
+                        format!(
+                            "{n} OOM kill(s) since the scenario started ({now} in total) in {}",
+                            mem.dir().display()
+                        ),
+                    );
                 }
                 tokio::time::sleep(OOM_POLL).await;
             }

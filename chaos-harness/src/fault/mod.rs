@@ -22,8 +22,8 @@ use std::sync::Arc;
 pub use nix::sys::signal::Signal;
 use rand::RngCore;
 
-use crate::Error;
 use crate::BoxFuture;
+use crate::Error;
 use crate::sandbox::Sandbox;
 
 /// What an injection gets to work with: the sandbox (journal, ownership) and the test's seeded
@@ -181,7 +181,8 @@ impl ActiveFault for Audited {
         let pids = inner.confirmation().pids.clone();
         Box::pin(async move {
             let result = inner.clear().await;
-            let mut entry = AuditEntry::new(Event::Clear, By::Harness, what).run(&run_id, &test).target(format!("pids {pids:?}"));
+            let mut entry =
+                AuditEntry::new(Event::Clear, By::Harness, what).run(&run_id, &test).target(format!("pids {pids:?}"));
             entry = match &result {
                 Ok(c) => entry.confirmation(c.to_string()).undo_result(&Ok::<(), String>(())),
                 Err(e) => entry.undo_result(&Err::<(), _>(format!("{e} (teardown undoes it from the journal)"))),

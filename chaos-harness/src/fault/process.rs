@@ -45,7 +45,11 @@ pub fn wait_gone_blocking(targets: &[OwnedPid], timeout: Duration) -> Result<Dur
         if el > timeout {
             return Err(left);
         }
-        std::thread::sleep(if el < Duration::from_millis(2) { Duration::from_micros(20) } else { Duration::from_millis(1) });
+        std::thread::sleep(if el < Duration::from_millis(2) {
+            Duration::from_micros(20)
+        } else {
+            Duration::from_millis(1)
+        });
     }
 }
 
@@ -159,28 +163,49 @@ impl Inject for Kill {
             let name = self.describe();
             let targets = self.sel.resolve(cx.rng);
             if targets.is_empty() {
-                return Err(not_injected(&name, "the selector matched no live process", "check the fixture is running and the selector"));
+                return Err(not_injected(
+                    &name,
+                    "the selector matched no live process",
+                    "check the fixture is running and the selector",
+                ));
             }
             if self.signal == Signal::SIGSTOP {
                 // Journal the stop so teardown (or the reaper) resumes it.
                 let scope = self.sel.target().scope();
                 for t in &targets {
                     cx.sandbox.record(Effect::Stopped { pid: t.pid, start_time: t.start_time }, || Ok(()))?;
-                    scope.signal(t, Signal::SIGSTOP).map_err(|e| not_injected(&name, e.to_string(), "select owned processes"))?;
+                    scope
+                        .signal(t, Signal::SIGSTOP)
+                        .map_err(|e| not_injected(&name, e.to_string(), "select owned processes"))?;
                 }
             }
             let t0 = Instant::now();
-            let sent = if self.signal == Signal::SIGSTOP { targets.clone() } else { send_all(&self.sel, &targets, self.signal, &name)? };
+            let sent = if self.signal == Signal::SIGSTOP {
+                targets.clone()
+            } else {
+                send_all(&self.sel, &targets, self.signal, &name)?
+            };
             if sent.is_empty() {
-                return Err(not_injected(&name, "every selected process was already gone", "inject while the target runs"));
+                return Err(not_injected(
+                    &name,
+                    "every selected process was already gone",
+                    "inject while the target runs",
+                ));
             }
             let detail = if self.confirm_exit.unwrap_or(self.signal == Signal::SIGKILL) {
                 match wait_gone(&sent, self.timeout).await {
-                    Ok(_) => format!("pids {:?} gone (reaped or zombie) {} after the signal", pids(&sent), ms(t0.elapsed())),
+                    Ok(_) => {
+                        format!("pids {:?} gone (reaped or zombie) {} after the signal", pids(&sent), ms(t0.elapsed()))
+                    }
                     Err(left) => {
                         return Err(not_injected(
                             &name,
-                            format!("pids {:?} still alive {:?} after {}", pids(&left), self.timeout, self.signal.as_str()),
+                            format!(
+                                "pids {:?} still alive {:?} after {}",
+                                pids(&left),
+                                self.timeout,
+                                self.signal.as_str()
+                            ),
                             "the process may handle or ignore the signal; use SIGKILL or confirm_exit(false)",
                         ));
                     }
@@ -188,7 +213,13 @@ impl Inject for Kill {
             } else if self.signal == Signal::SIGSTOP {
                 match wait_state(&sent, true, self.timeout).await {
                     Ok(_) => format!("pids {:?} in state T (stopped)", pids(&sent)),
-                    Err(left) => return Err(not_injected(&name, format!("pids {:?} not stopped", pids(&left)), "check for ptrace")),
+                    Err(left) => {
+                        return Err(not_injected(
+                            &name,
+                            format!("pids {:?} not stopped", pids(&left)),
+                            "check for ptrace",
+                        ));
+                    }
                 }
             } else {
                 format!("{} delivered to pids {:?}", self.signal.as_str(), pids(&sent))
@@ -231,7 +262,9 @@ impl Inject for KillTree {
                     format!("all {} processes gone {} after the kill", before.len(), ms(t0.elapsed())),
                     pids(&before),
                 ))) as Box<dyn ActiveFault>),
-                Err(left) => Err(not_injected(&name, format!("pids {left:?} survived"), "check for processes in state D")),
+                Err(left) => {
+                    Err(not_injected(&name, format!("pids {left:?} survived"), "check for processes in state D"))
+                }
             }
         })
     }
@@ -266,9 +299,12 @@ impl Inject for Pause {
             let scope = self.sel.target().scope();
             let mut stopped = Vec::new();
             for t in &targets {
-                let (sent, seq) = cx.sandbox.record(Effect::Stopped { pid: t.pid, start_time: t.start_time }, || {
-                    scope.signal(t, Signal::SIGSTOP).map_err(|e| not_injected(&name, e.to_string(), "select owned processes"))
-                })?;
+                let (sent, seq) =
+                    cx.sandbox.record(Effect::Stopped { pid: t.pid, start_time: t.start_time }, || {
+                        scope
+                            .signal(t, Signal::SIGSTOP)
+                            .map_err(|e| not_injected(&name, e.to_string(), "select owned processes"))
+                    })?;
                 if sent {
                     stopped.push((t.clone(), seq));
                 }
@@ -278,10 +314,16 @@ impl Inject for Pause {
                 return Err(not_injected(&name, "every selected process was already gone", "inject while it runs"));
             }
             if let Err(left) = wait_state(&only, true, Duration::from_secs(2)).await {
-                return Err(not_injected(&name, format!("pids {:?} never reached state T", pids(&left)), "is it traced?"));
+                return Err(not_injected(
+                    &name,
+                    format!("pids {:?} never reached state T", pids(&left)),
+                    "is it traced?",
+                ));
             }
-            let confirmation = Confirmation::new(&name, format!("pids {:?} in state T (stopped)", pids(&only)), pids(&only));
-            Ok(Box::new(PauseActive { confirmation, sel: self.sel.clone(), stopped, sandbox: cx.sandbox.clone() }) as Box<dyn ActiveFault>)
+            let confirmation =
+                Confirmation::new(&name, format!("pids {:?} in state T (stopped)", pids(&only)), pids(&only));
+            Ok(Box::new(PauseActive { confirmation, sel: self.sel.clone(), stopped, sandbox: cx.sandbox.clone() })
+                as Box<dyn ActiveFault>)
         })
     }
 }
@@ -305,8 +347,14 @@ impl ActiveFault for PauseActive {
                 let _ = self.sandbox.journal().undone(*seq);
             }
             match wait_state(&resumed, false, Duration::from_secs(2)).await {
-                Ok(_) => Ok(Confirmation::new(name, format!("pids {:?} left state T (running)", pids(&resumed)), pids(&resumed))),
-                Err(left) => Err(not_injected(&name, format!("pids {:?} still stopped", pids(&left)), "check for a second stop")),
+                Ok(_) => Ok(Confirmation::new(
+                    name,
+                    format!("pids {:?} left state T (running)", pids(&resumed)),
+                    pids(&resumed),
+                )),
+                Err(left) => {
+                    Err(not_injected(&name, format!("pids {:?} still stopped", pids(&left)), "check for a second stop"))
+                }
             }
         })
     }
@@ -345,11 +393,16 @@ impl Inject for Freeze {
             };
             let members = scope.members();
             let ((), seq) = cx.sandbox.record(Effect::Frozen { cgroup: cg.clone() }, || {
-                cgroup::set_frozen(&cg, true, Duration::from_secs(2)).map_err(|e| not_injected(&name, e.to_string(), "check for processes in state D"))
+                cgroup::set_frozen(&cg, true, Duration::from_secs(2))
+                    .map_err(|e| not_injected(&name, e.to_string(), "check for processes in state D"))
             })?;
             let state = cgroup::read_frozen(&cg).unwrap_or(false);
             if !state {
-                return Err(not_injected(&name, "freezer state did not read back as frozen", "check the freezer hierarchy"));
+                return Err(not_injected(
+                    &name,
+                    "freezer state did not read back as frozen",
+                    "check the freezer hierarchy",
+                ));
             }
             let file = if cg.is_v2() { "cgroup.events: frozen 1" } else { "freezer.state: FROZEN" };
             let confirmation = Confirmation::new(
@@ -357,7 +410,13 @@ impl Inject for Freeze {
                 format!("{file} read back from {} ({} processes frozen)", cg.dir().display(), members.len()),
                 pids(&members),
             );
-            Ok(Box::new(FreezeActive { confirmation, cg, seq, sandbox: cx.sandbox.clone(), name: self.target.name().to_string() }) as Box<dyn ActiveFault>)
+            Ok(Box::new(FreezeActive {
+                confirmation,
+                cg,
+                seq,
+                sandbox: cx.sandbox.clone(),
+                name: self.target.name().to_string(),
+            }) as Box<dyn ActiveFault>)
         })
     }
 }
@@ -374,7 +433,8 @@ impl ActiveFault for FreezeActive {
                 let _ = self.sandbox.journal().undone(self.seq);
                 return Ok(Confirmation::new(name, "cgroup already removed", vec![]));
             }
-            cgroup::set_frozen(&self.cg, false, Duration::from_secs(2)).map_err(|e| not_injected(&name, e.to_string(), "teardown will retry"))?;
+            cgroup::set_frozen(&self.cg, false, Duration::from_secs(2))
+                .map_err(|e| not_injected(&name, e.to_string(), "teardown will retry"))?;
             let _ = self.sandbox.journal().undone(self.seq);
             let file = if self.cg.is_v2() { "cgroup.events: frozen 0" } else { "freezer.state: THAWED" };
             Ok(Confirmation::new(name, format!("{file} read back"), vec![]))
@@ -483,7 +543,8 @@ impl Inject for CrashLoop {
                 };
                 return Err(not_injected(&name, why, "check the selector matches live processes"));
             }
-            let confirmation = Confirmation::new(&name, format!("first kill confirmed: pids {:?}", s.confirmed), s.confirmed.clone());
+            let confirmation =
+                Confirmation::new(&name, format!("first kill confirmed: pids {:?}", s.confirmed), s.confirmed.clone());
             Ok(Box::new(CrashLoopActive { confirmation, stop, task, stats, name }) as Box<dyn ActiveFault>)
         })
     }
@@ -536,10 +597,18 @@ impl Inject for Restart {
             self.target.restart().await.map_err(|e| not_injected(&name, e.to_string(), "see the fixture logs"))?;
             let after = self.target.main();
             match (before, after) {
-                (Some(b), Some(a)) if (a.pid, a.start_time) != (b.pid, b.start_time) && !a.is_gone() => Ok(Box::new(OneShot(
-                    Confirmation::new(name, format!("main pid {} -> {} (ready)", b.pid, a.pid), vec![b.pid, a.pid]),
-                )) as Box<dyn ActiveFault>),
-                (b, a) => Err(not_injected(&name, format!("main process did not change ({b:?} -> {a:?})"), "see the fixture logs")),
+                (Some(b), Some(a)) if (a.pid, a.start_time) != (b.pid, b.start_time) && !a.is_gone() => {
+                    Ok(Box::new(OneShot(Confirmation::new(
+                        name,
+                        format!("main pid {} -> {} (ready)", b.pid, a.pid),
+                        vec![b.pid, a.pid],
+                    ))) as Box<dyn ActiveFault>)
+                }
+                (b, a) => Err(not_injected(
+                    &name,
+                    format!("main process did not change ({b:?} -> {a:?})"),
+                    "see the fixture logs",
+                )),
             }
         })
     }

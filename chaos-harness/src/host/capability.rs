@@ -26,10 +26,7 @@ pub fn check(name: &str) -> Result<(), String> {
         "python3" => python3().map(|_| ()),
         "tmpfs" => root(),
         other => {
-            return Err(format!(
-                "unknown capability `{other}`; valid names: {}",
-                CAPABILITY_NAMES.join(", ")
-            ));
+            return Err(format!("unknown capability `{other}`; valid names: {}", CAPABILITY_NAMES.join(", ")));
         }
     };
     result.map_err(|why| format!("requires {name}: {why}"))
@@ -68,9 +65,7 @@ pub fn cgroup2_root() -> PathBuf {
 }
 
 fn freezer() -> Result<(), String> {
-    if Path::new("/sys/fs/cgroup/freezer/cgroup.procs").exists()
-        || cgroup2_root().join("cgroup.procs").exists()
-    {
+    if Path::new("/sys/fs/cgroup/freezer/cgroup.procs").exists() || cgroup2_root().join("cgroup.procs").exists() {
         Ok(())
     } else {
         Err("no freezer: neither the v1 freezer controller nor cgroup2 is mounted".into())
@@ -94,7 +89,10 @@ pub fn elixir() -> Result<PathBuf, String> {
     FOUND
         .get_or_init(|| match std::env::var_os("CHAOS_ELIXIR") {
             Some(p) if Path::new(&p).is_file() => Ok(PathBuf::from(p)),
-            Some(p) => Err(format!("CHAOS_ELIXIR={} is not a file; point it at the elixir executable", Path::new(&p).display())),
+            Some(p) => Err(format!(
+                "CHAOS_ELIXIR={} is not a file; point it at the elixir executable",
+                Path::new(&p).display()
+            )),
             None => which("elixir").ok_or_else(|| {
                 "elixir not found on PATH: install it with `apt-get install elixir`, or set CHAOS_ELIXIR".into()
             }),

@@ -119,12 +119,20 @@ impl Load {
     /// Open loop: issue `per_second` requests per second whatever the replies do (requests
     /// pile up when the system slows down, as real clients' do).
     pub fn constant_rate(per_second: u32) -> Self {
-        Self { shape: Shape::Open { per_second: per_second.max(1) }, timeout: Duration::from_secs(30), max_in_flight: 10_000 }
+        Self {
+            shape: Shape::Open { per_second: per_second.max(1) },
+            timeout: Duration::from_secs(30),
+            max_in_flight: 10_000,
+        }
     }
 
     /// Closed loop: `concurrency` clients, each issuing its next request when the last ends.
     pub fn closed_loop(concurrency: usize) -> Self {
-        Self { shape: Shape::Closed { concurrency: concurrency.max(1) }, timeout: Duration::from_secs(30), max_in_flight: 10_000 }
+        Self {
+            shape: Shape::Closed { concurrency: concurrency.max(1) },
+            timeout: Duration::from_secs(30),
+            max_in_flight: 10_000,
+        }
     }
 
     /// Per-request timeout (default 30 s); a request without a reply by then is a
@@ -421,9 +429,19 @@ mod tests {
 
     #[test]
     fn phase_stats_split_by_issue_time() {
-        let rec = |seq, ms, outcome| RequestRecord { seq, started: Duration::from_millis(ms), latency: Duration::from_millis(1), outcome };
+        let rec = |seq, ms, outcome| RequestRecord {
+            seq,
+            started: Duration::from_millis(ms),
+            latency: Duration::from_millis(1),
+            outcome,
+        };
         let report = LoadReport::new(
-            vec![rec(0, 10, Outcome::Ok), rec(1, 20, Outcome::Ok), rec(2, 30, Outcome::Timeout), rec(3, 40, Outcome::Ok)],
+            vec![
+                rec(0, 10, Outcome::Ok),
+                rec(1, 20, Outcome::Ok),
+                rec(2, 30, Outcome::Timeout),
+                rec(3, 40, Outcome::Ok),
+            ],
             0,
         );
         let before = report.stats_between(Duration::ZERO, Duration::from_millis(25));

@@ -108,8 +108,11 @@ mod tests {
         let path = dir.path().join("h/history.jsonl");
         let fail = || TestStatus::Failed { message: "x".into(), detail: "x".into() };
         append(&path, &RunReport::new("s", vec![TestRecord::new("a", fail()), TestRecord::new("b", fail())])).unwrap();
-        append(&path, &RunReport::new("s", vec![TestRecord::new("a", TestStatus::Passed), TestRecord::new("b", fail())]))
-            .unwrap();
+        append(
+            &path,
+            &RunReport::new("s", vec![TestRecord::new("a", TestStatus::Passed), TestRecord::new("b", fail())]),
+        )
+        .unwrap();
         std::fs::OpenOptions::new().append(true).open(&path).unwrap().write_all(b"{torn\n").unwrap();
         let (entries, bad) = read(&path);
         assert_eq!((entries.len(), bad), (2, 1));

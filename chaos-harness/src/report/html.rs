@@ -120,14 +120,8 @@ const H: f64 = 180.0;
 const PAD: f64 = 40.0;
 
 fn frame(sc: &ScenarioReport, y_label: &str, body: &str) -> String {
-    let t_max = sc
-        .series
-        .iter()
-        .map(|p| p.at_ms)
-        .chain(sc.events.iter().map(|e| e.at_ms))
-        .max()
-        .unwrap_or(1)
-        .max(1) as f64;
+    let t_max =
+        sc.series.iter().map(|p| p.at_ms).chain(sc.events.iter().map(|e| e.at_ms)).max().unwrap_or(1).max(1) as f64;
     let mut s = format!(
         "<svg class=\"chart\" viewBox=\"0 0 {W} {h}\" width=\"{W}\" height=\"{h}\" role=\"img\">\n<line x1=\"{PAD}\" y1=\"{H}\" x2=\"{W}\" y2=\"{H}\" stroke=\"#888\"/><line x1=\"{PAD}\" y1=\"0\" x2=\"{PAD}\" y2=\"{H}\" stroke=\"#888\"/>\n<text x=\"2\" y=\"12\" font-size=\"10\">{}</text><text x=\"{PAD}\" y=\"{ty}\" font-size=\"10\">0 s</text><text x=\"{tx}\" y=\"{ty}\" font-size=\"10\">{:.1} s</text>\n",
         esc(y_label),
@@ -152,7 +146,8 @@ fn frame(sc: &ScenarioReport, y_label: &str, body: &str) -> String {
 
 fn latency_chart(sc: &ScenarioReport) -> String {
     let y_max = sc.series.iter().filter_map(|p| p.p99_us.or(p.p50_us)).max().unwrap_or(1).max(1) as f64;
-    let t_max = sc.series.iter().map(|p| p.at_ms).chain(sc.events.iter().map(|e| e.at_ms)).max().unwrap_or(1).max(1) as f64;
+    let t_max =
+        sc.series.iter().map(|p| p.at_ms).chain(sc.events.iter().map(|e| e.at_ms)).max().unwrap_or(1).max(1) as f64;
     let line = |pick: fn(&super::SeriesPoint) -> Option<u64>, color: &str| {
         let pts: Vec<String> = sc
             .series
@@ -173,7 +168,8 @@ fn latency_chart(sc: &ScenarioReport) -> String {
 
 fn throughput_chart(sc: &ScenarioReport) -> String {
     let y_max = sc.series.iter().map(|p| p.ok + p.failed).max().unwrap_or(1).max(1) as f64;
-    let t_max = sc.series.iter().map(|p| p.at_ms).chain(sc.events.iter().map(|e| e.at_ms)).max().unwrap_or(1).max(1) as f64;
+    let t_max =
+        sc.series.iter().map(|p| p.at_ms).chain(sc.events.iter().map(|e| e.at_ms)).max().unwrap_or(1).max(1) as f64;
     let bw = ((W - PAD) / sc.series.len().max(1) as f64 * 0.8).max(1.0);
     let mut body = String::new();
     for p in &sc.series {
@@ -233,13 +229,28 @@ mod tests {
 
     #[test]
     fn scenario_sections_and_charts_render_and_escape() {
-        let mut t = TestRecord::new("snakepit::beam_kill", TestStatus::Failed { message: "m".into(), detail: "<script>x</script>".into() });
+        let mut t = TestRecord::new(
+            "snakepit::beam_kill",
+            TestStatus::Failed { message: "m".into(), detail: "<script>x</script>".into() },
+        );
         t.scenario = Some(ScenarioReport {
             name: "beam kill".into(),
-            verdicts: vec![CriterionVerdict { criterion: "no_orphans within 5s".into(), passed: false, detail: "pid 42 survived".into() }],
+            verdicts: vec![CriterionVerdict {
+                criterion: "no_orphans within 5s".into(),
+                passed: false,
+                detail: "pid 42 survived".into(),
+            }],
             events: vec![TimelineEvent { at_ms: 1000, kind: "fault".into(), detail: "SIGKILL beam".into() }],
             phases: vec![],
-            series: (0..10).map(|i| SeriesPoint { at_ms: i * 200, ok: 10, failed: i % 3, p50_us: Some(500 + i * 10), p99_us: Some(2000) }).collect(),
+            series: (0..10)
+                .map(|i| SeriesPoint {
+                    at_ms: i * 200,
+                    ok: 10,
+                    failed: i % 3,
+                    p50_us: Some(500 + i * 10),
+                    p99_us: Some(2000),
+                })
+                .collect(),
         });
         let page = render(&RunReport::new("suite", vec![t]));
         assert!(!page.contains("<script>"));

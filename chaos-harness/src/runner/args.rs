@@ -64,9 +64,10 @@ pub fn parse(
             "--tag" | "--skip-tag" | "--junit" => {
                 let value = match inline {
                     Some(v) => v,
-                    None => it.next().map(|v| v.to_string_lossy().into_owned()).ok_or_else(|| {
-                        config(&flag, "it needs a value", &format!("write `{flag} VALUE`"))
-                    })?,
+                    None => it
+                        .next()
+                        .map(|v| v.to_string_lossy().into_owned())
+                        .ok_or_else(|| config(&flag, "it needs a value", &format!("write `{flag} VALUE`")))?,
                 };
                 let bad_tag = |e: super::tags::TagError| config(&flag, &e.to_string(), "fix the tag");
                 match flag.as_str() {
@@ -86,14 +87,17 @@ pub fn parse(
     }
     let seed = match env("CHAOS_SEED").filter(|s| !s.trim().is_empty()) {
         Some(s) => Some(parse_seed(&s).ok_or_else(|| {
-            config("CHAOS_SEED", &format!("`{s}` is not a number"), "use the seed a failure printed, e.g. CHAOS_SEED=12345")
+            config(
+                "CHAOS_SEED",
+                &format!("`{s}` is not a number"),
+                "use the seed a failure printed, e.g. CHAOS_SEED=12345",
+            )
         })?),
         None => None,
     };
     let default_timeout = match env("CHAOS_TIMEOUT").filter(|s| !s.trim().is_empty()) {
-        Some(s) => humantime::parse_duration(s.trim()).map_err(|e| {
-            config("CHAOS_TIMEOUT", &format!("`{s}`: {e}"), "write a duration like 90s, 5m or 1m 30s")
-        })?,
+        Some(s) => humantime::parse_duration(s.trim())
+            .map_err(|e| config("CHAOS_TIMEOUT", &format!("`{s}`: {e}"), "write a duration like 90s, 5m or 1m 30s"))?,
         None => DEFAULT_TIMEOUT,
     };
     let truthy = |k: &str| env(k).is_some_and(|v| !matches!(v.trim(), "" | "0" | "false" | "no"));
@@ -133,7 +137,9 @@ impl TryParse for libtest_mimic::Arguments {
         use clap::Parser;
         match <libtest_mimic::Arguments as Parser>::try_parse_from(args) {
             Ok(a) => Ok(a),
-            Err(e) if matches!(e.kind(), clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion) => {
+            Err(e)
+                if matches!(e.kind(), clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion) =>
+            {
                 e.exit()
             }
             Err(e) => Err(config(
@@ -155,7 +161,8 @@ mod tests {
 
     #[test]
     fn own_flags_are_removed_before_libtest() {
-        let a = parse(argv(&["--tag=net", "--skip-tag", "slow", "--junit", "out.xml", "--list", "filter"]), |_| None).unwrap();
+        let a = parse(argv(&["--tag=net", "--skip-tag", "slow", "--junit", "out.xml", "--list", "filter"]), |_| None)
+            .unwrap();
         assert!(a.libtest.list);
         assert_eq!(a.libtest.filter.as_deref(), Some("filter"));
         assert_eq!(a.junit, Some(PathBuf::from("out.xml")));

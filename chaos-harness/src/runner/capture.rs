@@ -9,8 +9,8 @@ use std::cell::RefCell;
 use std::io::Write;
 use std::sync::{Arc, Mutex, Once};
 
-use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::Layer;
+use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::SubscriberExt;
 
 /// One test's captured output.
@@ -135,7 +135,8 @@ impl<'a> MakeWriter<'a> for BufferWriter {
 
 /// `RUST_LOG`-style filtering of captured events (`CHAOS_LOG`, else `RUST_LOG`, else `info`).
 fn env_filter() -> tracing_subscriber::EnvFilter {
-    let directives = std::env::var("CHAOS_LOG").or_else(|_| std::env::var("RUST_LOG")).unwrap_or_else(|_| "info".into());
+    let directives =
+        std::env::var("CHAOS_LOG").or_else(|_| std::env::var("RUST_LOG")).unwrap_or_else(|_| "info".into());
     tracing_subscriber::EnvFilter::try_new(&directives).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"))
 }
 

@@ -8,9 +8,9 @@ use std::time::{Duration, Instant};
 
 use libtest_mimic::{Completion, Failed};
 
-use crate::host::capability;
 use super::capture::Capture;
 use super::registry::{BoxTestFuture, TestBody};
+use crate::host::capability;
 use crate::report::{TestRecord, TestStatus};
 use crate::sandbox::Sandbox;
 use crate::{Chaos, ChaosResult};
@@ -172,7 +172,14 @@ pub(crate) fn run(spec: TestSpec, settings: &RunSettings) -> (Result<Completion,
 /// Runs the body on a thread of its own with a fresh runtime, enforcing the timeout. The body's
 /// thread may outlive this call only when a sync body ignores cancellation; the sandbox
 /// teardown that follows kills everything it started either way.
-fn run_body(body: Body, name: &str, seed: u64, timeout: Duration, sandbox: &Arc<Sandbox>, capture: &Capture) -> BodyEnd {
+fn run_body(
+    body: Body,
+    name: &str,
+    seed: u64,
+    timeout: Duration,
+    sandbox: &Arc<Sandbox>,
+    capture: &Capture,
+) -> BodyEnd {
     let (done_tx, done_rx) = mpsc::channel::<BodyEnd>();
     let (cancel_tx, cancel_rx) = tokio::sync::oneshot::channel::<()>();
     let thread_capture = capture.clone();

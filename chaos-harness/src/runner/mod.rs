@@ -28,8 +28,8 @@ use std::time::Duration;
 
 use libtest_mimic::Trial;
 
-use crate::report::{TestRecord, TestStatus, junit};
 use crate::host::capability;
+use crate::report::{TestRecord, TestStatus, junit};
 use crate::{Chaos, ChaosResult};
 use execute::{Body, RunSettings, TestSpec};
 use registry::{BoxTestFuture, Ignore, TestDescriptor};
@@ -123,7 +123,8 @@ impl Harness {
                 return ExitCode::from(EXIT_USAGE);
             }
         };
-        let mut specs: Vec<TestSpec> = inventory::iter::<TestDescriptor>.into_iter().map(spec_from_descriptor).collect();
+        let mut specs: Vec<TestSpec> =
+            inventory::iter::<TestDescriptor>.into_iter().map(spec_from_descriptor).collect();
         specs.extend(self.added);
         if let Err(message) = reject_duplicates(&specs) {
             eprintln!("error: {message}");
@@ -134,10 +135,12 @@ impl Harness {
         for spec in &mut specs {
             // A missing capability is known before the run: mark the test ignored so that
             // listing (and nextest's list phase) agrees with the run.
-            if spec.ignore.is_none() && !args.require_all
-                && let Err(reason) = capability::check_all(&spec.requires) {
-                    spec.ignore = Some(Some(reason));
-                }
+            if spec.ignore.is_none()
+                && !args.require_all
+                && let Err(reason) = capability::check_all(&spec.requires)
+            {
+                spec.ignore = Some(Some(reason));
+            }
         }
 
         if args.libtest.list {
@@ -175,7 +178,8 @@ impl Harness {
         };
         let records: Arc<Mutex<Vec<TestRecord>>> = Arc::default();
         {
-            let (records, junit, binary, nextest) = (Arc::clone(&records), args.junit.clone(), binary.clone(), args.under_nextest);
+            let (records, junit, binary, nextest) =
+                (Arc::clone(&records), args.junit.clone(), binary.clone(), args.under_nextest);
             let installed = crate::safety::interrupt::install(move |info| {
                 let Some(path) = &junit else { return };
                 let mut partial = records.lock().unwrap_or_else(|e| e.into_inner()).clone();
@@ -185,7 +189,9 @@ impl Harness {
                     let earlier = partial.iter().position(|r| r.name == t.name).map(|i| partial.remove(i));
                     let message = format!("interrupted by {} after {:.1}s", info.signal_name, t.elapsed.as_secs_f64());
                     let detail = match &earlier {
-                        Some(TestRecord { status: TestStatus::Failed { detail, .. }, .. }) => format!("{message}\n\n{detail}"),
+                        Some(TestRecord { status: TestStatus::Failed { detail, .. }, .. }) => {
+                            format!("{message}\n\n{detail}")
+                        }
                         _ => message.clone(),
                     };
                     let mut r = earlier.unwrap_or_else(|| TestRecord::new(t.name.clone(), TestStatus::Passed));
@@ -226,15 +232,17 @@ impl Harness {
             trials.push(trial);
         }
 
-        if args.under_nextest && args.libtest.exact
+        if args.under_nextest
+            && args.libtest.exact
             && let Some(filter) = &args.libtest.filter
-                && trials.iter().all(|t| args.libtest.is_filtered_out(t)) {
-                    eprintln!(
-                        "error: nextest asked for test `{filter}`, which this binary does not have after \
+            && trials.iter().all(|t| args.libtest.is_filtered_out(t))
+        {
+            eprintln!(
+                "error: nextest asked for test `{filter}`, which this binary does not have after \
                          tag selection; CHAOS_TAGS must be the same when nextest lists and runs tests"
-                    );
-                    return ExitCode::from(EXIT_NO_SUCH_TEST);
-                }
+            );
+            return ExitCode::from(EXIT_NO_SUCH_TEST);
+        }
 
         let conclusion = libtest_mimic::run(&args.libtest, trials);
         // Interrupted: the signal handler writes the partial results and exits with 128 + signal.
@@ -319,9 +327,16 @@ impl TestBuilder {
 }
 
 /// Writes JUnit: one file, or one per test under nextest.
-fn write_junit(path: &std::path::Path, binary: &str, under_nextest: bool, records: &[TestRecord]) -> Result<(), crate::Error> {
+fn write_junit(
+    path: &std::path::Path,
+    binary: &str,
+    under_nextest: bool,
+    records: &[TestRecord],
+) -> Result<(), crate::Error> {
     if under_nextest {
-        records.iter().try_for_each(|r| junit::write(&junit::per_test_path(path, &r.name), binary, std::slice::from_ref(r)))
+        records
+            .iter()
+            .try_for_each(|r| junit::write(&junit::per_test_path(path, &r.name), binary, std::slice::from_ref(r)))
     } else {
         junit::write(path, binary, records)
     }

@@ -26,7 +26,9 @@ pub struct TagFilter {
 
 /// A tag expression that could not be parsed.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("invalid tag `{tag}` in `{expr}`: {cause}; write tags as a comma list like \"net,process,!soak\" (lowercase letters, digits, `_`, `-`; `!` excludes)")]
+#[error(
+    "invalid tag `{tag}` in `{expr}`: {cause}; write tags as a comma list like \"net,process,!soak\" (lowercase letters, digits, `_`, `-`; `!` excludes)"
+)]
 pub struct TagError {
     /// The whole expression.
     pub expr: String,

@@ -152,7 +152,12 @@ struct Strays {
 /// ```
 pub fn chaos_netns() -> Vec<String> {
     std::fs::read_dir("/run/netns")
-        .map(|d| d.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).filter(|n| n.starts_with("chaos-")).collect())
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.starts_with("chaos-"))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -163,7 +168,9 @@ pub fn chaos_netns() -> Vec<String> {
 /// assert!(chaos_harness::safety::cleanup::chaos_nft_tables().iter().all(|(_, n)| n.starts_with("chaos_")));
 /// ```
 pub fn chaos_nft_tables() -> Vec<(String, String)> {
-    let Ok(out) = std::process::Command::new("nft").args(["list", "tables"]).stdin(std::process::Stdio::null()).output() else {
+    let Ok(out) =
+        std::process::Command::new("nft").args(["list", "tables"]).stdin(std::process::Stdio::null()).output()
+    else {
         return Vec::new();
     };
     parse_nft_tables(&String::from_utf8_lossy(&out.stdout))
@@ -337,7 +344,11 @@ pub fn cleanup(opts: &CleanupOptions) -> CleanupReport {
             }
             ReplayOutcome::Busy => {
                 live_runs.insert(run_id.clone());
-                report.push(format!("run {run_id}"), source, "kept: being undone right now by another process (a reaper)");
+                report.push(
+                    format!("run {run_id}"),
+                    source,
+                    "kept: being undone right now by another process (a reaper)",
+                );
             }
             ReplayOutcome::OwnerAlive { pid } => {
                 live_runs.insert(run_id.clone());
@@ -385,7 +396,8 @@ pub fn cleanup(opts: &CleanupOptions) -> CleanupReport {
     for m in &strays.mounts {
         let effect = Effect::Mount { target: m.clone() };
         let s = m.display().to_string();
-        let mounted = mounts_now.lines().any(|l| l.split_whitespace().nth(1).map(unescape_mount).as_deref() == Some(s.as_str()));
+        let mounted =
+            mounts_now.lines().any(|l| l.split_whitespace().nth(1).map(unescape_mount).as_deref() == Some(s.as_str()));
         if mounted && matches(&s) && !owned_by_live(&s, &effect.to_string()) {
             act(&mut report, effect.to_string(), effect);
         }
@@ -414,7 +426,8 @@ pub fn cleanup(opts: &CleanupOptions) -> CleanupReport {
         if journal_dirs.contains(dir) && dir.join(journal::FILE_NAME).exists() {
             continue;
         }
-        let creating = run_pid(run).is_some_and(|p| procfs::stat(p).is_some_and(|s| !s.is_dead())) && modified_ago(dir) < FRESH;
+        let creating =
+            run_pid(run).is_some_and(|p| procfs::stat(p).is_some_and(|s| !s.is_dead())) && modified_ago(dir) < FRESH;
         if creating && !opts.force {
             continue;
         }

@@ -77,7 +77,8 @@ impl Guard {
     /// ```
     pub fn mem_available_below(percent: f64) -> Self {
         Self::probe(format!("host MemAvailable below {percent}%"), move || {
-            let text = std::fs::read_to_string("/proc/meminfo").map_err(|e| format!("cannot read /proc/meminfo: {e}"))?;
+            let text =
+                std::fs::read_to_string("/proc/meminfo").map_err(|e| format!("cannot read /proc/meminfo: {e}"))?;
             mem_check(&text, percent)
         })
     }
@@ -89,7 +90,8 @@ impl Guard {
     /// ```
     pub fn load_average_above(load: f64) -> Self {
         Self::probe(format!("host load average above {load}"), move || {
-            let text = std::fs::read_to_string("/proc/loadavg").map_err(|e| format!("cannot read /proc/loadavg: {e}"))?;
+            let text =
+                std::fs::read_to_string("/proc/loadavg").map_err(|e| format!("cannot read /proc/loadavg: {e}"))?;
             load_check(&text, load)
         })
     }
@@ -198,7 +200,11 @@ impl GuardWatch {
     /// Starts polling `guards` every `interval` (checked once right away). With no guards it
     /// does nothing and never trips.
     pub fn start(guards: Vec<Guard>, interval: Duration) -> Self {
-        let shared = Arc::new(Shared { tripped: Mutex::new(None), notify: tokio::sync::Notify::new(), stop: AtomicBool::new(false) });
+        let shared = Arc::new(Shared {
+            tripped: Mutex::new(None),
+            notify: tokio::sync::Notify::new(),
+            stop: AtomicBool::new(false),
+        });
         if guards.is_empty() {
             return Self { shared };
         }

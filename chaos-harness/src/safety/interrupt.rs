@@ -104,14 +104,11 @@ extern "C" fn on_signal(sig: libc::c_int) {
 /// hook). `hook` runs after the undo, before the exit: write partial results there.
 pub fn install(hook: impl Fn(&Interrupted) + Send + Sync + 'static) -> Result<(), Error> {
     *HOOK.lock().unwrap_or_else(|e| e.into_inner()) = Some(Box::new(hook));
-    INSTALLED
-        .get_or_init(install_once)
-        .clone()
-        .map_err(|cause| Error::Config {
-            what: "installing the SIGINT/SIGTERM handler".into(),
-            cause,
-            fix: "the run continues; Ctrl-C then kills the harness and the crash reaper undoes its faults".into(),
-        })
+    INSTALLED.get_or_init(install_once).clone().map_err(|cause| Error::Config {
+        what: "installing the SIGINT/SIGTERM handler".into(),
+        cause,
+        fix: "the run continues; Ctrl-C then kills the harness and the crash reaper undoes its faults".into(),
+    })
 }
 
 fn install_once() -> Result<(), String> {
@@ -228,7 +225,8 @@ fn watch(fd: RawFd) {
         if first {
             first = false;
             SIGNALLED.store(sig, Ordering::SeqCst);
-            if std::thread::Builder::new().name("chaos-interrupt-undo".into()).spawn(move || first_signal(sig)).is_err() {
+            if std::thread::Builder::new().name("chaos-interrupt-undo".into()).spawn(move || first_signal(sig)).is_err()
+            {
                 first_signal(sig);
             }
         } else {
@@ -249,7 +247,10 @@ fn first_signal(sig: i32) -> ! {
         "\nchaos: {name} received: undoing faults and stopping fixtures of {} running test(s), then writing partial results (send it again to exit at once)",
         entries.len()
     );
-    audit::write(AuditEntry::new(Event::Interrupt, By::Interrupt, format!("{name}: run interrupted")).target(format!("{} running test(s)", entries.len())));
+    audit::write(
+        AuditEntry::new(Event::Interrupt, By::Interrupt, format!("{name}: run interrupted"))
+            .target(format!("{} running test(s)", entries.len())),
+    );
     let t0 = Instant::now();
     let (tx, rx) = std::sync::mpsc::channel::<(String, Result<(), String>)>();
     let mut pending = 0;
@@ -281,12 +282,18 @@ fn first_signal(sig: i32) -> ! {
         }
     }
     if pending > 0 {
-        eprintln!("chaos: {pending} teardown(s) still running after {} ms; the crash reaper finishes them", UNDO_BUDGET.as_millis());
+        eprintln!(
+            "chaos: {pending} teardown(s) still running after {} ms; the crash reaper finishes them",
+            UNDO_BUDGET.as_millis()
+        );
     }
     let info = Interrupted {
         signal: sig,
         signal_name: name,
-        running: entries.iter().map(|(n, started, _)| RunningTest { name: n.clone(), elapsed: started.elapsed() }).collect(),
+        running: entries
+            .iter()
+            .map(|(n, started, _)| RunningTest { name: n.clone(), elapsed: started.elapsed() })
+            .collect(),
     };
     if let Some(hook) = HOOK.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
         hook(&info);

@@ -226,7 +226,9 @@ pub fn append_to(path: &Path, entry: &AuditEntry) -> Result<(), Error> {
         what: "appending to the audit log".into(),
         path: path.to_path_buf(),
         source,
-        fix: format!("make the directory writable, or point {AUDIT_ENV} at a writable file ({AUDIT_ENV}=off disables the log)"),
+        fix: format!(
+            "make the directory writable, or point {AUDIT_ENV} at a writable file ({AUDIT_ENV}=off disables the log)"
+        ),
     };
     let mut line = serde_json::to_string(entry).map_err(|e| io(std::io::Error::other(e)))?;
     line.push('\n');
@@ -291,7 +293,10 @@ pub fn read(path: &Path) -> Result<(Vec<AuditEntry>, Vec<String>), Error> {
 /// Whether an effect is a fault (audited) rather than bookkeeping (temp dir, cgroups,
 /// processes of fixtures).
 fn is_fault(effect: &Effect) -> bool {
-    !matches!(effect, Effect::TempDir { .. } | Effect::CgroupParent { .. } | Effect::Cgroup { .. } | Effect::Process { .. })
+    !matches!(
+        effect,
+        Effect::TempDir { .. } | Effect::CgroupParent { .. } | Effect::Cgroup { .. } | Effect::Process { .. }
+    )
 }
 
 /// The target of an effect, for the `target` field.
@@ -344,7 +349,8 @@ mod tests {
     fn entries_roundtrip_and_bad_lines_are_reported() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("sub/audit.jsonl");
-        let e = effect_entry(Event::Undo, By::Reaper, "r", "t", &Effect::Netns { name: "chaos-x".into() }).undo_result(&Ok::<(), String>(()));
+        let e = effect_entry(Event::Undo, By::Reaper, "r", "t", &Effect::Netns { name: "chaos-x".into() })
+            .undo_result(&Ok::<(), String>(()));
         append_to(&p, &e).unwrap();
         std::fs::OpenOptions::new().append(true).open(&p).unwrap().write_all(b"{torn\n").unwrap();
         let (ok, bad) = read(&p).unwrap();

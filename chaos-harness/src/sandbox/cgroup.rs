@@ -77,15 +77,14 @@ pub fn parse_mounts(text: &str) -> Vec<Hierarchy> {
             continue;
         }
         match f[2] {
-            "cgroup2" if v2.is_none() => {
-                v2 = Some(Hierarchy { controller: String::new(), mount: PathBuf::from(f[1]) })
-            }
+            "cgroup2" if v2.is_none() => v2 = Some(Hierarchy { controller: String::new(), mount: PathBuf::from(f[1]) }),
             "cgroup" => {
                 let opts: Vec<&str> = f[3].split(',').collect();
                 if let Some(c) = V1_CONTROLLERS.iter().find(|c| opts.contains(c))
-                    && !v1.iter().any(|h: &Hierarchy| h.mount == Path::new(f[1])) {
-                        v1.push(Hierarchy { controller: (*c).to_string(), mount: PathBuf::from(f[1]) });
-                    }
+                    && !v1.iter().any(|h: &Hierarchy| h.mount == Path::new(f[1]))
+                {
+                    v1.push(Hierarchy { controller: (*c).to_string(), mount: PathBuf::from(f[1]) });
+                }
             }
             _ => {}
         }
@@ -166,9 +165,7 @@ impl CgroupRef {
 /// assert!(chaos_harness::sandbox::cgroup::read_procs("/nonexistent/cgroup.procs".as_ref()).is_empty());
 /// ```
 pub fn read_procs(path: &Path) -> Vec<i32> {
-    std::fs::read_to_string(path)
-        .map(|s| s.lines().filter_map(|l| l.trim().parse().ok()).collect())
-        .unwrap_or_default()
+    std::fs::read_to_string(path).map(|s| s.lines().filter_map(|l| l.trim().parse().ok()).collect()).unwrap_or_default()
 }
 
 /// Writes `value` to a control file (no trailing newline needed).
@@ -227,7 +224,11 @@ pub(crate) fn set_frozen(cg: &CgroupRef, frozen: bool, timeout: Duration) -> std
         if Instant::now() > deadline {
             return Err(std::io::Error::new(
                 std::io::ErrorKind::TimedOut,
-                format!("freezer state of {} did not become {}", dir.display(), if frozen { "frozen" } else { "thawed" }),
+                format!(
+                    "freezer state of {} did not become {}",
+                    dir.display(),
+                    if frozen { "frozen" } else { "thawed" }
+                ),
             ));
         }
         std::thread::sleep(Duration::from_micros(500));
@@ -268,9 +269,10 @@ pub(crate) fn kill_all(cgs: &[CgroupRef], deadline: Instant) -> Result<(), Vec<i
                     continue;
                 }
                 if let Ok(fd) = PidFd::open(pid)
-                    && cg.contains(pid) {
-                        let _ = fd.send(libc::SIGKILL);
-                    }
+                    && cg.contains(pid)
+                {
+                    let _ = fd.send(libc::SIGKILL);
+                }
                 any.push(pid);
             }
             // A frozen process keeps its pending SIGKILL until thawed.

@@ -459,10 +459,7 @@ struct State {
 }
 
 fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
 
 fn write_line(file: &mut File, seq: u64, record: Record) -> std::io::Result<()> {
@@ -629,10 +626,11 @@ pub(crate) fn replay_file_as(path: &Path, budget: Duration, by: crate::sandbox::
     let mut file = std::fs::OpenOptions::new().append(true).open(path).ok();
     let mut seq = parsed.next_seq;
     if parsed.torn_tail
-        && let Some(f) = file.as_mut() {
-            // Terminate the torn line so the next record is readable.
-            let _ = f.write_all(b"\n");
-        }
+        && let Some(f) = file.as_mut()
+    {
+        // Terminate the torn line so the next record is readable.
+        let _ = f.write_all(b"\n");
+    }
     let deadline = Instant::now() + budget;
     let mut temp_dirs = Vec::new();
     for p in parsed.pending.iter().rev() {
@@ -641,7 +639,13 @@ pub(crate) fn replay_file_as(path: &Path, budget: Duration, by: crate::sandbox::
             continue;
         }
         let result = undo(&p.effect, &p.pids, deadline);
-        crate::sandbox::audit::record_undo(&report.run_id, parsed.test.as_deref().unwrap_or(""), &p.effect, &result, by);
+        crate::sandbox::audit::record_undo(
+            &report.run_id,
+            parsed.test.as_deref().unwrap_or(""),
+            &p.effect,
+            &result,
+            by,
+        );
         let rec = match &result {
             Ok(()) => Record::Undone { of: p.seq },
             Err(e) => Record::UndoFailed { of: p.seq, error: e.clone() },
@@ -656,10 +660,9 @@ pub(crate) fn replay_file_as(path: &Path, budget: Duration, by: crate::sandbox::
         }
     }
     let clean = report.failed.is_empty();
-    if clean
-        && let Some(f) = file.as_mut() {
-            let _ = write_line(f, seq, Record::Closed);
-        }
+    if clean && let Some(f) = file.as_mut() {
+        let _ = write_line(f, seq, Record::Closed);
+    }
     drop(file);
     if temp_dirs.is_empty()
         && clean
@@ -770,9 +773,11 @@ pub(crate) fn undo(effect: &Effect, pids: &[(i32, u64)], deadline: Instant) -> R
                         continue;
                     }
                     if let Ok(fd) = PidFd::open(pid)
-                        && pid != me && procfs::has_env(pid, super::RUN_MARKER_ENV, run_id) {
-                            let _ = fd.send(libc::SIGKILL);
-                        }
+                        && pid != me
+                        && procfs::has_env(pid, super::RUN_MARKER_ENV, run_id)
+                    {
+                        let _ = fd.send(libc::SIGKILL);
+                    }
                 }
                 let mut left: Vec<i32> = pids.iter().filter(|(p, s)| !procfs::is_gone(*p, *s)).map(|p| p.0).collect();
                 left.extend(procfs::marked_pids(run_id));
@@ -789,8 +794,12 @@ pub(crate) fn undo(effect: &Effect, pids: &[(i32, u64)], deadline: Instant) -> R
             if !cg.dir().exists() {
                 return Ok(());
             }
-            cgroup::set_frozen(cg, false, deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(200)))
-                .map_err(|e| e.to_string())
+            cgroup::set_frozen(
+                cg,
+                false,
+                deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(200)),
+            )
+            .map_err(|e| e.to_string())
         }
         Effect::Stopped { pid, start_time } => {
             let owned = OwnedPid { pid: *pid, start_time: *start_time, fixture: String::new() };
@@ -884,11 +893,7 @@ fn run_tool(program: &str, args: &[&str]) -> Result<(), String> {
 /// ```
 pub fn read_lines(path: &Path) -> std::io::Result<Vec<Line>> {
     let f = File::open(path)?;
-    Ok(std::io::BufReader::new(f)
-        .lines()
-        .map_while(Result::ok)
-        .filter_map(|l| serde_json::from_str(&l).ok())
-        .collect())
+    Ok(std::io::BufReader::new(f).lines().map_while(Result::ok).filter_map(|l| serde_json::from_str(&l).ok()).collect())
 }
 
 #[cfg(test)]
@@ -950,14 +955,17 @@ mod tests {
         let j = Journal::create(&path, "r1", "t", dir.path()).unwrap();
         let f1 = dir.path().join("a");
         let f2 = dir.path().join("b");
-        let (_, s1) = j.record(Effect::File { path: f1.clone() }, || {
-            std::fs::write(&f1, "x").unwrap();
-            Ok(())
-        }).unwrap();
+        let (_, s1) = j
+            .record(Effect::File { path: f1.clone() }, || {
+                std::fs::write(&f1, "x").unwrap();
+                Ok(())
+            })
+            .unwrap();
         j.record(Effect::File { path: f2.clone() }, || {
             std::fs::write(&f2, "y").unwrap();
             Ok(())
-        }).unwrap();
+        })
+        .unwrap();
         j.undone(s1).unwrap();
         std::fs::remove_file(&f1).unwrap();
         let parsed = Parsed::read(&path).unwrap();
@@ -1008,7 +1016,13 @@ mod tests {
         let lower = libc::rlimit { rlim_cur: old.rlim_cur - 1, rlim_max: old.rlim_max };
         // SAFETY: lowering our own soft limit by one.
         assert_eq!(unsafe { libc::prlimit(me, libc::RLIMIT_NOFILE, &lower, std::ptr::null_mut()) }, 0);
-        let e = Effect::Rlimit { pid: me, start_time: st, resource: libc::RLIMIT_NOFILE as i32, soft: old.rlim_cur, hard: old.rlim_max };
+        let e = Effect::Rlimit {
+            pid: me,
+            start_time: st,
+            resource: libc::RLIMIT_NOFILE as i32,
+            soft: old.rlim_cur,
+            hard: old.rlim_max,
+        };
         undo(&e, &[], Instant::now() + Duration::from_secs(1)).unwrap();
         let mut now = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
         // SAFETY: as above.

@@ -285,7 +285,10 @@ impl Sandbox {
             for h in cgroup::hierarchies() {
                 let parent_missing = !h.mount.join(cgroup::PARENT).exists();
                 if parent_missing {
-                    match self.record(Effect::CgroupParent { controller: h.controller.clone(), mount: h.mount.clone() }, || Ok(())) {
+                    match self.record(
+                        Effect::CgroupParent { controller: h.controller.clone(), mount: h.mount.clone() },
+                        || Ok(()),
+                    ) {
                         Ok(_) | Err(Error::DryRun { .. }) => {}
                         Err(e) => return Err(e),
                     }
@@ -359,8 +362,11 @@ impl Sandbox {
     }
 
     fn unique_name(&self, fixture: &str) -> String {
-        let mut base: String =
-            fixture.chars().map(|c| if c.is_ascii_alphanumeric() || "_.-".contains(c) { c } else { '_' }).take(48).collect();
+        let mut base: String = fixture
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() || "_.-".contains(c) { c } else { '_' })
+            .take(48)
+            .collect();
         if base.is_empty() || base.starts_with('.') {
             base.insert(0, 'f');
         }
@@ -403,7 +409,8 @@ impl Sandbox {
         Err(Error::NotOwned {
             pid,
             reason: if reasons.is_empty() { "the sandbox has no fixtures".into() } else { reasons.join("; ") },
-            fix: "the harness only signals processes of its own fixtures; select targets through a fixture handle".into(),
+            fix: "the harness only signals processes of its own fixtures; select targets through a fixture handle"
+                .into(),
         })
     }
 
@@ -420,7 +427,11 @@ impl Sandbox {
     /// ```
     pub fn signal(&self, target: &OwnedPid, sig: Signal) -> Result<bool, Error> {
         if let Some(why) = owner::forbidden(target.pid) {
-            return Err(Error::NotOwned { pid: target.pid, reason: why.into(), fix: "never target init or the harness".into() });
+            return Err(Error::NotOwned {
+                pid: target.pid,
+                reason: why.into(),
+                fix: "never target init or the harness".into(),
+            });
         }
         match self.live_scopes().into_iter().find(|s| s.name() == target.fixture) {
             Some(s) => s.signal(target, sig),
@@ -504,10 +515,7 @@ fn finish(report: TeardownReport, journal: &Path) -> Result<TeardownReport, Erro
 pub fn new_run_id() -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
     static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
+    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
     format!("{secs:x}-{}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed))
 }
 

@@ -117,11 +117,7 @@ impl PidFd {
 /// Sends `sig` to `owned` if, after opening a pidfd on it, it still has the recorded start time
 /// and `still_owned(pid)` holds. Returns `Ok(false)` when the process is already gone (or its
 /// pid was reused by someone else, which is also "gone" for us).
-pub(crate) fn signal_checked(
-    owned: &OwnedPid,
-    sig: Signal,
-    still_owned: impl Fn(i32) -> bool,
-) -> Result<bool, String> {
+pub(crate) fn signal_checked(owned: &OwnedPid, sig: Signal, still_owned: impl Fn(i32) -> bool) -> Result<bool, String> {
     if let Some(why) = forbidden(owned.pid) {
         return Err(why.to_string());
     }

@@ -212,11 +212,7 @@ pub fn cgroup_path(pid: i32, controller: &str) -> Option<String> {
     for line in text.lines() {
         let mut parts = line.splitn(3, ':');
         let (_id, ctrls, path) = (parts.next()?, parts.next()?, parts.next()?);
-        let hit = if controller.is_empty() {
-            ctrls.is_empty()
-        } else {
-            ctrls.split(',').any(|c| c == controller)
-        };
+        let hit = if controller.is_empty() { ctrls.is_empty() } else { ctrls.split(',').any(|c| c == controller) };
         if hit {
             return Some(path.to_string());
         }
@@ -258,10 +254,7 @@ pub fn clock_ticks() -> u64 {
 /// assert!(chaos_harness::sandbox::procfs::uptime_secs() > 0.0);
 /// ```
 pub fn uptime_secs() -> f64 {
-    std::fs::read_to_string("/proc/uptime")
-        .ok()
-        .and_then(|s| s.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0.0)
+    std::fs::read_to_string("/proc/uptime").ok().and_then(|s| s.split_whitespace().next()?.parse().ok()).unwrap_or(0.0)
 }
 
 /// How long ago a process with `start_time` (ticks since boot) started.

@@ -35,7 +35,10 @@ pub fn check() -> Result<Option<String>, Error> {
 }
 
 /// [`check`] with the environment lookup and the file test passed in (for tests).
-pub fn check_with(env: impl Fn(&str) -> Option<String>, exists: impl Fn(&Path) -> bool) -> Result<Option<String>, Error> {
+pub fn check_with(
+    env: impl Fn(&str) -> Option<String>,
+    exists: impl Fn(&Path) -> bool,
+) -> Result<Option<String>, Error> {
     let marker = match env(MARKER_ENV) {
         Some(p) if p.trim().is_empty() => None,
         Some(p) => Some(PathBuf::from(p)),

@@ -130,7 +130,9 @@ pub struct ReaperSpec {
 
 /// An unusable [`REAPER_ENV`] value.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid {REAPER_ENV} value `{value}`: {cause}; the harness sets this variable only on its reaper process - unset it to run this program normally")]
+#[error(
+    "invalid {REAPER_ENV} value `{value}`: {cause}; the harness sets this variable only on its reaper process - unset it to run this program normally"
+)]
 pub struct SpecError {
     /// The value (cut to 80 characters).
     pub value: String,
@@ -148,7 +150,8 @@ impl ReaperSpec {
         }
         let fd: i32 = parts.next().and_then(|p| p.parse().ok()).ok_or_else(|| err("bad pipe fd"))?;
         let owner_pid: i32 = parts.next().and_then(|p| p.parse().ok()).ok_or_else(|| err("bad owner pid"))?;
-        let owner_start_time: u64 = parts.next().and_then(|p| p.parse().ok()).ok_or_else(|| err("bad owner start time"))?;
+        let owner_start_time: u64 =
+            parts.next().and_then(|p| p.parse().ok()).ok_or_else(|| err("bad owner start time"))?;
         if parts.next().is_some() {
             return Err(err("too many fields"));
         }
@@ -284,7 +287,11 @@ fn cvt(r: libc::c_int, what: &str) -> Result<libc::c_int, String> {
 }
 
 fn spawn() -> Result<Running, String> {
-    let fail = |e: String| format!("could not start the crash reaper: {e}; the run continues without crash protection - `chaos cleanup` undoes what a crash leaves");
+    let fail = |e: String| {
+        format!(
+            "could not start the crash reaper: {e}; the run continues without crash protection - `chaos cleanup` undoes what a crash leaves"
+        )
+    };
     let me = std::process::id() as i32;
     let my_start = procfs::start_time(me).ok_or_else(|| fail("cannot read our own start time from /proc".into()))?;
     let mut fds = [0 as RawFd; 2];
@@ -426,10 +433,13 @@ pub fn stale_journals(grace: Duration) -> Vec<PathBuf> {
 /// }
 /// ```
 pub fn sweep_stale(grace: Duration) -> Vec<(PathBuf, ReplayOutcome)> {
-    stale_journals(grace).into_iter().map(|p| {
-        let o = replay_locked(&p, false, By::Sweep);
-        (p, o)
-    }).collect()
+    stale_journals(grace)
+        .into_iter()
+        .map(|p| {
+            let o = replay_locked(&p, false, By::Sweep);
+            (p, o)
+        })
+        .collect()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -589,7 +599,10 @@ fn remove_headless_dirs(pid: i32) {
             continue;
         }
         if std::fs::remove_dir_all(e.path()).is_ok() {
-            audit::reaper_note(&format!("removed {} (no journal header: the harness died creating it)", e.path().display()));
+            audit::reaper_note(&format!(
+                "removed {} (no journal header: the harness died creating it)",
+                e.path().display()
+            ));
         }
     }
 }
@@ -622,7 +635,8 @@ mod tests {
 
     #[test]
     fn spec_rejects_garbage() {
-        for bad in ["", "v1", "v1:3", "v1:3:100", "v1:x:100:1", "v1:2:100:1", "v1:3:0:1", "v1:3:100:1:9", "v1:3:100:-1"] {
+        for bad in ["", "v1", "v1:3", "v1:3:100", "v1:x:100:1", "v1:2:100:1", "v1:3:0:1", "v1:3:100:1:9", "v1:3:100:-1"]
+        {
             assert!(ReaperSpec::parse(bad).is_err(), "{bad}");
         }
         let e = ReaperSpec::parse("nope").unwrap_err().to_string();

@@ -161,7 +161,8 @@ impl Scope {
     }
 
     pub(crate) fn set_main(&self, pid: i32, start_time: u64, process_seq: u64) {
-        *self.main.lock().unwrap_or_else(|e| e.into_inner()) = Some(OwnedPid { pid, start_time, fixture: self.name.clone() });
+        *self.main.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some(OwnedPid { pid, start_time, fixture: self.name.clone() });
         *self.process_seq.lock().unwrap_or_else(|e| e.into_inner()) = Some(process_seq);
         self.tracked.lock().unwrap_or_else(|e| e.into_inner()).insert((pid, start_time));
         self.stopped.store(false, Ordering::SeqCst);
@@ -218,8 +219,10 @@ impl Scope {
                 live.insert(s.pid, s.start_time);
             }
         }
-        let mut candidates: Vec<&procfs::Stat> =
-            all.iter().filter(|s| !s.is_dead() && !live.contains_key(&s.pid) && owner::forbidden(s.pid).is_none()).collect();
+        let mut candidates: Vec<&procfs::Stat> = all
+            .iter()
+            .filter(|s| !s.is_dead() && !live.contains_key(&s.pid) && owner::forbidden(s.pid).is_none())
+            .collect();
         let mut new = Vec::new();
         let grow = |live: &mut BTreeMap<i32, u64>, candidates: &mut Vec<&procfs::Stat>, new: &mut Vec<(i32, u64)>| loop {
             let before = new.len();
@@ -266,10 +269,12 @@ impl Scope {
     /// tracked tree or carrying the run marker), not pid 1, not the harness. Returns the pid
     /// pinned with its start time.
     pub fn owns(&self, pid: i32) -> Result<OwnedPid, Error> {
-        let refuse = |reason: String| Error::NotOwned {
+        let refuse = |reason: String| {
+            Error::NotOwned {
             pid,
             reason,
             fix: "select targets through the fixture (e.g. handle.main(), handle.children()); the harness only signals its own processes".into(),
+        }
         };
         if let Some(why) = owner::forbidden(pid) {
             return Err(refuse(why.to_string()));
@@ -302,7 +307,8 @@ impl Scope {
     fn still_owned(&self, pid: i32) -> bool {
         match self.primary() {
             Some(cg) => cg.contains(pid),
-            None => procfs::stat(pid).is_some_and(|s| self.tracked.lock().unwrap_or_else(|e| e.into_inner()).contains(&(pid, s.start_time))),
+            None => procfs::stat(pid)
+                .is_some_and(|s| self.tracked.lock().unwrap_or_else(|e| e.into_inner()).contains(&(pid, s.start_time))),
         }
     }
 
@@ -352,9 +358,10 @@ impl Scope {
         let deadline = Instant::now() + Duration::from_secs(3);
         let mut problems = Vec::new();
         if self.cgroups.is_empty()
-            && let Err(left) = self.kill_all(Duration::from_secs(3)) {
-                problems.push(format!("pids {left:?} survived SIGKILL"));
-            }
+            && let Err(left) = self.kill_all(Duration::from_secs(3))
+        {
+            problems.push(format!("pids {left:?} survived SIGKILL"));
+        }
         for (cg, seq) in self.cgroups.iter().zip(&self.cgroup_seqs) {
             match cgroup::remove(cg, deadline) {
                 Ok(()) => {
@@ -378,7 +385,13 @@ impl Scope {
                     r.last = s.clone();
                     r.last_seen = now;
                 })
-                .or_insert_with(|| ProcRecord { first: s.clone(), last: s.clone(), first_seen: now, last_seen: now, gone_at: None });
+                .or_insert_with(|| ProcRecord {
+                    first: s.clone(),
+                    last: s.clone(),
+                    first_seen: now,
+                    last_seen: now,
+                    gone_at: None,
+                });
         }
         for ((pid, st), r) in h.iter_mut() {
             if r.gone_at.is_none() && r.last_seen != now && procfs::is_gone(*pid, *st) {

@@ -131,7 +131,11 @@ impl ScenarioOutcome {
             let end = report.records().iter().map(|r| r.started + r.latency).max().unwrap_or_default();
             let fault_at = first("inject ").unwrap_or(end);
             let clear_at = first("cleared ").unwrap_or(end).max(fault_at);
-            for (phase, from, to) in [("baseline", Duration::ZERO, fault_at), ("fault", fault_at, clear_at), ("recovery", clear_at, end + Duration::from_millis(1))] {
+            for (phase, from, to) in [
+                ("baseline", Duration::ZERO, fault_at),
+                ("fault", fault_at, clear_at),
+                ("recovery", clear_at, end + Duration::from_millis(1)),
+            ] {
                 let s = report.stats_between(from, to);
                 if s.total > 0 {
                     phases.push(PhaseReport {
@@ -166,7 +170,11 @@ impl ScenarioOutcome {
             verdicts: self
                 .verdicts
                 .iter()
-                .map(|v| CriterionVerdict { criterion: v.criterion.clone(), passed: v.passed, detail: v.detail.clone() })
+                .map(|v| CriterionVerdict {
+                    criterion: v.criterion.clone(),
+                    passed: v.passed,
+                    detail: v.detail.clone(),
+                })
                 .collect(),
             events,
             phases,
@@ -177,7 +185,13 @@ impl ScenarioOutcome {
 
 impl std::fmt::Display for ScenarioOutcome {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        writeln!(f, "scenario {:?} (seed {}): {}", self.name, self.seed, if self.passed() { "PASSED" } else { "FAILED" })?;
+        writeln!(
+            f,
+            "scenario {:?} (seed {}): {}",
+            self.name,
+            self.seed,
+            if self.passed() { "PASSED" } else { "FAILED" }
+        )?;
         if let Some(n) = &self.not_injected {
             writeln!(f, "  NOT INJECTED: {n}")?;
         }
@@ -294,7 +308,8 @@ impl<'cx> Scenario<'cx> {
             return Ok(out);
         }
         let watch = GuardWatch::start(guards, guard::DEFAULT_INTERVAL);
-        let mut jcx = JudgeContext { sandbox: Arc::clone(&sandbox), scenario_start: t0, confirmations: Vec::new(), load: None };
+        let mut jcx =
+            JudgeContext { sandbox: Arc::clone(&sandbox), scenario_start: t0, confirmations: Vec::new(), load: None };
         for s in &steps {
             if let Step::Expect(c) = s {
                 c.prepare(&jcx);
@@ -361,9 +376,13 @@ impl<'cx> Scenario<'cx> {
             if let Some(t) = tripped {
                 ev(&mut out, t.to_string());
                 crate::sandbox::audit::write(
-                    crate::sandbox::audit::AuditEntry::new(crate::sandbox::audit::Event::Guard, crate::sandbox::audit::By::Harness, t.to_string())
-                        .run(sandbox.run_id(), sandbox.test_name())
-                        .target(name.clone()),
+                    crate::sandbox::audit::AuditEntry::new(
+                        crate::sandbox::audit::Event::Guard,
+                        crate::sandbox::audit::By::Harness,
+                        t.to_string(),
+                    )
+                    .run(sandbox.run_id(), sandbox.test_name())
+                    .target(name.clone()),
                 );
                 out.aborted_by_guard = Some(t.to_string());
                 if let Some(run) = load_run.take() {

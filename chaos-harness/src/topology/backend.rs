@@ -12,7 +12,9 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use chaos_proxy::{NetError, NetResult, ProxyConfig, ProxyInfo, ProxyRegistry, ProxyUpdate, Stream, Toxic, ToxicKind, ToxicStats};
+use chaos_proxy::{
+    NetError, NetResult, ProxyConfig, ProxyInfo, ProxyRegistry, ProxyUpdate, Stream, Toxic, ToxicKind, ToxicStats,
+};
 
 /// The environment variable naming an external Toxiproxy server (`http://127.0.0.1:8474`).
 pub const TOXIPROXY_URL: &str = "TOXIPROXY_URL";
@@ -62,9 +64,7 @@ impl ProxyBackend {
     /// ```
     pub async fn from_url(url: Option<&str>, seed: u64) -> NetResult<ProxyBackend> {
         match url.map(str::trim) {
-            Some(url) if !url.is_empty() => Ok(ProxyBackend::External(
-                ExternalToxiproxy::connect(url).await?,
-            )),
+            Some(url) if !url.is_empty() => Ok(ProxyBackend::External(ExternalToxiproxy::connect(url).await?)),
             _ => Ok(ProxyBackend::Embedded(ProxyRegistry::new(seed))),
         }
     }
@@ -90,21 +90,11 @@ impl ProxyBackend {
     /// assert!(p.enabled);
     /// # }
     /// ```
-    pub async fn create_proxy(
-        &self,
-        name: &str,
-        listen: &str,
-        upstream: &str,
-    ) -> NetResult<ProxyInfo> {
+    pub async fn create_proxy(&self, name: &str, listen: &str, upstream: &str) -> NetResult<ProxyInfo> {
         match self {
             ProxyBackend::Embedded(reg) => reg
                 .create(
-                    ProxyConfig {
-                        name: name.into(),
-                        listen: listen.into(),
-                        upstream: upstream.into(),
-                        seed: 0,
-                    },
+                    ProxyConfig { name: name.into(), listen: listen.into(), upstream: upstream.into(), seed: 0 },
                     true,
                 )
                 .map(|p| p.info()),
@@ -285,10 +275,7 @@ impl ProxyBackend {
                 .iter()
                 .find(|t| t.name == toxic)
                 .map(|_| None)
-                .ok_or_else(|| NetError::ToxicNotFound {
-                    proxy: proxy.into(),
-                    toxic: toxic.into(),
-                }),
+                .ok_or_else(|| NetError::ToxicNotFound { proxy: proxy.into(), toxic: toxic.into() }),
         }
     }
 
@@ -346,9 +333,7 @@ pub struct ExternalToxiproxy {
 
 impl std::fmt::Debug for ExternalToxiproxy {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ExternalToxiproxy")
-            .field("url", &self.inner.url)
-            .finish()
+        f.debug_struct("ExternalToxiproxy").field("url", &self.inner.url).finish()
     }
 }
 
@@ -367,10 +352,7 @@ fn parse_url(url: &str) -> NetResult<SocketAddr> {
     if hostport.contains('/') {
         return Err(bad("a path after host:port is not supported".into()));
     }
-    let hostport = if hostport
-        .rsplit_once(':')
-        .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
-    {
+    let hostport = if hostport.rsplit_once(':').is_some_and(|(_, p)| p.parse::<u16>().is_ok()) {
         hostport.to_string()
     } else {
         format!("{hostport}:8474")
@@ -384,18 +366,10 @@ fn parse_url(url: &str) -> NetResult<SocketAddr> {
 
 fn toxic_from_pack(p: &toxiproxy_rust::toxic::ToxicPack) -> NetResult<Toxic> {
     let mut kind = ToxicKind::from_type(&p.r#type)?;
-    let attrs: serde_json::Map<String, Value> = p
-        .attributes
-        .iter()
-        .map(|(k, v)| (k.clone(), Value::from(*v)))
-        .collect();
+    let attrs: serde_json::Map<String, Value> =
+        p.attributes.iter().map(|(k, v)| (k.clone(), Value::from(*v))).collect();
     kind.merge_attributes(&Value::Object(attrs))?;
-    Ok(Toxic {
-        name: p.name.clone(),
-        kind,
-        stream: p.stream.parse::<Stream>()?,
-        toxicity: p.toxicity,
-    })
+    Ok(Toxic { name: p.name.clone(), kind, stream: p.stream.parse::<Stream>()?, toxicity: p.toxicity })
 }
 
 fn info_from_pack(p: &toxiproxy_rust::proxy::ProxyPack) -> NetResult<ProxyInfo> {
@@ -404,11 +378,7 @@ fn info_from_pack(p: &toxiproxy_rust::proxy::ProxyPack) -> NetResult<ProxyInfo> 
         listen: p.listen.clone(),
         upstream: p.upstream.clone(),
         enabled: p.enabled,
-        toxics: p
-            .toxics
-            .iter()
-            .map(toxic_from_pack)
-            .collect::<NetResult<_>>()?,
+        toxics: p.toxics.iter().map(toxic_from_pack).collect::<NetResult<_>>()?,
     })
 }
 
@@ -436,11 +406,7 @@ impl ExternalToxiproxy {
                     op: "create HTTP client".into(),
                     cause: e.to_string(),
                 })?;
-            Ok::<_, NetError>(ExternalInner {
-                url: u,
-                client: toxiproxy_rust::client::Client::new(addr),
-                http,
-            })
+            Ok::<_, NetError>(ExternalInner { url: u, client: toxiproxy_rust::client::Client::new(addr), http })
         })
         .await
         .map_err(|e| NetError::External {
@@ -448,9 +414,7 @@ impl ExternalToxiproxy {
             op: "create client".into(),
             cause: e.to_string(),
         })??;
-        let x = ExternalToxiproxy {
-            inner: Arc::new(inner),
-        };
+        let x = ExternalToxiproxy { inner: Arc::new(inner) };
         x.version().await?;
         Ok(x)
     }
@@ -475,41 +439,27 @@ impl ExternalToxiproxy {
     ) -> NetResult<T> {
         let inner = self.inner.clone();
         let o = op.clone();
-        tokio::task::spawn_blocking(move || f(&inner, &o))
-            .await
-            .map_err(|e| NetError::External {
-                url: self.inner.url.clone(),
-                op,
-                cause: format!("the client failed: {e}"),
-            })?
+        tokio::task::spawn_blocking(move || f(&inner, &o)).await.map_err(|e| NetError::External {
+            url: self.inner.url.clone(),
+            op,
+            cause: format!("the client failed: {e}"),
+        })?
     }
 
     fn ext(inner: &ExternalInner, op: &str, cause: impl std::fmt::Display) -> NetError {
-        NetError::External {
-            url: inner.url.clone(),
-            op: op.to_string(),
-            cause: cause.to_string(),
-        }
+        NetError::External { url: inner.url.clone(), op: op.to_string(), cause: cause.to_string() }
     }
 
     fn all(inner: &ExternalInner, op: &str) -> NetResult<Vec<ProxyInfo>> {
         let all = inner.client.all().map_err(|e| Self::ext(inner, op, e))?;
-        let mut infos = all
-            .values()
-            .map(|p| info_from_pack(&p.proxy_pack))
-            .collect::<NetResult<Vec<_>>>()?;
+        let mut infos = all.values().map(|p| info_from_pack(&p.proxy_pack)).collect::<NetResult<Vec<_>>>()?;
         infos.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(infos)
     }
 
-    fn find(
-        inner: &ExternalInner,
-        op: &str,
-        name: &str,
-    ) -> NetResult<toxiproxy_rust::proxy::Proxy> {
+    fn find(inner: &ExternalInner, op: &str, name: &str) -> NetResult<toxiproxy_rust::proxy::Proxy> {
         let mut all = inner.client.all().map_err(|e| Self::ext(inner, op, e))?;
-        all.remove(name)
-            .ok_or_else(|| NetError::ProxyNotFound { name: name.into() })
+        all.remove(name).ok_or_else(|| NetError::ProxyNotFound { name: name.into() })
     }
 
     /// A raw API call for what `toxiproxy_rust` cannot express; maps Toxiproxy's error body.
@@ -532,24 +482,15 @@ impl ExternalToxiproxy {
         if (200..300).contains(&status) {
             return Ok(json);
         }
-        let message = json
-            .as_ref()
-            .and_then(|j| j.get("error"))
-            .and_then(Value::as_str)
-            .unwrap_or(text.trim())
-            .to_string();
+        let message =
+            json.as_ref().and_then(|j| j.get("error")).and_then(Value::as_str).unwrap_or(text.trim()).to_string();
         let (proxy, toxic) = (names.0.to_string(), names.1.to_string());
         Err(match (status, message.as_str()) {
             (404, "proxy not found") => NetError::ProxyNotFound { name: proxy },
             (404, "toxic not found") => NetError::ToxicNotFound { proxy, toxic },
             (409, "proxy already exists") => NetError::ProxyExists { name: proxy },
             (409, "toxic already exists") => NetError::ToxicExists { proxy, toxic },
-            _ => NetError::ExternalApi {
-                url: inner.url.clone(),
-                op: op.to_string(),
-                status,
-                message,
-            },
+            _ => NetError::ExternalApi { url: inner.url.clone(), op: op.to_string(), status, message },
         })
     }
 
@@ -561,16 +502,11 @@ impl ExternalToxiproxy {
                 return Err(NetError::ProxyExists { name: n });
             }
             let pack = toxiproxy_rust::proxy::ProxyPack::new(n.clone(), l, u);
-            let made = inner
-                .client
-                .populate(vec![pack])
-                .map_err(|e| Self::ext(inner, op, e))?;
+            let made = inner.client.populate(vec![pack]).map_err(|e| Self::ext(inner, op, e))?;
             let p = made
                 .into_iter()
                 .find(|p| p.proxy_pack.name == n)
-                .ok_or_else(|| {
-                    Self::ext(inner, op, "the server did not return the proxy it created")
-                })?;
+                .ok_or_else(|| Self::ext(inner, op, "the server did not return the proxy it created"))?;
             info_from_pack(&p.proxy_pack)
         })
         .await
@@ -578,10 +514,8 @@ impl ExternalToxiproxy {
 
     async fn proxy(&self, name: &str) -> NetResult<ProxyInfo> {
         let n = name.to_string();
-        self.call(format!("get proxy {name}"), move |inner, op| {
-            info_from_pack(&Self::find(inner, op, &n)?.proxy_pack)
-        })
-        .await
+        self.call(format!("get proxy {name}"), move |inner, op| info_from_pack(&Self::find(inner, op, &n)?.proxy_pack))
+            .await
     }
 
     async fn proxies(&self) -> NetResult<Vec<ProxyInfo>> {
@@ -591,9 +525,7 @@ impl ExternalToxiproxy {
     async fn delete_proxy(&self, name: &str) -> NetResult<()> {
         let n = name.to_string();
         self.call(format!("delete proxy {name}"), move |inner, op| {
-            Self::find(inner, op, &n)?
-                .delete()
-                .map_err(|e| Self::ext(inner, op, e))
+            Self::find(inner, op, &n)?.delete().map_err(|e| Self::ext(inner, op, e))
         })
         .await
     }
@@ -608,11 +540,7 @@ impl ExternalToxiproxy {
             // toxiproxy_rust ignores the HTTP status: read the state back.
             let now = info_from_pack(&Self::find(inner, op, &n)?.proxy_pack)?;
             if now.enabled != enabled {
-                return Err(Self::ext(
-                    inner,
-                    op,
-                    format!("the proxy is still enabled={}", now.enabled),
-                ));
+                return Err(Self::ext(inner, op, format!("the proxy is still enabled={}", now.enabled)));
             }
             Ok(())
         })
@@ -633,14 +561,8 @@ impl ExternalToxiproxy {
                 body.insert("upstream".into(), Value::from(u));
             }
             let path = format!("/proxies/{n}");
-            let v = Self::raw(
-                inner,
-                op,
-                reqwest::Method::POST,
-                &path,
-                Some(Value::Object(body).to_string()),
-                (&n, ""),
-            )?;
+            let v =
+                Self::raw(inner, op, reqwest::Method::POST, &path, Some(Value::Object(body).to_string()), (&n, ""))?;
             let v = v.ok_or_else(|| Self::ext(inner, op, "the answer was not JSON"))?;
             let pack: toxiproxy_rust::proxy::ProxyPack =
                 serde_json::from_value(v).map_err(|e| Self::ext(inner, op, e))?;
@@ -652,88 +574,55 @@ impl ExternalToxiproxy {
     async fn add_toxic(&self, proxy: &str, toxic: Toxic) -> NetResult<Toxic> {
         toxic.validate()?;
         let p = proxy.to_string();
-        self.call(
-            format!("add toxic {} to {proxy}", toxic.name),
-            move |inner, op| {
-                let body = serde_json::to_string(&toxic).map_err(|e| Self::ext(inner, op, e))?;
-                let path = format!("/proxies/{p}/toxics");
-                let v = Self::raw(
-                    inner,
-                    op,
-                    reqwest::Method::POST,
-                    &path,
-                    Some(body),
-                    (&p, &toxic.name),
-                )?;
-                let v = v.ok_or_else(|| Self::ext(inner, op, "the answer was not JSON"))?;
-                let pack: toxiproxy_rust::toxic::ToxicPack =
-                    serde_json::from_value(v).map_err(|e| Self::ext(inner, op, e))?;
-                toxic_from_pack(&pack)
-            },
-        )
+        self.call(format!("add toxic {} to {proxy}", toxic.name), move |inner, op| {
+            let body = serde_json::to_string(&toxic).map_err(|e| Self::ext(inner, op, e))?;
+            let path = format!("/proxies/{p}/toxics");
+            let v = Self::raw(inner, op, reqwest::Method::POST, &path, Some(body), (&p, &toxic.name))?;
+            let v = v.ok_or_else(|| Self::ext(inner, op, "the answer was not JSON"))?;
+            let pack: toxiproxy_rust::toxic::ToxicPack =
+                serde_json::from_value(v).map_err(|e| Self::ext(inner, op, e))?;
+            toxic_from_pack(&pack)
+        })
         .await
     }
 
     async fn update_toxic(&self, proxy: &str, toxic: Toxic) -> NetResult<Toxic> {
         toxic.validate()?;
         let p = proxy.to_string();
-        self.call(
-            format!("update toxic {} of {proxy}", toxic.name),
-            move |inner, op| {
-                let attrs: serde_json::Map<String, Value> = toxic
-                    .kind
-                    .attributes()
-                    .into_iter()
-                    .map(|(k, v)| (k.to_string(), Value::from(v)))
-                    .collect();
-                let body = serde_json::json!({ "attributes": attrs, "toxicity": toxic.toxicity })
-                    .to_string();
-                let path = format!("/proxies/{p}/toxics/{}", toxic.name);
-                let v = Self::raw(
-                    inner,
-                    op,
-                    reqwest::Method::POST,
-                    &path,
-                    Some(body),
-                    (&p, &toxic.name),
-                )?;
-                let v = v.ok_or_else(|| Self::ext(inner, op, "the answer was not JSON"))?;
-                let pack: toxiproxy_rust::toxic::ToxicPack =
-                    serde_json::from_value(v).map_err(|e| Self::ext(inner, op, e))?;
-                toxic_from_pack(&pack)
-            },
-        )
+        self.call(format!("update toxic {} of {proxy}", toxic.name), move |inner, op| {
+            let attrs: serde_json::Map<String, Value> =
+                toxic.kind.attributes().into_iter().map(|(k, v)| (k.to_string(), Value::from(v))).collect();
+            let body = serde_json::json!({ "attributes": attrs, "toxicity": toxic.toxicity }).to_string();
+            let path = format!("/proxies/{p}/toxics/{}", toxic.name);
+            let v = Self::raw(inner, op, reqwest::Method::POST, &path, Some(body), (&p, &toxic.name))?;
+            let v = v.ok_or_else(|| Self::ext(inner, op, "the answer was not JSON"))?;
+            let pack: toxiproxy_rust::toxic::ToxicPack =
+                serde_json::from_value(v).map_err(|e| Self::ext(inner, op, e))?;
+            toxic_from_pack(&pack)
+        })
         .await
     }
 
     async fn remove_toxic(&self, proxy: &str, toxic: &str) -> NetResult<()> {
         let (p, t) = (proxy.to_string(), toxic.to_string());
-        self.call(
-            format!("remove toxic {toxic} of {proxy}"),
-            move |inner, op| {
-                let path = format!("/proxies/{p}/toxics/{t}");
-                Self::raw(inner, op, reqwest::Method::DELETE, &path, None, (&p, &t)).map(|_| ())
-            },
-        )
+        self.call(format!("remove toxic {toxic} of {proxy}"), move |inner, op| {
+            let path = format!("/proxies/{p}/toxics/{t}");
+            Self::raw(inner, op, reqwest::Method::DELETE, &path, None, (&p, &t)).map(|_| ())
+        })
         .await
     }
 
     async fn toxics(&self, proxy: &str) -> NetResult<Vec<Toxic>> {
         let p = proxy.to_string();
         self.call(format!("list toxics of {proxy}"), move |inner, op| {
-            let packs = Self::find(inner, op, &p)?
-                .toxics()
-                .map_err(|e| Self::ext(inner, op, e))?;
+            let packs = Self::find(inner, op, &p)?.toxics().map_err(|e| Self::ext(inner, op, e))?;
             packs.iter().map(toxic_from_pack).collect()
         })
         .await
     }
 
     async fn reset(&self) -> NetResult<()> {
-        self.call("reset".into(), |inner, op| {
-            inner.client.reset().map_err(|e| Self::ext(inner, op, e))
-        })
-        .await
+        self.call("reset".into(), |inner, op| inner.client.reset().map_err(|e| Self::ext(inner, op, e))).await
     }
 
     /// The server's version (`GET /version`), e.g. `2.12.0`.
@@ -746,10 +635,7 @@ impl ExternalToxiproxy {
     /// ```
     pub async fn version(&self) -> NetResult<String> {
         self.call("get version".into(), |inner, op| {
-            let body = inner
-                .client
-                .version()
-                .map_err(|e| Self::ext(inner, op, e))?;
+            let body = inner.client.version().map_err(|e| Self::ext(inner, op, e))?;
             // v2 answers {"version": "..."}; v1 answered the bare string.
             let v = serde_json::from_str::<Value>(&body)
                 .ok()

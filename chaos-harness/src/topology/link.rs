@@ -37,7 +37,6 @@ use super::backend::{ExternalToxiproxy, ProxyBackend, TOXIPROXY_URL};
 use crate::Error;
 use crate::sandbox::Sandbox;
 
-
 /// Which proxy implementation a [`Link`] uses.
 ///
 /// ```
@@ -145,27 +144,10 @@ impl LinkBuilder {
     /// # Ok(()) }
     /// ```
     pub async fn start(self, sandbox: &Arc<Sandbox>) -> Result<Link, Error> {
-        let LinkBuilder {
-            name,
-            upstream,
-            listen,
-            seed,
-            backend,
-        } = self;
-        let err = |cause: String, fix: &str| Error::Fixture {
-            fixture: format!("link {name}"),
-            cause,
-            fix: fix.into(),
-        };
-        if name.is_empty()
-            || !name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
-        {
-            return Err(err(
-                format!("invalid link name {name:?}"),
-                "use letters, digits, `_`, `.` and `-` only",
-            ));
+        let LinkBuilder { name, upstream, listen, seed, backend } = self;
+        let err = |cause: String, fix: &str| Error::Fixture { fixture: format!("link {name}"), cause, fix: fix.into() };
+        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c)) {
+            return Err(err(format!("invalid link name {name:?}"), "use letters, digits, `_`, `.` and `-` only"));
         }
         if sandbox.journal().is_closed() {
             return Err(Error::SandboxClosed {
@@ -176,26 +158,15 @@ impl LinkBuilder {
         let url = match backend {
             LinkBackend::Embedded => None,
             LinkBackend::External(url) => Some(url),
-            LinkBackend::FromEnv => std::env::var(TOXIPROXY_URL)
-                .ok()
-                .filter(|u| !u.trim().is_empty()),
+            LinkBackend::FromEnv => std::env::var(TOXIPROXY_URL).ok().filter(|u| !u.trim().is_empty()),
         };
         let (backend, proxy_name) = match &url {
-            None => (
-                ProxyBackend::Embedded(ProxyRegistry::new(seed)),
-                name.clone(),
-            ),
+            None => (ProxyBackend::Embedded(ProxyRegistry::new(seed)), name.clone()),
             Some(url) => {
                 let x = ExternalToxiproxy::connect(url).await.map_err(|e| {
-                    err(
-                        e.to_string(),
-                        "start Toxiproxy, fix TOXIPROXY_URL, or unset it to use the embedded proxy",
-                    )
+                    err(e.to_string(), "start Toxiproxy, fix TOXIPROXY_URL, or unset it to use the embedded proxy")
                 })?;
-                (
-                    ProxyBackend::External(x),
-                    format!("chaos-{}-{name}", sandbox.run_id()),
-                )
+                (ProxyBackend::External(x), format!("chaos-{}-{name}", sandbox.run_id()))
             }
         };
         let info = backend
@@ -204,10 +175,7 @@ impl LinkBuilder {
             .map_err(|e| err(e.to_string(), "check the upstream and listen addresses"))?;
         let listen_addr = resolve(&info.listen).map_err(|cause| {
             err(
-                format!(
-                    "the proxy reports listen address {:?}: {cause}",
-                    info.listen
-                ),
+                format!("the proxy reports listen address {:?}: {cause}", info.listen),
                 "report this: the backend answered an unusable address",
             )
         })?;
@@ -227,10 +195,7 @@ impl LinkBuilder {
 }
 
 fn resolve(addr: &str) -> Result<SocketAddr, String> {
-    addr.to_socket_addrs()
-        .map_err(|e| e.to_string())?
-        .next()
-        .ok_or_else(|| "resolves to nothing".to_string())
+    addr.to_socket_addrs().map_err(|e| e.to_string())?.next().ok_or_else(|| "resolves to nothing".to_string())
 }
 
 struct LinkInner {
@@ -255,11 +220,7 @@ impl Drop for LinkInner {
             // server may even be served by this very runtime, as in tests).
             let multi = tokio::runtime::Handle::try_current()
                 .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
-            let result = if multi {
-                tokio::task::block_in_place(delete)
-            } else {
-                delete()
-            };
+            let result = if multi { tokio::task::block_in_place(delete) } else { delete() };
             if let Err(e) = result {
                 tracing::warn!(link = %self.name, error = %e, "could not delete the link's proxy on the external Toxiproxy");
             }
@@ -270,14 +231,10 @@ impl Drop for LinkInner {
 /// `DELETE /proxies/{name}` with a plain blocking socket (safe in `Drop`, inside or outside a
 /// runtime); a 404 counts as deleted.
 fn delete_external_blocking(url: &str, name: &str) -> Result<(), String> {
-    let hostport = url
-        .strip_prefix("http://")
-        .unwrap_or(url)
-        .trim_end_matches('/');
+    let hostport = url.strip_prefix("http://").unwrap_or(url).trim_end_matches('/');
     let addr = resolve(hostport)?;
     let t = Duration::from_secs(2);
-    let mut s =
-        StdTcpStream::connect_timeout(&addr, t).map_err(|e| format!("connect {addr}: {e}"))?;
+    let mut s = StdTcpStream::connect_timeout(&addr, t).map_err(|e| format!("connect {addr}: {e}"))?;
     s.set_read_timeout(Some(t)).map_err(|e| e.to_string())?;
     s.set_write_timeout(Some(t)).map_err(|e| e.to_string())?;
     let req = format!(
@@ -285,8 +242,7 @@ fn delete_external_blocking(url: &str, name: &str) -> Result<(), String> {
     );
     s.write_all(req.as_bytes()).map_err(|e| e.to_string())?;
     let mut head = [0u8; 12];
-    s.read_exact(&mut head)
-        .map_err(|e| format!("reading the reply: {e}"))?;
+    s.read_exact(&mut head).map_err(|e| format!("reading the reply: {e}"))?;
     let status = String::from_utf8_lossy(&head[9..12]).to_string();
     match status.as_str() {
         "204" | "200" | "404" => Ok(()),
@@ -352,11 +308,7 @@ impl Link {
     /// let link = chaos_harness::topology::Link::start(cx.sandbox(), "db", "127.0.0.1:5432").await?;
     /// # let _ = link; Ok(()) }
     /// ```
-    pub async fn start(
-        sandbox: &Arc<Sandbox>,
-        name: &str,
-        upstream: impl Into<String>,
-    ) -> Result<Link, Error> {
+    pub async fn start(sandbox: &Arc<Sandbox>, name: &str, upstream: impl Into<String>) -> Result<Link, Error> {
         Link::builder(name, upstream).start(sandbox).await
     }
 
@@ -466,23 +418,14 @@ impl Link {
         if self.inner.closed.swap(true, Ordering::SeqCst) {
             return Ok(());
         }
-        match self
-            .inner
-            .backend
-            .delete_proxy(&self.inner.proxy_name)
-            .await
-        {
+        match self.inner.backend.delete_proxy(&self.inner.proxy_name).await {
             Ok(()) | Err(NetError::ProxyNotFound { .. }) => Ok(()),
             Err(e) => Err(self.error(e, "delete the proxy through the Toxiproxy API by hand")),
         }
     }
 
     pub(crate) fn error(&self, e: NetError, fix: &str) -> Error {
-        Error::Fixture {
-            fixture: format!("link {}", self.inner.name),
-            cause: e.to_string(),
-            fix: fix.into(),
-        }
+        Error::Fixture { fixture: format!("link {}", self.inner.name), cause: e.to_string(), fix: fix.into() }
     }
 
     pub(crate) fn next_toxic_name(&self, kind: &ToxicKind, stream: Stream) -> String {
@@ -491,10 +434,7 @@ impl Link {
     }
 
     pub(crate) fn describe(&self) -> String {
-        format!(
-            "link {} ({} -> {})",
-            self.inner.name, self.inner.listen, self.inner.upstream
-        )
+        format!("link {} ({} -> {})", self.inner.name, self.inner.listen, self.inner.upstream)
     }
 }
 
@@ -508,38 +448,24 @@ mod tests {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
         let url = format!("http://{}", l.local_addr().unwrap());
         let server = std::thread::spawn(move || {
-            for reply in [
-                "HTTP/1.1 204 No Content\r\n\r\n",
-                "HTTP/1.1 404 Not Found\r\n\r\n",
-                "HTTP/1.1 500 Oops\r\n\r\n",
-            ] {
+            for reply in
+                ["HTTP/1.1 204 No Content\r\n\r\n", "HTTP/1.1 404 Not Found\r\n\r\n", "HTTP/1.1 500 Oops\r\n\r\n"]
+            {
                 let (mut s, _) = l.accept().unwrap();
                 let mut got = Vec::new();
                 let mut buf = [0u8; 1024];
                 while !got.ends_with(b"\r\n\r\n") {
                     let n = s.read(&mut buf).unwrap();
-                    assert!(
-                        n > 0,
-                        "request cut short: {:?}",
-                        String::from_utf8_lossy(&got)
-                    );
+                    assert!(n > 0, "request cut short: {:?}", String::from_utf8_lossy(&got));
                     got.extend_from_slice(&buf[..n]);
                 }
-                assert!(
-                    got.starts_with(b"DELETE /proxies/p HTTP/1.1\r\n"),
-                    "{:?}",
-                    String::from_utf8_lossy(&got)
-                );
+                assert!(got.starts_with(b"DELETE /proxies/p HTTP/1.1\r\n"), "{:?}", String::from_utf8_lossy(&got));
                 s.write_all(reply.as_bytes()).unwrap();
             }
         });
         assert!(delete_external_blocking(&url, "p").is_ok());
         assert!(delete_external_blocking(&url, "p").is_ok());
-        assert!(
-            delete_external_blocking(&url, "p")
-                .unwrap_err()
-                .contains("500")
-        );
+        assert!(delete_external_blocking(&url, "p").unwrap_err().contains("500"));
         server.join().unwrap();
     }
 }

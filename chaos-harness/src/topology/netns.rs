@@ -94,48 +94,29 @@ pub const PROBE_PORT: u16 = 9;
 pub(crate) const PROBE_TIMEOUT: Duration = Duration::from_millis(300);
 
 pub(crate) fn setup_err(what: &str, cause: impl Into<String>, fix: impl Into<String>) -> Error {
-    Error::Fixture {
-        fixture: format!("network namespace {what}"),
-        cause: cause.into(),
-        fix: fix.into(),
-    }
+    Error::Fixture { fixture: format!("network namespace {what}"), cause: cause.into(), fix: fix.into() }
 }
 
 pub(crate) fn tool(name: &str, package: &str) -> Result<PathBuf, String> {
-    capability::which(name)
-        .ok_or_else(|| format!("`{name}` not found on PATH: apt-get install {package}"))
+    capability::which(name).ok_or_else(|| format!("`{name}` not found on PATH: apt-get install {package}"))
 }
 
 /// Runs a tool, returning stdout, or `program args: stderr`.
 pub(crate) fn run(program: &Path, args: &[&str], stdin: Option<&str>) -> Result<String, String> {
     let mut cmd = std::process::Command::new(program);
     cmd.args(args)
-        .stdin(if stdin.is_some() {
-            std::process::Stdio::piped()
-        } else {
-            std::process::Stdio::null()
-        })
+        .stdin(if stdin.is_some() { std::process::Stdio::piped() } else { std::process::Stdio::null() })
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped());
-    let mut child = cmd
-        .spawn()
-        .map_err(|e| format!("{}: {e}", program.display()))?;
+    let mut child = cmd.spawn().map_err(|e| format!("{}: {e}", program.display()))?;
     if let (Some(input), Some(mut pipe)) = (stdin, child.stdin.take()) {
-        pipe.write_all(input.as_bytes())
-            .map_err(|e| format!("{}: writing stdin: {e}", program.display()))?;
+        pipe.write_all(input.as_bytes()).map_err(|e| format!("{}: writing stdin: {e}", program.display()))?;
     }
-    let out = child
-        .wait_with_output()
-        .map_err(|e| format!("{}: {e}", program.display()))?;
+    let out = child.wait_with_output().map_err(|e| format!("{}: {e}", program.display()))?;
     if out.status.success() {
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     } else {
-        Err(format!(
-            "{} {}: {}",
-            program.display(),
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
+        Err(format!("{} {}: {}", program.display(), args.join(" "), String::from_utf8_lossy(&out.stderr).trim()))
     }
 }
 
@@ -143,17 +124,9 @@ pub(crate) fn run(program: &Path, args: &[&str], stdin: Option<&str>) -> Result<
 fn unique_id(run_id: &str) -> u32 {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in run_id
-        .bytes()
-        .chain(n.to_le_bytes())
-        .chain(std::process::id().to_le_bytes())
-        .chain(nanos.to_le_bytes())
-    {
+    for b in run_id.bytes().chain(n.to_le_bytes()).chain(std::process::id().to_le_bytes()).chain(nanos.to_le_bytes()) {
         h ^= u64::from(b);
         h = h.wrapping_mul(0x0000_0100_0000_01b3);
     }
@@ -191,10 +164,7 @@ impl NetnsLock {
         use std::os::fd::AsRawFd;
         // SAFETY: flock on a descriptor we own.
         if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) } != 0 {
-            return Err(format!(
-                "flock /run/netns: {}",
-                std::io::Error::last_os_error()
-            ));
+            return Err(format!("flock /run/netns: {}", std::io::Error::last_os_error()));
         }
         Ok(NetnsLock { _dir: f })
     }
@@ -234,10 +204,7 @@ impl NetnsInner {
         let t0 = Instant::now();
         while host_if_path.exists() || Path::new("/run/netns").join(&self.name).exists() {
             if t0.elapsed() > Duration::from_secs(2) {
-                return Err(format!(
-                    "{} or veth {} still present 2 s after deletion",
-                    self.name, self.host_if
-                ));
+                return Err(format!("{} or veth {} still present 2 s after deletion", self.name, self.host_if));
             }
             std::thread::sleep(Duration::from_millis(5));
         }
@@ -309,42 +276,24 @@ impl Netns {
     pub fn create_blocking(sandbox: Arc<Sandbox>, name: &str) -> Result<Netns, Error> {
         let short: String = name
             .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() {
-                    c.to_ascii_lowercase()
-                } else {
-                    '-'
-                }
-            })
+            .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' })
             .take(24)
             .collect();
-        let short = if short.is_empty() {
-            "ns".to_string()
-        } else {
-            short
-        };
+        let short = if short.is_empty() { "ns".to_string() } else { short };
         let id = unique_id(sandbox.run_id());
         let ns = format!("chaos-{short}-{id:08x}");
         if !nix::unistd::geteuid().is_root() {
             return Err(setup_err(
                 &ns,
-                format!(
-                    "creating network namespaces needs root (running as uid {})",
-                    nix::unistd::geteuid()
-                ),
+                format!("creating network namespaces needs root (running as uid {})", nix::unistd::geteuid()),
                 "run as root, and mark the test requires = [\"netns\"] so it is ignored elsewhere",
             ));
         }
         let ip = tool("ip", "iproute2").map_err(|why| setup_err(&ns, why, "install iproute2"))?;
         let host_if = format!("chaos-{id:08x}");
         let (_, seq) = sandbox.record(Effect::Netns { name: ns.clone() }, || {
-            run(&ip, &["netns", "add", &ns], None).map_err(|e| {
-                setup_err(
-                    &ns,
-                    e,
-                    "check that you are root and that /run/netns is writable",
-                )
-            })
+            run(&ip, &["netns", "add", &ns], None)
+                .map_err(|e| setup_err(&ns, e, "check that you are root and that /run/netns is writable"))
         })?;
         // From here on the handle owns the namespace: any failure below deletes it on drop.
         let mut inner = NetnsInner {
@@ -359,13 +308,8 @@ impl Netns {
             tables: AtomicU64::new(0),
             deleted: AtomicBool::new(false),
         };
-        let fail = |e: String| {
-            setup_err(
-                &ns,
-                e,
-                "check `ip link` and `ip -o -4 addr`; the namespace was deleted again",
-            )
-        };
+        let fail =
+            |e: String| setup_err(&ns, e, "check `ip link` and `ip -o -4 addr`; the namespace was deleted again");
         {
             let _lock = NetnsLock::take().map_err(fail)?;
             let used = used_subnets(&ip).map_err(fail)?;
@@ -375,9 +319,7 @@ impl Netns {
                 i = (i + 1) % 16384;
                 tries += 1;
                 if tries >= 16384 {
-                    return Err(fail(
-                        "every /30 of 10.213.0.0/16 is in use on this host".into(),
-                    ));
+                    return Err(fail("every /30 of 10.213.0.0/16 is in use on this host".into()));
                 }
             }
             let (host_addr, addr) = subnet(i);
@@ -386,9 +328,7 @@ impl Netns {
             let host_cidr = format!("{host_addr}/30");
             let ns_cidr = format!("{addr}/30");
             let steps: [&[&str]; 6] = [
-                &[
-                    "link", "add", &host_if, "type", "veth", "peer", "name", NS_IF, "netns", &ns,
-                ],
+                &["link", "add", &host_if, "type", "veth", "peer", "name", NS_IF, "netns", &ns],
                 &["addr", "add", &host_cidr, "dev", &host_if],
                 &["link", "set", &host_if, "up"],
                 &["-n", &ns, "addr", "add", &ns_cidr, "dev", NS_IF],
@@ -401,19 +341,14 @@ impl Netns {
         }
         let oper = Path::new("/sys/class/net").join(&host_if).join("operstate");
         let t0 = Instant::now();
-        while std::fs::read_to_string(&oper)
-            .map(|s| s.trim() != "up")
-            .unwrap_or(true)
-        {
+        while std::fs::read_to_string(&oper).map(|s| s.trim() != "up").unwrap_or(true) {
             if t0.elapsed() > Duration::from_secs(2) {
                 return Err(fail(format!("veth {host_if} did not come up within 2 s")));
             }
             std::thread::sleep(Duration::from_millis(2));
         }
         tracing::debug!(netns = %ns, veth = %host_if, addr = %inner.addr, "network namespace created");
-        Ok(Netns {
-            inner: Arc::new(inner),
-        })
+        Ok(Netns { inner: Arc::new(inner) })
     }
 
     /// The namespace's name (`chaos-<name>-<id>`, as `ip netns list` shows it).
@@ -480,13 +415,8 @@ impl Netns {
     pub fn exec(&self, program: &str, args: &[&str]) -> Result<String, Error> {
         let mut all = vec!["netns", "exec", self.inner.name.as_str(), program];
         all.extend_from_slice(args);
-        run(&self.inner.ip, &all, None).map_err(|e| {
-            setup_err(
-                &self.inner.name,
-                e,
-                "check the program exists and the namespace is alive",
-            )
-        })
+        run(&self.inner.ip, &all, None)
+            .map_err(|e| setup_err(&self.inner.name, e, "check the program exists and the namespace is alive"))
     }
 
     /// Deletes the veth and the namespace now and verifies both are gone (dropping the last
@@ -503,13 +433,7 @@ impl Netns {
         let name = inner.name.clone();
         tokio::task::spawn_blocking(move || inner.delete())
             .await
-            .map_err(|e| {
-                setup_err(
-                    &name,
-                    format!("the delete task failed: {e}"),
-                    "teardown will retry",
-                )
-            })?
+            .map_err(|e| setup_err(&name, format!("the delete task failed: {e}"), "teardown will retry"))?
             .map_err(|e| setup_err(&name, e, "teardown will retry from the journal"))
     }
 
@@ -579,21 +503,9 @@ mod tests {
 
     #[test]
     fn subnets_are_private_slash_30s() {
-        assert_eq!(
-            subnet(0),
-            (Ipv4Addr::new(10, 213, 0, 1), Ipv4Addr::new(10, 213, 0, 2))
-        );
-        assert_eq!(
-            subnet(65),
-            (Ipv4Addr::new(10, 213, 1, 5), Ipv4Addr::new(10, 213, 1, 6))
-        );
-        assert_eq!(
-            subnet(16383),
-            (
-                Ipv4Addr::new(10, 213, 255, 253),
-                Ipv4Addr::new(10, 213, 255, 254)
-            )
-        );
+        assert_eq!(subnet(0), (Ipv4Addr::new(10, 213, 0, 1), Ipv4Addr::new(10, 213, 0, 2)));
+        assert_eq!(subnet(65), (Ipv4Addr::new(10, 213, 1, 5), Ipv4Addr::new(10, 213, 1, 6)));
+        assert_eq!(subnet(16383), (Ipv4Addr::new(10, 213, 255, 253), Ipv4Addr::new(10, 213, 255, 254)));
         assert_eq!(subnet(16384), subnet(0));
     }
 }

@@ -84,31 +84,15 @@ impl NftFault {
         )
     }
 
-    async fn inject_inner(
-        &self,
-        name: &str,
-        sandbox: &Arc<Sandbox>,
-    ) -> Result<Box<dyn ActiveFault>, Error> {
+    async fn inject_inner(&self, name: &str, sandbox: &Arc<Sandbox>) -> Result<Box<dyn ActiveFault>, Error> {
         let ns = &self.ns;
-        let ni = |cause: String, fix: &str| Error::NotInjected {
-            fault: name.to_string(),
-            cause,
-            fix: fix.into(),
-        };
+        let ni = |cause: String, fix: &str| Error::NotInjected { fault: name.to_string(), cause, fix: fix.into() };
         if let Rules::Loss(p) = self.rules
             && !(1..=100).contains(&p)
         {
-            return Err(ni(
-                format!("packet loss of {p}% is out of range"),
-                "give a percentage from 1 to 100",
-            ));
+            return Err(ni(format!("packet loss of {p}% is out of range"), "give a percentage from 1 to 100"));
         }
-        let nft = ns.nft().map_err(|why| {
-            ni(
-                why,
-                "install nftables and mark the test requires = [\"nft\"]",
-            )
-        })?;
+        let nft = ns.nft().map_err(|why| ni(why, "install nftables and mark the test requires = [\"nft\"]"))?;
         let target = ns.probe_addr();
         let before_probe = match probe_until_answered(target, Duration::from_secs(2)).await {
             Ok((how, d)) => format!("{how} in {:.1} ms", d.as_secs_f64() * 1000.0),
@@ -121,17 +105,13 @@ impl NftFault {
                 ));
             }
         };
-        let ruleset_before = ns
-            .nft_run(&nft, &["list", "ruleset"], None)
-            .map_err(|e| ni(e, "check nftables inside the namespace"))?;
+        let ruleset_before =
+            ns.nft_run(&nft, &["list", "ruleset"], None).map_err(|e| ni(e, "check nftables inside the namespace"))?;
         let n = ns.inner.tables.fetch_add(1, Ordering::Relaxed) + 1;
         let table = format!("{}_{:08x}_{n}", self.table_prefix(), ns.inner.id);
         let rules = self.ruleset(&table);
-        let effect = Effect::NftTable {
-            family: FAMILY.into(),
-            name: table.clone(),
-            netns: Some(ns.name().to_string()),
-        };
+        let effect =
+            Effect::NftTable { family: FAMILY.into(), name: table.clone(), netns: Some(ns.name().to_string()) };
         let (_, seq) = sandbox.record(effect, || {
             ns.nft_run(&nft, &["-f", "-"], Some(&rules)).map_err(|e| {
                 ni(
@@ -150,9 +130,7 @@ impl NftFault {
             ruleset_before,
             name: name.to_string(),
         };
-        let listing = |a: &NftActive| {
-            a.ns.nft_run(&a.nft, &["list", "table", FAMILY, &a.table], None)
-        };
+        let listing = |a: &NftActive| a.ns.nft_run(&a.nft, &["list", "table", FAMILY, &a.table], None);
         let detail = match self.rules {
             Rules::Partition => {
                 let during = probe(target, PROBE_TIMEOUT).await;
@@ -197,9 +175,7 @@ impl NftFault {
                 if counted == 0 {
                     let _ = Box::new(active).clear().await;
                     return Err(ni(
-                        format!(
-                            "table {table} counted no dropped packet after {sent} probe datagrams at {p}%"
-                        ),
+                        format!("table {table} counted no dropped packet after {sent} probe datagrams at {p}%"),
                         "check that nftables' numgen works in this kernel",
                     ));
                 }
@@ -209,33 +185,19 @@ impl NftFault {
                 )
             }
         };
-        Ok(Box::new(NftActive {
-            confirmation: Confirmation::new(name, detail, vec![]),
-            ..active
-        }))
+        Ok(Box::new(NftActive { confirmation: Confirmation::new(name, detail, vec![]), ..active }))
     }
 }
 
 impl Inject for NftFault {
     fn describe(&self) -> String {
         match self.rules {
-            Rules::Partition => format!(
-                "partition network namespace {} ({})",
-                self.ns.name(),
-                self.ns.addr()
-            ),
-            Rules::Loss(p) => format!(
-                "{p}% packet loss on network namespace {} ({})",
-                self.ns.name(),
-                self.ns.addr()
-            ),
+            Rules::Partition => format!("partition network namespace {} ({})", self.ns.name(), self.ns.addr()),
+            Rules::Loss(p) => format!("{p}% packet loss on network namespace {} ({})", self.ns.name(), self.ns.addr()),
         }
     }
 
-    fn inject<'a>(
-        &'a self,
-        cx: FaultContext<'a>,
-    ) -> BoxFuture<'a, Result<Box<dyn ActiveFault>, Error>> {
+    fn inject<'a>(&'a self, cx: FaultContext<'a>) -> BoxFuture<'a, Result<Box<dyn ActiveFault>, Error>> {
         Box::pin(async move {
             let name = self.describe();
             self.inject_inner(&name, cx.sandbox).await
@@ -262,12 +224,10 @@ impl ActiveFault for NftActive {
     fn clear(self: Box<Self>) -> BoxFuture<'static, Result<Confirmation, Error>> {
         Box::pin(async move {
             let name = format!("heal: {}", self.name);
-            let ni = |cause: String| {
-                Error::NotInjected {
+            let ni = |cause: String| Error::NotInjected {
                 fault: name.clone(),
                 cause,
                 fix: "teardown deletes the table from the journal; check `ip netns exec <ns> nft list ruleset`".into(),
-            }
             };
             let counted = self
                 .ns
@@ -291,14 +251,8 @@ impl ActiveFault for NftActive {
             let target = self.ns.probe_addr();
             let (how, d) = probe_until_answered(target, Duration::from_secs(3))
                 .await
-                .map_err(|e| {
-                    ni(format!(
-                        "the table is gone but a probe connect to {target} still fails: {e}"
-                    ))
-                })?;
-            let dropped = counted
-                .map(|c| format!("; it had dropped {c} packet(s)"))
-                .unwrap_or_default();
+                .map_err(|e| ni(format!("the table is gone but a probe connect to {target} still fails: {e}")))?;
+            let dropped = counted.map(|c| format!("; it had dropped {c} packet(s)")).unwrap_or_default();
             Ok(Confirmation::new(
                 name.clone(),
                 format!(
@@ -323,10 +277,7 @@ impl Fault {
     /// # let _ = f; }
     /// ```
     pub fn partition(ns: &Netns) -> NftFault {
-        NftFault {
-            ns: ns.clone(),
-            rules: Rules::Partition,
-        }
+        NftFault { ns: ns.clone(), rules: Rules::Partition }
     }
 
     /// Drop `percent` % (1..=100) of the packets in and out of the namespace's veth, at
@@ -338,10 +289,7 @@ impl Fault {
     /// # let _ = f; }
     /// ```
     pub fn packet_loss(ns: &Netns, percent: u8) -> NftFault {
-        NftFault {
-            ns: ns.clone(),
-            rules: Rules::Loss(percent),
-        }
+        NftFault { ns: ns.clone(), rules: Rules::Loss(percent) }
     }
 }
 
@@ -362,11 +310,7 @@ mod tests {
     #[test]
     fn rulesets_drop_on_the_veth() {
         let sb = Arc::new(
-            Sandbox::with_options(
-                "unit::nft_rules",
-                crate::sandbox::SandboxOptions { cgroups: false },
-            )
-            .unwrap(),
+            Sandbox::with_options("unit::nft_rules", crate::sandbox::SandboxOptions { cgroups: false }).unwrap(),
         );
         let ns = Netns {
             inner: Arc::new(NetnsInner {
@@ -384,12 +328,14 @@ mod tests {
         };
         let r = Fault::packet_loss(&ns, 30).ruleset("chaos_loss_1");
         assert!(r.starts_with("table netdev chaos_loss_1"), "{r}");
-        assert!(r.contains("hook ingress device \"chaos0\" priority -500; policy accept; numgen random mod 100 < 30 counter drop"), "{r}");
-        let r = Fault::partition(&ns).ruleset("chaos_part_1");
         assert!(
-            r.contains("hook egress device \"chaos0\" priority -500; policy accept; counter drop"),
+            r.contains(
+                "hook ingress device \"chaos0\" priority -500; policy accept; numgen random mod 100 < 30 counter drop"
+            ),
             "{r}"
         );
+        let r = Fault::partition(&ns).ruleset("chaos_part_1");
+        assert!(r.contains("hook egress device \"chaos0\" priority -500; policy accept; counter drop"), "{r}");
         drop(ns);
         sb.teardown().unwrap();
     }

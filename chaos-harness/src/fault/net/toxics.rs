@@ -52,11 +52,7 @@ use crate::topology::backend::ProxyBackend;
 /// injected.
 pub const DEFAULT_CONFIRM_WITHIN: Duration = Duration::from_secs(5);
 fn not_injected(fault: &str, cause: impl Into<String>, fix: impl Into<String>) -> Error {
-    Error::NotInjected {
-        fault: fault.to_string(),
-        cause: cause.into(),
-        fix: fix.into(),
-    }
+    Error::NotInjected { fault: fault.to_string(), cause: cause.into(), fix: fix.into() }
 }
 
 fn ms(d: Duration) -> String {
@@ -163,43 +159,25 @@ impl ToxicFault {
             ToxicKind::Timeout { timeout } => format!("timeout {timeout} ms"),
             ToxicKind::ResetPeer { timeout: 0 } => "reset_peer".to_string(),
             ToxicKind::ResetPeer { timeout } => format!("reset_peer after {timeout} ms"),
-            ToxicKind::Slicer {
-                average_size,
-                size_variation,
-                delay,
-            } => {
+            ToxicKind::Slicer { average_size, size_variation, delay } => {
                 format!("slicer {average_size}±{size_variation} B every {delay} µs")
             }
             ToxicKind::LimitData { bytes } => format!("limit_data {bytes} B"),
         };
-        let tox = if self.toxicity < 1.0 {
-            format!(", toxicity {}", self.toxicity)
-        } else {
-            String::new()
-        };
+        let tox = if self.toxicity < 1.0 { format!(", toxicity {}", self.toxicity) } else { String::new() };
         format!("{what} {}{tox} on {}", self.stream, self.link.describe())
     }
 
     async fn inject_toxic(&self, name: String) -> Result<Box<dyn ActiveFault>, Error> {
         let toxic_name = self.link.next_toxic_name(&self.kind, self.stream);
-        let toxic = Toxic::new(self.kind.clone(), self.stream)
-            .named(toxic_name.clone())
-            .toxicity(self.toxicity);
+        let toxic = Toxic::new(self.kind.clone(), self.stream).named(toxic_name.clone()).toxicity(self.toxicity);
         if let Err(e) = toxic.validate() {
-            return Err(not_injected(
-                &name,
-                e.to_string(),
-                "fix the fault's parameters",
-            ));
+            return Err(not_injected(&name, e.to_string(), "fix the fault's parameters"));
         }
         let backend = self.link.backend();
         let proxy = self.link.proxy_name();
         backend.add_toxic(proxy, toxic).await.map_err(|e| {
-            not_injected(
-                &name,
-                format!("adding toxic {toxic_name}: {e}"),
-                "check that the link is still open",
-            )
+            not_injected(&name, format!("adding toxic {toxic_name}: {e}"), "check that the link is still open")
         })?;
         let t0 = Instant::now();
         let detail = loop {
@@ -240,12 +218,7 @@ impl ToxicFault {
                 let conns = self
                     .link
                     .stats()
-                    .map(|s| {
-                        format!(
-                            " ({} connections accepted in total, {} open)",
-                            s.accepted, s.active
-                        )
-                    })
+                    .map(|s| format!(" ({} connections accepted in total, {} open)", s.accepted, s.active))
                     .unwrap_or_default();
                 return Err(not_injected(
                     &name,
@@ -273,10 +246,7 @@ impl Inject for ToxicFault {
         self.describe_kind()
     }
 
-    fn inject<'a>(
-        &'a self,
-        _cx: FaultContext<'a>,
-    ) -> BoxFuture<'a, Result<Box<dyn ActiveFault>, Error>> {
+    fn inject<'a>(&'a self, _cx: FaultContext<'a>) -> BoxFuture<'a, Result<Box<dyn ActiveFault>, Error>> {
         Box::pin(self.inject_toxic(self.describe()))
     }
 }
@@ -298,8 +268,7 @@ impl ActiveFault for ToxicActive {
             let name = format!("remove {}", self.name);
             let backend = self.link.backend();
             let proxy = self.link.proxy_name();
-            let stats: Option<ToxicStats> =
-                backend.toxic_stats(proxy, &self.toxic).await.ok().flatten();
+            let stats: Option<ToxicStats> = backend.toxic_stats(proxy, &self.toxic).await.ok().flatten();
             match backend.remove_toxic(proxy, &self.toxic).await {
                 Ok(()) | Err(NetError::ToxicNotFound { .. }) => {}
                 Err(e) => {
@@ -310,9 +279,10 @@ impl ActiveFault for ToxicActive {
                     ));
                 }
             }
-            let left = backend.toxics(proxy).await.map_err(|e| {
-                not_injected(&name, format!("listing toxics: {e}"), "check the link")
-            })?;
+            let left = backend
+                .toxics(proxy)
+                .await
+                .map_err(|e| not_injected(&name, format!("listing toxics: {e}"), "check the link"))?;
             if left.iter().any(|t| t.name == self.toxic) {
                 return Err(not_injected(
                     &name,
@@ -327,11 +297,7 @@ impl ActiveFault for ToxicActive {
                 ),
                 None => String::new(),
             };
-            Ok(Confirmation::new(
-                name,
-                format!("toxic {} removed and no longer listed{counted}", self.toxic),
-                vec![],
-            ))
+            Ok(Confirmation::new(name, format!("toxic {} removed and no longer listed{counted}", self.toxic), vec![]))
         })
     }
 }
@@ -417,10 +383,7 @@ impl Inject for Latency {
         self.0.describe()
     }
 
-    fn inject<'a>(
-        &'a self,
-        cx: FaultContext<'a>,
-    ) -> BoxFuture<'a, Result<Box<dyn ActiveFault>, Error>> {
+    fn inject<'a>(&'a self, cx: FaultContext<'a>) -> BoxFuture<'a, Result<Box<dyn ActiveFault>, Error>> {
         self.0.inject(cx)
     }
 }
@@ -460,25 +423,15 @@ impl Inject for LinkDown {
         format!("link down: {}", self.link.describe())
     }
 
-    fn inject<'a>(
-        &'a self,
-        _cx: FaultContext<'a>,
-    ) -> BoxFuture<'a, Result<Box<dyn ActiveFault>, Error>> {
+    fn inject<'a>(&'a self, _cx: FaultContext<'a>) -> BoxFuture<'a, Result<Box<dyn ActiveFault>, Error>> {
         Box::pin(async move {
             let name = self.describe();
             let link = &self.link;
             let before = link.stats();
             let t0 = Instant::now();
-            link.backend()
-                .set_enabled(link.proxy_name(), false)
-                .await
-                .map_err(|e| {
-                    not_injected(
-                        &name,
-                        format!("disabling the proxy: {e}"),
-                        "check that the link is still open",
-                    )
-                })?;
+            link.backend().set_enabled(link.proxy_name(), false).await.map_err(|e| {
+                not_injected(&name, format!("disabling the proxy: {e}"), "check that the link is still open")
+            })?;
             let disabled_in = t0.elapsed();
             let addr = link.listen_addr();
             let seen = match try_connect(addr, Duration::from_secs(1)).await {
@@ -500,20 +453,12 @@ impl Inject for LinkDown {
                 }
             }
             let closed = match (before, link.stats()) {
-                (Some(b), Some(a)) => format!(
-                    "; {} open connection(s) closed ({} left)",
-                    b.active, a.active
-                ),
+                (Some(b), Some(a)) => format!("; {} open connection(s) closed ({} left)", b.active, a.active),
                 _ => String::new(),
             };
-            let detail = format!(
-                "proxy disabled in {}; a connect to {addr} was refused{closed}",
-                ms(disabled_in)
-            );
-            Ok(Box::new(LinkDownActive {
-                confirmation: Confirmation::new(&name, detail, vec![]),
-                link: link.clone(),
-            }) as Box<dyn ActiveFault>)
+            let detail = format!("proxy disabled in {}; a connect to {addr} was refused{closed}", ms(disabled_in));
+            Ok(Box::new(LinkDownActive { confirmation: Confirmation::new(&name, detail, vec![]), link: link.clone() })
+                as Box<dyn ActiveFault>)
         })
     }
 }
@@ -532,33 +477,26 @@ impl ActiveFault for LinkDownActive {
         Box::pin(async move {
             let link = &self.link;
             let name = format!("link up: {}", link.describe());
-            link.backend()
-                .set_enabled(link.proxy_name(), true)
-                .await
-                .map_err(|e| {
-                    not_injected(
-                        &name,
-                        format!("enabling the proxy: {e}"),
-                        "the port may have been taken meanwhile; restart the link",
-                    )
-                })?;
+            link.backend().set_enabled(link.proxy_name(), true).await.map_err(|e| {
+                not_injected(
+                    &name,
+                    format!("enabling the proxy: {e}"),
+                    "the port may have been taken meanwhile; restart the link",
+                )
+            })?;
             let addr = link.listen_addr();
             match try_connect(addr, Duration::from_secs(2)).await {
-                Connect::Accepted => Ok(Confirmation::new(
-                    name,
-                    format!("proxy enabled; a connect to {addr} was accepted"),
-                    vec![],
-                )),
+                Connect::Accepted => {
+                    Ok(Confirmation::new(name, format!("proxy enabled; a connect to {addr} was accepted"), vec![]))
+                }
                 Connect::Refused => Err(not_injected(
                     &name,
                     format!("the proxy says enabled but {addr} refuses connections"),
                     "restart the link",
                 )),
-                Connect::Other(e) => Err(not_injected(
-                    &name,
-                    format!("a connect to {addr} failed: {e}"),
-                    "restart the link",
-                )),
+                Connect::Other(e) => {
+                    Err(not_injected(&name, format!("a connect to {addr} failed: {e}"), "restart the link"))
+                }
             }
         })
     }
@@ -574,13 +512,7 @@ impl Fault {
     /// # let _ = f; }
     /// ```
     pub fn latency(link: &Link, d: Duration) -> Latency {
-        Latency(ToxicFault::new(
-            link,
-            ToxicKind::Latency {
-                latency: millis(d),
-                jitter: 0,
-            },
-        ))
+        Latency(ToxicFault::new(link, ToxicKind::Latency { latency: millis(d), jitter: 0 }))
     }
 
     /// Limit `link` to `kbps` KB/s (1 KB = 1000 bytes; Toxiproxy's `bandwidth` toxic).
@@ -636,21 +568,9 @@ impl Fault {
     /// let f = chaos_harness::fault::Fault::slicer(link, 16, 4, std::time::Duration::from_micros(100));
     /// # let _ = f; }
     /// ```
-    pub fn slicer(
-        link: &Link,
-        average_size: u64,
-        size_variation: u64,
-        delay: Duration,
-    ) -> ToxicFault {
+    pub fn slicer(link: &Link, average_size: u64, size_variation: u64, delay: Duration) -> ToxicFault {
         let delay = u64::try_from(delay.as_micros()).unwrap_or(u64::MAX);
-        ToxicFault::new(
-            link,
-            ToxicKind::Slicer {
-                average_size,
-                size_variation,
-                delay,
-            },
-        )
+        ToxicFault::new(link, ToxicKind::Slicer { average_size, size_variation, delay })
     }
 
     /// Close each connection on `link` once `bytes` have passed on the stream.
@@ -695,44 +615,17 @@ mod tests {
 
     #[test]
     fn descriptions_name_parameters_and_link() {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         rt.block_on(async {
             let sb = Arc::new(
-                Sandbox::with_options(
-                    "unit::net_fault",
-                    crate::sandbox::SandboxOptions { cgroups: false },
-                )
-                .unwrap(),
+                Sandbox::with_options("unit::net_fault", crate::sandbox::SandboxOptions { cgroups: false }).unwrap(),
             );
-            let link = Link::builder("db", "127.0.0.1:9")
-                .embedded()
-                .start(&sb)
-                .await
-                .unwrap();
-            let d = Fault::latency(&link, Duration::from_millis(100))
-                .jitter(Duration::from_millis(5))
-                .describe();
-            assert!(
-                d.starts_with("latency 100 ms ± 5 ms downstream on link db (127.0.0.1:"),
-                "{d}"
-            );
-            let d = Fault::reset_peer(&link)
-                .stream(Stream::Upstream)
-                .toxicity(0.5)
-                .describe();
-            assert!(
-                d.starts_with("reset_peer upstream, toxicity 0.5 on link db"),
-                "{d}"
-            );
-            assert!(
-                Link::builder("bad name", "127.0.0.1:9")
-                    .start(&sb)
-                    .await
-                    .is_err()
-            );
+            let link = Link::builder("db", "127.0.0.1:9").embedded().start(&sb).await.unwrap();
+            let d = Fault::latency(&link, Duration::from_millis(100)).jitter(Duration::from_millis(5)).describe();
+            assert!(d.starts_with("latency 100 ms ± 5 ms downstream on link db (127.0.0.1:"), "{d}");
+            let d = Fault::reset_peer(&link).stream(Stream::Upstream).toxicity(0.5).describe();
+            assert!(d.starts_with("reset_peer upstream, toxicity 0.5 on link db"), "{d}");
+            assert!(Link::builder("bad name", "127.0.0.1:9").start(&sb).await.is_err());
             drop(link);
             sb.teardown().unwrap();
         });

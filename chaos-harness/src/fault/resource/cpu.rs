@@ -5,12 +5,11 @@ use std::time::{Duration, Instant};
 
 use super::cgroups::CpuCgroup;
 use super::memory::restored;
-use super::{Journaled, unsupported, bad_config, not_injected, sandbox_of, set_ctl, undo_all};
+use super::{Journaled, bad_config, not_injected, sandbox_of, set_ctl, undo_all, unsupported};
 use crate::Error;
 use crate::fault::{ActiveFault, Confirmation, FaultContext, Inject};
 use crate::fixture::{BoxFuture, Command, Fixture, Probe, Process, Target, python3};
 use crate::sandbox::{OwnedPid, Sandbox};
-
 
 /// The smallest CFS quota the kernel accepts, in microseconds.
 const MIN_QUOTA_US: u64 = 1000;
@@ -69,7 +68,11 @@ impl Inject for CpuQuota {
         Box::pin(async move {
             let name = self.describe();
             if !self.fraction.is_finite() || self.fraction <= 0.0 {
-                return Err(bad_config(format!("{name}: fraction"), format!("{} is not a positive number", self.fraction), "give e.g. 0.1 for 10 % of one CPU"));
+                return Err(bad_config(
+                    format!("{name}: fraction"),
+                    format!("{} is not a positive number", self.fraction),
+                    "give e.g. 0.1 for 10 % of one CPU",
+                ));
             }
             let cpu = CpuCgroup::of_target(&self.target).map_err(|e| unsupported(&name, e))?;
             let (_, current_period) = cpu.quota_us()?;
@@ -78,13 +81,20 @@ impl Inject for CpuQuota {
                 None => current_period,
             };
             if !(1000..=1_000_000).contains(&period) {
-                return Err(bad_config(format!("{name}: period"), format!("{period} us"), "give a period between 1 ms and 1 s"));
+                return Err(bad_config(
+                    format!("{name}: period"),
+                    format!("{period} us"),
+                    "give a period between 1 ms and 1 s",
+                ));
             }
             let quota = (self.fraction * period as f64).round() as u64;
             if quota < MIN_QUOTA_US {
                 return Err(bad_config(
                     format!("{name}: fraction"),
-                    format!("{} of a {period} us period is a quota of {quota} us, below the kernel's minimum of {MIN_QUOTA_US} us", self.fraction),
+                    format!(
+                        "{} of a {period} us period is a quota of {quota} us, below the kernel's minimum of {MIN_QUOTA_US} us",
+                        self.fraction
+                    ),
                     "use a longer period (.period(..)) or a larger fraction",
                 ));
             }
@@ -143,7 +153,11 @@ impl ActiveFault for CpuQuotaActive {
             let name = format!("lift the CPU quota of {}", self.fixture);
             let throttled = match (self.throttled_before, self.cpu.throttled()) {
                 (Some((n0, t0)), Ok((n1, t1))) => {
-                    format!("throttled in {} period(s) for {} ms during the fault", n1.saturating_sub(n0), t1.saturating_sub(t0) / 1000)
+                    format!(
+                        "throttled in {} period(s) for {} ms during the fault",
+                        n1.saturating_sub(n0),
+                        t1.saturating_sub(t0) / 1000
+                    )
                 }
                 _ => "throttling not observable".into(),
             };
@@ -266,7 +280,10 @@ impl Inject for CpuBurn {
                 .ready(Probe::log_line("^burning")?)
                 .ready_timeout(self.start_timeout)
                 .stop_grace(Duration::ZERO);
-            let burners = cmd.start(sandbox_of(&cx)).await.map_err(|e| not_injected(&name, e.to_string(), "see the burners' logs"))?;
+            let burners = cmd
+                .start(sandbox_of(&cx))
+                .await
+                .map_err(|e| not_injected(&name, e.to_string(), "see the burners' logs"))?;
             // The burners' cgroup is a sibling of every fixture's: ten times the default CPU
             // weight makes them take ~90% of the CPU the fixtures compete for, whatever else
             // loads the machine, so the system under test is slowed but not starved (the
@@ -284,7 +301,11 @@ impl Inject for CpuBurn {
                 }
                 if t0.elapsed() > self.start_timeout {
                     let _ = burners.stop().await;
-                    return Err(not_injected(&name, format!("{} of {n} burners running", m.len()), "check the process limits (pids.max, ulimit -u)"));
+                    return Err(not_injected(
+                        &name,
+                        format!("{} of {n} burners running", m.len()),
+                        "check the process limits (pids.max, ulimit -u)",
+                    ));
                 }
                 tokio::time::sleep(Duration::from_millis(2)).await;
             };
@@ -295,11 +316,19 @@ impl Inject for CpuBurn {
                 let now: Vec<Option<u64>> = pids.iter().map(cpu_ns).collect();
                 let advanced = before.iter().zip(&now).all(|(b, n)| matches!((b, n), (Some(b), Some(n)) if n > b));
                 if advanced {
-                    break before.iter().zip(&now).map(|(b, n)| n.unwrap_or(0).saturating_sub(b.unwrap_or(0))).sum::<u64>();
+                    break before
+                        .iter()
+                        .zip(&now)
+                        .map(|(b, n)| n.unwrap_or(0).saturating_sub(b.unwrap_or(0)))
+                        .sum::<u64>();
                 }
                 if w0.elapsed() > self.start_timeout {
                     let _ = burners.stop().await;
-                    return Err(not_injected(&name, "some burners never got CPU time", "check for a CPU quota or freezer on the harness's cgroup"));
+                    return Err(not_injected(
+                        &name,
+                        "some burners never got CPU time",
+                        "check for a CPU quota or freezer on the harness's cgroup",
+                    ));
                 }
             };
             let wall = w0.elapsed();
@@ -339,15 +368,26 @@ impl ActiveFault for CpuBurnActive {
             if let Err(e) = stopped
                 && !left.is_empty()
             {
-                return Err(not_injected(&name, format!("burners {left:?} survived: {e}"), "teardown kills them from the journal"));
+                return Err(not_injected(
+                    &name,
+                    format!("burners {left:?} survived: {e}"),
+                    "teardown kills them from the journal",
+                ));
             }
             if !left.is_empty() {
-                return Err(not_injected(&name, format!("burners {left:?} survived"), "teardown kills them from the journal"));
+                return Err(not_injected(
+                    &name,
+                    format!("burners {left:?} survived"),
+                    "teardown kills them from the journal",
+                ));
             }
             let pids: Vec<i32> = this.pids.iter().map(|o| o.pid).collect();
             Ok(Confirmation::new(
                 name,
-                format!("burners {pids:?} killed and gone {:.1} ms after the clear", t0.elapsed().as_secs_f64() * 1000.0),
+                format!(
+                    "burners {pids:?} killed and gone {:.1} ms after the clear",
+                    t0.elapsed().as_secs_f64() * 1000.0
+                ),
                 pids,
             ))
         })

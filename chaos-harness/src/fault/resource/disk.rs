@@ -8,9 +8,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::{GIB, Journaled, KIB, MIB, bad_config, bytes, not_injected, sandbox_of, statvfs};
+use crate::BoxFuture;
 use crate::Error;
 use crate::fault::{ActiveFault, Confirmation, FaultContext, Inject};
-use crate::BoxFuture;
 use crate::sandbox::{Effect, Sandbox, procfs};
 
 /// The source name of every tmpfs the harness mounts (shown in `/proc/mounts`).
@@ -86,7 +86,11 @@ fn resolve_dir(name: &str, dir: &Path, sandbox: &Sandbox, outside: bool) -> Resu
     let real = std::fs::canonicalize(dir)
         .map_err(|e| io_err(format!("{name}: resolving the directory"), dir, e, "create the directory first"))?;
     if !real.is_dir() {
-        return Err(bad_config(format!("{name}: directory"), format!("{} is not a directory", real.display()), "give a directory"));
+        return Err(bad_config(
+            format!("{name}: directory"),
+            format!("{} is not a directory", real.display()),
+            "give a directory",
+        ));
     }
     let sandbox_dir = std::fs::canonicalize(sandbox.temp_dir()).unwrap_or_else(|_| sandbox.temp_dir().to_path_buf());
     if real == Path::new("/") || (!outside && !real.starts_with(&sandbox_dir)) {
@@ -122,8 +126,9 @@ fn copy_tree(from: &Path, to: &Path) -> std::io::Result<usize> {
 }
 
 fn entries(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> =
-        std::fs::read_dir(dir).map(|d| d.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect()).unwrap_or_default();
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .map(|d| d.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+        .unwrap_or_default();
     v.sort();
     v
 }
@@ -193,10 +198,18 @@ impl Inject for DiskTmpfs {
             let name = self.describe();
             let page = procfs::page_size();
             if self.size < page {
-                return Err(bad_config(format!("{name}: size"), format!("{} bytes is less than a page", self.size), "give at least one page"));
+                return Err(bad_config(
+                    format!("{name}: size"),
+                    format!("{} bytes is less than a page", self.size),
+                    "give at least one page",
+                ));
             }
             if !nix::unistd::geteuid().is_root() {
-                return Err(not_injected(&name, "mounting needs root", "run the suite as root (tests: requires = [\"tmpfs\"])"));
+                return Err(not_injected(
+                    &name,
+                    "mounting needs root",
+                    "run the suite as root (tests: requires = [\"tmpfs\"])",
+                ));
             }
             let sandbox = sandbox_of(&cx);
             let dir = resolve_dir(&name, &self.dir, &sandbox, self.outside_sandbox)?;
@@ -207,15 +220,20 @@ impl Inject for DiskTmpfs {
                     "mount over a subdirectory instead (a second mount on the same point makes the undo ambiguous)",
                 ));
             }
-            let meta = std::fs::metadata(&dir).map_err(|e| io_err(format!("{name}: stat"), &dir, e, "check the directory"))?;
+            let meta =
+                std::fs::metadata(&dir).map_err(|e| io_err(format!("{name}: stat"), &dir, e, "check the directory"))?;
             let before = entries(&dir);
             // Opened before the mount: /proc/self/fd/N still reaches the covered directory.
             let covered = if self.copy_contents {
-                Some(std::fs::File::open(&dir).map_err(|e| io_err(format!("{name}: opening"), &dir, e, "check permissions"))?)
+                Some(
+                    std::fs::File::open(&dir)
+                        .map_err(|e| io_err(format!("{name}: opening"), &dir, e, "check permissions"))?,
+                )
             } else {
                 None
             };
-            let opts = format!("size={},mode={:o},uid={},gid={}", self.size, meta.mode() & 0o7777, meta.uid(), meta.gid());
+            let opts =
+                format!("size={},mode={:o},uid={},gid={}", self.size, meta.mode() & 0o7777, meta.uid(), meta.gid());
             let ((), seq) = sandbox.record(Effect::Mount { target: dir.clone() }, || {
                 nix::mount::mount(
                     Some(TMPFS_SOURCE),
@@ -224,7 +242,13 @@ impl Inject for DiskTmpfs {
                     nix::mount::MsFlags::MS_NOSUID | nix::mount::MsFlags::MS_NODEV,
                     Some(opts.as_str()),
                 )
-                .map_err(|e| not_injected(&name, format!("mount -t tmpfs -o {opts} on {}: {e}", dir.display()), "run as root, outside a read-only mount namespace"))
+                .map_err(|e| {
+                    not_injected(
+                        &name,
+                        format!("mount -t tmpfs -o {opts} on {}: {e}", dir.display()),
+                        "run as root, outside a read-only mount namespace",
+                    )
+                })
             })?;
             let journaled = Journaled { effect: Effect::Mount { target: dir.clone() }, seq };
             let fail = |cause: String| {
@@ -245,7 +269,12 @@ impl Inject for DiskTmpfs {
                     let from = PathBuf::from(format!("/proc/self/fd/{}", f.as_raw_fd()));
                     match copy_tree(&from, &dir) {
                         Ok(n) => format!("; {n} entries copied in"),
-                        Err(e) => return Err(fail(format!("copying the contents into the tmpfs: {e} (is it larger than {}?)", bytes(self.size)))),
+                        Err(e) => {
+                            return Err(fail(format!(
+                                "copying the contents into the tmpfs: {e} (is it larger than {}?)",
+                                bytes(self.size)
+                            )));
+                        }
                     }
                 }
                 None if before.is_empty() => String::new(),
@@ -282,19 +311,31 @@ impl ActiveFault for DiskTmpfsActive {
             }
             let left = mounts_at(&self.dir);
             if !left.is_empty() {
-                return Err(not_injected(&name, format!("/proc/self/mounts still shows {left:?}"), "teardown retries the unmount"));
+                return Err(not_injected(
+                    &name,
+                    format!("/proc/self/mounts still shows {left:?}"),
+                    "teardown retries the unmount",
+                ));
             }
             let now = entries(&self.dir);
             if now != self.before {
                 return Err(not_injected(
                     &name,
-                    format!("{} lists {now:?} after the unmount, {:?} before the mount", self.dir.display(), self.before),
+                    format!(
+                        "{} lists {now:?} after the unmount, {:?} before the mount",
+                        self.dir.display(),
+                        self.before
+                    ),
                     "something wrote to the directory under the mount",
                 ));
             }
             Ok(Confirmation::new(
                 name,
-                format!("no mount on {} in /proc/self/mounts; its {} original entries are visible again", self.dir.display(), now.len()),
+                format!(
+                    "no mount on {} in /proc/self/mounts; its {} original entries are visible again",
+                    self.dir.display(),
+                    now.len()
+                ),
                 vec![],
             ))
         })
@@ -391,11 +432,13 @@ impl Inject for DiskFill {
             static N: AtomicU64 = AtomicU64::new(0);
             let name = self.describe();
             let sandbox = sandbox_of(&cx);
-            let dir = std::fs::canonicalize(&self.dir)
-                .map_err(|e| io_err(format!("{name}: resolving the directory"), &self.dir, e, "create the directory first"))?;
+            let dir = std::fs::canonicalize(&self.dir).map_err(|e| {
+                io_err(format!("{name}: resolving the directory"), &self.dir, e, "create the directory first")
+            })?;
             let (_, free, _) = statvfs(&dir)?;
             if free <= self.leave_free {
-                let confirmation = Confirmation::new(&name, format!("already only {} free: no fill file needed", bytes(free)), vec![]);
+                let confirmation =
+                    Confirmation::new(&name, format!("already only {} free: no fill file needed", bytes(free)), vec![]);
                 return Ok(Box::new(DiskFillActive { confirmation, file: None, dir, sandbox }) as Box<dyn ActiveFault>);
             }
             let fill = free - self.leave_free;
@@ -409,12 +452,12 @@ impl Inject for DiskFill {
             let path = dir.join(format!("chaos-fill-{}-{}", sandbox.run_id(), N.fetch_add(1, Ordering::Relaxed)));
             let effect = Effect::File { path: path.clone() };
             let (written, seq) = sandbox.record(effect.clone(), || {
-                let mut f = std::fs::OpenOptions::new()
-                    .write(true)
-                    .create_new(true)
-                    .open(&path)
-                    .map_err(|e| io_err(format!("{name}: creating the fill file"), &path, e, "check the directory is writable"))?;
-                allocate(&mut f, fill).map_err(|e| io_err(format!("{name}: allocating {}", bytes(fill)), &path, e, "check the filesystem"))
+                let mut f = std::fs::OpenOptions::new().write(true).create_new(true).open(&path).map_err(|e| {
+                    io_err(format!("{name}: creating the fill file"), &path, e, "check the directory is writable")
+                })?;
+                allocate(&mut f, fill).map_err(|e| {
+                    io_err(format!("{name}: allocating {}", bytes(fill)), &path, e, "check the filesystem")
+                })
             })?;
             let journaled = Journaled { effect, seq };
             let (_, after, _) = statvfs(&dir)?;
@@ -424,16 +467,28 @@ impl Inject for DiskFill {
                 let _ = journaled.undo(&sandbox);
                 return Err(not_injected(
                     &name,
-                    format!("{} free after writing {} (want at most {})", bytes(after), bytes(written), bytes(self.leave_free)),
+                    format!(
+                        "{} free after writing {} (want at most {})",
+                        bytes(after),
+                        bytes(written),
+                        bytes(self.leave_free)
+                    ),
                     "something freed space meanwhile, or the filesystem compresses/deduplicates (fill a tmpfs instead)",
                 ));
             }
             let confirmation = Confirmation::new(
                 &name,
-                format!("fill file {} of {}; statvfs: {} free (asked for at most {})", path.display(), bytes(written), bytes(after), bytes(self.leave_free)),
+                format!(
+                    "fill file {} of {}; statvfs: {} free (asked for at most {})",
+                    path.display(),
+                    bytes(written),
+                    bytes(after),
+                    bytes(self.leave_free)
+                ),
                 vec![],
             );
-            Ok(Box::new(DiskFillActive { confirmation, file: Some((path, journaled)), dir, sandbox }) as Box<dyn ActiveFault>)
+            Ok(Box::new(DiskFillActive { confirmation, file: Some((path, journaled)), dir, sandbox })
+                as Box<dyn ActiveFault>)
         })
     }
 }
@@ -453,7 +508,11 @@ impl ActiveFault for DiskFillActive {
                 return Err(not_injected(&name, e, "teardown retries the removal from the journal"));
             }
             if path.exists() {
-                return Err(not_injected(&name, format!("{} still exists", path.display()), "teardown retries the removal"));
+                return Err(not_injected(
+                    &name,
+                    format!("{} still exists", path.display()),
+                    "teardown retries the removal",
+                ));
             }
             let free = statvfs(&self.dir).map(|(_, f, _)| bytes(f)).unwrap_or_else(|e| e.to_string());
             Ok(Confirmation::new(name, format!("{} removed (gone); statvfs: {free} free", path.display()), vec![]))

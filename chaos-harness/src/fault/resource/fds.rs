@@ -165,7 +165,13 @@ struct FdLimitActive {
 
 /// The limit to apply to a process whose limit is `previous`, refused when it could not be
 /// undone or would be refused by the kernel.
-fn plan_one(name: &str, o: &OwnedPid, previous: NoFileLimit, soft: u64, hard: Option<u64>) -> Result<NoFileLimit, Error> {
+fn plan_one(
+    name: &str,
+    o: &OwnedPid,
+    previous: NoFileLimit,
+    soft: u64,
+    hard: Option<u64>,
+) -> Result<NoFileLimit, Error> {
     let hard = hard.unwrap_or(previous.hard);
     if soft > hard {
         return Err(not_injected(
@@ -176,7 +182,10 @@ fn plan_one(name: &str, o: &OwnedPid, previous: NoFileLimit, soft: u64, hard: Op
     }
     if hard != previous.hard && !has_cap_sys_resource() {
         let (what, fix) = if hard < previous.hard {
-            ("lowering", "keep the hard limit (.keep_hard()), or give the harness CAP_SYS_RESOURCE, which undoing it needs")
+            (
+                "lowering",
+                "keep the hard limit (.keep_hard()), or give the harness CAP_SYS_RESOURCE, which undoing it needs",
+            )
         } else {
             ("raising", "give a hard limit at most the current one, or give the harness CAP_SYS_RESOURCE")
         };
@@ -195,7 +204,8 @@ fn plan_one(name: &str, o: &OwnedPid, previous: NoFileLimit, soft: u64, hard: Op
 }
 
 fn set_one(sandbox: &Sandbox, name: &str, o: &OwnedPid, soft: u64, hard: Option<u64>) -> Result<Changed, Error> {
-    let previous = prlimit(o.pid, None).map_err(|e| not_injected(name, format!("reading the limits of pid {}: {e}", o.pid), "run as root"))?;
+    let previous = prlimit(o.pid, None)
+        .map_err(|e| not_injected(name, format!("reading the limits of pid {}: {e}", o.pid), "run as root"))?;
     let limit = plan_one(name, o, previous, soft, hard)?;
     let effect = Effect::Rlimit {
         pid: o.pid,
@@ -207,16 +217,28 @@ fn set_one(sandbox: &Sandbox, name: &str, o: &OwnedPid, soft: u64, hard: Option<
     let ((), seq) = sandbox.record(effect.clone(), || {
         // The pid must still be the process we selected (start time) right before the call.
         if o.is_gone() {
-            return Err(not_injected(name, format!("{o} exited before its limit was changed"), "inject while the target runs"));
+            return Err(not_injected(
+                name,
+                format!("{o} exited before its limit was changed"),
+                "inject while the target runs",
+            ));
         }
         let before = prlimit(o.pid, Some(limit)).map_err(|e| {
-            let fix = if e.raw_os_error() == Some(libc::EPERM) { "raising a hard limit needs root (CAP_SYS_RESOURCE)" } else { "check the values" };
+            let fix = if e.raw_os_error() == Some(libc::EPERM) {
+                "raising a hard limit needs root (CAP_SYS_RESOURCE)"
+            } else {
+                "check the values"
+            };
             not_injected(name, format!("prlimit on pid {}: {e}", o.pid), fix)
         })?;
         if before != previous {
             // Changed by someone else between our read and our write: put theirs back.
             let _ = prlimit(o.pid, Some(before));
-            return Err(not_injected(name, format!("the limit of pid {} changed while being set ({previous} -> {before})", o.pid), "retry"));
+            return Err(not_injected(
+                name,
+                format!("the limit of pid {} changed while being set ({previous} -> {before})", o.pid),
+                "retry",
+            ));
         }
         Ok(())
     })?;
@@ -226,7 +248,11 @@ fn set_one(sandbox: &Sandbox, name: &str, o: &OwnedPid, soft: u64, hard: Option<
         let _ = changed.journaled.undo(sandbox);
         return Err(not_injected(
             name,
-            format!("/proc/{}/limits reads {} after setting {limit}", o.pid, now.map(|n| n.to_string()).unwrap_or_else(|| "nothing (process gone)".into())),
+            format!(
+                "/proc/{}/limits reads {} after setting {limit}",
+                o.pid,
+                now.map(|n| n.to_string()).unwrap_or_else(|| "nothing (process gone)".into())
+            ),
             "the process may have exited or changed its own limit",
         ));
     }
@@ -244,11 +270,19 @@ impl Inject for FdLimit {
             if let Some(hard) = self.hard
                 && self.soft > hard
             {
-                return Err(bad_config(format!("{name}: soft/hard"), format!("soft {} is above hard {hard}", self.soft), "give soft <= hard"));
+                return Err(bad_config(
+                    format!("{name}: soft/hard"),
+                    format!("soft {} is above hard {hard}", self.soft),
+                    "give soft <= hard",
+                ));
             }
             let targets = self.sel.resolve(cx.rng);
             if targets.is_empty() {
-                return Err(not_injected(&name, "the selector matched no live process", "check the fixture is running and the selector"));
+                return Err(not_injected(
+                    &name,
+                    "the selector matched no live process",
+                    "check the fixture is running and the selector",
+                ));
             }
             // Refuse before changing anything when any target's change could not be undone.
             for o in &targets {
@@ -273,16 +307,27 @@ impl Inject for FdLimit {
                 .map(|c| format!("pid {}: {} -> {}", c.owned.pid, c.previous, c.applied))
                 .collect::<Vec<_>>()
                 .join(", ");
-            let confirmation =
-                Confirmation::new(&name, format!("{detail} (read back from /proc/PID/limits)"), changed.iter().map(|c| c.owned.pid).collect());
-            Ok(Box::new(FdLimitActive { confirmation, changed, sel: self.sel.clone(), lift_inherited: self.lift_inherited, sandbox })
-                as Box<dyn ActiveFault>)
+            let confirmation = Confirmation::new(
+                &name,
+                format!("{detail} (read back from /proc/PID/limits)"),
+                changed.iter().map(|c| c.owned.pid).collect(),
+            );
+            Ok(Box::new(FdLimitActive {
+                confirmation,
+                changed,
+                sel: self.sel.clone(),
+                lift_inherited: self.lift_inherited,
+                sandbox,
+            }) as Box<dyn ActiveFault>)
         })
     }
 }
 
 /// The nearest ancestor of `pid` (walking parents) among `targets`, by pid and start time.
-fn target_ancestor(pid: i32, targets: &BTreeMap<(i32, u64), (NoFileLimit, NoFileLimit)>) -> Option<((i32, u64), (NoFileLimit, NoFileLimit))> {
+fn target_ancestor(
+    pid: i32,
+    targets: &BTreeMap<(i32, u64), (NoFileLimit, NoFileLimit)>,
+) -> Option<((i32, u64), (NoFileLimit, NoFileLimit))> {
     let mut p = procfs::stat(pid)?.ppid;
     for _ in 0..64 {
         if p <= 1 {
@@ -318,7 +363,10 @@ impl ActiveFault for FdLimitActive {
                 }
                 match read_nofile(c.owned.pid) {
                     Some(now) if now == c.previous => done.push(format!("pid {}: {} (read back)", c.owned.pid, now)),
-                    other => problems.push(format!("pid {}: /proc limits read {other:?} after restoring {}", c.owned.pid, c.previous)),
+                    other => problems.push(format!(
+                        "pid {}: /proc limits read {other:?} after restoring {}",
+                        c.owned.pid, c.previous
+                    )),
                 }
             }
             // Descendants spawned during the fault inherited the lowered limit.
@@ -339,7 +387,10 @@ impl ActiveFault for FdLimitActive {
                         if r.is_ok() && !m.is_gone() && read_nofile(m.pid) == Some(prev) {
                             lifted.push(m.pid);
                         } else if !m.is_gone() {
-                            problems.push(format!("descendant pid {}: could not lift the inherited limit to {prev}", m.pid));
+                            problems.push(format!(
+                                "descendant pid {}: could not lift the inherited limit to {prev}",
+                                m.pid
+                            ));
                         }
                     }
                     _ => kept.push(m.pid),

@@ -1,18 +1,20 @@
 //! Memory faults: a limit on the fixture's memory cgroup, pressure from a balloon inside it,
 //! and OOM kills observed while they are active.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use super::cgroups::MemoryCgroup;
-use super::{Journaled, unsupported, OOM_TRACING_TARGET, bad_config, bytes, not_injected, read_ctl, sandbox_of, set_ctl, undo_all};
+use super::{
+    Journaled, OOM_TRACING_TARGET, bad_config, bytes, not_injected, read_ctl, sandbox_of, set_ctl, undo_all,
+    unsupported,
+};
 use crate::Error;
 use crate::fault::{ActiveFault, Confirmation, FaultContext, Inject};
 use crate::fixture::{BoxFuture, Command, Fixture, Probe, Process, Target, python3};
 use crate::sandbox::cgroup::CgroupRef;
 use crate::sandbox::{Effect, OwnedPid, Sandbox, cgroup, procfs};
-
 
 /// Polls a memory cgroup's OOM-kill counter while a memory fault is active and logs every new
 /// kill as a tracing event (target [`OOM_TRACING_TARGET`]).
@@ -174,7 +176,8 @@ impl Inject for MemoryLimit {
                     }
                 }
             }
-            let read: Vec<String> = plan.iter().map(|(f, _)| format!("{f} = {}", read_ctl(&dir.join(f)).unwrap_or_default())).collect();
+            let read: Vec<String> =
+                plan.iter().map(|(f, _)| format!("{f} = {}", read_ctl(&dir.join(f)).unwrap_or_default())).collect();
             let usage = mem.usage_bytes().map(bytes).unwrap_or_else(|e| e.to_string());
             let pids: Vec<i32> = self.target.scope().members().iter().map(|o| o.pid).collect();
             let confirmation = Confirmation::new(
@@ -182,8 +185,13 @@ impl Inject for MemoryLimit {
                 format!("{} read back from {} (usage now {usage})", read.join(", "), dir.display()),
                 pids,
             );
-            Ok(Box::new(MemoryLimitActive { confirmation, changes, sandbox, watch, fixture: self.target.name().to_string() })
-                as Box<dyn ActiveFault>)
+            Ok(Box::new(MemoryLimitActive {
+                confirmation,
+                changes,
+                sandbox,
+                watch,
+                fixture: self.target.name().to_string(),
+            }) as Box<dyn ActiveFault>)
         })
     }
 }
@@ -375,7 +383,10 @@ impl Inject for MemoryPressure {
                 .arg(adj.to_string())
                 .ready(Probe::log_line("^balloon waiting")?)
                 .stop_grace(Duration::ZERO);
-            let balloon = cmd.start(sandbox.clone()).await.map_err(|e| not_injected(&name, e.to_string(), "see the balloon's logs"))?;
+            let balloon = cmd
+                .start(sandbox.clone())
+                .await
+                .map_err(|e| not_injected(&name, e.to_string(), "see the balloon's logs"))?;
             let fail = |balloon: Process, child: Option<Journaled>, cause: String, fix: &'static str| {
                 let sandbox = sandbox.clone();
                 let name = name.clone();
@@ -383,12 +394,18 @@ impl Inject for MemoryPressure {
                     let tail = balloon.log_tail();
                     let mut problems = deflate(&sandbox, balloon, child.as_ref()).await;
                     problems.insert(0, cause);
-                    Err::<Box<dyn ActiveFault>, Error>(not_injected(&name, format!("{}\n{tail}", problems.join("; ")), fix))
+                    Err::<Box<dyn ActiveFault>, Error>(not_injected(
+                        &name,
+                        format!("{}\n{tail}", problems.join("; ")),
+                        fix,
+                    ))
                 }
             };
             let owned = match balloon.scope().main().filter(|o| !o.is_gone()) {
                 Some(o) => o,
-                None => return fail(balloon, None, "the balloon exited at once".into(), "see the balloon's logs").await,
+                None => {
+                    return fail(balloon, None, "the balloon exited at once".into(), "see the balloon's logs").await;
+                }
             };
             let mut journaled_child = None;
             if let Some(c) = &child {
@@ -401,7 +418,9 @@ impl Inject for MemoryPressure {
                     })
                 });
                 match made {
-                    Ok(((), seq)) => journaled_child = Some(Journaled { effect: Effect::Cgroup { cgroup: c.clone() }, seq }),
+                    Ok(((), seq)) => {
+                        journaled_child = Some(Journaled { effect: Effect::Cgroup { cgroup: c.clone() }, seq })
+                    }
                     Err(e) => return fail(balloon, None, e.to_string(), "check the cgroup2 mount").await,
                 }
             }
@@ -449,13 +468,20 @@ impl Inject for MemoryPressure {
                 return fail(
                     balloon,
                     journaled_child,
-                    format!("balloon pid {} is in {in_cgroup:?} with RSS {} (want {} in {})", owned.pid, bytes(rss), bytes(self.bytes), home.rel),
+                    format!(
+                        "balloon pid {} is in {in_cgroup:?} with RSS {} (want {} in {})",
+                        owned.pid,
+                        bytes(rss),
+                        bytes(self.bytes),
+                        home.rel
+                    ),
                     "check that the memory is not swapped out (disable swap for the fixture's cgroup)",
                 )
                 .await;
             }
-            let actual_adj: Option<i32> =
-                std::fs::read_to_string(format!("/proc/{}/oom_score_adj", owned.pid)).ok().and_then(|s| s.trim().parse().ok());
+            let actual_adj: Option<i32> = std::fs::read_to_string(format!("/proc/{}/oom_score_adj", owned.pid))
+                .ok()
+                .and_then(|s| s.trim().parse().ok());
             let adj_note = match (self.oom_score_adj, actual_adj) {
                 (_, Some(a)) if a == adj => format!("oom_score_adj {a}"),
                 (Some(_), a) => {
@@ -521,7 +547,11 @@ impl ActiveFault for MemoryPressureActive {
                 Some(e) => format!("balloon pid {} had already ended ({e})", this.owned.pid),
                 None => format!("balloon pid {} killed and gone", this.owned.pid),
             };
-            Ok(Confirmation::new(name, format!("{how}; cgroup usage now {usage}; {}", OomWatch::describe(kills)), vec![this.owned.pid]))
+            Ok(Confirmation::new(
+                name,
+                format!("{how}; cgroup usage now {usage}; {}", OomWatch::describe(kills)),
+                vec![this.owned.pid],
+            ))
         })
     }
 }

@@ -385,7 +385,11 @@ pub fn bytes(n: u64) -> String {
     for (u, name) in units {
         if n >= u {
             let v = n as f64 / u as f64;
-            return if (v - v.round()).abs() < 0.005 { format!("{} {name}", v.round() as u64) } else { format!("{v:.1} {name}") };
+            return if (v - v.round()).abs() < 0.005 {
+                format!("{} {name}", v.round() as u64)
+            } else {
+                format!("{v:.1} {name}")
+            };
         }
     }
     format!("{n} B")

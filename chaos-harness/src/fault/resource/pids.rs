@@ -50,7 +50,11 @@ impl Inject for PidsLimit {
         Box::pin(async move {
             let name = self.describe();
             if self.max > i32::MAX as u64 {
-                return Err(bad_config(format!("{name}: n"), format!("{} is above the kernel's pid limit", self.max), "give a smaller number"));
+                return Err(bad_config(
+                    format!("{name}: n"),
+                    format!("{} is above the kernel's pid limit", self.max),
+                    "give a smaller number",
+                ));
             }
             let pids = PidsCgroup::of_target(&self.target).map_err(|e| unsupported(&name, e))?;
             let sandbox = sandbox_of(&cx);
@@ -64,8 +68,14 @@ impl Inject for PidsLimit {
                 format!("pids.max = {v} read back from {} (pids.current {current})", pids.cgroup().dir().display()),
                 members,
             );
-            Ok(Box::new(PidsLimitActive { confirmation, change, sandbox, pids, refused_before, fixture: self.target.name().to_string() })
-                as Box<dyn ActiveFault>)
+            Ok(Box::new(PidsLimitActive {
+                confirmation,
+                change,
+                sandbox,
+                pids,
+                refused_before,
+                fixture: self.target.name().to_string(),
+            }) as Box<dyn ActiveFault>)
         })
     }
 }

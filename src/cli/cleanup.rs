@@ -1,6 +1,7 @@
 //! `chaos cleanup`: the emergency stop (see `chaos_harness::safety::cleanup`).
 //!
-//! Exit codes: 0 when nothing failed (kept live runs are not failures), 1 when something could
+//! Acts only on journaled things and things with proof (a registered dead run's id in the name,
+//! an owner file in a temp dir); look-alikes are reported as kept. Exit codes: 0 when nothing failed (kept live runs are not failures), 1 when something could
 //! not be undone (the report says what; the journals that list it are kept).
 
 use std::process::ExitCode;
@@ -10,7 +11,8 @@ use chaos_harness::safety::cleanup::{CleanupOptions, cleanup};
 /// Options of `chaos cleanup`.
 #[derive(Debug, clap::Args)]
 pub struct CleanupArgs {
-    /// Also undo runs whose harness is still running (stops them dead).
+    /// Also undo runs whose harness is still running (stops them dead), and kill processes
+    /// that carry the run marker without any other proof (by default they are only reported).
     #[arg(long)]
     pub force: bool,
     /// Report what would be removed; change nothing.

@@ -552,9 +552,14 @@ async fn chaos_cleanup_undoes_a_crashed_run_and_strays(cx: &mut Chaos) -> ChaosR
         ensure!(left.iter().any(|l| l.starts_with(kind)), "without a reaper a {kind}should be left: {left:?}");
     }
     ensure!(survivor.problems().len() >= 2, "the survivor stays frozen and limited: {:?}", survivor.problems());
-    // Strays that no journal lists: a namespace, a cgroup holding a marked process, a temp dir
-    // with a tmpfs inside.
-    let token = format!("stray-{pid}-x");
+    // Strays that no journal lists but that carry the dead run's id (the proof cleanup needs):
+    // a namespace, a cgroup holding a marked process, a temp dir with a tmpfs inside.
+    let run_id = chaos_harness::sandbox::runs::all()
+        .into_iter()
+        .find(|r| r.owner_pid == pid as i32)
+        .map(|r| r.run_id)
+        .context("the crashed run is in the run registry")?;
+    let token = format!("{run_id}-stray");
     ensure!(Std::new("ip").args(["netns", "add", &format!("chaos-{token}")]).status()?.success());
     let stray_dir = std::env::temp_dir().join(format!("chaos-harness-{token}"));
     std::fs::create_dir_all(stray_dir.join("mnt"))?;
@@ -596,7 +601,7 @@ async fn chaos_cleanup_undoes_a_crashed_run_and_strays(cx: &mut Chaos) -> ChaosR
         "undone SIGSTOP of pid",
         "undone rlimit 7 of pid",
         &format!("removed network namespace chaos-{token} (stray)"),
-        &format!("processes carrying CHAOS_HARNESS_RUN={token} (stray)"),
+        &format!("cgroup {} (stray)", stray_cg.display()),
         &format!("removed temp dir {}", stray_dir.display()),
     ] {
         ensure!(text.contains(needle), "cleanup report lacks {needle:?}:\n{text}");

@@ -9,12 +9,19 @@
 //!    removed, faults healed (thaw, SIGCONT, rlimits and cgroup limits restored, unmounts,
 //!    netns and nft tables deleted, fill files removed), temp dir removed last. A live owner's
 //!    journal is kept and reported.
-//! 3. **Strays** from the snapshot that no live run owns are removed (processes killed through
-//!    pidfds after re-reading their marker, cgroups emptied and removed, mounts detached, nft
-//!    tables and namespaces deleted, temp dirs removed). A thing belongs to a live run when it
-//!    is pending in that run's journal or its name contains that run's id. Taking the snapshot
-//!    *before* reading the journals makes this race-free: anything a live run created before
-//!    the snapshot was journaled before it was created, so its journal (read later) lists it.
+//! 3. **Strays** from the snapshot are removed only with **proof** that they are the harness's:
+//!    a cgroup, namespace or nft table whose name carries, as a whole token, the id of a known
+//!    run (in the run registry [`crate::sandbox::runs`] or named by a journal) whose harness is
+//!    dead; a temp dir whose owner file names it (or one left empty by a harness that died
+//!    creating it). Things of a live run (registered with a live owner, whatever its `TMPDIR`,
+//!    or pending in a live journal) are never touched without `force`. Everything else that
+//!    merely looks like ours (`chaos-userns`, `chaos_user`, `chaos-harness-userdata/`,
+//!    `pids/chaos-harness/userjob`) is reported as kept. A process carrying the run marker is
+//!    reported, not killed, unless `force` (the marker can be set by anyone); cgroup members
+//!    die with their cgroup, which is thawed before the kill. Each removal has its own
+//!    deadline. Taking the snapshot *before* reading the journals makes this race-free:
+//!    anything a live run created before the snapshot was journaled before it was created, so
+//!    its journal (read later) lists it.
 //!
 //! Idempotent: a second run finds nothing. `dry_run` reports without touching anything;
 //! `matching` limits everything to names (run ids, tests, resources) containing a substring.
@@ -35,12 +42,16 @@ use serde::Serialize;
 use crate::sandbox::audit::By;
 use crate::sandbox::cgroup::{self, CgroupRef};
 use crate::sandbox::journal::{self, Effect, Parsed};
+use crate::sandbox::owner::PidFd;
 use crate::sandbox::reaper::{ReplayOutcome, replay_locked};
-use crate::sandbox::{RUN_MARKER_ENV, TEMP_PREFIX, procfs};
+use crate::sandbox::{RUN_MARKER_ENV, TEMP_PREFIX, procfs, runs};
 
 /// A temp dir without a journal whose run's pid is alive is left alone this long after its
 /// last change (it may be a sandbox being created right now).
 const FRESH: Duration = Duration::from_secs(10);
+
+/// How long one stray's removal may take (each has its own deadline).
+const ITEM_BUDGET: Duration = Duration::from_secs(5);
 
 /// What [`cleanup`] does.
 ///
@@ -50,7 +61,8 @@ const FRESH: Duration = Duration::from_secs(10);
 /// ```
 #[derive(Debug, Clone)]
 pub struct CleanupOptions {
-    /// Also undo runs whose harness is still alive.
+    /// Also undo runs whose harness is still alive, and kill processes carrying the run marker
+    /// without other proof (reported, not killed, by default).
     pub force: bool,
     /// Report only; change nothing.
     pub dry_run: bool,
@@ -289,7 +301,7 @@ pub fn cleanup(opts: &CleanupOptions) -> CleanupReport {
     let matches = |s: &str| opts.matching.as_deref().is_none_or(|m| s.contains(m));
     let strays = if opts.strays { snapshot() } else { Strays::default() };
 
-    // Journals.
+    // Journals (those under this TMPDIR and, through the run registry, every other run's).
     let mut live_runs: BTreeSet<String> = BTreeSet::new();
     let mut live_effects: BTreeSet<String> = BTreeSet::new();
     let mut journal_dirs: BTreeSet<PathBuf> = BTreeSet::new();
@@ -358,87 +370,224 @@ pub fn cleanup(opts: &CleanupOptions) -> CleanupReport {
         }
     }
 
-    // Strays.
-    let owned_by_live = |name: &str, as_effect: &str| -> bool {
-        let of = |runs: &BTreeSet<String>| runs.iter().any(|r| !r.is_empty() && name.contains(r.as_str()));
-        of(&handled_runs) || !opts.force && (live_effects.contains(as_effect) || of(&live_runs))
+    // Strays: only things with proof. A name alone ("chaos-", "chaos_", "chaos-harness-") proves
+    // nothing; the proof is the id of a known run (registered, or named by a journal) whose
+    // owner is dead, carried as a whole token in the name, or an owner file inside a temp dir.
+    let mut dead_runs: BTreeSet<String> = handled_runs.clone();
+    for rec in runs::all() {
+        if rec.owner_alive() {
+            live_runs.insert(rec.run_id.clone());
+            if opts.force {
+                dead_runs.insert(rec.run_id.clone());
+            }
+        } else {
+            dead_runs.insert(rec.run_id.clone());
+        }
+    }
+    let live_of = |name: &str, as_effect: &str| -> Option<String> {
+        if opts.force {
+            return None;
+        }
+        if live_effects.contains(as_effect) {
+            return Some("it is pending in a running harness's journal".into());
+        }
+        live_runs
+            .iter()
+            .find(|r| runs::carries_run_id(name, r) || runs::carries_run_id(name, &runs::nft_safe(r)))
+            .map(|r| format!("it belongs to run {r}, whose harness is running"))
     };
+    let proven = |name: &str| -> bool {
+        dead_runs.iter().any(|r| runs::carries_run_id(name, r) || runs::carries_run_id(name, &runs::nft_safe(r)))
+    };
+    let no_proof =
+        "kept: no proof it is the harness's (its name carries the id of no known run); remove it by hand if it is";
     let nft_now = if strays.nft.is_empty() { Vec::new() } else { chaos_nft_tables() };
     let mounts_now = std::fs::read_to_string("/proc/self/mounts").unwrap_or_default();
-    let deadline = Instant::now() + Duration::from_secs(5);
+    // A deadline per item: one stuck removal does not fail the ones after it.
     let act = |report: &mut CleanupReport, what: String, effect: Effect| {
         if opts.dry_run {
             report.push(what, "stray", "would remove");
             return;
         }
-        match journal::undo(&effect, &[], deadline) {
+        match journal::undo(&effect, &[], Instant::now() + ITEM_BUDGET) {
             Ok(()) => report.push(what, "stray", "removed"),
             Err(e) => report.push(what, "stray", format!("failed: {e}")),
         }
     };
-    let mut runs: BTreeSet<&str> = BTreeSet::new();
-    for (pid, run) in &strays.processes {
-        if matches(run) && !owned_by_live(run, "") && procfs::stat(*pid).is_some() {
-            runs.insert(run.as_str());
-        }
-    }
-    for run in runs {
-        let effect = Effect::Process { fixture: String::new(), run_id: run.to_string(), program: String::new() };
-        act(&mut report, format!("processes carrying {RUN_MARKER_ENV}={run}"), effect);
-    }
+    // Cgroups first (thawed, emptied, removed): their members are proven ours by membership.
     for cg in &strays.cgroups {
         let name = cg.rel.rsplit('/').next().unwrap_or_default().to_string();
         let effect = Effect::Cgroup { cgroup: cg.clone() };
-        if matches(&name) && !owned_by_live(&name, &effect.to_string()) && cg.dir().exists() {
+        if !matches(&name) || !cg.dir().exists() || live_of(&name, &effect.to_string()).is_some() {
+            continue;
+        }
+        if proven(&name) {
             act(&mut report, effect.to_string(), effect);
+        } else {
+            report.push(effect.to_string(), "stray", no_proof);
         }
     }
-    for m in &strays.mounts {
-        let effect = Effect::Mount { target: m.clone() };
-        let s = m.display().to_string();
-        let mounted =
-            mounts_now.lines().any(|l| l.split_whitespace().nth(1).map(unescape_mount).as_deref() == Some(s.as_str()));
-        if mounted && matches(&s) && !owned_by_live(&s, &effect.to_string()) {
-            act(&mut report, effect.to_string(), effect);
+    // Processes carrying the marker: never proof enough on its own.
+    let mut by_run: std::collections::BTreeMap<&str, Vec<i32>> = std::collections::BTreeMap::new();
+    for (pid, run) in &strays.processes {
+        if matches(run) && live_of(run, "").is_none() && procfs::stat(*pid).is_some_and(|s| !s.is_dead()) {
+            by_run.entry(run.as_str()).or_default().push(*pid);
         }
     }
-    for (family, name) in &strays.nft {
-        let effect = Effect::NftTable { family: family.clone(), name: name.clone(), netns: None };
-        let exists = nft_now.iter().any(|(f, n)| f == family && n == name);
-        if exists && matches(name) && !owned_by_live(name, &effect.to_string()) {
-            act(&mut report, effect.to_string(), effect);
+    for (run, pids) in by_run {
+        let what = format!("processes carrying {RUN_MARKER_ENV}={run} {pids:?}");
+        if !opts.force {
+            report.push(
+                what,
+                "stray",
+                "kept: the marker alone is no proof (anyone can set it; not journaled, not in a harness cgroup); pass --force to kill them",
+            );
+            continue;
+        }
+        if opts.dry_run {
+            report.push(what, "stray", "would remove");
+            continue;
+        }
+        match kill_marked(run, &pids, Instant::now() + ITEM_BUDGET) {
+            Ok(()) => report.push(what, "stray", "removed"),
+            Err(e) => report.push(what, "stray", format!("failed: {e}")),
         }
     }
-    for name in &strays.netns {
-        let effect = Effect::Netns { name: name.clone() };
-        let exists = Path::new("/run/netns").join(name).exists();
-        if exists && matches(name) && !owned_by_live(name, &effect.to_string()) {
-            act(&mut report, effect.to_string(), effect);
-        }
-    }
+    let mut proven_dirs: Vec<PathBuf> = Vec::new();
+    let mut dir_verdicts: Vec<(PathBuf, Result<(), String>)> = Vec::new();
     for dir in &strays.temp_dirs {
         let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        let run = name.strip_prefix(TEMP_PREFIX).unwrap_or_default();
-        if !dir.exists() || !matches(&name) || owned_by_live(&name, "") {
+        let run = name.strip_prefix(TEMP_PREFIX).unwrap_or_default().to_string();
+        if !dir.exists() || !matches(&name) {
             continue;
         }
         // A journal that is still there was kept (live owner, failed undo) or is new.
         if journal_dirs.contains(dir) && dir.join(journal::FILE_NAME).exists() {
             continue;
         }
-        let creating =
-            run_pid(run).is_some_and(|p| procfs::stat(p).is_some_and(|s| !s.is_dead())) && modified_ago(dir) < FRESH;
-        if creating && !opts.force {
+        let verdict = match runs::read_owner_file(dir) {
+            Some(rec) if rec.run_id == run => {
+                if rec.owner_alive() && !opts.force {
+                    Err(format!("kept: its harness (pid {}) is running", rec.owner_pid))
+                } else {
+                    Ok(())
+                }
+            }
+            Some(rec) => Err(format!("kept: its owner file names run {}, not {run}", rec.run_id)),
+            None => {
+                // A sandbox dir whose harness died before writing its owner file is empty.
+                let empty = std::fs::read_dir(dir).is_ok_and(|mut d| d.next().is_none());
+                let owner_dead = run_pid(&run).is_some_and(|p| procfs::stat(p).is_none_or(|s| s.is_dead()));
+                if empty && owner_dead && modified_ago(dir) >= FRESH || proven(&run) {
+                    Ok(())
+                } else {
+                    Err(
+                        "kept: no owner file in it (not created by the harness, or still being created); remove it by hand if it is"
+                            .to_string(),
+                    )
+                }
+            }
+        };
+        if verdict.is_ok() {
+            proven_dirs.push(dir.clone());
+        }
+        dir_verdicts.push((dir.clone(), verdict));
+    }
+    for m in &strays.mounts {
+        let effect = Effect::Mount { target: m.clone() };
+        let s = m.display().to_string();
+        let mounted =
+            mounts_now.lines().any(|l| l.split_whitespace().nth(1).map(unescape_mount).as_deref() == Some(s.as_str()));
+        if mounted && matches(&s) && proven_dirs.iter().any(|d| m.starts_with(d)) {
+            act(&mut report, effect.to_string(), effect);
+        }
+    }
+    for (family, name) in &strays.nft {
+        let effect = Effect::NftTable { family: family.clone(), name: name.clone(), netns: None };
+        let exists = nft_now.iter().any(|(f, n)| f == family && n == name);
+        if !exists || !matches(name) || live_of(name, &effect.to_string()).is_some() {
             continue;
         }
-        for m in mounts_under(dir) {
-            if !opts.dry_run {
-                let _ = journal::undo(&Effect::Mount { target: m }, &[], deadline);
+        if proven(name) {
+            act(&mut report, effect.to_string(), effect);
+        } else {
+            report.push(effect.to_string(), "stray", no_proof);
+        }
+    }
+    for name in &strays.netns {
+        let effect = Effect::Netns { name: name.clone() };
+        let exists = Path::new("/run/netns").join(name).exists();
+        if !exists || !matches(name) || live_of(name, &effect.to_string()).is_some() {
+            continue;
+        }
+        if proven(name) {
+            act(&mut report, effect.to_string(), effect);
+        } else {
+            report.push(effect.to_string(), "stray", no_proof);
+        }
+    }
+    for (dir, verdict) in dir_verdicts {
+        let what = format!("temp dir {}", dir.display());
+        match verdict {
+            Ok(()) => {
+                for m in mounts_under(&dir) {
+                    if !opts.dry_run {
+                        let _ = journal::undo(&Effect::Mount { target: m }, &[], Instant::now() + ITEM_BUDGET);
+                    }
+                }
+                act(&mut report, what, Effect::TempDir { path: dir.clone() });
+            }
+            Err(why) => report.push(what, "stray", why),
+        }
+    }
+    // Registry entries of dead runs whose journal and temp dir are gone.
+    if !opts.dry_run {
+        for rec in runs::all() {
+            if !rec.owner_alive() && !rec.temp_dir.exists() && matches(&rec.run_id) {
+                runs::unregister(&rec.run_id);
             }
         }
-        act(&mut report, format!("temp dir {}", dir.display()), Effect::TempDir { path: dir.clone() });
     }
     report
+}
+
+/// Kills processes carrying the marker of `run` (only with `--force`): each through a pidfd
+/// opened first, the marker re-read after, its freezer cgroup thawed first when it is one of
+/// the harness's.
+fn kill_marked(run: &str, pids: &[i32], deadline: Instant) -> Result<(), String> {
+    let me = std::process::id() as i32;
+    loop {
+        let mut left = Vec::new();
+        for &pid in pids {
+            if pid <= 1 || pid == me || procfs::stat(pid).is_none_or(|s| s.is_dead()) {
+                continue;
+            }
+            let Ok(fd) = PidFd::open(pid) else { continue };
+            if !procfs::has_env(pid, RUN_MARKER_ENV, run) {
+                continue;
+            }
+            for h in cgroup::hierarchies().iter().filter(|h| h.controller == "freezer" || h.is_v2()) {
+                if let Some(rel) = procfs::cgroup_path(pid, &h.controller)
+                    && rel.starts_with(&format!("/{}/", cgroup::PARENT))
+                {
+                    cgroup::thaw_with_siblings(&CgroupRef {
+                        controller: h.controller.clone(),
+                        mount: h.mount.clone(),
+                        rel,
+                    });
+                }
+            }
+            let _ = fd.send(libc::SIGKILL);
+            left.push(pid);
+        }
+        if left.is_empty() {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err(format!("pids {left:?} survived SIGKILL"));
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
 }
 
 #[cfg(test)]

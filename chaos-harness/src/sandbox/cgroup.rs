@@ -261,6 +261,9 @@ pub(crate) fn kill_all(cgs: &[CgroupRef], deadline: Instant) -> Result<(), Vec<i
             if !dir.exists() {
                 continue;
             }
+            // Thaw before kill: a frozen process keeps a pending SIGKILL until thawed, and on v1
+            // the freezer is another hierarchy (the same name under the freezer mount).
+            thaw_with_siblings(cg);
             if cg.is_v2() && dir.join("cgroup.kill").exists() {
                 let _ = write_ctl(&dir.join("cgroup.kill"), "1");
             }
@@ -289,6 +292,20 @@ pub(crate) fn kill_all(cgs: &[CgroupRef], deadline: Instant) -> Result<(), Vec<i
         }
         std::thread::sleep(pause);
         pause = (pause * 2).min(Duration::from_millis(5));
+    }
+}
+
+/// Thaws `cg` and the cgroups of the same name in the other freezing hierarchies (v1
+/// `freezer`, cgroup2): the one fixture's set.
+pub(crate) fn thaw_with_siblings(cg: &CgroupRef) {
+    let _ = thaw_quick(cg);
+    for h in hierarchies() {
+        if (h.controller == "freezer" || h.is_v2()) && h.mount != cg.mount {
+            let sib = CgroupRef { controller: h.controller.clone(), mount: h.mount.clone(), rel: cg.rel.clone() };
+            if sib.dir().exists() {
+                let _ = thaw_quick(&sib);
+            }
+        }
     }
 }
 

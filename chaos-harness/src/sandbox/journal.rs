@@ -40,7 +40,7 @@ use nix::sys::signal::Signal;
 use serde::{Deserialize, Serialize};
 
 use super::cgroup::{self, CgroupRef};
-use super::owner::{self, OwnedPid, PidFd};
+use super::owner::{self, OwnedPid};
 use super::procfs;
 use crate::Error;
 
@@ -631,14 +631,14 @@ pub(crate) fn replay_file_as(path: &Path, budget: Duration, by: crate::sandbox::
         // Terminate the torn line so the next record is readable.
         let _ = f.write_all(b"\n");
     }
-    let deadline = Instant::now() + budget;
     let mut temp_dirs = Vec::new();
     for p in parsed.pending.iter().rev() {
         if let Effect::TempDir { .. } = p.effect {
             temp_dirs.push(p.clone());
             continue;
         }
-        let result = undo(&p.effect, &p.pids, deadline);
+        // A deadline per effect: one stuck undo does not fail all the others.
+        let result = undo(&p.effect, &p.pids, Instant::now() + budget);
         crate::sandbox::audit::record_undo(
             &report.run_id,
             parsed.test.as_deref().unwrap_or(""),
@@ -657,6 +657,15 @@ pub(crate) fn replay_file_as(path: &Path, budget: Duration, by: crate::sandbox::
         match result {
             Ok(()) => report.undone.push(p.effect.to_string()),
             Err(e) => report.failed.push(format!("{}: {e}", p.effect)),
+        }
+        if let Effect::Process { run_id, .. } = &p.effect {
+            let spoofed = marker_only(run_id, &p.pids);
+            if !spoofed.is_empty() {
+                report.notes.push(format!(
+                    "pids {spoofed:?} carry {}={run_id} but are not proven ours (not journaled, not descendants of a journaled process): left alone; `chaos cleanup --force` kills them",
+                    super::RUN_MARKER_ENV
+                ));
+            }
         }
     }
     let clean = report.failed.is_empty();
@@ -682,9 +691,15 @@ pub(crate) fn replay_file_as(path: &Path, budget: Duration, by: crate::sandbox::
             ));
             continue;
         }
-        match undo(&p.effect, &[], deadline) {
+        match undo(&p.effect, &[], Instant::now() + budget) {
             Ok(()) => report.undone.push(p.effect.to_string()),
             Err(e) => report.failed.push(format!("{}: {e}", p.effect)),
+        }
+    }
+    if report.failed.is_empty() && header_temp_dir(&parsed, path).is_none() {
+        // Everything undone and the temp dir gone: the run leaves the registry.
+        if let Some(run) = &parsed.run_id {
+            super::runs::unregister(run);
         }
     }
     report
@@ -720,7 +735,8 @@ pub fn replay(path: &Path, force: bool) -> Result<TeardownReport, Error> {
     Ok(replay_file_as(path, Duration::from_secs(5), crate::sandbox::audit::By::Cleanup))
 }
 
-/// Journals of runs on this machine: `<temp dir>/chaos-harness-*/journal.jsonl`.
+/// Journals of runs on this machine: `<temp dir>/chaos-harness-*/journal.jsonl`, plus the
+/// journals of registered runs (see [`super::runs`]) whatever their `TMPDIR`.
 ///
 /// ```
 /// for j in chaos_harness::sandbox::journal::find_journals() {
@@ -728,12 +744,24 @@ pub fn replay(path: &Path, force: bool) -> Result<TeardownReport, Error> {
 /// }
 /// ```
 pub fn find_journals() -> Vec<PathBuf> {
-    let Ok(dir) = std::fs::read_dir(std::env::temp_dir()) else { return Vec::new() };
-    dir.filter_map(|e| e.ok())
-        .filter(|e| e.file_name().to_string_lossy().starts_with(super::TEMP_PREFIX))
-        .map(|e| e.path().join(FILE_NAME))
-        .filter(|p| p.exists())
-        .collect()
+    let mut found: Vec<PathBuf> = std::fs::read_dir(std::env::temp_dir())
+        .map(|dir| {
+            dir.filter_map(|e| e.ok())
+                .filter(|e| e.file_name().to_string_lossy().starts_with(super::TEMP_PREFIX))
+                .map(|e| e.path().join(FILE_NAME))
+                .filter(|p| p.exists())
+                .collect()
+        })
+        .unwrap_or_default();
+    // Runs under another TMPDIR, found through the registry (a fixed path).
+    for rec in super::runs::all() {
+        let j = rec.journal();
+        let named = rec.temp_dir.file_name().is_some_and(|n| n.to_string_lossy().starts_with(super::TEMP_PREFIX));
+        if named && j.exists() && !found.contains(&j) {
+            found.push(j);
+        }
+    }
+    found
 }
 
 fn io_ok_if_missing(r: std::io::Result<()>) -> Result<(), String> {
@@ -742,6 +770,39 @@ fn io_ok_if_missing(r: std::io::Result<()>) -> Result<(), String> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(e.to_string()),
     }
+}
+
+/// `known` plus every live descendant of a live process in it (by parent pid; a child starts
+/// no earlier than its parent), each pinned by its start time.
+pub(crate) fn with_descendants(known: &[(i32, u64)]) -> Vec<(i32, u64)> {
+    let mut out: Vec<(i32, u64)> = known.to_vec();
+    let live: Vec<procfs::Stat> = procfs::all_pids().into_iter().filter_map(procfs::stat).collect();
+    loop {
+        let before = out.len();
+        for s in &live {
+            if s.is_dead() || out.iter().any(|&(p, st)| p == s.pid && st == s.start_time) {
+                continue;
+            }
+            let parent_ours = out.iter().any(|&(p, st)| {
+                p == s.ppid && st <= s.start_time && live.iter().any(|l| l.pid == p && l.start_time == st)
+            });
+            if parent_ours && owner::forbidden(s.pid).is_none() {
+                out.push((s.pid, s.start_time));
+            }
+        }
+        if out.len() == before {
+            return out;
+        }
+    }
+}
+
+/// Live processes carrying the run marker of `run_id` that are not among `proven`: reported,
+/// never killed without proof.
+pub(crate) fn marker_only(run_id: &str, proven: &[(i32, u64)]) -> Vec<i32> {
+    procfs::marked_pids(run_id)
+        .into_iter()
+        .filter(|&p| procfs::start_time(p).is_some_and(|st| !proven.contains(&(p, st))))
+        .collect()
 }
 
 fn kill_exact(pid: i32, start_time: u64) {
@@ -761,26 +822,18 @@ pub(crate) fn undo(effect: &Effect, pids: &[(i32, u64)], deadline: Instant) -> R
             cgroup::remove(cg, deadline)?;
             if cg.dir().exists() { Err(format!("{} still exists", cg.dir().display())) } else { Ok(()) }
         }
-        Effect::Process { run_id, .. } => {
-            let me = std::process::id() as i32;
+        Effect::Process { .. } => {
+            // Only what is proven ours is killed: the recorded pids (pid + start time) and their
+            // descendants (found by parent pid while the ancestor lives, then pinned by start
+            // time). A process that merely carries the run marker is not proof: anybody can set
+            // an environment variable. `replay_file_as` reports such processes.
+            let mut known: Vec<(i32, u64)> = pids.to_vec();
             loop {
-                for &(pid, st) in pids {
+                known = with_descendants(&known);
+                for &(pid, st) in &known {
                     kill_exact(pid, st);
                 }
-                let marked = procfs::marked_pids(run_id);
-                for &pid in &marked {
-                    if owner::forbidden(pid).is_some() {
-                        continue;
-                    }
-                    if let Ok(fd) = PidFd::open(pid)
-                        && pid != me
-                        && procfs::has_env(pid, super::RUN_MARKER_ENV, run_id)
-                    {
-                        let _ = fd.send(libc::SIGKILL);
-                    }
-                }
-                let mut left: Vec<i32> = pids.iter().filter(|(p, s)| !procfs::is_gone(*p, *s)).map(|p| p.0).collect();
-                left.extend(procfs::marked_pids(run_id));
+                let left: Vec<i32> = known.iter().filter(|(p, s)| !procfs::is_gone(*p, *s)).map(|p| p.0).collect();
                 if left.is_empty() {
                     return Ok(());
                 }
@@ -819,22 +872,19 @@ pub(crate) fn undo(effect: &Effect, pids: &[(i32, u64)], deadline: Instant) -> R
             }
         }
         Effect::Rlimit { pid, start_time, resource, soft, hard } => {
-            if procfs::is_gone(*pid, *start_time) {
+            // Every call through a pidfd-checked sequence: never a reused pid.
+            let want = owner::Limit { soft: *soft, hard: *hard };
+            let prl =
+                |new| owner::prlimit_checked(*pid, *start_time, *resource, new).map_err(|e| format!("prlimit: {e}"));
+            if prl(Some(want))?.is_none() {
                 return Ok(());
             }
-            let lim = libc::rlimit { rlim_cur: *soft, rlim_max: *hard };
-            // SAFETY: valid pointer to a stack rlimit; old-limit pointer may be null.
-            let r = unsafe { libc::prlimit(*pid, *resource as _, &lim, std::ptr::null_mut()) };
-            if r != 0 {
-                return Err(format!("prlimit: {}", std::io::Error::last_os_error()));
+            match prl(None)? {
+                Some(now) if now != want => {
+                    Err(format!("rlimit reads {}/{} after restoring {soft}/{hard}", now.soft, now.hard))
+                }
+                _ => Ok(()),
             }
-            let mut now = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-            // SAFETY: null new limit (read only), valid pointer for the old one.
-            let r = unsafe { libc::prlimit(*pid, *resource as _, std::ptr::null(), &mut now) };
-            if r == 0 && (now.rlim_cur, now.rlim_max) != (*soft, *hard) {
-                return Err(format!("rlimit reads {}/{} after restoring {soft}/{hard}", now.rlim_cur, now.rlim_max));
-            }
-            Ok(())
         }
         Effect::Mount { target } => {
             match nix::mount::umount2(target.as_path(), nix::mount::MntFlags::MNT_DETACH) {

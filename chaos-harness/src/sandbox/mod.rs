@@ -28,6 +28,7 @@ pub mod owner;
 pub mod procfs;
 pub mod production;
 pub mod reaper;
+pub mod runs;
 mod scope;
 pub mod snapshot;
 
@@ -157,13 +158,32 @@ impl Sandbox {
         let fix = "check that the system temp dir (TMPDIR) is writable";
         // The temp dir must exist before the journal inside it can; it carries the prefix,
         // so a sweep finds it even if we die before the first journal line.
-        std::fs::create_dir(&temp_dir).map_err(|e| io_err("creating the sandbox temp dir", &temp_dir, e, fix))?;
+        // The run registry first (a fixed path whatever TMPDIR is): from here on `chaos cleanup`
+        // run from anywhere knows this run, its owner and its temp dir.
+        let record = runs::RunRecord::for_this_process(&run_id, test_name, &temp_dir);
+        if let Err(why) = runs::register(&record) {
+            early_notes.push(format!(
+                "run registry unavailable ({why}): `chaos cleanup` with another TMPDIR will not see this run"
+            ));
+        }
+        if let Err(e) = std::fs::create_dir(&temp_dir) {
+            runs::unregister(&run_id);
+            return Err(io_err("creating the sandbox temp dir", &temp_dir, e, fix));
+        }
+        // The owner file proves the dir is ours by its content, not its name.
         let journal_path = temp_dir.join(journal::FILE_NAME);
-        let journal = match Journal::create(&journal_path, &run_id, test_name, &temp_dir) {
+        let created = runs::write_owner_file(&record)
+            .map_err(|e| io_err("writing the owner file", &temp_dir.join(runs::OWNER_FILE), e, fix))
+            .and_then(|()| {
+                Journal::create(&journal_path, &run_id, test_name, &temp_dir)
+                    .map_err(|e| io_err("creating the journal", &journal_path, e, fix))
+            });
+        let journal = match created {
             Ok(j) => Arc::new(j),
             Err(e) => {
                 let _ = std::fs::remove_dir_all(&temp_dir);
-                return Err(io_err("creating the journal", &journal_path, e, fix));
+                runs::unregister(&run_id);
+                return Err(e);
             }
         };
         journal.record(Effect::TempDir { path: temp_dir.clone() }, || Ok(()))?;
@@ -471,11 +491,17 @@ impl Sandbox {
             }
         }
         report.run_id = self.run_id.clone();
+        let replay_notes = std::mem::take(&mut report.notes);
         report.notes = self.notes();
-        // Verify.
+        report.notes.extend(replay_notes);
+        // Verify. A process carrying the marker but in none of our cgroups or tracked trees is
+        // not proof of anything (the marker can be spoofed): it is reported, not killed.
         let marked = procfs::marked_pids(&self.run_id);
         if !marked.is_empty() {
-            report.leftovers.push(format!("processes carrying {RUN_MARKER_ENV}={}: {marked:?}", self.run_id));
+            report.notes.push(format!(
+                "processes carrying {RUN_MARKER_ENV}={} outside the sandbox (not ours, left alone): {marked:?}",
+                self.run_id
+            ));
         }
         for s in &scopes {
             for cg in s.cgroups() {

@@ -141,3 +141,76 @@ pub(crate) fn signal_checked(owned: &OwnedPid, sig: Signal, still_owned: impl Fn
         Err(e) => Err(format!("pidfd_send_signal: {e}")),
     }
 }
+
+impl PidFd {
+    /// Whether the process behind this pidfd has exited (the pidfd polls readable then). A
+    /// process that has not exited still holds its pid, so nothing else can have reused it.
+    pub(crate) fn exited(&self) -> bool {
+        let mut p = libc::pollfd { fd: self.as_raw(), events: libc::POLLIN, revents: 0 };
+        // SAFETY: one valid pollfd, zero timeout.
+        let r = unsafe { libc::poll(&mut p, 1, 0) };
+        r > 0 && p.revents != 0
+    }
+}
+
+/// Limits of one resource (`u64::MAX` = unlimited).
+///
+/// ```
+/// let l = chaos_harness::sandbox::owner::Limit { soft: 1024, hard: 4096 };
+/// assert!(l.soft <= l.hard);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limit {
+    /// Soft limit.
+    pub soft: u64,
+    /// Hard limit.
+    pub hard: u64,
+}
+
+/// `prlimit` on exactly the process `(pid, start_time)`, through a pidfd-checked sequence:
+/// open a pidfd, check the start time, call `prlimit`, then check through the pidfd that the
+/// process did not exit meanwhile (while it has not exited its pid cannot be reused, so the
+/// call reached it). Returns the limits before the call, or `Ok(None)` when that process is
+/// gone (nothing was changed on anyone else); an error if it exited during the call.
+///
+/// ```
+/// use chaos_harness::sandbox::owner::prlimit_checked;
+/// let me = std::process::id() as i32;
+/// let st = chaos_harness::sandbox::procfs::start_time(me).unwrap();
+/// let now = prlimit_checked(me, st, libc::RLIMIT_NOFILE as i32, None).unwrap().unwrap();
+/// assert!(now.soft <= now.hard);
+/// assert_eq!(prlimit_checked(me, st + 1, libc::RLIMIT_NOFILE as i32, None).unwrap(), None);
+/// ```
+pub fn prlimit_checked(pid: i32, start_time: u64, resource: i32, new: Option<Limit>) -> std::io::Result<Option<Limit>> {
+    if pid <= 0 {
+        return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, "pid <= 0 is never a target"));
+    }
+    let fd = match PidFd::open(pid) {
+        Ok(fd) => fd,
+        Err(e) if e.raw_os_error() == Some(libc::ESRCH) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    match procfs::stat(pid) {
+        Some(s) if s.start_time == start_time && !s.is_dead() => {}
+        _ => return Ok(None),
+    }
+    let lim = new.map(|l| libc::rlimit { rlim_cur: l.soft, rlim_max: l.hard });
+    let new_ptr = lim.as_ref().map_or(std::ptr::null(), |l| l as *const libc::rlimit);
+    let mut old = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: new_ptr is null or points to a live stack rlimit; old is a valid out pointer.
+    let r = unsafe { libc::prlimit(pid, resource as _, new_ptr, &mut old) };
+    let err = (r != 0).then(std::io::Error::last_os_error);
+    if fd.exited() {
+        if err.is_none() && new.is_some() {
+            return Err(std::io::Error::other(format!(
+                "pid {pid} exited during prlimit; the call may have reached a process that reused the pid"
+            )));
+        }
+        return Ok(None);
+    }
+    match err {
+        Some(e) if e.raw_os_error() == Some(libc::ESRCH) => Ok(None),
+        Some(e) => Err(e),
+        None => Ok(Some(Limit { soft: old.rlim_cur, hard: old.rlim_max })),
+    }
+}

@@ -277,11 +277,12 @@ impl Netns {
         let short: String = name
             .chars()
             .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' })
-            .take(24)
+            .take(16)
             .collect();
         let short = if short.is_empty() { "ns".to_string() } else { short };
         let id = unique_id(sandbox.run_id());
-        let ns = format!("chaos-{short}-{id:08x}");
+        // The run id in the name is the proof `chaos cleanup` needs to remove a leftover.
+        let ns = format!("chaos-{}-{short}-{id:08x}", sandbox.run_id());
         if !nix::unistd::geteuid().is_root() {
             return Err(setup_err(
                 &ns,

@@ -7,7 +7,7 @@ use super::{Journaled, bad_config, not_injected, undo_all};
 use crate::Error;
 use crate::fault::{ActiveFault, Confirmation, FaultContext, Inject};
 use crate::fixture::{BoxFuture, Selection};
-use crate::sandbox::{Effect, OwnedPid, Sandbox, procfs};
+use crate::sandbox::{Effect, OwnedPid, Sandbox, owner, procfs};
 
 /// A process's `RLIMIT_NOFILE` (`u64::MAX` = unlimited).
 ///
@@ -69,17 +69,15 @@ pub fn has_cap_sys_resource() -> bool {
         .is_some_and(|caps| caps & (1 << CAP_SYS_RESOURCE) != 0)
 }
 
-/// `prlimit(pid, RLIMIT_NOFILE, new, &old)`: returns the limits before the call.
-fn prlimit(pid: i32, new: Option<NoFileLimit>) -> std::io::Result<NoFileLimit> {
-    let lim = new.map(|n| libc::rlimit { rlim_cur: n.soft, rlim_max: n.hard });
-    let mut old = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-    let new_ptr = lim.as_ref().map_or(std::ptr::null(), |l| l as *const libc::rlimit);
-    // SAFETY: `new_ptr` is null or points to a live stack rlimit; `old` is a valid out pointer.
-    let r = unsafe { libc::prlimit(pid, libc::RLIMIT_NOFILE, new_ptr, &mut old) };
-    if r != 0 {
-        return Err(std::io::Error::last_os_error());
+/// `prlimit(pid, RLIMIT_NOFILE, new, &old)` on exactly the process `(pid, start_time)`,
+/// through the pidfd-checked sequence of [`owner::prlimit_checked`]: returns the limits before
+/// the call; `ESRCH` when that process is gone.
+fn prlimit(pid: i32, start_time: u64, new: Option<NoFileLimit>) -> std::io::Result<NoFileLimit> {
+    let new = new.map(|n| owner::Limit { soft: n.soft, hard: n.hard });
+    match owner::prlimit_checked(pid, start_time, libc::RLIMIT_NOFILE as i32, new)? {
+        Some(l) => Ok(NoFileLimit { soft: l.soft, hard: l.hard }),
+        None => Err(std::io::Error::from_raw_os_error(libc::ESRCH)),
     }
-    Ok(NoFileLimit { soft: old.rlim_cur, hard: old.rlim_max })
 }
 
 /// Lowered `RLIMIT_NOFILE` on the selected processes (see
@@ -204,7 +202,7 @@ fn plan_one(
 }
 
 fn set_one(sandbox: &Sandbox, name: &str, o: &OwnedPid, soft: u64, hard: Option<u64>) -> Result<Changed, Error> {
-    let previous = prlimit(o.pid, None)
+    let previous = prlimit(o.pid, o.start_time, None)
         .map_err(|e| not_injected(name, format!("reading the limits of pid {}: {e}", o.pid), "run as root"))?;
     let limit = plan_one(name, o, previous, soft, hard)?;
     let effect = Effect::Rlimit {
@@ -223,7 +221,7 @@ fn set_one(sandbox: &Sandbox, name: &str, o: &OwnedPid, soft: u64, hard: Option<
                 "inject while the target runs",
             ));
         }
-        let before = prlimit(o.pid, Some(limit)).map_err(|e| {
+        let before = prlimit(o.pid, o.start_time, Some(limit)).map_err(|e| {
             let fix = if e.raw_os_error() == Some(libc::EPERM) {
                 "raising a hard limit needs root (CAP_SYS_RESOURCE)"
             } else {
@@ -233,7 +231,7 @@ fn set_one(sandbox: &Sandbox, name: &str, o: &OwnedPid, soft: u64, hard: Option<
         })?;
         if before != previous {
             // Changed by someone else between our read and our write: put theirs back.
-            let _ = prlimit(o.pid, Some(before));
+            let _ = prlimit(o.pid, o.start_time, Some(before));
             return Err(not_injected(
                 name,
                 format!("the limit of pid {} changed while being set ({previous} -> {before})", o.pid),
@@ -286,7 +284,7 @@ impl Inject for FdLimit {
             }
             // Refuse before changing anything when any target's change could not be undone.
             for o in &targets {
-                if let Ok(previous) = prlimit(o.pid, None) {
+                if let Ok(previous) = prlimit(o.pid, o.start_time, None) {
                     plan_one(&name, o, previous, self.soft, self.hard)?;
                 }
             }
@@ -383,7 +381,7 @@ impl ActiveFault for FdLimitActive {
                 match target_ancestor(m.pid, &targets) {
                     Some((_, (prev, lowered))) if self.lift_inherited && now == Some(lowered) => {
                         // Lifting an inherited limit is the undo of this fault, not a new effect.
-                        let r = prlimit(m.pid, Some(prev));
+                        let r = prlimit(m.pid, m.start_time, Some(prev));
                         if r.is_ok() && !m.is_gone() && read_nofile(m.pid) == Some(prev) {
                             lifted.push(m.pid);
                         } else if !m.is_gone() {
@@ -430,6 +428,6 @@ mod tests {
     #[test]
     fn prlimit_reads_what_proc_reports() {
         let me = std::process::id() as i32;
-        assert_eq!(prlimit(me, None).ok(), read_nofile(me));
+        assert_eq!(prlimit(me, procfs::start_time(me).unwrap(), None).ok(), read_nofile(me));
     }
 }

@@ -7,7 +7,8 @@
 //! ```
 //!
 //! Exit codes: 0 every scenario passed; 1 a scenario failed; 2 invalid arguments; 3 the
-//! harness could not run (target did not build, report not writable).
+//! harness could not run (target did not build, report not writable); 5 the production guard
+//! refused (see `chaos_harness::sandbox::production`).
 
 mod cli;
 

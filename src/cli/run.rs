@@ -79,6 +79,18 @@ pub fn run(args: RunArgs) -> ExitCode {
         eprintln!("error: unknown scenario `{unknown}`; valid: {}", names.join(", "));
         return ExitCode::from(2);
     }
+    // The production guard first: a refused run exits with the documented refusal code, before
+    // anything is checked or started (a dry run is allowed: it changes nothing).
+    if !chaos_harness::sandbox::dry_run::enabled() {
+        match chaos_harness::sandbox::production::check() {
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(chaos_harness::runner::EXIT_REFUSED);
+            }
+            Ok(Some(note)) => eprintln!("warning: {note}"),
+            Ok(None) => {}
+        }
+    }
     if let Err(why) = chaos_harness::host::capability::check_all(&["elixir", "cgroups"]) {
         eprintln!("error: cannot run the Snakepit scenarios: {why}");
         return ExitCode::from(3);

@@ -522,6 +522,36 @@ async fn production_guard_refuses_unless_allowed(cx: &mut Chaos) -> ChaosResult 
     Ok(())
 }
 
+/// `chaos run` under the production guard exits with the documented refusal code (5) before
+/// anything starts, for every production-like `CHAOS_ENV` spelling; a non-production value is
+/// not refused by the guard.
+#[chaos_test(tags = ["safety"], timeout = "5m")]
+async fn chaos_run_under_the_production_guard_exits_with_the_refusal_code(cx: &mut Chaos) -> ChaosResult {
+    let report = cx.sandbox().temp_dir().join("report");
+    for value in ["production", "prod", "PRD", "production-eu", " Prod-US ", "live"] {
+        let out = clean(Std::new(env!("CARGO_BIN_EXE_chaos")))
+            .args(["run", "--report"])
+            .arg(&report)
+            .env("CHAOS_ENV", value)
+            .env("CHAOS_PRODUCTION_MARKER", "")
+            .output()?;
+        let text = String::from_utf8_lossy(&out.stderr);
+        ensure!(out.status.code() == Some(5), "CHAOS_ENV={value:?}: exit {}, want 5 (refused):\n{text}", out.status);
+        ensure!(
+            text.contains("refused to run chaos experiments") && text.contains("CHAOS_ALLOW_PRODUCTION=1"),
+            "CHAOS_ENV={value:?}: the refusal names the cause and the fix:\n{text}"
+        );
+        ensure!(!report.exists() && !text.contains("scenario run(s)"), "CHAOS_ENV={value:?}: nothing may run");
+    }
+    let out = clean(Std::new(env!("CARGO_BIN_EXE_chaos")))
+        .args(["run", "--only", "no-such-scenario"])
+        .env("CHAOS_ENV", "staging")
+        .env("CHAOS_PRODUCTION_MARKER", "")
+        .output()?;
+    ensure!(out.status.code() == Some(2), "staging is not refused by the guard: {}", out.status);
+    Ok(())
+}
+
 fn chaos_cli(args: &[&str]) -> anyhow::Result<(std::process::ExitStatus, String)> {
     let out = clean(Std::new(env!("CARGO_BIN_EXE_chaos"))).args(args).output()?;
     Ok((out.status, format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))))

@@ -1,7 +1,16 @@
 //! The production guard: chaos is refused on a machine that says it is production.
 //!
-//! A machine is production when `CHAOS_ENV` is `production` (or `prod`), or when the marker
-//! file exists: `/etc/chaos-harness/production` by default, another path with
+//! A machine is production when `CHAOS_ENV` looks like production, or when the marker file
+//! exists. Production-like `CHAOS_ENV` values (trimmed, case-insensitive; see
+//! [`is_production_like`]):
+//!
+//! | pattern | examples |
+//! |---|---|
+//! | `prod*` | `prod`, `production`, `Production-EU`, `prod-us-east`, `PRODUCTION_2` |
+//! | `prd*` | `prd`, `prd-eu` |
+//! | `live`, `live-*`, `live_*` | `live`, `live-eu` |
+//!
+//! Anything else (`staging`, `dev`, `test`, `preprod`) is not. The marker file is `/etc/chaos-harness/production` by default, another path with
 //! `CHAOS_PRODUCTION_MARKER=/path` (empty: no marker check). Then every sandbox creation (the
 //! first side effect of any test) and the runner refuse with [`Error::Refused`], unless
 //! `CHAOS_ALLOW_PRODUCTION=1` says it is intended; an allowed run carries a note saying so.
@@ -19,7 +28,7 @@ use std::path::{Path, PathBuf};
 
 use crate::Error;
 
-/// The environment variable naming the environment (`production` refuses).
+/// The environment variable naming the environment (production-like values refuse).
 pub const ENV_VAR: &str = "CHAOS_ENV";
 /// The explicit permission to run in production.
 pub const ALLOW_ENV: &str = "CHAOS_ALLOW_PRODUCTION";
@@ -34,6 +43,25 @@ pub fn check() -> Result<Option<String>, Error> {
     check_with(|k| std::env::var(k).ok(), |p| p.exists())
 }
 
+/// Whether a `CHAOS_ENV` value names a production environment (see the module docs).
+///
+/// ```
+/// use chaos_harness::sandbox::production::is_production_like;
+/// for v in ["prod", "PRODUCTION", "production-eu", " Prod ", "prd", "prd-eu", "live", "live-eu"] {
+///     assert!(is_production_like(v), "{v}");
+/// }
+/// for v in ["staging", "dev", "preprod", "", "delivery", "lively"] {
+///     assert!(!is_production_like(v), "{v}");
+/// }
+/// ```
+pub fn is_production_like(value: &str) -> bool {
+    let v = value.trim().to_ascii_lowercase();
+    v.starts_with("prod")
+        || v.starts_with("prd")
+        || v == "live"
+        || v.strip_prefix("live").is_some_and(|rest| rest.starts_with(['-', '_']))
+}
+
 /// [`check`] with the environment lookup and the file test passed in (for tests).
 pub fn check_with(
     env: impl Fn(&str) -> Option<String>,
@@ -44,7 +72,7 @@ pub fn check_with(
         Some(p) => Some(PathBuf::from(p)),
         None => Some(PathBuf::from(DEFAULT_MARKER)),
     };
-    let by_env = env(ENV_VAR).filter(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "production" | "prod"));
+    let by_env = env(ENV_VAR).filter(|v| is_production_like(v));
     let reason = match (by_env, marker.filter(|m| exists(m))) {
         (Some(v), _) => format!("{ENV_VAR}={v}"),
         (None, Some(m)) => format!("the production marker file {} exists", m.display()),

@@ -47,6 +47,35 @@ pub fn parse(
     argv: impl IntoIterator<Item = OsString>,
     env: impl Fn(&str) -> Option<String>,
 ) -> Result<HarnessArgs, Error> {
+    match try_parse(argv, env)? {
+        Parsed::Args(a) => Ok(*a),
+        Parsed::Help(e) => e.exit(),
+    }
+}
+
+/// What [`try_parse`] found: the arguments, or a request for help/version text (which
+/// [`parse`] prints and exits on, as libtest does).
+#[derive(Debug)]
+pub enum Parsed {
+    /// The settings.
+    Args(Box<HarnessArgs>),
+    /// `--help`, `-h` (also inside combined short flags such as `-qhh`), or a version request:
+    /// clap's text, to print with `.exit()` or `.to_string()`.
+    Help(clap::Error),
+}
+
+/// [`parse`] without ever exiting the process: help and version requests are returned as
+/// [`Parsed::Help`] (for the fuzz target and embedders).
+///
+/// ```
+/// use chaos_harness::runner::args::{try_parse, Parsed};
+/// let argv = ["bin", "-qhh"].map(std::ffi::OsString::from);
+/// assert!(matches!(try_parse(argv, |_| None).unwrap(), Parsed::Help(_)));
+/// ```
+pub fn try_parse(
+    argv: impl IntoIterator<Item = OsString>,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<Parsed, Error> {
     let mut rest: Vec<OsString> = Vec::new();
     let mut tags = TagFilter::default();
     let mut junit = None;
@@ -101,8 +130,11 @@ pub fn parse(
         None => DEFAULT_TIMEOUT,
     };
     let truthy = |k: &str| env(k).is_some_and(|v| !matches!(v.trim(), "" | "0" | "false" | "no"));
-    let libtest = libtest_mimic::Arguments::try_parse_from_iter(rest)?;
-    Ok(HarnessArgs {
+    let libtest = match libtest_mimic::Arguments::try_parse_from_iter(rest)? {
+        Ok(a) => a,
+        Err(help) => return Ok(Parsed::Help(help)),
+    };
+    Ok(Parsed::Args(Box::new(HarnessArgs {
         libtest,
         tags,
         junit,
@@ -110,7 +142,7 @@ pub fn parse(
         default_timeout,
         require_all: truthy("CHAOS_REQUIRE_ALL"),
         under_nextest: truthy("NEXTEST"),
-    })
+    })))
 }
 
 /// Parses a seed written in decimal or `0x` hex.
@@ -126,21 +158,21 @@ fn config(what: &str, cause: &str, fix: &str) -> Error {
     Error::Config { what: what.into(), cause: cause.into(), fix: fix.into() }
 }
 
-/// libtest-mimic's argument parser, fallible (it exits the process on `--help` or bad flags,
-/// which we let it do only for `--help`).
+/// libtest-mimic's argument parser, fallible: never exits the process; a help or version
+/// request comes back as `Ok(Err(clap_error))`.
 trait TryParse: Sized {
-    fn try_parse_from_iter(args: Vec<OsString>) -> Result<Self, Error>;
+    fn try_parse_from_iter(args: Vec<OsString>) -> Result<Result<Self, clap::Error>, Error>;
 }
 
 impl TryParse for libtest_mimic::Arguments {
-    fn try_parse_from_iter(args: Vec<OsString>) -> Result<Self, Error> {
+    fn try_parse_from_iter(args: Vec<OsString>) -> Result<Result<Self, clap::Error>, Error> {
         use clap::Parser;
         match <libtest_mimic::Arguments as Parser>::try_parse_from(args) {
-            Ok(a) => Ok(a),
+            Ok(a) => Ok(Ok(a)),
             Err(e)
                 if matches!(e.kind(), clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion) =>
             {
-                e.exit()
+                Ok(Err(e))
             }
             Err(e) => Err(config(
                 "command line",
@@ -183,6 +215,32 @@ mod tests {
         assert_eq!(a.default_timeout, Duration::from_secs(90));
         assert!(a.require_all);
         assert_eq!(a.junit, Some(PathBuf::from("j.xml")));
+    }
+
+    /// Combined short flags that contain `h` (clap's help) must come back as `Help`, never end
+    /// the process: the check runs in a child so an exit cannot pass for success.
+    #[test]
+    fn help_requests_are_returned_not_exited() {
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", "runner::args::tests::help_inner", "--ignored", "--nocapture", "--test-threads", "1"])
+            .env("CHAOS_HELP_INNER", "1")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains("all help requests returned"), "the parser exited the process:\n{text}");
+    }
+
+    #[test]
+    #[ignore = "run by help_requests_are_returned_not_exited"]
+    fn help_inner() {
+        if std::env::var_os("CHAOS_HELP_INNER").is_none() {
+            return;
+        }
+        for a in [&["-qhh"][..], &["--help"], &["-h"], &["--tag", "x", "-qh"]] {
+            assert!(matches!(try_parse(argv(a), |_| None).unwrap(), Parsed::Help(_)), "{a:?}");
+        }
+        assert!(matches!(try_parse(argv(&["-q"]), |_| None).unwrap(), Parsed::Args(_)));
+        println!("all help requests returned");
     }
 
     #[test]

@@ -171,13 +171,20 @@ impl ProxyRegistry {
     /// # }
     /// ```
     pub async fn reset(&self) -> NetResult<()> {
+        // Every proxy is reset even if one cannot listen again (its address taken meanwhile):
+        // the failure is returned after the others are done, and the proxy stays disabled
+        // until a later reset (or update) finds the address free.
+        let mut first_err = None;
         for proxy in self.proxies() {
-            if !proxy.enabled() {
-                proxy.enable().await?;
-            }
             proxy.remove_all_toxics();
+            if !proxy.enabled()
+                && let Err(e) = proxy.enable().await
+            {
+                tracing::warn!(proxy = proxy.name(), error = %e, "reset: could not listen again");
+                first_err.get_or_insert(e);
+            }
         }
-        Ok(())
+        first_err.map_or(Ok(()), Err)
     }
 
     /// Toxiproxy's `POST /populate`: validate every entry first (names and upstreams present,

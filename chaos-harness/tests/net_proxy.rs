@@ -836,3 +836,60 @@ async fn external_backend_reports_an_unreachable_server() {
     let msg = err.to_string();
     assert!(msg.contains(&dead) && msg.contains("TOXIPROXY_URL"), "{msg}");
 }
+
+/// Item 10 of [reliability]: a proxy created on an *external* Toxiproxy is journaled, so a
+/// harness killed outright (no `Drop`, no teardown) does not leave it on the server: its crash
+/// reaper deletes it. The embedded `ApiServer` plays the external server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn external_proxy_of_a_sigkilled_harness_is_deleted_by_the_reaper() {
+    let registry = ProxyRegistry::new(7);
+    let api = ApiServer::start("127.0.0.1:0", registry.clone()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let info = dir.path().join("info");
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "external_proxy_inner", "--ignored", "--nocapture"])
+        .env("CHAOS_EXTERNAL_INNER", &info)
+        .env("CHAOS_EXTERNAL_URL", api.url())
+        .env_remove("CHAOS_NO_REAPER")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let t0 = Instant::now();
+    while !info.exists() {
+        assert!(t0.elapsed() < Duration::from_secs(20), "inner harness never got ready");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let name = std::fs::read_to_string(&info).unwrap();
+    assert!(registry.get(&name).is_ok(), "the inner harness created {name} on the server");
+    // SAFETY: plain kill(2) of our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
+    let _ = child.wait();
+    let t0 = Instant::now();
+    while registry.get(&name).is_ok() {
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "proxy {name} is still on the external server 10 s after its harness was SIGKILLed"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    api.shutdown().await;
+}
+
+#[test]
+#[ignore = "run and SIGKILLed by external_proxy_of_a_sigkilled_harness_is_deleted_by_the_reaper"]
+fn external_proxy_inner() {
+    let (Some(info), Ok(url)) = (std::env::var_os("CHAOS_EXTERNAL_INNER"), std::env::var("CHAOS_EXTERNAL_URL")) else {
+        return;
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    rt.block_on(async {
+        let sb = std::sync::Arc::new(chaos_harness::sandbox::Sandbox::new("net_proxy::external_crash").unwrap());
+        let link = chaos_harness::topology::Link::builder("db", "127.0.0.1:9").external(url).start(&sb).await.unwrap();
+        let tmp = std::path::PathBuf::from(&info).with_extension("tmp");
+        std::fs::write(&tmp, link.proxy_name()).unwrap();
+        std::fs::rename(&tmp, &info).unwrap();
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        drop(link);
+    });
+}

@@ -295,7 +295,11 @@ pub fn read(path: &Path) -> Result<(Vec<AuditEntry>, Vec<String>), Error> {
 fn is_fault(effect: &Effect) -> bool {
     !matches!(
         effect,
-        Effect::TempDir { .. } | Effect::CgroupParent { .. } | Effect::Cgroup { .. } | Effect::Process { .. }
+        Effect::TempDir { .. }
+            | Effect::CgroupParent { .. }
+            | Effect::Cgroup { .. }
+            | Effect::Process { .. }
+            | Effect::ToxiproxyProxy { .. }
     )
 }
 
@@ -314,6 +318,7 @@ pub(crate) fn effect_target(effect: &Effect) -> String {
             Some(ns) => format!("{family} {name} in netns {ns}"),
             None => format!("{family} {name}"),
         },
+        Effect::ToxiproxyProxy { url, name } => format!("{name} on {url}"),
     }
 }
 

@@ -153,6 +153,14 @@ pub enum Effect {
         /// The network namespace it lives in, if any.
         netns: Option<String>,
     },
+    /// A proxy is about to be created on an external Toxiproxy server. Undo: `DELETE
+    /// /proxies/<name>` on that server (a 404 counts as gone), verified with `GET`.
+    ToxiproxyProxy {
+        /// The server's URL (`http://host:port`, as in `TOXIPROXY_URL`).
+        url: String,
+        /// The proxy's name (`chaos-<run id>-<link>`).
+        name: String,
+    },
 }
 
 impl std::fmt::Display for Effect {
@@ -174,6 +182,7 @@ impl std::fmt::Display for Effect {
             Effect::File { path } => write!(f, "file {}", path.display()),
             Effect::Netns { name } => write!(f, "network namespace {name}"),
             Effect::NftTable { family, name, .. } => write!(f, "nft table {family} {name}"),
+            Effect::ToxiproxyProxy { url, name } => write!(f, "Toxiproxy proxy {name} on {url}"),
         }
     }
 }
@@ -906,6 +915,17 @@ pub(crate) fn undo(effect: &Effect, pids: &[(i32, u64)], deadline: Instant) -> R
             }
             run_tool("ip", &["netns", "delete", name])
         }
+        Effect::ToxiproxyProxy { url, name } => {
+            let path = format!("/proxies/{name}");
+            match toxiproxy_request(url, "DELETE", &path)? {
+                200..=299 | 404 => {}
+                other => return Err(format!("DELETE {path} on {url} answered {other}")),
+            }
+            match toxiproxy_request(url, "GET", &path)? {
+                404 => Ok(()),
+                other => Err(format!("GET {path} on {url} answered {other} after the delete")),
+            }
+        }
         Effect::NftTable { family, name, netns } => {
             let mut args: Vec<&str> = Vec::new();
             if let Some(ns) = netns {
@@ -921,6 +941,34 @@ pub(crate) fn undo(effect: &Effect, pids: &[(i32, u64)], deadline: Instant) -> R
             }
         }
     }
+}
+
+/// One blocking HTTP/1.1 request without a body to a Toxiproxy server (`http://host:port`);
+/// returns the status code. Safe anywhere (the reaper has no async runtime); 2 s timeouts.
+///
+/// ```
+/// // Nothing listens on port 1 of loopback: an error naming the address.
+/// let e = chaos_harness::sandbox::journal::toxiproxy_request("http://127.0.0.1:1", "GET", "/version").unwrap_err();
+/// assert!(e.contains("127.0.0.1:1"), "{e}");
+/// ```
+pub fn toxiproxy_request(url: &str, method: &str, path: &str) -> Result<u16, String> {
+    use std::io::Read;
+    use std::net::ToSocketAddrs;
+    let hostport = url.strip_prefix("http://").unwrap_or(url).trim_end_matches('/');
+    let addr = hostport
+        .to_socket_addrs()
+        .map_err(|e| format!("Toxiproxy URL {url}: {e}"))?
+        .next()
+        .ok_or_else(|| format!("Toxiproxy URL {url} resolves to nothing"))?;
+    let t = Duration::from_secs(2);
+    let mut s = std::net::TcpStream::connect_timeout(&addr, t).map_err(|e| format!("connect {addr}: {e}"))?;
+    s.set_read_timeout(Some(t)).map_err(|e| e.to_string())?;
+    s.set_write_timeout(Some(t)).map_err(|e| e.to_string())?;
+    let req = format!("{method} {path} HTTP/1.1\r\nHost: {hostport}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
+    s.write_all(req.as_bytes()).map_err(|e| format!("{method} {path} on {addr}: {e}"))?;
+    let mut head = [0u8; 12];
+    s.read_exact(&mut head).map_err(|e| format!("reading the reply of {addr}: {e}"))?;
+    String::from_utf8_lossy(&head[9..12]).parse().map_err(|_| format!("{addr} answered no HTTP status"))
 }
 
 fn run_tool(program: &str, args: &[&str]) -> Result<(), String> {
@@ -1047,6 +1095,7 @@ mod tests {
             Effect::File { path: "/f".into() },
             Effect::Netns { name: "chaos-a".into() },
             Effect::NftTable { family: "inet".into(), name: "chaos_a".into(), netns: Some("chaos-a".into()) },
+            Effect::ToxiproxyProxy { url: "http://127.0.0.1:8474".into(), name: "chaos-r-db".into() },
         ];
         for e in effects {
             let line = Line { seq: 3, at_ms: 9, record: Record::Do { effect: e.clone() } };

@@ -12,10 +12,10 @@
 //! harness's memory, on the test's runtime. They end with the [`Link`] (its last clone
 //! dropped), with the test's runtime, or with the harness process: a crashed harness takes its
 //! proxies with it (the kernel closes their sockets), so there is nothing to undo from the
-//! journal. A proxy on an *external* Toxiproxy is deleted when the [`Link`] is dropped or
-//! [closed](Link::close), which covers returning, panicking and timing-out tests; a harness
-//! killed outright leaves its proxies (named `chaos-<run id>-<link>`) on that server - delete
-//! them through its API.
+//! journal. A proxy on an *external* Toxiproxy (named `chaos-<run id>-<link>`) is journaled
+//! as a `toxiproxy_proxy` effect before it is created, and deleted when the [`Link`] is dropped
+//! or [closed](Link::close); a harness killed outright leaves it to the reaper (or `chaos
+//! cleanup`), which deletes it through the server's API.
 //!
 //! ```no_run
 //! # async fn f(cx: &mut chaos_harness::Chaos) -> chaos_harness::ChaosResult {
@@ -25,17 +25,15 @@
 //! # Ok(()) }
 //! ```
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream as StdTcpStream, ToSocketAddrs};
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
 
 use chaos_proxy::{NetError, Proxy, ProxyInfo, ProxyRegistry, ProxyStats, Stream, ToxicKind};
 
 use super::backend::{ExternalToxiproxy, ProxyBackend, TOXIPROXY_URL};
 use crate::Error;
-use crate::sandbox::Sandbox;
+use crate::sandbox::{Effect, Sandbox};
 
 /// Which proxy implementation a [`Link`] uses.
 ///
@@ -169,6 +167,16 @@ impl LinkBuilder {
                 (ProxyBackend::External(x), format!("chaos-{}-{name}", sandbox.run_id()))
             }
         };
+        // A proxy on an external server outlives a crashed harness: journal it first, so
+        // teardown, the reaper and `chaos cleanup` delete it.
+        let journaled = match &backend {
+            ProxyBackend::External(x) => {
+                let effect = Effect::ToxiproxyProxy { url: x.url().to_string(), name: proxy_name.clone() };
+                let ((), seq) = sandbox.record(effect, || Ok(()))?;
+                Some((sandbox.journal().clone(), seq))
+            }
+            ProxyBackend::Embedded(_) => None,
+        };
         let info = backend
             .create_proxy(&proxy_name, &listen, &upstream)
             .await
@@ -189,6 +197,7 @@ impl LinkBuilder {
                 upstream,
                 seq: AtomicU64::new(0),
                 closed: std::sync::atomic::AtomicBool::new(false),
+                journaled,
             }),
         })
     }
@@ -206,6 +215,18 @@ struct LinkInner {
     upstream: String,
     seq: AtomicU64,
     closed: std::sync::atomic::AtomicBool,
+    /// External proxies: the journal and the `toxiproxy_proxy` effect's seq.
+    journaled: Option<(Arc<crate::sandbox::journal::Journal>, u64)>,
+}
+
+impl LinkInner {
+    /// Records the external proxy's deletion as undone (ignored once teardown has begun: the
+    /// journal's own undo then deletes it, a 404 being fine).
+    fn mark_deleted(&self) {
+        if let Some((journal, seq)) = &self.journaled {
+            let _ = journal.undone(*seq);
+        }
+    }
 }
 
 impl Drop for LinkInner {
@@ -221,6 +242,9 @@ impl Drop for LinkInner {
             let multi = tokio::runtime::Handle::try_current()
                 .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
             let result = if multi { tokio::task::block_in_place(delete) } else { delete() };
+            if result.is_ok() {
+                self.mark_deleted();
+            }
             if let Err(e) = result {
                 tracing::warn!(link = %self.name, error = %e, "could not delete the link's proxy on the external Toxiproxy");
             }
@@ -231,21 +255,8 @@ impl Drop for LinkInner {
 /// `DELETE /proxies/{name}` with a plain blocking socket (safe in `Drop`, inside or outside a
 /// runtime); a 404 counts as deleted.
 fn delete_external_blocking(url: &str, name: &str) -> Result<(), String> {
-    let hostport = url.strip_prefix("http://").unwrap_or(url).trim_end_matches('/');
-    let addr = resolve(hostport)?;
-    let t = Duration::from_secs(2);
-    let mut s = StdTcpStream::connect_timeout(&addr, t).map_err(|e| format!("connect {addr}: {e}"))?;
-    s.set_read_timeout(Some(t)).map_err(|e| e.to_string())?;
-    s.set_write_timeout(Some(t)).map_err(|e| e.to_string())?;
-    let req = format!(
-        "DELETE /proxies/{name} HTTP/1.1\r\nHost: {hostport}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
-    );
-    s.write_all(req.as_bytes()).map_err(|e| e.to_string())?;
-    let mut head = [0u8; 12];
-    s.read_exact(&mut head).map_err(|e| format!("reading the reply: {e}"))?;
-    let status = String::from_utf8_lossy(&head[9..12]).to_string();
-    match status.as_str() {
-        "204" | "200" | "404" => Ok(()),
+    match crate::sandbox::journal::toxiproxy_request(url, "DELETE", &format!("/proxies/{name}"))? {
+        200..=299 | 404 => Ok(()),
         other => Err(format!("DELETE /proxies/{name} answered {other}")),
     }
 }
@@ -419,7 +430,10 @@ impl Link {
             return Ok(());
         }
         match self.inner.backend.delete_proxy(&self.inner.proxy_name).await {
-            Ok(()) | Err(NetError::ProxyNotFound { .. }) => Ok(()),
+            Ok(()) | Err(NetError::ProxyNotFound { .. }) => {
+                self.inner.mark_deleted();
+                Ok(())
+            }
             Err(e) => Err(self.error(e, "delete the proxy through the Toxiproxy API by hand")),
         }
     }

@@ -319,6 +319,7 @@ pub(crate) fn effect_target(effect: &Effect) -> String {
             None => format!("{family} {name}"),
         },
         Effect::ToxiproxyProxy { url, name } => format!("{name} on {url}"),
+        Effect::Plugin { plugin, data } => format!("{plugin} {data}"),
     }
 }
 

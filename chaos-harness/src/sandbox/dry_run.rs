@@ -70,6 +70,7 @@ pub fn describe(effect: &Effect) -> String {
             None => format!("create nft table {family} {name}"),
         },
         Effect::ToxiproxyProxy { url, name } => format!("create Toxiproxy proxy {name} on {url}"),
+        Effect::Plugin { plugin, data } => format!("perform plugin effect {plugin} {data}"),
     };
     format!("would {what}")
 }

@@ -455,6 +455,7 @@ impl Link {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::{Read, Write};
 
     #[test]
     fn external_delete_maps_statuses() {

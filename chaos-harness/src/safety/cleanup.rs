@@ -541,7 +541,9 @@ pub fn cleanup(opts: &CleanupOptions) -> CleanupReport {
         }
     }
     // Registry entries of dead runs whose journal and temp dir are gone.
-    if !opts.dry_run {
+    if !opts.dry_run && opts.matching.is_none() {
+        runs::sweep_dead(None);
+    } else if !opts.dry_run {
         for rec in runs::all() {
             if !rec.owner_alive() && !rec.temp_dir.exists() && matches(&rec.run_id) {
                 runs::unregister(&rec.run_id);

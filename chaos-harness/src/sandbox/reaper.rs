@@ -433,6 +433,8 @@ pub fn stale_journals(grace: Duration) -> Vec<PathBuf> {
 /// }
 /// ```
 pub fn sweep_stale(grace: Duration) -> Vec<(PathBuf, ReplayOutcome)> {
+    // Registry entries of dead runs whose temp dir is gone (nothing else left to undo).
+    super::runs::sweep_dead(None);
     stale_journals(grace)
         .into_iter()
         .map(|p| {
@@ -577,6 +579,9 @@ fn replay_owner(pid: i32, start_time: u64) -> Vec<(PathBuf, Parsed)> {
         out.push((path, parsed));
     }
     remove_headless_dirs(pid);
+    // Registry entries of this owner whose temp dir is gone (killed before creating it, or
+    // while writing the entry).
+    super::runs::sweep_dead(Some((pid, start_time)));
     out
 }
 

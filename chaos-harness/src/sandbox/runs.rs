@@ -136,6 +136,49 @@ pub fn all() -> Vec<RunRecord> {
         .collect()
 }
 
+/// The owner pid inside a run id `<secs hex>-<pid>-<n>`.
+fn id_pid(run_id: &str) -> Option<i32> {
+    run_id.split('-').nth(1)?.parse().ok()
+}
+
+/// Removes the registry entries of dead runs whose temp dir is gone, including entries torn
+/// by a harness killed while writing them (`<run id>.tmp`). `owner`: only that harness's
+/// (pid, start time), as the reaper does for its owner; `None`: every dead owner's (`chaos
+/// cleanup`). Returns the run ids removed.
+///
+/// ```
+/// let removed = chaos_harness::sandbox::runs::sweep_dead(Some((i32::MAX, 1)));
+/// assert!(removed.is_empty());
+/// ```
+pub fn sweep_dead(owner: Option<(i32, u64)>) -> Vec<String> {
+    sweep_dead_in(&dir(), owner)
+}
+
+fn sweep_dead_in(registry: &Path, owner: Option<(i32, u64)>) -> Vec<String> {
+    let Ok(d) = std::fs::read_dir(registry) else { return Vec::new() };
+    let mut removed = Vec::new();
+    for e in d.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let id = name.strip_suffix(".tmp").unwrap_or(&name).to_string();
+        if !valid_id(&id) {
+            continue;
+        }
+        let rec = std::fs::read(e.path()).ok().and_then(|b| serde_json::from_slice::<RunRecord>(&b).ok());
+        let dead = match (&rec, owner) {
+            (Some(r), Some(o)) => (r.owner_pid, r.owner_start_time) == o && !r.owner_alive(),
+            (Some(r), None) => !r.owner_alive(),
+            // Torn while being written: only the run id tells the owner.
+            (None, Some((pid, _))) => id_pid(&id) == Some(pid) && procfs::stat(pid).is_none_or(|s| s.is_dead()),
+            (None, None) => id_pid(&id).is_some_and(|p| procfs::stat(p).is_none_or(|s| s.is_dead())),
+        };
+        let dir_gone = rec.as_ref().is_none_or(|r| !r.temp_dir.exists());
+        if dead && dir_gone && std::fs::remove_file(e.path()).is_ok() {
+            removed.push(id);
+        }
+    }
+    removed
+}
+
 /// Writes the owner file into a freshly created temp dir.
 pub fn write_owner_file(rec: &RunRecord) -> std::io::Result<()> {
     write_atomic(&rec.temp_dir.join(OWNER_FILE), rec)
@@ -204,6 +247,31 @@ mod tests {
         assert!(carries_run_id("chaos-6923e0c0-4242-0-ns-1234abcd", "6923e0c0-4242-0"));
         assert!(!carries_run_id("x6923e0c0-4242-0", "6923e0c0-4242-0"));
         assert!(!carries_run_id("anything", ""));
+    }
+
+    #[test]
+    fn dead_entries_and_torn_ones_are_swept_live_ones_kept() {
+        let reg = tempfile::tempdir().unwrap();
+        let mut c = std::process::Command::new("true").spawn().unwrap();
+        let dead_pid = c.id() as i32;
+        let dead_st = procfs::start_time(dead_pid).unwrap_or(1);
+        c.wait().unwrap();
+        let gone = reg.path().join("no-such-temp-dir");
+        let dead = RunRecord {
+            run_id: format!("1-{dead_pid}-0"),
+            test: "t".into(),
+            owner_pid: dead_pid,
+            owner_start_time: dead_st,
+            temp_dir: gone.clone(),
+        };
+        std::fs::write(reg.path().join(&dead.run_id), serde_json::to_string(&dead).unwrap()).unwrap();
+        std::fs::write(reg.path().join(format!("1-{dead_pid}-1.tmp")), "{\"run_id\":").unwrap();
+        let live = RunRecord::for_this_process(&format!("1-{}-0", std::process::id()), "t", &gone);
+        std::fs::write(reg.path().join(&live.run_id), serde_json::to_string(&live).unwrap()).unwrap();
+        let mut removed = sweep_dead_in(reg.path(), None);
+        removed.sort();
+        assert_eq!(removed, vec![format!("1-{dead_pid}-0"), format!("1-{dead_pid}-1")]);
+        assert!(reg.path().join(&live.run_id).exists(), "a live owner's entry is kept");
     }
 
     #[test]

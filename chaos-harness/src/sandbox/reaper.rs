@@ -578,7 +578,7 @@ fn replay_owner(pid: i32, start_time: u64) -> Vec<(PathBuf, Parsed)> {
         }
         out.push((path, parsed));
     }
-    remove_headless_dirs(pid);
+    remove_headless_dirs(pid, start_time);
     // Registry entries of this owner whose temp dir is gone (killed before creating it, or
     // while writing the entry).
     super::runs::sweep_dead(Some((pid, start_time)));
@@ -588,9 +588,15 @@ fn replay_owner(pid: i32, start_time: u64) -> Vec<(PathBuf, Parsed)> {
 /// Temp dirs of the owner (run id `<secs>-<pid>-<n>`) that have no readable journal header:
 /// the harness died between creating the dir and writing the header, so nothing else was done
 /// in them. Skipped if the pid now belongs to a live process (pid reuse).
-fn remove_headless_dirs(pid: i32) {
-    if procfs::stat(pid).is_some_and(|s| !s.is_dead()) {
-        return;
+fn remove_headless_dirs(pid: i32, start_time: u64) {
+    // The pipe reaches EOF while the owner is still exiting: wait (briefly) until it is gone
+    // (a zombie counts as gone). Pid + start time, so a reused pid is never mistaken for it.
+    let t0 = Instant::now();
+    while !procfs::is_gone(pid, start_time) {
+        if t0.elapsed() > Duration::from_secs(2) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(5));
     }
     let Ok(dir) = std::fs::read_dir(std::env::temp_dir()) else { return };
     for e in dir.flatten() {

@@ -475,8 +475,10 @@ pub fn cleanup(opts: &CleanupOptions) -> CleanupReport {
             }
             Some(rec) => Err(format!("kept: its owner file names run {}, not {run}", rec.run_id)),
             None => {
-                // A sandbox dir whose harness died before writing its owner file is empty.
-                let empty = std::fs::read_dir(dir).is_ok_and(|mut d| d.next().is_none());
+                // A sandbox dir whose harness died before writing its owner file is empty, or
+                // holds only the owner file's unfinished temporary.
+                let empty = std::fs::read_dir(dir)
+                    .is_ok_and(|d| d.flatten().all(|e| e.file_name() == std::ffi::OsStr::new("owner.tmp")));
                 let owner_dead = run_pid(&run).is_some_and(|p| procfs::stat(p).is_none_or(|s| s.is_dead()));
                 if empty && owner_dead && modified_ago(dir) >= FRESH || proven(&run) {
                     Ok(())

@@ -23,7 +23,7 @@ pub mod resource;
 #[cfg(feature = "snakepit")]
 pub mod snakepit;
 
-pub use load::{ErrorRate, NoLostRequests};
+pub use load::{ErrorRate, Latency, LoadCheck, NoLostRequests, Over, Phase, RecoversWithin, Throughput, Windows};
 pub use network::TcpConnect;
 pub use process::{ExitsWithin, NoOrphans, ProcessCount, ProcessesGone, Respawned};
 pub use resource::OomKills;
@@ -47,6 +47,8 @@ pub struct JudgeContext {
     pub confirmations: Vec<Confirmation>,
     /// The scenario's load so far (final once the load stopped), if it runs one.
     pub load: Option<crate::load::LoadReport>,
+    /// The phase windows so far (baseline, fault, recovery), relative to the load's start.
+    pub phases: Vec<crate::load::PhaseSpan>,
 }
 
 /// A criterion's judgement.

@@ -152,8 +152,13 @@ mod tests {
             crate::sandbox::Sandbox::with_options("unit::reach", crate::sandbox::SandboxOptions { cgroups: false })
                 .unwrap(),
         );
-        let cx =
-            JudgeContext { sandbox: sb.clone(), scenario_start: Instant::now(), confirmations: vec![], load: None };
+        let cx = JudgeContext {
+            sandbox: sb.clone(),
+            scenario_start: Instant::now(),
+            confirmations: vec![],
+            load: None,
+            phases: vec![],
+        };
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let open = l.local_addr().unwrap();
         let closed = {

@@ -91,6 +91,9 @@ pub struct ScenarioOutcome {
     /// Every request of the load, for reports (not serialized).
     #[serde(skip)]
     pub load_report: Option<LoadReport>,
+    /// When the load started, after the scenario's start (records are timed from the load).
+    #[serde(skip)]
+    pub load_offset: Duration,
     /// The guard that stopped the scenario, with its reading (see [`Scenario::guard`]).
     #[serde(default)]
     pub aborted_by_guard: Option<String>,
@@ -104,6 +107,13 @@ impl ScenarioOutcome {
 }
 
 impl ScenarioOutcome {
+    /// The phase windows of the load (relative to the load's start) up to `end` (scenario
+    /// time): baseline before the first injection, fault until the first clear, recovery after.
+    pub fn phase_spans(&self, end: Duration) -> Vec<crate::load::PhaseSpan> {
+        let first = |prefix: &str| self.timeline.iter().find(|e| e.what.starts_with(prefix)).map(|e| e.at);
+        phase_spans(first("inject "), first("cleared "), end, self.load_offset)
+    }
+
     /// The outcome in the reporters' model: verdicts, the timeline (faults, clears, steps),
     /// load per phase (baseline before the first fault, fault until the first clear, recovery
     /// after it) and load over time in 250 ms buckets.
@@ -124,43 +134,54 @@ impl ScenarioOutcome {
                 Ev { at_ms: ms(e.at), kind: kind.into(), detail: e.what.clone() }
             })
             .collect();
-        let first = |prefix: &str| self.timeline.iter().find(|e| e.what.starts_with(prefix)).map(|e| e.at);
         let mut phases = Vec::new();
         let mut series = Vec::new();
         if let Some(report) = &self.load_report {
-            let end = report.records().iter().map(|r| r.started + r.latency).max().unwrap_or_default();
-            let fault_at = first("inject ").unwrap_or(end);
-            let clear_at = first("cleared ").unwrap_or(end).max(fault_at);
-            for (phase, from, to) in [
-                ("baseline", Duration::ZERO, fault_at),
-                ("fault", fault_at, clear_at),
-                ("recovery", clear_at, end + Duration::from_millis(1)),
-            ] {
-                let s = report.stats_between(from, to);
-                if s.total > 0 {
+            let us = |d: Option<Duration>| d.map(|d| d.as_micros() as u64);
+            // Records are timed from the load's start; the report is timed from the scenario's.
+            let shift = self.load_offset;
+            let end = report.end() + shift;
+            for p in report.phase_stats(&self.phase_spans(end + Duration::from_millis(1))) {
+                let s = &p.stats;
+                if s.total > 0 || p.overlapping > 0 {
+                    let secs = p.span.len().as_secs_f64();
                     phases.push(PhaseReport {
-                        phase: phase.into(),
-                        from_ms: ms(from),
-                        to_ms: ms(to),
+                        phase: p.span.phase.clone(),
+                        from_ms: ms(p.span.from + shift),
+                        to_ms: ms(p.span.to + shift),
                         total: s.total,
                         ok: s.ok,
                         errors: s.errors,
+                        error_kinds: s.error_kinds.clone(),
+                        refused: s.refused,
+                        timeouts: s.timeouts,
                         lost: s.lost,
-                        p50_us: s.p50.map(|d| d.as_micros() as u64),
-                        p99_us: s.p99.map(|d| d.as_micros() as u64),
+                        skipped: s.skipped,
+                        overlapping: p.overlapping,
+                        issued_per_s: if secs > 0.0 { s.issued() as f64 / secs } else { 0.0 },
+                        throughput: p.throughput,
+                        p50_us: us(s.p50),
+                        p90_us: us(s.p90),
+                        p99_us: us(s.p99),
+                        p999_us: us(s.p999),
+                        max_us: us(s.max),
                     });
                 }
             }
+            // By end time: a bucket shows what finished in it, so an outage with no success has
+            // no latency point (the chart leaves a gap instead of a line across it).
             let bucket = Duration::from_millis(250);
             let mut t = Duration::ZERO;
             while t <= end {
-                let s = report.stats_between(t, t + bucket);
+                let s = report.stats_ended_between(t.saturating_sub(shift), (t + bucket).saturating_sub(shift));
                 series.push(SeriesPoint {
                     at_ms: ms(t),
                     ok: s.ok,
-                    failed: s.errors + s.lost,
-                    p50_us: s.p50.map(|d| d.as_micros() as u64),
-                    p99_us: s.p99.map(|d| d.as_micros() as u64),
+                    failed: s.issued() - s.ok,
+                    refused: s.refused,
+                    lost: s.unanswered(),
+                    p50_us: us(s.p50),
+                    p99_us: us(s.p99),
                 });
                 t += bucket;
             }
@@ -308,8 +329,13 @@ impl<'cx> Scenario<'cx> {
             return Ok(out);
         }
         let watch = GuardWatch::start(guards, guard::DEFAULT_INTERVAL);
-        let mut jcx =
-            JudgeContext { sandbox: Arc::clone(&sandbox), scenario_start: t0, confirmations: Vec::new(), load: None };
+        let mut jcx = JudgeContext {
+            sandbox: Arc::clone(&sandbox),
+            scenario_start: t0,
+            confirmations: Vec::new(),
+            load: None,
+            phases: Vec::new(),
+        };
         for s in &steps {
             if let Step::Expect(c) = s {
                 c.prepare(&jcx);
@@ -319,6 +345,7 @@ impl<'cx> Scenario<'cx> {
             tracing::info!(scenario = %name, ?spec, "load started");
             spec.start(call)
         });
+        out.load_offset = load_run.as_ref().map(|r| r.started_at().saturating_duration_since(t0)).unwrap_or_default();
         let mut final_load: Option<LoadReport> = None;
         let mut active: Vec<Box<dyn ActiveFault>> = Vec::new();
         let ev = |out: &mut ScenarioOutcome, what: String| {
@@ -363,6 +390,7 @@ impl<'cx> Scenario<'cx> {
                 }
                 Step::Expect(c) => {
                     jcx.load = load_run.as_ref().map(|r| r.snapshot()).or_else(|| final_load.clone());
+                    jcx.phases = out.phase_spans(t0.elapsed());
                     ev(&mut out, format!("expect {}", c.describe()));
                     match watch.race(c.judge(&jcx)).await {
                         Ok(v) => {
@@ -404,6 +432,25 @@ impl<'cx> Scenario<'cx> {
         out.notes = sandbox.notes();
         if out.passed() { Ok(out) } else { Err(ScenarioError::CriteriaFailed(Box::new(out))) }
     }
+}
+
+/// Baseline `[0, fault)`, fault `[fault, clear)`, recovery `[clear, end)`, shifted to the
+/// load's clock (`shift`: the load's start after the scenario's).
+pub(crate) fn phase_spans(
+    fault: Option<Duration>,
+    clear: Option<Duration>,
+    end: Duration,
+    shift: Duration,
+) -> Vec<crate::load::PhaseSpan> {
+    use crate::load::PhaseSpan;
+    let fault_at = fault.unwrap_or(end).min(end);
+    let clear_at = clear.unwrap_or(end).clamp(fault_at, end);
+    let l = |d: Duration| d.saturating_sub(shift);
+    vec![
+        PhaseSpan::new("baseline", Duration::ZERO, l(fault_at)),
+        PhaseSpan::new("fault", l(fault_at), l(clear_at)),
+        PhaseSpan::new("recovery", l(clear_at), l(end)),
+    ]
 }
 
 async fn clear_all(active: &mut Vec<Box<dyn ActiveFault>>, out: &mut ScenarioOutcome, t0: Instant) {

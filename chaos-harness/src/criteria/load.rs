@@ -12,7 +12,8 @@
 //! requests, error replies and skipped ticks are reported apart and never count as lost.
 //!
 //! ```
-//! use chaos_harness::criteria::{Criterion, Phase};
+//! use chaos_harness::criteria::Criterion;
+//! use chaos_harness::observe::Phase;
 //! use std::time::Duration;
 //! let c = Criterion::error_rate().at_most(0.01);
 //! assert!(Criterion::from(c).describe().contains("error rate"));
@@ -32,46 +33,49 @@ use super::{Criterion, Judge, JudgeContext, Verdict};
 use crate::BoxFuture;
 use crate::load::{LoadReport, LoadStats, PhaseSpan};
 
-/// A phase of a scenario, for `.during(..)`.
+pub use crate::observe::Phase;
+
+/// The phase windows of the load (relative to the load's start, by name) from the scenario's
+/// `PhaseEntered` events; the last one ends at `end` (scenario time).
 ///
 /// ```
-/// use chaos_harness::criteria::Phase;
-/// assert_eq!(Phase::Recovery.name(), "recovery");
-/// assert_eq!(Phase::named("warmup").name(), "warmup");
+/// use chaos_harness::observe::{Event, EventKind, Phase};
+/// use std::time::Duration;
+/// let ev = |ms, kind| Event { at: Duration::from_millis(ms), kind };
+/// let events = vec![
+///     ev(0, EventKind::PhaseEntered { phase: Phase::Baseline }),
+///     ev(10, EventKind::LoadStarted { load: "constant_rate".into() }),
+///     ev(1010, EventKind::PhaseEntered { phase: Phase::Fault }),
+/// ];
+/// let spans = chaos_harness::criteria::load::load_spans(&events, Duration::from_millis(2010));
+/// assert_eq!(spans[1].phase, "fault");
+/// assert_eq!((spans[1].from, spans[1].to), (Duration::from_secs(1), Duration::from_secs(2)));
 /// ```
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub enum Phase {
-    /// Before the first injection.
-    Baseline,
-    /// From the first injection to the first clear.
-    Fault,
-    /// After the first clear.
-    Recovery,
-    /// A custom phase window by name.
-    Named(String),
+pub fn load_spans(events: &[crate::observe::Event], end: Duration) -> Vec<PhaseSpan> {
+    use crate::observe::EventKind;
+    let shift =
+        events.iter().find(|e| matches!(e.kind, EventKind::LoadStarted { .. })).map(|e| e.at).unwrap_or_default();
+    let entered: Vec<(Duration, &Phase)> = events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::PhaseEntered { phase } => Some((e.at, phase)),
+            _ => None,
+        })
+        .collect();
+    let l = |d: Duration| d.saturating_sub(shift);
+    entered
+        .iter()
+        .enumerate()
+        .map(|(i, (from, phase))| {
+            let to = entered.get(i + 1).map_or(end, |(t, _)| *t);
+            PhaseSpan::new(phase.to_string(), l(*from), l(to.max(*from)))
+        })
+        .collect()
 }
 
-impl Phase {
-    /// A custom phase.
-    pub fn named(name: impl Into<String>) -> Self {
-        Phase::Named(name.into())
-    }
-
-    /// Its name as in the phase windows and reports.
-    pub fn name(&self) -> &str {
-        match self {
-            Phase::Baseline => "baseline",
-            Phase::Fault => "fault",
-            Phase::Recovery => "recovery",
-            Phase::Named(n) => n,
-        }
-    }
-}
-
-impl std::fmt::Display for Phase {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
-    }
+/// The spans of the scenario so far (the last phase runs to now).
+fn spans(cx: &JudgeContext) -> Vec<PhaseSpan> {
+    load_spans(&cx.events, cx.scenario_start.elapsed())
 }
 
 fn during(phase: &Option<Phase>) -> String {
@@ -86,8 +90,14 @@ fn no_load(name: String) -> Verdict {
 fn span_of(cx: &JudgeContext, report: &LoadReport, phase: &Option<Phase>) -> Result<PhaseSpan, String> {
     let whole = || PhaseSpan::new("whole run", Duration::ZERO, report.end() + Duration::from_millis(1));
     let Some(p) = phase else { return Ok(whole()) };
-    cx.phases.iter().find(|s| s.phase == p.name()).cloned().ok_or_else(|| {
-        let known: Vec<&str> = cx.phases.iter().map(|s| s.phase.as_str()).collect();
+    let spans = spans(cx);
+    // A phase entered more than once (a custom phase) counts from its first entry to its last end.
+    let mine: Vec<&PhaseSpan> = spans.iter().filter(|s| s.phase == p.as_str()).collect();
+    if let (Some(a), Some(b)) = (mine.first(), mine.last()) {
+        return Ok(PhaseSpan::new(p.as_str(), a.from, b.to));
+    }
+    Err({
+        let known: Vec<&str> = spans.iter().map(|s| s.phase.as_str()).collect();
         format!(
             "no phase {p:?} in this scenario (phases so far: {known:?}); evaluate the criterion after the phase began"
         )
@@ -190,6 +200,10 @@ impl NoLostRequests {
 }
 
 impl Judge for NoLostRequests {
+    fn described(&self) -> Option<crate::params::Described> {
+        Some(crate::params::Described::new("no_lost_requests", crate::params::Params::new()))
+    }
+
     fn describe(&self) -> String {
         match self.allowed {
             0 => format!("no lost requests{}", during(&self.phase)),
@@ -259,6 +273,10 @@ impl ErrorRate {
 }
 
 impl Judge for ErrorRate {
+    fn described(&self) -> Option<crate::params::Described> {
+        Some(crate::params::Described::new("error_rate", crate::params::Params::new().with("at_most", self.max)))
+    }
+
     fn describe(&self) -> String {
         let kind = self.kind.as_ref().map(|k| format!(" of {k}")).unwrap_or_default();
         format!("error rate{kind}{} at most {:.1}%", during(&self.phase), self.max * 100.0)
@@ -663,7 +681,7 @@ impl Judge for LoadCheck {
         Box::pin(async move {
             let name = self.describe();
             let Some(report) = &cx.load else { return no_load(name) };
-            let (passed, detail) = match (self.f)(report, &cx.phases) {
+            let (passed, detail) = match (self.f)(report, &spans(cx)) {
                 Ok(d) => (true, d),
                 Err(d) => (false, d),
             };
@@ -728,17 +746,18 @@ mod tests {
             )
             .expect("sandbox"),
         );
-        Cx(JudgeContext {
-            sandbox,
-            scenario_start: Instant::now(),
-            confirmations: vec![],
-            load: Some(LoadReport::from_records(recs, Instant::now())),
-            phases: vec![
-                PhaseSpan::new("baseline", ms(0), ms(1000)),
-                PhaseSpan::new("fault", ms(1000), ms(2000)),
-                PhaseSpan::new("recovery", ms(2000), ms(4100)),
-            ],
-        })
+        use crate::observe::{Event, EventKind};
+        let mut cx = JudgeContext::new(sandbox, 7);
+        cx.scenario_start = Instant::now().checked_sub(ms(4100)).unwrap_or_else(Instant::now);
+        cx.load = Some(LoadReport::from_records(recs, Instant::now()));
+        let ev = |t, kind| Event { at: ms(t), kind };
+        cx.events = vec![
+            ev(0, EventKind::PhaseEntered { phase: Phase::Baseline }),
+            ev(0, EventKind::LoadStarted { load: "test".into() }),
+            ev(1000, EventKind::PhaseEntered { phase: Phase::Fault }),
+            ev(2000, EventKind::PhaseEntered { phase: Phase::Recovery }),
+        ];
+        Cx(cx)
     }
 
     async fn verdict(c: impl Into<Criterion>, cx: &JudgeContext) -> Verdict {

@@ -172,6 +172,7 @@ type CallFn = dyn Fn(u64) -> Pin<Box<dyn Future<Output = Reply> + Send>> + Send 
 #[derive(Clone)]
 pub struct Call {
     f: Arc<CallFn>,
+    described: Option<crate::params::Described>,
 }
 
 impl std::fmt::Debug for Call {
@@ -200,7 +201,20 @@ impl Call {
                 let fut = f(seq);
                 Box::pin(async move { fut.await.into() })
             }),
+            described: None,
         }
+    }
+
+    /// Records the registry kind and parameters that build this call again from a scenario
+    /// spec (registered calls do this; a closure alone cannot be written down).
+    pub fn with_described(mut self, d: crate::params::Described) -> Self {
+        self.described = Some(d);
+        self
+    }
+
+    /// See [`Call::with_described`].
+    pub fn described(&self) -> Option<&crate::params::Described> {
+        self.described.as_ref()
     }
 
     fn invoke(&self, seq: u64) -> Pin<Box<dyn Future<Output = Reply> + Send>> {
@@ -293,6 +307,96 @@ impl Load {
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
+    }
+
+    /// The load as a scenario spec writes it: `constant_rate` with `rate`, or `closed_loop`
+    /// with `clients`, plus `timeout` and `max_in_flight`.
+    ///
+    /// ```
+    /// let d = chaos_harness::load::Load::constant_rate(200).described();
+    /// assert_eq!(d.kind, "constant_rate");
+    /// assert_eq!(d.params.u64("rate").unwrap(), Some(200));
+    /// ```
+    pub fn described(&self) -> crate::params::Described {
+        use crate::params::{Described, Params};
+        let p = Params::new().with_duration("timeout", self.timeout).with("max_in_flight", self.max_in_flight);
+        match &self.shape {
+            Shape::Open(profile) => {
+                let p = match profile.poisson {
+                    Some(seed) => p.with("poisson_seed", seed),
+                    None => p,
+                };
+                match profile.segments.as_slice() {
+                    [one] => Described::new("constant_rate", p.with("rate", one.from.round() as u64)),
+                    [ramp, _] if ramp.from != ramp.to => Described::new(
+                        "ramp",
+                        p.with("from", ramp.from.round() as u64)
+                            .with("to", ramp.to.round() as u64)
+                            .with_duration("over", Duration::from_secs_f64(ramp.len.unwrap_or_default())),
+                    ),
+                    steps => Described::new(
+                        "steps",
+                        p.with(
+                            "steps",
+                            steps
+                                .iter()
+                                .filter_map(|s| Some(format!("{}ms@{}", (s.len? * 1000.0).round(), s.from.round())))
+                                .collect::<Vec<_>>()
+                                .join(","),
+                        ),
+                    ),
+                }
+            }
+            Shape::Closed { concurrency } => Described::new("closed_loop", p.with("clients", *concurrency)),
+        }
+    }
+
+    /// Builds a load from its description (see [`Load::described`]).
+    pub fn from_described(d: &crate::params::Described) -> Result<Self, crate::Error> {
+        let bad = |cause: String| crate::Error::Config {
+            what: format!("load `{}`", d.kind),
+            cause,
+            fix: "write kind = \"constant_rate\" with rate = 200, or kind = \"closed_loop\" with clients = 4".into(),
+        };
+        let num = |key: &str| d.params.u64(key).map_err(|e| bad(e.to_string()));
+        let mut load = match d.kind.as_str() {
+            "constant_rate" => Load::constant_rate(num("rate")?.ok_or_else(|| bad("`rate` is missing".into()))? as u32),
+            "closed_loop" => {
+                Load::closed_loop(num("clients")?.ok_or_else(|| bad("`clients` is missing".into()))? as usize)
+            }
+            "ramp" => {
+                let over = d.params.duration("over").map_err(|e| bad(e.to_string()))?;
+                Load::ramp(
+                    num("from")?.unwrap_or(0) as u32,
+                    num("to")?.ok_or_else(|| bad("`to` is missing".into()))? as u32,
+                    over.ok_or_else(|| bad("`over` is missing".into()))?,
+                )
+            }
+            "steps" => {
+                let text = d.params.str("steps").map_err(|e| bad(e.to_string()))?.unwrap_or_default();
+                let steps = text
+                    .split(',')
+                    .filter(|s| !s.trim().is_empty())
+                    .map(|s| {
+                        let (ms, rate) = s.trim().split_once("ms@")?;
+                        Some((Duration::from_millis(ms.parse().ok()?), rate.parse().ok()?))
+                    })
+                    .collect::<Option<Vec<(Duration, u32)>>>()
+                    .ok_or_else(|| bad(format!("`steps` = {text:?} is not like \"1000ms@50,2000ms@200\"")))?;
+                Load::steps(&steps)
+            }
+            other => return Err(bad(format!("unknown load kind `{other}`"))),
+        };
+        if let Some(t) = d.params.duration("timeout").map_err(|e| bad(e.to_string()))? {
+            load = load.timeout(t);
+        }
+        if let Some(m) = num("max_in_flight")? {
+            load = load.max_in_flight(m as usize);
+        }
+        if let Some(seed) = num("poisson_seed")? {
+            load = load.seed(seed);
+        }
+        Ok(load)
     }
 
     /// Caps open-loop requests in flight (default 10 000); a tick that finds the cap reached

@@ -139,6 +139,27 @@ impl LoadStats {
     }
 }
 
+impl std::fmt::Display for LoadStats {
+    /// `120 requests: 118 ok, 1 errors, 0 refused, 0 timeouts, 1 lost, 0 skipped (error rate 1.7%), p50 1.2 ms, p99 8.0 ms`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let ms = |d: Option<Duration>| d.map_or("-".to_string(), |d| format!("{:.1} ms", d.as_secs_f64() * 1e3));
+        write!(
+            f,
+            "{} requests: {} ok, {} errors, {} refused, {} timeouts, {} lost, {} skipped (error rate {:.1}%), p50 {}, p99 {}",
+            self.total,
+            self.ok,
+            self.errors,
+            self.refused,
+            self.timeouts,
+            self.lost,
+            self.skipped,
+            self.error_rate * 100.0,
+            ms(self.p50),
+            ms(self.p99)
+        )
+    }
+}
+
 /// Accumulates [`LoadStats`].
 pub(crate) struct StatsBuilder {
     s: LoadStats,

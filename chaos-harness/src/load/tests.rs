@@ -212,8 +212,12 @@ async fn open_loop_latency_includes_queueing_delay_when_the_target_stalls() {
     let report = run.stop().await;
     server.abort();
     let s = report.stats();
-    // The tick due at the very moment of the stop may be recorded as skipped.
-    assert!(s.ok == s.total - s.skipped && s.skipped <= 1, "{s:?}");
+    // Ticks due in the last moments before the stop may be recorded as skipped when the
+    // machine is loaded (the generator had not reached them yet), never during the stall.
+    assert_eq!(s.ok, s.total - s.skipped, "{s:?}");
+    let skipped_early =
+        report.records().iter().filter(|r| r.outcome == Outcome::Skipped && r.intended < Duration::from_millis(2300));
+    assert_eq!(skipped_early.count(), 0, "{s:?}");
     let over = |ms: u64| report.records().iter().filter(|r| r.latency() >= Duration::from_millis(ms)).count();
     let delayed = over(50);
     let half = over(500);

@@ -20,8 +20,8 @@
 //! Open loop: every tick of the schedule before the stop becomes exactly one record, issued or
 //! skipped, and latency counts from the tick (coordinated-omission correct, as wrk2 does), so a
 //! stalled target shows the queueing delay its users would see. Closed loop: `n` clients, each
-//! sends, waits for the end, thinks, and sends again; after a refused or lost request a client
-//! backs off (doubling up to a cap) so an outage is not a busy loop.
+//! sends, waits for the end, thinks, and sends again; after a refused, lost or error-answered
+//! request a client backs off (doubling up to a cap) so an outage is not a busy loop.
 //!
 //! ```
 //! use chaos_harness::load::{Call, Load, Outcome};
@@ -297,7 +297,7 @@ impl Load {
     }
 
     /// Closed loop: `concurrency` clients, each issuing its next request when the last ends
-    /// (after its think time, or its back-off after a refused or lost request).
+    /// (after its think time, or its back-off after a failed request).
     pub fn closed_loop(concurrency: usize) -> Self {
         Self::with(Shape::Closed { concurrency: concurrency.max(1) })
     }
@@ -426,8 +426,10 @@ impl Load {
         self
     }
 
-    /// Closed loop: after a refused or lost request a client waits `first`, doubling on each
-    /// further one up to `max` (default 10 ms to 1 s); any other outcome resets it.
+    /// Closed loop: after a refused, lost or error-answered request a client waits `first`,
+    /// doubling on each further one up to `max` (default 10 ms to 1 s); a success or a timeout
+    /// resets it. An outage (refusals) or a target answering errors at once is then not a busy
+    /// loop.
     pub fn backoff(mut self, first: Duration, max: Duration) -> Self {
         self.backoff = (first, max.max(first));
         self
@@ -604,7 +606,8 @@ async fn drive(spec: Load, call: Call, mut stop: watch::Receiver<Option<Instant>
                     while stop.borrow().is_none() {
                         let seq = next.fetch_add(1, Ordering::Relaxed);
                         let outcome = one(&call, seq, None, timeout, &sink, t0).await;
-                        let wait = if matches!(outcome, Outcome::Refused(_) | Outcome::Lost(_)) {
+                        let wait = if matches!(outcome, Outcome::Refused(_) | Outcome::Lost(_) | Outcome::Error { .. })
+                        {
                             let w = backoff;
                             backoff = (backoff * 2).min(cap);
                             w

@@ -85,3 +85,25 @@ pub async fn worker_sigkill_under_load(cx: &mut Chaos, defects: &[Defect]) -> Ve
         .run()
         .await)
 }
+
+/// Pool saturation: an open loop at 3x the pool's capacity (4 workers x 200 ms = 20/s, offered
+/// 60/s) against a queue of 8 with a 3 s queue timeout. Backpressure means the excess is
+/// refused at once with `pool_saturated` (an error reply, not a timeout or a lost request) and
+/// what is queued is served within the queue timeout (catches `unbounded_queue`: the queue
+/// grows until requests wait out the queue timeout).
+pub async fn pool_saturation_backpressure(cx: &mut Chaos, defects: &[Defect]) -> Verdicts {
+    let pit = cx.start(pit(defects).queue(8, secs(3))).await?;
+    let call = pit.call(Execute::tool("sleep").args(serde_json::json!({"ms": 200})));
+    Ok(cx
+        .scenario("pool saturation: backpressure, not queueing without bound")
+        .load(Load::constant_rate(60).max_in_flight(1000).timeout(secs(10)), call)
+        .wait(secs(5))
+        .stop_load()
+        .expect(Criterion::error_rate().of_kind("queue_timeout").at_most(0.0))
+        .expect(Criterion::no_lost_requests())
+        .expect(Criterion::windows(secs(1)).eventually("the pool answers pool_saturated", |s| {
+            s.error_kinds.keys().any(|k| k.ends_with("/pool_saturated"))
+        }))
+        .run()
+        .await)
+}

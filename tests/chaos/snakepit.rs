@@ -179,3 +179,16 @@ async fn restart_scenario_report_counts_refused_as_refused_and_lost_only_in_flig
     ensure!(rate < 200.0, "{rate:.0} requests/s issued during the fault: {fault:#}");
     Ok(())
 }
+
+#[chaos_test(tags = ["load", "snakepit"], requires = ["elixir", "cgroups"], timeout = "2m")]
+async fn pool_saturation_refuses_excess_with_backpressure(cx: &mut Chaos) -> ChaosResult {
+    passed(snakepit_chaos::scenarios::pool_saturation_backpressure(cx, &[]).await)
+}
+
+#[chaos_test(tags = ["meta", "snakepit", "load"], requires = ["elixir", "cgroups"], timeout = "2m")]
+async fn catches_unbounded_queue(cx: &mut Chaos) -> ChaosResult {
+    caught(
+        snakepit_chaos::scenarios::pool_saturation_backpressure(cx, &[Defect::UnboundedQueue]).await,
+        "error rate of queue_timeout",
+    )
+}

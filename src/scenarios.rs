@@ -13,6 +13,7 @@ use chaos_harness::criteria::Criterion;
 use chaos_harness::fault::{Fault, Signal};
 use chaos_harness::fixture::snakepit::{Defect, Execute, Snakepit};
 use chaos_harness::load::Load;
+use chaos_harness::observe::Phase;
 use chaos_harness::scenario::{ScenarioError, ScenarioOutcome};
 
 /// A scenario's result: the harness worked (outer `Ok`) and the criteria held or not (inner).
@@ -104,6 +105,29 @@ pub async fn pool_saturation_backpressure(cx: &mut Chaos, defects: &[Defect]) ->
         .expect(Criterion::windows(secs(1)).eventually("the pool answers pool_saturated", |s| {
             s.error_kinds.keys().any(|k| k.ends_with("/pool_saturated"))
         }))
+        .run()
+        .await)
+}
+
+/// A worker SIGKILLed under a light load: it is replaced, and the per-request telemetry keeps
+/// flowing after the restart (catches `telemetry_gap`: telemetry stops after the first worker
+/// restart).
+pub async fn telemetry_through_worker_restart(cx: &mut Chaos, defects: &[Defect]) -> Verdicts {
+    let pit = cx.start(pit(defects)).await?;
+    let call = pit.call(Execute::tool("echo").args(serde_json::json!({"x": 1})));
+    Ok(cx
+        .scenario("telemetry keeps flowing through a worker restart")
+        .load(Load::constant_rate(20).timeout(secs(5)), call)
+        .wait(secs(1))
+        .inject(Fault::kill(pit.worker(0)).signal(Signal::SIGKILL))
+        .expect(Criterion::respawned(pit.workers()).within(secs(5)))
+        .wait(secs(2))
+        .expect(
+            Criterion::telemetry(&pit, "snakepit.request.executed")
+                .keeps_flowing()
+                .max_gap(secs(1))
+                .during(Phase::Recovery),
+        )
         .run()
         .await)
 }

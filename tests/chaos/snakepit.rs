@@ -192,3 +192,16 @@ async fn catches_unbounded_queue(cx: &mut Chaos) -> ChaosResult {
         "error rate of queue_timeout",
     )
 }
+
+#[chaos_test(tags = ["process", "snakepit"], requires = ["elixir", "cgroups"], timeout = "2m")]
+async fn telemetry_keeps_flowing_through_a_worker_restart(cx: &mut Chaos) -> ChaosResult {
+    passed(snakepit_chaos::scenarios::telemetry_through_worker_restart(cx, &[]).await)
+}
+
+#[chaos_test(tags = ["meta", "snakepit"], requires = ["elixir", "cgroups"], timeout = "2m")]
+async fn catches_telemetry_gap(cx: &mut Chaos) -> ChaosResult {
+    caught(
+        snakepit_chaos::scenarios::telemetry_through_worker_restart(cx, &[Defect::TelemetryGap]).await,
+        "keeps flowing",
+    )
+}

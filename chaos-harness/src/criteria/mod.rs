@@ -28,7 +28,7 @@ pub use network::TcpConnect;
 pub use process::{ExitsWithin, NoOrphans, ProcessCount, ProcessesGone, Respawned};
 pub use resource::OomKills;
 #[cfg(feature = "snakepit")]
-pub use snakepit::Healthy;
+pub use snakepit::{Healthy, TelemetryFlow};
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -13,6 +13,7 @@ use chaos_harness::criteria::Criterion;
 use chaos_harness::fault::{Fault, Signal};
 use chaos_harness::fixture::snakepit::{Defect, Execute, Snakepit};
 use chaos_harness::load::Load;
+use chaos_harness::observe::Phase;
 use chaos_harness::scenario::{ScenarioError, ScenarioOutcome};
 
 /// A scenario's result: the harness worked (outer `Ok`) and the criteria held or not (inner).
@@ -46,6 +47,9 @@ pub async fn beam_sigkill(cx: &mut Chaos, defects: &[Defect]) -> Verdicts {
 /// BEAM SIGKILL under load with a supervised restart 0.5 s later: the old run's workers are
 /// gone within 5 s (heartbeat or boot sweep) and the pool is fully functional within 30 s
 /// (catches `no_orphan_sweep`: the old workers keep heartbeating to the restarted bridge).
+/// Only the requests in flight when the BEAM died may be lost (at most the 4 clients); the
+/// rest of the outage shows as refused connections and error replies, at a rate the clients'
+/// back-off bounds.
 pub async fn beam_sigkill_under_load_then_restart(cx: &mut Chaos, defects: &[Defect]) -> Verdicts {
     let pit = cx.start(pit(defects).supervised(Duration::from_millis(500))).await?;
     let call = pit.call(Execute::tool("sleep").args(serde_json::json!({"ms": 20})));
@@ -56,6 +60,9 @@ pub async fn beam_sigkill_under_load_then_restart(cx: &mut Chaos, defects: &[Def
         .inject(Fault::kill(pit.beam()).signal(Signal::SIGKILL))
         .expect(Criterion::gone(pit.workers()).within(secs(5)))
         .expect(Criterion::healthy(&pit).within(secs(30)))
+        .wait(secs(1))
+        .stop_load()
+        .expect(Criterion::no_lost_requests().allowing(4))
         .run()
         .await)
 }
@@ -76,6 +83,51 @@ pub async fn worker_sigkill_under_load(cx: &mut Chaos, defects: &[Defect]) -> Ve
         .wait(secs(1))
         .stop_load()
         .expect(Criterion::no_lost_requests())
+        .run()
+        .await)
+}
+
+/// Pool saturation: an open loop at 3x the pool's capacity (4 workers x 200 ms = 20/s, offered
+/// 60/s) against a queue of 8 with a 3 s queue timeout. Backpressure means the excess is
+/// refused at once with `pool_saturated` (an error reply, not a timeout or a lost request) and
+/// what is queued is served within the queue timeout (catches `unbounded_queue`: the queue
+/// grows until requests wait out the queue timeout).
+pub async fn pool_saturation_backpressure(cx: &mut Chaos, defects: &[Defect]) -> Verdicts {
+    let pit = cx.start(pit(defects).queue(8, secs(3))).await?;
+    let call = pit.call(Execute::tool("sleep").args(serde_json::json!({"ms": 200})));
+    Ok(cx
+        .scenario("pool saturation: backpressure, not queueing without bound")
+        .load(Load::constant_rate(60).max_in_flight(1000).timeout(secs(10)), call)
+        .wait(secs(5))
+        .stop_load()
+        .expect(Criterion::error_rate().of_kind("queue_timeout").at_most(0.0))
+        .expect(Criterion::no_lost_requests())
+        .expect(Criterion::windows(secs(1)).eventually("the pool answers pool_saturated", |s| {
+            s.error_kinds.keys().any(|k| k.ends_with("/pool_saturated"))
+        }))
+        .run()
+        .await)
+}
+
+/// A worker SIGKILLed under a light load: it is replaced, and the per-request telemetry keeps
+/// flowing after the restart (catches `telemetry_gap`: telemetry stops after the first worker
+/// restart).
+pub async fn telemetry_through_worker_restart(cx: &mut Chaos, defects: &[Defect]) -> Verdicts {
+    let pit = cx.start(pit(defects)).await?;
+    let call = pit.call(Execute::tool("echo").args(serde_json::json!({"x": 1})));
+    Ok(cx
+        .scenario("telemetry keeps flowing through a worker restart")
+        .load(Load::constant_rate(20).timeout(secs(5)), call)
+        .wait(secs(1))
+        .inject(Fault::kill(pit.worker(0)).signal(Signal::SIGKILL))
+        .expect(Criterion::respawned(pit.workers()).within(secs(5)))
+        .wait(secs(2))
+        .expect(
+            Criterion::telemetry(&pit, "snakepit.request.executed")
+                .keeps_flowing()
+                .max_gap(secs(1))
+                .during(Phase::Recovery),
+        )
         .run()
         .await)
 }

@@ -79,7 +79,8 @@ fn echo_call(addr: SocketAddr) -> Call {
     Call::new(move |_| async move {
         match echo_once(addr).await {
             Ok(()) => Outcome::Ok,
-            Err(e) => Outcome::Transport(e),
+            Err(e) if e.contains("refused") => Outcome::Refused(e),
+            Err(e) => Outcome::Lost(e),
         }
     })
 }
@@ -125,17 +126,17 @@ fn report(out: &ScenarioOutcome) -> anyhow::Result<&LoadReport> {
 
 /// Requests started in `[from, to)`: (ok, failed).
 fn counts(r: &LoadReport, (from, to): (Duration, Duration)) -> (usize, usize) {
-    tally(r.records().iter().filter(|x| x.started >= from && x.started < to))
+    tally(r.records().iter().filter(|x| x.sent >= from && x.sent < to))
 }
 
 /// Requests started and ended within `[from, to)`: (ok, failed).
 fn counts_within(r: &LoadReport, (from, to): (Duration, Duration)) -> (usize, usize) {
-    tally(r.records().iter().filter(|x| x.started >= from && x.started + x.latency < to))
+    tally(r.records().iter().filter(|x| x.sent >= from && x.ended < to))
 }
 
 /// Requests that ended before `t`: (ok, failed).
 fn counts_ended(r: &LoadReport, t: Duration) -> (usize, usize) {
-    tally(r.records().iter().filter(|x| x.started + x.latency < t))
+    tally(r.records().iter().filter(|x| x.ended < t))
 }
 
 fn tally<'a>(records: impl Iterator<Item = &'a chaos_harness::load::RequestRecord>) -> (usize, usize) {
@@ -145,8 +146,8 @@ fn tally<'a>(records: impl Iterator<Item = &'a chaos_harness::load::RequestRecor
 fn first_failure(r: &LoadReport, (from, to): (Duration, Duration)) -> String {
     r.records()
         .iter()
-        .find(|x| x.started >= from && x.started < to && !x.outcome.is_ok())
-        .map(|x| format!("#{} at +{} ms: {:?}", x.seq, x.started.as_millis(), x.outcome))
+        .find(|x| x.sent >= from && x.sent < to && !x.outcome.is_ok())
+        .map(|x| format!("#{} at +{} ms: {:?}", x.seq, x.sent.as_millis(), x.outcome))
         .unwrap_or_default()
 }
 
@@ -166,8 +167,8 @@ fn only_during_fails(out: &ScenarioOutcome, wait: Duration) -> anyhow::Result<()
     let first_ok = r
         .records()
         .iter()
-        .find(|x| x.started >= p.during.0 && x.started + x.latency < p.during.1 && x.outcome.is_ok())
-        .map(|x| format!("#{} started +{} us, took {} us", x.seq, x.started.as_micros(), x.latency.as_micros()))
+        .find(|x| x.sent >= p.during.0 && x.ended < p.during.1 && x.outcome.is_ok())
+        .map(|x| format!("#{} started +{} us, took {} us", x.seq, x.sent.as_micros(), x.service_time().as_micros()))
         .unwrap_or_default();
     ensure!(d_bad > 0 && d_ok == 0, "while the fault was in force: {d_ok} ok ({first_ok}), {d_bad} failed\n{out}");
     ensure!(
@@ -278,8 +279,8 @@ async fn reset_peer_resets_every_connection_until_cleared(cx: &mut Chaos) -> Cha
     let reset = r
         .records()
         .iter()
-        .filter(|x| x.started >= p.during.0 && x.started + x.latency < p.during.1)
-        .all(|x| matches!(&x.outcome, Outcome::Transport(e) if e.contains("reset") || e.contains("early eof")));
+        .filter(|x| x.sent >= p.during.0 && x.ended < p.during.1)
+        .all(|x| matches!(&x.outcome, Outcome::Lost(e) if e.contains("reset") || e.contains("early eof")));
     ensure!(reset, "every failure during the fault is a reset: {}", first_failure(r, p.during));
     Ok(())
 }
@@ -419,8 +420,8 @@ fn udp_call(addr: SocketAddr, wait: Duration) -> Call {
         };
         match tokio::time::timeout(wait, io).await {
             Ok(Ok(true)) => Outcome::Ok,
-            Ok(Ok(false)) => Outcome::Transport("wrong reply".into()),
-            Ok(Err(e)) => Outcome::Transport(e.to_string()),
+            Ok(Ok(false)) => Outcome::Lost("wrong reply".into()),
+            Ok(Err(e)) => Outcome::Lost(e.to_string()),
             Err(_) => Outcome::Timeout,
         }
     })

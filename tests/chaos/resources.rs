@@ -529,7 +529,7 @@ impl Judge for RejectedWith {
                     Outcome::Error { category, reason } => {
                         *other.entry(format!("{category}/{reason}")).or_default() += 1
                     }
-                    Outcome::Transport(_) | Outcome::Timeout => *other.entry("lost".into()).or_default() += 1,
+                    o => *other.entry(o.kind().into()).or_default() += 1,
                 }
             }
             let detail = format!("{} requests: {ok} ok, {hit} {}, others {other:?}", load.total(), self.0);

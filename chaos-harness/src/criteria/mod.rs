@@ -23,12 +23,12 @@ pub mod resource;
 #[cfg(feature = "snakepit")]
 pub mod snakepit;
 
-pub use load::{ErrorRate, NoLostRequests};
+pub use load::{ErrorRate, Latency, LoadCheck, NoLostRequests, Over, RecoversWithin, Throughput, Windows};
 pub use network::TcpConnect;
 pub use process::{ExitsWithin, NoOrphans, ProcessCount, ProcessesGone, Respawned};
 pub use resource::OomKills;
 #[cfg(feature = "snakepit")]
-pub use snakepit::Healthy;
+pub use snakepit::{Healthy, TelemetryFlow};
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

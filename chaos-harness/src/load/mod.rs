@@ -1,8 +1,27 @@
-//! Load generation: open-loop (constant rate) and closed-loop (fixed concurrency) load against
-//! any async call, with per-request outcome accounting and HDR latency histograms.
+//! Load generation with honest measurement: open-loop schedules (constant rate, ramp, steps,
+//! Poisson) measured from the intended send time, closed-loop clients with think time and
+//! back-off, and one record per request with a meaningful [`Outcome`].
 //!
-//! The load is target-agnostic: a [`Call`] is an async closure returning an [`Outcome`]. The
-//! Snakepit fixture provides calls for its HTTP API; any other fixture can provide its own.
+//! The load is target-agnostic: a [`Call`] is an async closure returning an [`Outcome`] (or a
+//! [`Reply`] naming the worker that served it). The Snakepit fixture provides calls for its HTTP
+//! API; any other fixture can provide its own.
+//!
+//! Outcomes and what counts as lost:
+//!
+//! | outcome | meaning | counted by `no_lost_requests` |
+//! |---|---|---|
+//! | `Ok` | the target answered with success | no |
+//! | `Error { category, reason }` | the target answered with an error of that kind | no (see `error_rate().of_kind(..)`) |
+//! | `Refused` | nothing reached the server (connection refused, reset before the request was sent) | no (reported apart) |
+//! | `Timeout` | sent, no answer within the per-request timeout | **yes** |
+//! | `Lost` | sent, then cut without an answer (reset, closed): indeterminate, the server may have run it (Jepsen's `info`) | **yes** |
+//! | `Skipped` | an open-loop tick not issued (generator behind, or `max_in_flight` reached) | no (reported apart) |
+//!
+//! Open loop: every tick of the schedule before the stop becomes exactly one record, issued or
+//! skipped, and latency counts from the tick (coordinated-omission correct, as wrk2 does), so a
+//! stalled target shows the queueing delay its users would see. Closed loop: `n` clients, each
+//! sends, waits for the end, thinks, and sends again; after a refused, lost or error-answered
+//! request a client backs off (doubling up to a cap) so an outage is not a busy loop.
 //!
 //! ```
 //! use chaos_harness::load::{Call, Load, Outcome};
@@ -17,31 +36,43 @@
 //! # }); }
 //! ```
 
+mod report;
+mod schedule;
+
+pub use report::{LoadReport, LoadStats, PhaseSpan, PhaseStats, RequestRecord};
+
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use hdrhistogram::Histogram;
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-/// How one request ended.
+use schedule::Profile;
+
+/// How one request ended (see the module docs for which outcomes count as lost).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outcome {
     /// A successful reply.
     Ok,
-    /// A structured error reply from the system (`category`/`reason` as the target reports).
+    /// The target answered with an error (`category`/`reason` as the target reports).
     Error {
         /// Error category (e.g. `pool`, `worker`).
         category: String,
         /// Error reason (e.g. `pool_saturated`).
         reason: String,
     },
-    /// No reply: the connection failed or was dropped (refused, reset, closed without reply).
-    Transport(String),
-    /// No reply within the load's per-request timeout.
+    /// Nothing reached the server: connection refused, or reset before the request was sent.
+    Refused(String),
+    /// Sent, and no answer within the load's per-request timeout.
     Timeout,
+    /// Sent, then cut without an answer (reset, closed, garbled): indeterminate, the server may
+    /// have run it.
+    Lost(String),
+    /// An open-loop tick that was not issued.
+    Skipped,
 }
 
 impl Outcome {
@@ -50,14 +81,92 @@ impl Outcome {
         matches!(self, Outcome::Ok)
     }
 
-    /// `true` when the request got no reply at all (transport failure or timeout): a lost
-    /// request, as opposed to one the system rejected with an error.
+    /// `true` when the request was sent and got no answer ([`Outcome::Lost`] or
+    /// [`Outcome::Timeout`]): what `no_lost_requests` counts. Refused and error replies are not
+    /// lost.
+    ///
+    /// ```
+    /// use chaos_harness::load::Outcome;
+    /// assert!(Outcome::Lost("reset".into()).is_lost() && Outcome::Timeout.is_lost());
+    /// assert!(!Outcome::Refused("refused".into()).is_lost() && !Outcome::Skipped.is_lost());
+    /// ```
     pub fn is_lost(&self) -> bool {
-        matches!(self, Outcome::Transport(_) | Outcome::Timeout)
+        matches!(self, Outcome::Lost(_) | Outcome::Timeout)
+    }
+
+    /// `true` for [`Outcome::Refused`].
+    pub fn is_refused(&self) -> bool {
+        matches!(self, Outcome::Refused(_))
+    }
+
+    /// The outcome's kind: `ok`, `error`, `refused`, `timeout`, `lost` or `skipped`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Outcome::Ok => "ok",
+            Outcome::Error { .. } => "error",
+            Outcome::Refused(_) => "refused",
+            Outcome::Timeout => "timeout",
+            Outcome::Lost(_) => "lost",
+            Outcome::Skipped => "skipped",
+        }
+    }
+
+    /// `category/reason` of an error reply.
+    ///
+    /// ```
+    /// use chaos_harness::load::Outcome;
+    /// let e = Outcome::Error { category: "pool".into(), reason: "pool_saturated".into() };
+    /// assert_eq!(e.error_kind().as_deref(), Some("pool/pool_saturated"));
+    /// ```
+    pub fn error_kind(&self) -> Option<String> {
+        match self {
+            Outcome::Error { category, reason } => Some(format!("{category}/{reason}")),
+            _ => None,
+        }
+    }
+
+    /// Classifies a transport failure: refused when nothing was sent, lost otherwise.
+    ///
+    /// ```
+    /// use chaos_harness::load::Outcome;
+    /// assert!(Outcome::transport(false, "connection refused").is_refused());
+    /// assert!(Outcome::transport(true, "connection reset").is_lost());
+    /// ```
+    pub fn transport(sent: bool, cause: impl Into<String>) -> Self {
+        if sent { Outcome::Lost(cause.into()) } else { Outcome::Refused(cause.into()) }
     }
 }
 
-type CallFn = dyn Fn(u64) -> Pin<Box<dyn Future<Output = Outcome> + Send>> + Send + Sync;
+/// What a [`Call`] returns: the outcome and, when the target says, the worker that served it.
+///
+/// ```
+/// use chaos_harness::load::{Outcome, Reply};
+/// let r = Reply::from(Outcome::Ok).worker("worker_1");
+/// assert_eq!(r.worker.as_deref(), Some("worker_1"));
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reply {
+    /// How it ended.
+    pub outcome: Outcome,
+    /// Which worker/route served it.
+    pub worker: Option<String>,
+}
+
+impl Reply {
+    /// Names the worker.
+    pub fn worker(mut self, w: impl Into<String>) -> Self {
+        self.worker = Some(w.into());
+        self
+    }
+}
+
+impl From<Outcome> for Reply {
+    fn from(outcome: Outcome) -> Self {
+        Self { outcome, worker: None }
+    }
+}
+
+type CallFn = dyn Fn(u64) -> Pin<Box<dyn Future<Output = Reply> + Send>> + Send + Sync;
 
 /// One kind of request, as an async closure of the request's sequence number.
 #[derive(Clone)]
@@ -66,8 +175,14 @@ pub struct Call {
     described: Option<crate::params::Described>,
 }
 
+impl std::fmt::Debug for Call {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Call")
+    }
+}
+
 impl Call {
-    /// Wraps an async closure.
+    /// Wraps an async closure returning an [`Outcome`] or a [`Reply`].
     ///
     /// ```
     /// let call = chaos_harness::load::Call::new(|seq| async move {
@@ -75,12 +190,19 @@ impl Call {
     /// });
     /// # let _ = call;
     /// ```
-    pub fn new<F, Fut>(f: F) -> Self
+    pub fn new<F, Fut, R>(f: F) -> Self
     where
         F: Fn(u64) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Outcome> + Send + 'static,
+        Fut: Future<Output = R> + Send + 'static,
+        R: Into<Reply>,
     {
-        Self { f: Arc::new(move |seq| Box::pin(f(seq))), described: None }
+        Self {
+            f: Arc::new(move |seq| {
+                let fut = f(seq);
+                Box::pin(async move { fut.await.into() })
+            }),
+            described: None,
+        }
     }
 
     /// Records the registry kind and parameters that build this call again from a scenario
@@ -95,60 +217,92 @@ impl Call {
         self.described.as_ref()
     }
 
-    fn invoke(&self, seq: u64) -> Pin<Box<dyn Future<Output = Outcome> + Send>> {
+    fn invoke(&self, seq: u64) -> Pin<Box<dyn Future<Output = Reply> + Send>> {
         (self.f)(seq)
     }
-}
-
-/// One finished request.
-#[derive(Clone, Debug)]
-pub struct RequestRecord {
-    /// Sequence number (0-based, in issue order).
-    pub seq: u64,
-    /// When it was issued, relative to the load's start.
-    pub started: Duration,
-    /// How long until it ended.
-    pub latency: Duration,
-    /// How it ended.
-    pub outcome: Outcome,
 }
 
 /// What kind of load to run.
 #[derive(Clone, Debug)]
 enum Shape {
-    Open { per_second: u32 },
+    Open(Profile),
     Closed { concurrency: usize },
 }
 
 /// A load specification; [`Load::start`] runs it on the current tokio runtime.
+///
+/// ```
+/// use chaos_harness::load::Load;
+/// use std::time::Duration;
+/// let _ = Load::ramp(10, 200, Duration::from_secs(5)).max_in_flight(64).timeout(Duration::from_secs(2));
+/// let _ = Load::steps(&[(Duration::from_secs(1), 50), (Duration::from_secs(1), 500)]);
+/// let _ = Load::poisson(100).seed(7);
+/// let _ = Load::closed_loop(4).think_time(Duration::from_millis(10)).backoff(Duration::from_millis(10), Duration::from_secs(1));
+/// ```
 #[derive(Clone, Debug)]
 pub struct Load {
     shape: Shape,
     timeout: Duration,
     max_in_flight: usize,
+    max_lag: Duration,
+    max_records: usize,
+    think: Duration,
+    backoff: (Duration, Duration),
 }
 
 impl Load {
-    /// Open loop: issue `per_second` requests per second whatever the replies do (requests
-    /// pile up when the system slows down, as real clients' do).
+    fn with(shape: Shape) -> Self {
+        Self {
+            shape,
+            timeout: Duration::from_secs(30),
+            max_in_flight: 10_000,
+            max_lag: Duration::from_secs(1),
+            max_records: 2_000_000,
+            think: Duration::ZERO,
+            backoff: (Duration::from_millis(10), Duration::from_secs(1)),
+        }
+    }
+
+    /// Open loop: `per_second` requests per second on a fixed schedule, whatever the replies
+    /// do (requests pile up when the system slows down, as real clients' do).
     pub fn constant_rate(per_second: u32) -> Self {
-        Self {
-            shape: Shape::Open { per_second: per_second.max(1) },
-            timeout: Duration::from_secs(30),
-            max_in_flight: 10_000,
-        }
+        Self::with(Shape::Open(Profile::constant(f64::from(per_second))))
     }
 
-    /// Closed loop: `concurrency` clients, each issuing its next request when the last ends.
+    /// Open loop whose rate goes linearly from `from` to `to` per second over `over`, then
+    /// stays at `to`.
+    pub fn ramp(from: u32, to: u32, over: Duration) -> Self {
+        Self::with(Shape::Open(Profile::ramp(f64::from(from), f64::from(to), over)))
+    }
+
+    /// Open loop at `rate` per second for each `duration` in turn; the last rate holds.
+    pub fn steps(steps: &[(Duration, u32)]) -> Self {
+        let steps: Vec<(Duration, f64)> = steps.iter().map(|(d, r)| (*d, f64::from(*r))).collect();
+        Self::with(Shape::Open(Profile::steps(&steps)))
+    }
+
+    /// Open loop with Poisson arrivals at a mean of `per_second` (seed with [`Load::seed`];
+    /// default seed 0).
+    pub fn poisson(per_second: u32) -> Self {
+        Self::with(Shape::Open(Profile { poisson: Some(0), ..Profile::constant(f64::from(per_second)) }))
+    }
+
+    /// The seed of Poisson arrivals (use the test's seed for replayable runs); makes any
+    /// open-loop profile Poisson.
+    pub fn seed(mut self, seed: u64) -> Self {
+        if let Shape::Open(p) = &mut self.shape {
+            p.poisson = Some(seed);
+        }
+        self
+    }
+
+    /// Closed loop: `concurrency` clients, each issuing its next request when the last ends
+    /// (after its think time, or its back-off after a failed request).
     pub fn closed_loop(concurrency: usize) -> Self {
-        Self {
-            shape: Shape::Closed { concurrency: concurrency.max(1) },
-            timeout: Duration::from_secs(30),
-            max_in_flight: 10_000,
-        }
+        Self::with(Shape::Closed { concurrency: concurrency.max(1) })
     }
 
-    /// Per-request timeout (default 30 s); a request without a reply by then is a
+    /// Per-request timeout (default 30 s); a request without a reply by then is an
     /// [`Outcome::Timeout`].
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
@@ -166,9 +320,34 @@ impl Load {
     pub fn described(&self) -> crate::params::Described {
         use crate::params::{Described, Params};
         let p = Params::new().with_duration("timeout", self.timeout).with("max_in_flight", self.max_in_flight);
-        match self.shape {
-            Shape::Open { per_second } => Described::new("constant_rate", p.with("rate", per_second)),
-            Shape::Closed { concurrency } => Described::new("closed_loop", p.with("clients", concurrency)),
+        match &self.shape {
+            Shape::Open(profile) => {
+                let p = match profile.poisson {
+                    Some(seed) => p.with("poisson_seed", seed),
+                    None => p,
+                };
+                match profile.segments.as_slice() {
+                    [one] => Described::new("constant_rate", p.with("rate", one.from.round() as u64)),
+                    [ramp, _] if ramp.from != ramp.to => Described::new(
+                        "ramp",
+                        p.with("from", ramp.from.round() as u64)
+                            .with("to", ramp.to.round() as u64)
+                            .with_duration("over", Duration::from_secs_f64(ramp.len.unwrap_or_default())),
+                    ),
+                    steps => Described::new(
+                        "steps",
+                        p.with(
+                            "steps",
+                            steps
+                                .iter()
+                                .filter_map(|s| Some(format!("{}ms@{}", (s.len? * 1000.0).round(), s.from.round())))
+                                .collect::<Vec<_>>()
+                                .join(","),
+                        ),
+                    ),
+                }
+            }
+            Shape::Closed { concurrency } => Described::new("closed_loop", p.with("clients", *concurrency)),
         }
     }
 
@@ -185,6 +364,27 @@ impl Load {
             "closed_loop" => {
                 Load::closed_loop(num("clients")?.ok_or_else(|| bad("`clients` is missing".into()))? as usize)
             }
+            "ramp" => {
+                let over = d.params.duration("over").map_err(|e| bad(e.to_string()))?;
+                Load::ramp(
+                    num("from")?.unwrap_or(0) as u32,
+                    num("to")?.ok_or_else(|| bad("`to` is missing".into()))? as u32,
+                    over.ok_or_else(|| bad("`over` is missing".into()))?,
+                )
+            }
+            "steps" => {
+                let text = d.params.str("steps").map_err(|e| bad(e.to_string()))?.unwrap_or_default();
+                let steps = text
+                    .split(',')
+                    .filter(|s| !s.trim().is_empty())
+                    .map(|s| {
+                        let (ms, rate) = s.trim().split_once("ms@")?;
+                        Some((Duration::from_millis(ms.parse().ok()?), rate.parse().ok()?))
+                    })
+                    .collect::<Option<Vec<(Duration, u32)>>>()
+                    .ok_or_else(|| bad(format!("`steps` = {text:?} is not like \"1000ms@50,2000ms@200\"")))?;
+                Load::steps(&steps)
+            }
             other => return Err(bad(format!("unknown load kind `{other}`"))),
         };
         if let Some(t) = d.params.duration("timeout").map_err(|e| bad(e.to_string()))? {
@@ -193,88 +393,238 @@ impl Load {
         if let Some(m) = num("max_in_flight")? {
             load = load.max_in_flight(m as usize);
         }
+        if let Some(seed) = num("poisson_seed")? {
+            load = load.seed(seed);
+        }
         Ok(load)
     }
 
-    /// Caps requests in flight for open-loop load (default 10 000); beyond it the load skips
-    /// issuing and counts the skip, so a stalled target cannot exhaust the harness.
+    /// Caps open-loop requests in flight (default 10 000); a tick that finds the cap reached
+    /// is recorded as [`Outcome::Skipped`], so a stalled target cannot exhaust the harness.
     pub fn max_in_flight(mut self, max: usize) -> Self {
         self.max_in_flight = max.max(1);
         self
     }
 
+    /// How late the open-loop generator may issue a tick (default 1 s): a tick it reaches later
+    /// than that (the harness itself could not keep up) is recorded as skipped.
+    pub fn max_lag(mut self, lag: Duration) -> Self {
+        self.max_lag = lag;
+        self
+    }
+
+    /// Records kept (default 2 000 000, ~200 MB); past it only the totals count, so a long
+    /// or very fast run stays in bounded memory.
+    pub fn max_records(mut self, n: usize) -> Self {
+        self.max_records = n;
+        self
+    }
+
+    /// Closed loop: each client waits this long between requests (default none).
+    pub fn think_time(mut self, d: Duration) -> Self {
+        self.think = d;
+        self
+    }
+
+    /// Closed loop: after a refused, lost or error-answered request a client waits `first`,
+    /// doubling on each further one up to `max` (default 10 ms to 1 s); a success or a timeout
+    /// resets it. An outage (refusals) or a target answering errors at once is then not a busy
+    /// loop.
+    pub fn backoff(mut self, first: Duration, max: Duration) -> Self {
+        self.backoff = (first, max.max(first));
+        self
+    }
+
+    /// Expected open-loop requests in the first `t` (`None` for a closed loop).
+    ///
+    /// ```
+    /// use chaos_harness::load::Load;
+    /// use std::time::Duration;
+    /// assert_eq!(Load::constant_rate(100).expected(Duration::from_secs(2)), Some(200.0));
+    /// ```
+    pub fn expected(&self, t: Duration) -> Option<f64> {
+        match &self.shape {
+            Shape::Open(p) => Some(p.expected(t)),
+            Shape::Closed { .. } => None,
+        }
+    }
+
     /// Starts the load. Must be called inside a tokio runtime.
     pub fn start(&self, call: Call) -> LoadRun {
-        let (stop_tx, stop_rx) = watch::channel(false);
-        let records: Arc<Mutex<Vec<RequestRecord>>> = Arc::default();
-        let skipped = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let (stop_tx, stop_rx) = watch::channel(None);
+        let sink = Arc::new(Sink::new(self.max_records));
         let started_at = Instant::now();
-        let spec = self.clone();
-        let driver = tokio::spawn(drive(spec, call, stop_rx, Arc::clone(&records), Arc::clone(&skipped), started_at));
-        LoadRun { stop: stop_tx, driver: Some(driver), records, skipped, started_at }
+        let driver = tokio::spawn(drive(self.clone(), call, stop_rx, Arc::clone(&sink), started_at));
+        LoadRun { stop: stop_tx, driver: Some(driver), sink, started_at }
     }
 }
 
-async fn drive(
-    spec: Load,
-    call: Call,
-    mut stop: watch::Receiver<bool>,
-    records: Arc<Mutex<Vec<RequestRecord>>>,
-    skipped: Arc<std::sync::atomic::AtomicU64>,
+/// Where records go: kept up to a cap, always counted.
+struct Sink {
+    max: usize,
+    inner: Mutex<SinkInner>,
+    in_flight: AtomicUsize,
+}
+
+struct SinkInner {
+    records: Vec<RequestRecord>,
+    totals: report::StatsBuilder,
+    truncated: u64,
+}
+
+impl Sink {
+    fn new(max: usize) -> Self {
+        Self {
+            max,
+            inner: Mutex::new(SinkInner { records: Vec::new(), totals: report::StatsBuilder::new(), truncated: 0 }),
+            in_flight: AtomicUsize::new(0),
+        }
+    }
+
+    fn push(&self, r: RequestRecord) {
+        let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        g.totals.add(&r);
+        if g.records.len() < self.max {
+            g.records.push(r);
+        } else {
+            g.truncated += 1;
+        }
+    }
+
+    fn report(&self, started_at: Instant) -> LoadReport {
+        let g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let mut records = g.records.clone();
+        records.sort_by_key(|r| r.seq);
+        LoadReport {
+            records,
+            totals: g.totals.snapshot(),
+            truncated: g.truncated,
+            started_at,
+            in_flight: self.in_flight.load(Ordering::Relaxed) as u64,
+        }
+    }
+}
+
+/// Runs one request and records it (`intended`: the open-loop tick; `None`: now).
+async fn one(
+    call: &Call,
+    seq: u64,
+    intended: Option<Duration>,
+    timeout: Duration,
+    sink: &Sink,
     t0: Instant,
-) {
+) -> Outcome {
+    sink.in_flight.fetch_add(1, Ordering::Relaxed);
+    let sent = t0.elapsed();
+    let intended = intended.unwrap_or(sent);
+    let reply = tokio::time::timeout(timeout, call.invoke(seq))
+        .await
+        .unwrap_or(Reply { outcome: Outcome::Timeout, worker: None });
+    let outcome = reply.outcome.clone();
+    sink.push(RequestRecord { seq, intended, sent, ended: t0.elapsed(), outcome: reply.outcome, worker: reply.worker });
+    sink.in_flight.fetch_sub(1, Ordering::Relaxed);
+    outcome
+}
+
+/// Sleeps `d` unless the load stops first; `false` when it stopped.
+async fn pause(d: Duration, stop: &mut watch::Receiver<Option<Instant>>) -> bool {
+    if d.is_zero() {
+        return stop.borrow().is_none();
+    }
+    let stopped = tokio::select! {
+        _ = tokio::time::sleep(d) => false,
+        _ = stop.wait_for(Option::is_some) => true,
+    };
+    !stopped && stop.borrow().is_none()
+}
+
+async fn drive(spec: Load, call: Call, mut stop: watch::Receiver<Option<Instant>>, sink: Arc<Sink>, t0: Instant) {
     let mut tasks = JoinSet::new();
     let timeout = spec.timeout;
-    let one = move |seq: u64| {
-        let (call, records) = (call.clone(), Arc::clone(&records));
-        async move {
-            let begun = Instant::now();
-            let outcome = tokio::time::timeout(timeout, call.invoke(seq)).await.unwrap_or(Outcome::Timeout);
-            let record = RequestRecord { seq, started: begun - t0, latency: begun.elapsed(), outcome };
-            records.lock().unwrap_or_else(|e| e.into_inner()).push(record);
-        }
-    };
     match spec.shape {
-        Shape::Open { per_second } => {
-            let permits = Arc::new(Semaphore::new(spec.max_in_flight));
-            let mut ticker = tokio::time::interval(Duration::from_secs_f64(1.0 / f64::from(per_second)));
-            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+        Shape::Open(profile) => {
+            let in_flight = Arc::new(AtomicUsize::new(0));
+            let skip = |seq: u64, at: Duration| RequestRecord {
+                seq,
+                intended: at,
+                sent: at,
+                ended: at,
+                outcome: Outcome::Skipped,
+                worker: None,
+            };
             let mut seq = 0u64;
-            loop {
-                tokio::select! {
-                    _ = ticker.tick() => {}
-                    _ = stop.changed() => break,
+            let mut ticks = profile.ticks();
+            let mut next = ticks.next();
+            while let Some(at) = next {
+                let when = t0 + at;
+                if let Some(stopped_at) = *stop.borrow() {
+                    // Ticks due before the stop that the generator never reached were skipped.
+                    if when < stopped_at {
+                        sink.push(skip(seq, at));
+                        seq += 1;
+                        next = ticks.next();
+                        continue;
+                    }
+                    break;
                 }
-                match Arc::clone(&permits).try_acquire_owned() {
-                    Ok(permit) => {
-                        let fut = one(seq);
-                        tasks.spawn(async move {
-                            fut.await;
-                            drop(permit);
-                        });
+                if when > Instant::now() {
+                    tokio::select! {
+                        _ = tokio::time::sleep_until(when.into()) => {}
+                        // Look at this tick again: it may still be due before the stop.
+                        _ = stop.changed() => continue,
                     }
-                    Err(_) => {
-                        skipped.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    }
+                }
+                let late = Instant::now().saturating_duration_since(when);
+                if late > spec.max_lag || in_flight.load(Ordering::Relaxed) >= spec.max_in_flight {
+                    sink.push(skip(seq, at));
+                } else {
+                    in_flight.fetch_add(1, Ordering::Relaxed);
+                    let (call, sink, in_flight) = (call.clone(), Arc::clone(&sink), Arc::clone(&in_flight));
+                    tasks.spawn(async move {
+                        one(&call, seq, Some(at), timeout, &sink, t0).await;
+                        in_flight.fetch_sub(1, Ordering::Relaxed);
+                    });
                 }
                 seq += 1;
+                next = ticks.next();
                 while tasks.try_join_next().is_some() {}
+                // A generator running behind never awaits a timer: give the runtime its turn.
+                tokio::task::consume_budget().await;
             }
+            // A profile that ended (rate zero): wait for the stop.
+            let _ = stop.wait_for(Option::is_some).await;
         }
         Shape::Closed { concurrency } => {
-            let next = Arc::new(std::sync::atomic::AtomicU64::new(0));
+            let next = Arc::new(AtomicU64::new(0));
             for _ in 0..concurrency {
-                let (next, one, stop) = (Arc::clone(&next), one.clone(), stop.clone());
+                let (next, call, sink, mut stop) = (Arc::clone(&next), call.clone(), Arc::clone(&sink), stop.clone());
+                let (think, (first, cap)) = (spec.think, spec.backoff);
                 tasks.spawn(async move {
+                    let mut backoff = first;
                     // A request in flight when the load stops runs to its end (bounded by the
                     // per-request timeout): cancelling it would hide a hang as "not issued".
-                    while !*stop.borrow() {
-                        let seq = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        one(seq).await;
+                    while stop.borrow().is_none() {
+                        let seq = next.fetch_add(1, Ordering::Relaxed);
+                        let outcome = one(&call, seq, None, timeout, &sink, t0).await;
+                        let wait = if matches!(outcome, Outcome::Refused(_) | Outcome::Lost(_) | Outcome::Error { .. })
+                        {
+                            let w = backoff;
+                            backoff = (backoff * 2).min(cap);
+                            w
+                        } else {
+                            backoff = first;
+                            think
+                        };
+                        if !pause(wait, &mut stop).await {
+                            break;
+                        }
+                        // A call that is always ready never yields on its own: without this the
+                        // client would starve the timer and the stop.
+                        tokio::task::consume_budget().await;
                     }
                 });
             }
-            let _ = stop.changed().await;
+            let _ = stop.wait_for(Option::is_some).await;
         }
     }
     // Let requests in flight finish (each is bounded by the per-request timeout).
@@ -283,11 +633,16 @@ async fn drive(
 
 /// A running load; [`LoadRun::stop`] ends it and returns the report.
 pub struct LoadRun {
-    stop: watch::Sender<bool>,
+    stop: watch::Sender<Option<Instant>>,
     driver: Option<tokio::task::JoinHandle<()>>,
-    records: Arc<Mutex<Vec<RequestRecord>>>,
-    skipped: Arc<std::sync::atomic::AtomicU64>,
+    sink: Arc<Sink>,
     started_at: Instant,
+}
+
+impl std::fmt::Debug for LoadRun {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoadRun").field("started_at", &self.started_at).finish_non_exhaustive()
+    }
 }
 
 impl LoadRun {
@@ -298,14 +653,13 @@ impl LoadRun {
 
     /// A snapshot of the requests finished so far.
     pub fn snapshot(&self) -> LoadReport {
-        let records = self.records.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        LoadReport::new(records, self.skipped.load(std::sync::atomic::Ordering::Relaxed))
+        self.sink.report(self.started_at)
     }
 
     /// Stops issuing requests, waits for those in flight (each bounded by the per-request
     /// timeout, so a hung request ends as [`Outcome::Timeout`]), and returns the report.
     pub async fn stop(mut self) -> LoadReport {
-        let _ = self.stop.send(true);
+        let _ = self.stop.send(Some(Instant::now()));
         if let Some(driver) = self.driver.take() {
             let _ = driver.await;
         }
@@ -315,211 +669,9 @@ impl LoadRun {
 
 impl Drop for LoadRun {
     fn drop(&mut self) {
-        let _ = self.stop.send(true);
-    }
-}
-
-/// Statistics over a set of requests.
-#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct LoadStats {
-    /// Requests that ended.
-    pub total: u64,
-    /// Successful ones.
-    pub ok: u64,
-    /// Structured error replies.
-    pub errors: u64,
-    /// Requests without any reply (transport failures and timeouts).
-    pub lost: u64,
-    /// `(errors + lost) / total`, 0 when there were none.
-    pub error_rate: f64,
-    /// Median latency of successful requests.
-    pub p50: Option<Duration>,
-    /// 99th percentile latency of successful requests.
-    pub p99: Option<Duration>,
-    /// Maximum latency of successful requests.
-    pub max: Option<Duration>,
-}
-
-/// Every request of a load run.
-#[derive(Clone, Debug)]
-pub struct LoadReport {
-    records: Vec<RequestRecord>,
-    skipped: u64,
-}
-
-impl LoadReport {
-    fn new(mut records: Vec<RequestRecord>, skipped: u64) -> Self {
-        records.sort_by_key(|r| r.seq);
-        Self { records, skipped }
-    }
-
-    /// All requests, in issue order.
-    pub fn records(&self) -> &[RequestRecord] {
-        &self.records
-    }
-
-    /// Requests that ended.
-    pub fn total(&self) -> u64 {
-        self.records.len() as u64
-    }
-
-    /// Requests that got no reply at all.
-    pub fn lost(&self) -> u64 {
-        self.records.iter().filter(|r| r.outcome.is_lost()).count() as u64
-    }
-
-    /// Open-loop requests not issued because `max_in_flight` was reached.
-    pub fn skipped(&self) -> u64 {
-        self.skipped
-    }
-
-    /// Statistics over every request.
-    pub fn stats(&self) -> LoadStats {
-        stats(self.records.iter())
-    }
-
-    /// Statistics over requests issued in `[from, to)` (relative to the load's start).
-    pub fn stats_between(&self, from: Duration, to: Duration) -> LoadStats {
-        stats(self.records.iter().filter(|r| r.started >= from && r.started < to))
-    }
-}
-
-fn stats<'a>(records: impl Iterator<Item = &'a RequestRecord>) -> LoadStats {
-    let mut hist = Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3).ok();
-    let (mut total, mut ok, mut errors, mut lost) = (0u64, 0u64, 0u64, 0u64);
-    for r in records {
-        total += 1;
-        match &r.outcome {
-            Outcome::Ok => {
-                ok += 1;
-                if let Some(h) = hist.as_mut() {
-                    let _ = h.record((r.latency.as_micros() as u64).clamp(1, 3_600_000_000));
-                }
-            }
-            Outcome::Error { .. } => errors += 1,
-            Outcome::Transport(_) | Outcome::Timeout => lost += 1,
-        }
-    }
-    let pick = |q: f64| hist.as_ref().filter(|h| !h.is_empty()).map(|h| Duration::from_micros(h.value_at_quantile(q)));
-    LoadStats {
-        total,
-        ok,
-        errors,
-        lost,
-        error_rate: if total == 0 { 0.0 } else { (errors + lost) as f64 / total as f64 },
-        p50: pick(0.5),
-        p99: pick(0.99),
-        max: hist.as_ref().filter(|h| !h.is_empty()).map(|h| Duration::from_micros(h.max())),
-    }
-}
-
-impl std::fmt::Display for LoadStats {
-    /// `120 requests: 118 ok, 1 errors, 1 lost (error rate 1.7%), p50 1.2 ms, p99 8.0 ms`.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let ms = |d: Option<Duration>| d.map_or("-".to_string(), |d| format!("{:.1} ms", d.as_secs_f64() * 1e3));
-        write!(
-            f,
-            "{} requests: {} ok, {} errors, {} lost (error rate {:.1}%), p50 {}, p99 {}",
-            self.total,
-            self.ok,
-            self.errors,
-            self.lost,
-            self.error_rate * 100.0,
-            ms(self.p50),
-            ms(self.p99)
-        )
+        let _ = self.stop.send(Some(Instant::now()));
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn open_loop_issues_at_rate_and_accounts_outcomes() {
-        let call = Call::new(|seq| async move {
-            match seq % 4 {
-                0 => Outcome::Ok,
-                1 => Outcome::Error { category: "pool".into(), reason: "pool_saturated".into() },
-                2 => Outcome::Transport("reset".into()),
-                _ => {
-                    tokio::time::sleep(Duration::from_secs(10)).await;
-                    Outcome::Ok
-                }
-            }
-        });
-        let run = Load::constant_rate(100).timeout(Duration::from_millis(200)).start(call);
-        tokio::time::sleep(Duration::from_millis(400)).await;
-        let report = run.stop().await;
-        let s = report.stats();
-        assert!(s.total >= 8, "{s:?}");
-        assert_eq!(s.ok + s.errors + s.lost, s.total);
-        assert!(s.errors >= 2 && s.lost >= 4, "{s:?}");
-        assert!(report.records().iter().any(|r| r.outcome == Outcome::Timeout));
-        assert!(report.records().windows(2).all(|w| w[0].seq < w[1].seq));
-    }
-
-    #[tokio::test]
-    async fn closed_loop_keeps_concurrency() {
-        let in_flight = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let peak = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let (f, p) = (Arc::clone(&in_flight), Arc::clone(&peak));
-        let call = Call::new(move |_| {
-            let (f, p) = (Arc::clone(&f), Arc::clone(&p));
-            async move {
-                let now = f.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
-                p.fetch_max(now, std::sync::atomic::Ordering::SeqCst);
-                tokio::time::sleep(Duration::from_millis(5)).await;
-                f.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
-                Outcome::Ok
-            }
-        });
-        let run = Load::closed_loop(3).start(call);
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        let report = run.stop().await;
-        assert_eq!(peak.load(std::sync::atomic::Ordering::SeqCst), 3);
-        assert!(report.stats().ok > 10);
-        assert_eq!(report.lost(), 0);
-        assert!(report.stats().p50.is_some());
-    }
-
-    #[tokio::test]
-    async fn closed_loop_stop_waits_for_hung_requests_and_reports_them_lost() {
-        let call = Call::new(|seq| async move {
-            if seq == 0 {
-                std::future::pending::<()>().await;
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
-            Outcome::Ok
-        });
-        let run = Load::closed_loop(2).timeout(Duration::from_millis(300)).start(call);
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        let report = run.stop().await;
-        assert_eq!(report.lost(), 1, "{:?}", report.stats());
-        assert_eq!(report.records()[0].outcome, Outcome::Timeout);
-    }
-
-    #[test]
-    fn phase_stats_split_by_issue_time() {
-        let rec = |seq, ms, outcome| RequestRecord {
-            seq,
-            started: Duration::from_millis(ms),
-            latency: Duration::from_millis(1),
-            outcome,
-        };
-        let report = LoadReport::new(
-            vec![
-                rec(0, 10, Outcome::Ok),
-                rec(1, 20, Outcome::Ok),
-                rec(2, 30, Outcome::Timeout),
-                rec(3, 40, Outcome::Ok),
-            ],
-            0,
-        );
-        let before = report.stats_between(Duration::ZERO, Duration::from_millis(25));
-        assert_eq!((before.total, before.ok, before.error_rate), (2, 2, 0.0));
-        let after = report.stats_between(Duration::from_millis(25), Duration::from_secs(1));
-        assert_eq!((after.total, after.lost), (2, 1));
-        assert!((after.error_rate - 0.5).abs() < 1e-9);
-    }
-}
+mod tests;

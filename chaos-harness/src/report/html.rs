@@ -148,19 +148,32 @@ fn latency_chart(sc: &ScenarioReport) -> String {
     let y_max = sc.series.iter().filter_map(|p| p.p99_us.or(p.p50_us)).max().unwrap_or(1).max(1) as f64;
     let t_max =
         sc.series.iter().map(|p| p.at_ms).chain(sc.events.iter().map(|e| e.at_ms)).max().unwrap_or(1).max(1) as f64;
+    // One polyline per run of buckets with a success: a bucket where nothing succeeded (an
+    // outage) is a gap, not a line drawn across it.
     let line = |pick: fn(&super::SeriesPoint) -> Option<u64>, color: &str| {
-        let pts: Vec<String> = sc
-            .series
-            .iter()
-            .filter_map(|p| {
-                pick(p).map(|v| {
+        let mut runs: Vec<Vec<String>> = vec![Vec::new()];
+        for p in &sc.series {
+            match pick(p) {
+                Some(v) => {
                     let x = PAD + (p.at_ms as f64 / t_max) * (W - PAD);
                     let y = H - (v as f64 / y_max) * (H - 10.0);
-                    format!("{x:.1},{y:.1}")
-                })
+                    if let Some(r) = runs.last_mut() {
+                        r.push(format!("{x:.1},{y:.1}"));
+                    }
+                }
+                None if runs.last().is_some_and(|r| !r.is_empty()) => runs.push(Vec::new()),
+                None => {}
+            }
+        }
+        runs.iter()
+            .filter(|r| !r.is_empty())
+            .map(|r| {
+                format!(
+                    "<polyline fill=\"none\" stroke=\"{color}\" stroke-width=\"1.5\" points=\"{}\"/>\n",
+                    r.join(" ")
+                )
             })
-            .collect();
-        format!("<polyline fill=\"none\" stroke=\"{color}\" stroke-width=\"1.5\" points=\"{}\"/>\n", pts.join(" "))
+            .collect::<String>()
     };
     let body = format!("{}{}", line(|p| p.p50_us, "#36c"), line(|p| p.p99_us, "#c63"));
     frame(sc, &format!("max {}", us(Some(y_max as u64))), &body)
@@ -247,8 +260,10 @@ mod tests {
                     at_ms: i * 200,
                     ok: 10,
                     failed: i % 3,
-                    p50_us: Some(500 + i * 10),
-                    p99_us: Some(2000),
+                    // An outage at 1.2-1.6 s: nothing succeeded, no latency point.
+                    p50_us: (!(6..=8).contains(&i)).then_some(500 + i * 10),
+                    p99_us: (!(6..=8).contains(&i)).then_some(2000),
+                    ..Default::default()
                 })
                 .collect(),
         });
@@ -257,6 +272,8 @@ mod tests {
         assert!(page.contains("&lt;script&gt;"));
         assert_eq!(page.matches("<svg").count(), 2);
         assert!(page.contains("<polyline") && page.contains("<rect"));
+        // Two runs (before and after the outage) for each of p50 and p99.
+        assert_eq!(page.matches("<polyline").count(), 4);
         assert!(page.contains("SIGKILL beam") && page.contains("violated") && page.contains("pid 42 survived"));
     }
 }

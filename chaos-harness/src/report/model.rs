@@ -95,29 +95,65 @@ pub struct PhaseReport {
     pub from_ms: u64,
     /// Phase end.
     pub to_ms: u64,
-    /// Requests issued in the phase.
+    /// Requests that ended in the phase (skipped ticks by their intended time).
     pub total: u64,
     /// Successful ones.
     pub ok: u64,
-    /// Structured errors.
+    /// Error replies from the target.
     pub errors: u64,
-    /// Requests without a reply.
+    /// Error replies by kind (`category/reason`).
+    #[serde(default)]
+    pub error_kinds: std::collections::BTreeMap<String, u64>,
+    /// Refused: nothing reached the server.
+    #[serde(default)]
+    pub refused: u64,
+    /// Sent, no answer within the per-request timeout.
+    #[serde(default)]
+    pub timeouts: u64,
+    /// Sent, then cut without an answer (indeterminate).
     pub lost: u64,
-    /// Median latency of successes, microseconds.
+    /// Open-loop ticks not issued.
+    #[serde(default)]
+    pub skipped: u64,
+    /// Requests whose lifetime overlaps the phase.
+    #[serde(default)]
+    pub overlapping: u64,
+    /// Issued requests per second of the phase (everything but skipped ticks).
+    #[serde(default)]
+    pub issued_per_s: f64,
+    /// Successful requests per second of the phase.
+    #[serde(default)]
+    pub throughput: f64,
+    /// Median latency of successes, microseconds (from the intended send time).
     pub p50_us: Option<u64>,
+    /// 90th percentile, microseconds.
+    #[serde(default)]
+    pub p90_us: Option<u64>,
     /// 99th percentile latency of successes, microseconds.
     pub p99_us: Option<u64>,
+    /// 99.9th percentile, microseconds.
+    #[serde(default)]
+    pub p999_us: Option<u64>,
+    /// Maximum, microseconds.
+    #[serde(default)]
+    pub max_us: Option<u64>,
 }
 
 /// Load in one time bucket.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
 pub struct SeriesPoint {
     /// Bucket start, ms since the scenario started.
     pub at_ms: u64,
     /// Successful requests in the bucket.
     pub ok: u64,
-    /// Failed or lost requests in the bucket.
+    /// Requests ended in the bucket that did not succeed (errors, refused, timeouts, lost).
     pub failed: u64,
+    /// Requests ended in the bucket that were refused.
+    #[serde(default)]
+    pub refused: u64,
+    /// Requests ended in the bucket that were lost or timed out.
+    #[serde(default)]
+    pub lost: u64,
     /// Median latency of successes in the bucket, microseconds.
     pub p50_us: Option<u64>,
     /// 99th percentile latency of successes in the bucket, microseconds.

@@ -44,20 +44,45 @@ fn ms(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
-/// Load statistics of one phase span.
-fn phase_report(report: &LoadReport, span: &PhaseSpan) -> Option<PhaseReport> {
-    let s = report.stats_between(span.from, span.to);
-    (s.total > 0).then(|| PhaseReport {
+fn us(d: Option<Duration>) -> Option<u64> {
+    d.map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+}
+
+/// Load statistics of one phase span (scenario time; `shift`: the load's start after the
+/// scenario's). Requests are counted in the phase where they ended; `overlapping` counts those
+/// whose lifetime touches it.
+fn phase_report(report: &LoadReport, span: &PhaseSpan, shift: Duration) -> Option<PhaseReport> {
+    let l = |d: Duration| d.saturating_sub(shift);
+    let window = crate::load::PhaseSpan::new(span.phase.to_string(), l(span.from), l(span.to));
+    let p = report.phase_stats(std::slice::from_ref(&window)).pop()?;
+    let s = &p.stats;
+    let secs = (span.to - span.from).as_secs_f64();
+    (s.total > 0 || p.overlapping > 0).then(|| PhaseReport {
         phase: span.phase.to_string(),
         from_ms: ms(span.from),
         to_ms: ms(span.to),
         total: s.total,
         ok: s.ok,
         errors: s.errors,
+        error_kinds: s.error_kinds.clone(),
+        refused: s.refused,
+        timeouts: s.timeouts,
         lost: s.lost,
-        p50_us: s.p50.map(|d| d.as_micros() as u64),
-        p99_us: s.p99.map(|d| d.as_micros() as u64),
+        skipped: s.skipped,
+        overlapping: p.overlapping,
+        issued_per_s: if secs > 0.0 { s.issued() as f64 / secs } else { 0.0 },
+        throughput: p.throughput,
+        p50_us: us(s.p50),
+        p90_us: us(s.p90),
+        p99_us: us(s.p99),
+        p999_us: us(s.p999),
+        max_us: us(s.max),
     })
+}
+
+/// When the load started, after the scenario's start (records are timed from the load).
+pub fn load_offset(events: &[crate::observe::Event]) -> Duration {
+    events.iter().find(|e| matches!(e.kind, EventKind::LoadStarted { .. })).map(|e| e.at).unwrap_or_default()
 }
 
 /// The reporters' view of a scenario outcome.
@@ -81,18 +106,23 @@ pub fn scenario_report(o: &ScenarioOutcome) -> ScenarioReport {
     let mut phases = Vec::new();
     let mut series = Vec::new();
     if let Some(report) = &o.load_report {
-        phases = o.phases.iter().filter_map(|span| phase_report(report, span)).collect();
-        let end = report.records().iter().map(|r| r.started + r.latency).max().unwrap_or_default();
+        let shift = load_offset(&o.events);
+        phases = o.phases.iter().filter_map(|span| phase_report(report, span, shift)).collect();
+        let end = report.end() + shift;
+        // By end time: a bucket shows what finished in it, so an outage where nothing succeeded
+        // has no latency point (the chart leaves a gap instead of drawing a line across it).
         let bucket = Duration::from_millis(250);
         let mut t = Duration::ZERO;
         while t <= end {
-            let s = report.stats_between(t, t + bucket);
+            let s = report.stats_ended_between(t.saturating_sub(shift), (t + bucket).saturating_sub(shift));
             series.push(SeriesPoint {
                 at_ms: ms(t),
                 ok: s.ok,
-                failed: s.errors + s.lost,
-                p50_us: s.p50.map(|d| d.as_micros() as u64),
-                p99_us: s.p99.map(|d| d.as_micros() as u64),
+                failed: s.issued() - s.ok,
+                refused: s.refused,
+                lost: s.unanswered(),
+                p50_us: us(s.p50),
+                p99_us: us(s.p99),
             });
             t += bucket;
         }

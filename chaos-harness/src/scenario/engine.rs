@@ -90,7 +90,7 @@ impl Run {
         }
         let fresh = &records[self.sampled..];
         self.sampled = records.len();
-        let ok: Vec<Duration> = fresh.iter().filter(|r| r.outcome.is_ok()).map(|r| r.latency).collect();
+        let ok: Vec<Duration> = fresh.iter().filter(|r| r.outcome.is_ok()).map(|r| r.latency()).collect();
         let pct = |q: f64| -> Option<u64> {
             let mut v = ok.clone();
             v.sort_unstable();
@@ -98,7 +98,8 @@ impl Run {
         };
         let window = LoadWindow {
             ok: ok.len() as u64,
-            failed: (fresh.len() - ok.len()) as u64,
+            failed: fresh.iter().filter(|r| !r.outcome.is_ok() && r.outcome != crate::load::Outcome::Skipped).count()
+                as u64,
             p50_us: pct(0.5),
             p99_us: pct(0.99),
         };

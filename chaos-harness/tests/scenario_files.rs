@@ -182,7 +182,8 @@ fn bad_files_name_file_line_column_and_the_nearest_valid_name() {
     assert!(cases.len() >= 25);
     let mut failures = Vec::new();
     for (case, src, first, contains) in cases {
-        let e = std::panic::catch_unwind(|| errors("t.chaos.toml", &src)).unwrap_or_else(|_| panic!("{case}: panicked"));
+        let e =
+            std::panic::catch_unwind(|| errors("t.chaos.toml", &src)).unwrap_or_else(|_| panic!("{case}: panicked"));
         let text = e.0[0].to_string();
         let line1 = text.lines().next().unwrap_or_default();
         if !line1.starts_with(first) || !text.contains(contains) {
@@ -194,7 +195,8 @@ fn bad_files_name_file_line_column_and_the_nearest_valid_name() {
 
 #[test]
 fn several_errors_are_reported_at_once() {
-    let src = format!("nmae = \"x\"\n{WEB}[[step]]\ninject = \"kil\"\ntarget = \"web.main\"\n[[step]]\nwait = \"soon\"\n");
+    let src =
+        format!("nmae = \"x\"\n{WEB}[[step]]\ninject = \"kil\"\ntarget = \"web.main\"\n[[step]]\nwait = \"soon\"\n");
     let e = errors("t.chaos.toml", &src);
     let firsts: Vec<String> = e.0.iter().map(|x| format!("{}:{}", x.line, x.column)).collect();
     assert_eq!(firsts, ["1:1", "5:10", "8:8"], "{e}");
@@ -206,7 +208,11 @@ fn extends_merges_a_base_and_detects_cycles() {
     let base = dir.path().join("base.chaos.toml");
     std::fs::write(&base, format!("tags = [\"base\"]\ntimeout = \"10s\"\n{WEB}")).unwrap();
     let child = dir.path().join("child.chaos.toml");
-    std::fs::write(&child, "extends = \"base.chaos.toml\"\ntimeout = \"20s\"\n[[step]]\ninject = \"kill\"\ntarget = \"web.main\"\n").unwrap();
+    std::fs::write(
+        &child,
+        "extends = \"base.chaos.toml\"\ntimeout = \"20s\"\n[[step]]\ninject = \"kill\"\ntarget = \"web.main\"\n",
+    )
+    .unwrap();
     let l = file::load(&child, &opts()).unwrap();
     assert_eq!(l[0].spec.tags, ["base"]);
     assert_eq!(l[0].spec.timeout, Some(std::time::Duration::from_secs(20)));
@@ -224,9 +230,21 @@ fn extends_merges_a_base_and_detects_cycles() {
 #[test]
 fn garbage_never_panics() {
     let samples = [
-        "", "=", "[[step]]", "[[step]]\nparallel = 1", "[[step]]\nparallel = [1, \"x\"]", "[target]\nx = 1", "target = 1",
-        "step = 3", "[load]\ncall = 1", "[[expect]]", "[[guard]]\nkind = 1", "[params]\na = [[1]]", "name = \"${\"",
-        "[target.a]\ncommand = []", "[target.a]\ncommand = [1]\nenv = 1\nready = 2",
+        "",
+        "=",
+        "[[step]]",
+        "[[step]]\nparallel = 1",
+        "[[step]]\nparallel = [1, \"x\"]",
+        "[target]\nx = 1",
+        "target = 1",
+        "step = 3",
+        "[load]\ncall = 1",
+        "[[expect]]",
+        "[[guard]]\nkind = 1",
+        "[params]\na = [[1]]",
+        "name = \"${\"",
+        "[target.a]\ncommand = []",
+        "[target.a]\ncommand = [1]\nenv = 1\nready = 2",
     ];
     for s in samples {
         let r = std::panic::catch_unwind(|| file::parse_str("g.chaos.toml", s, &opts()));

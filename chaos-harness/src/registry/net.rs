@@ -26,7 +26,8 @@ use std::sync::Arc;
 use chaos_proxy::Stream;
 
 use super::{
-    Bindings, FaultEntry, FixtureEntry, Param, ParamKind as K, StartedFixture, need_duration, need_str, param_err, typed,
+    Bindings, FaultEntry, FixtureEntry, Param, ParamKind as K, StartedFixture, need_duration, need_str, param_err,
+    typed,
 };
 use crate::BoxFuture;
 use crate::Error;

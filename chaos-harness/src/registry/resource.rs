@@ -6,8 +6,6 @@
 //! assert!(e.params.iter().any(|p| p.name == "bytes"));
 //! ```
 
-
-
 use super::{Bindings, FaultEntry, Param, ParamKind as K, need_str, param_err};
 use crate::Error;
 use crate::fault::Fault;
@@ -97,7 +95,6 @@ fn pids_limit(p: &Params, b: &dyn Bindings) -> Result<Fault, Error> {
     let max = p.u64("max").map_err(param_err)?.unwrap_or(1);
     Ok(Fault::pids_limit(b.handle(need_str(p, "target")?)?, max).into())
 }
-
 
 inventory::submit! { FaultEntry {
     name: "memory_limit",

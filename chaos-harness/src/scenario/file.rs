@@ -230,21 +230,22 @@ const PHASES: &[&str] = &["baseline", "fault", "recovery"];
 fn to_json(src: &mut Src<'_>, v: &Spanned<DeValue<'_>>, key: &str, vars: &Vars<'_>) -> Value {
     match v.get_ref() {
         DeValue::String(s) => vars.interpolate(src, s, v.span(), key),
-        DeValue::Integer(i) => {
-            i64::from_str_radix(i.as_str().replace('_', "").trim_start_matches('+'), i.radix()).map_or_else(
+        DeValue::Integer(i) => i64::from_str_radix(i.as_str().replace('_', "").trim_start_matches('+'), i.radix())
+            .map_or_else(
                 |_| {
                     src.err(v.span(), key, "integer out of range", "use a smaller number");
                     Value::Null
                 },
                 Value::from,
-            )
-        }
+            ),
         DeValue::Float(f) => f.as_str().replace('_', "").parse::<f64>().map_or(Value::Null, Value::from),
         DeValue::Boolean(b) => Value::Bool(*b),
         DeValue::Datetime(d) => Value::String(d.to_string()),
         DeValue::Array(a) => Value::Array(a.iter().map(|x| to_json(src, x, key, vars)).collect()),
         DeValue::Table(t) => Value::Object(
-            t.iter().map(|(k, x)| (k.get_ref().to_string(), to_json(src, x, &format!("{key}.{}", k.get_ref()), vars))).collect(),
+            t.iter()
+                .map(|(k, x)| (k.get_ref().to_string(), to_json(src, x, &format!("{key}.{}", k.get_ref()), vars)))
+                .collect(),
         ),
     }
 }
@@ -460,7 +461,12 @@ fn parse_at(
             let base_rel = match ext.get_ref().as_str() {
                 Some(s) => s.to_string(),
                 None => {
-                    src.err(ext.span(), "extends", "`extends`: expected a file name", "write extends = \"base.chaos.toml\"");
+                    src.err(
+                        ext.span(),
+                        "extends",
+                        "`extends`: expected a file name",
+                        "write extends = \"base.chaos.toml\"",
+                    );
                     return Err(FileErrors(src.errors));
                 }
             };
@@ -494,11 +500,10 @@ fn parse_at(
             chain.pop();
             if let Err(e) = base_check {
                 // A base may be incomplete on its own (no steps); only syntax/cycle errors count.
-                let hard: Vec<FileError> = e
-                    .0
-                    .into_iter()
-                    .filter(|x| x.message.starts_with("invalid TOML") || x.message.contains("cycle"))
-                    .collect();
+                let hard: Vec<FileError> =
+                    e.0.into_iter()
+                        .filter(|x| x.message.starts_with("invalid TOML") || x.message.contains("cycle"))
+                        .collect();
                 if !hard.is_empty() {
                     return Err(FileErrors(hard));
                 }
@@ -572,7 +577,12 @@ fn template_combinations(src: &mut Src<'_>, doc: &Table<'_>, opts: &Options) -> 
         let key = k.get_ref().to_string();
         let values = match to_json(src, v, &format!("params.{key}"), &empty) {
             Value::Array(a) if a.is_empty() => {
-                src.err(v.span(), &format!("params.{key}"), format!("`params.{key}` is an empty list"), "give at least one value");
+                src.err(
+                    v.span(),
+                    &format!("params.{key}"),
+                    format!("`params.{key}` is an empty list"),
+                    "give at least one value",
+                );
                 return vec![];
             }
             Value::Array(a) => a,
@@ -622,7 +632,9 @@ fn read_scenario(src: &mut Src<'_>, doc: &Table<'_>, vars: &Vars<'_>, path: &Pat
             Value::Array(a) if a.iter().all(Value::is_string) => {
                 spec.tags = a.into_iter().filter_map(|x| x.as_str().map(str::to_string)).collect();
             }
-            _ => src.err(v.span(), "tags", "`tags`: expected a list of strings", "write tags = [\"process\", \"slow\"]"),
+            _ => {
+                src.err(v.span(), "tags", "`tags`: expected a list of strings", "write tags = [\"process\", \"slow\"]")
+            }
         }
     }
     if let Some(v) = doc.get("timeout") {
@@ -672,7 +684,12 @@ fn read_scenario(src: &mut Src<'_>, doc: &Table<'_>, vars: &Vars<'_>, path: &Pat
                     read_expect(src, e, &format!("expect[{i}]"), vars, &refs, &mut spec.steps);
                 }
             }
-            _ => src.err(v.span(), "expect", "`expect`: expected an array of tables", "write [[expect]] before each criterion"),
+            _ => src.err(
+                v.span(),
+                "expect",
+                "`expect`: expected an array of tables",
+                "write [[expect]] before each criterion",
+            ),
         }
     }
     if let Some(v) = doc.get("guard") {
@@ -684,7 +701,9 @@ fn read_scenario(src: &mut Src<'_>, doc: &Table<'_>, vars: &Vars<'_>, path: &Pat
                     }
                 }
             }
-            _ => src.err(v.span(), "guard", "`guard`: expected an array of tables", "write [[guard]] before each guard"),
+            _ => {
+                src.err(v.span(), "guard", "`guard`: expected an array of tables", "write [[guard]] before each guard")
+            }
         }
     }
     if src.errors.len() > before {
@@ -744,14 +763,24 @@ fn read_target(src: &mut Src<'_>, name: &str, v: &Spanned<DeValue<'_>>, vars: &V
     let t = table_of(src, v, &at)?;
     if let Some(cmd) = t.get("command") {
         if let Some(kv) = t.get("kind") {
-            src.err(kv.span(), &format!("{at}.kind"), "a target has either `command` or `kind`, not both", "remove one");
+            src.err(
+                kv.span(),
+                &format!("{at}.kind"),
+                "a target has either `command` or `kind`, not both",
+                "remove one",
+            );
             return None;
         }
         let mut p = Params::new();
         for (k, _) in t.iter() {
             let key = k.get_ref();
             if !COMMAND_KEYS.contains(&key.as_ref()) {
-                src.err(k.span(), &format!("{at}.{key}"), format!("unknown key `{key}` in a command target"), hint(key, COMMAND_KEYS));
+                src.err(
+                    k.span(),
+                    &format!("{at}.{key}"),
+                    format!("unknown key `{key}` in a command target"),
+                    hint(key, COMMAND_KEYS),
+                );
             }
         }
         for unsupported in ["user", "netns"] {
@@ -779,7 +808,12 @@ fn read_target(src: &mut Src<'_>, name: &str, v: &Spanned<DeValue<'_>>, vars: &V
         if let Some(e) = t.get("env") {
             match to_json(src, e, &format!("{at}.env"), vars) {
                 Value::Object(m) if m.values().all(Value::is_string) => p = p.with("env", m),
-                _ => src.err(e.span(), &format!("{at}.env"), "`env`: expected a table of strings", "write env = { KEY = \"value\" }"),
+                _ => src.err(
+                    e.span(),
+                    &format!("{at}.env"),
+                    "`env`: expected a table of strings",
+                    "write env = { KEY = \"value\" }",
+                ),
             }
         }
         for k in ["cwd", "name"] {
@@ -800,7 +834,12 @@ fn read_target(src: &mut Src<'_>, name: &str, v: &Spanned<DeValue<'_>>, vars: &V
             for (k, x) in rt.iter() {
                 let key = k.get_ref();
                 if !READY_KINDS.contains(&key.as_ref()) {
-                    src.err(k.span(), &format!("{at}.ready.{key}"), format!("unknown readiness probe `{key}`"), hint(key, READY_KINDS));
+                    src.err(
+                        k.span(),
+                        &format!("{at}.ready.{key}"),
+                        format!("unknown readiness probe `{key}`"),
+                        hint(key, READY_KINDS),
+                    );
                     continue;
                 }
                 if let Some(s) = str_of(src, x, &format!("{at}.ready.{key}"), vars) {
@@ -853,7 +892,12 @@ fn read_load(src: &mut Src<'_>, v: &Spanned<DeValue<'_>>, vars: &Vars<'_>, refs:
         Some(k) => {
             let s = str_of(src, k, "load.kind", vars)?;
             if !LOAD_KINDS.contains(&s.as_str()) {
-                src.err(k.span(), "load.kind", format!("unknown load kind `{s}`{}", suggest(&s, LOAD_KINDS)), "expected constant_rate or closed_loop");
+                src.err(
+                    k.span(),
+                    "load.kind",
+                    format!("unknown load kind `{s}`{}", suggest(&s, LOAD_KINDS)),
+                    "expected constant_rate or closed_loop",
+                );
                 return None;
             }
             s
@@ -865,14 +909,24 @@ fn read_load(src: &mut Src<'_>, v: &Spanned<DeValue<'_>>, vars: &Vars<'_>, refs:
         let raw = to_json(src, r, "load.rate", vars);
         match Params::new().with("rate", &raw).rate("rate") {
             Ok(Some(x)) if x >= 1.0 => params = params.with("rate", x.round() as u64),
-            _ => src.err(r.span(), "load.rate", format!("`load.rate`: expected a rate like \"200/s\", found {raw}"), "write rate = \"200/s\""),
+            _ => src.err(
+                r.span(),
+                "load.rate",
+                format!("`load.rate`: expected a rate like \"200/s\", found {raw}"),
+                "write rate = \"200/s\"",
+            ),
         }
     }
     for k in ["clients", "max_in_flight"] {
         if let Some(x) = t.get(k) {
             match to_json(src, x, &format!("load.{k}"), vars) {
                 Value::Number(n) if n.as_u64().is_some() => params = params.with(k, n),
-                other => src.err(x.span(), &format!("load.{k}"), format!("`load.{k}`: expected a whole number, found {other}"), format!("write {k} = 4")),
+                other => src.err(
+                    x.span(),
+                    &format!("load.{k}"),
+                    format!("`load.{k}`: expected a whole number, found {other}"),
+                    format!("write {k} = 4"),
+                ),
             }
         }
     }
@@ -888,7 +942,12 @@ fn read_load(src: &mut Src<'_>, v: &Spanned<DeValue<'_>>, vars: &Vars<'_>, refs:
         src.err(v.span(), "load.clients", "a closed_loop load needs `clients`", "add clients = 4");
     }
     let Some(cv) = t.get("call") else {
-        src.err(v.span(), "load.call", "[load] needs a `call`", "add call = { kind = \"execute\", target = \"pit\", tool = \"echo\" }");
+        src.err(
+            v.span(),
+            "load.call",
+            "[load] needs a `call`",
+            "add call = { kind = \"execute\", target = \"pit\", tool = \"echo\" }",
+        );
         return None;
     };
     let ct = table_of(src, cv, "load.call")?;
@@ -901,7 +960,12 @@ fn read_load(src: &mut Src<'_>, v: &Spanned<DeValue<'_>>, vars: &Vars<'_>, refs:
         Ok(e) => e,
         Err(_) => {
             let names: Vec<&str> = registry::calls().iter().map(|e| e.name).collect();
-            src.err(ck.span(), "load.call.kind", format!("unknown call `{call_kind}`{}", suggest(&call_kind, &names)), format!("expected one of: {}", names.join(", ")));
+            src.err(
+                ck.span(),
+                "load.call.kind",
+                format!("unknown call `{call_kind}`{}", suggest(&call_kind, &names)),
+                format!("expected one of: {}", names.join(", ")),
+            );
             return None;
         }
     };
@@ -925,16 +989,30 @@ fn read_step(
         [one] => *one,
         [] => {
             // The nearest action among the keys, for a typo like `injct = "kill"`.
-            let guess = t.iter().find_map(|(k, _)| nearest(k.get_ref(), STEP_ACTIONS).map(|n| (k.span(), k.get_ref().to_string(), n)));
+            let guess = t
+                .iter()
+                .find_map(|(k, _)| nearest(k.get_ref(), STEP_ACTIONS).map(|n| (k.span(), k.get_ref().to_string(), n)));
             match guess {
-                Some((span, key, n)) => src.err(span, &format!("{at}.{key}"), format!("unknown key `{key}`; a step needs an action"), format!("did you mean `{n}`?")),
-                None => src.err(v.span(), at, "a step needs an action", format!("add one of: {}", STEP_ACTIONS.join(", "))),
+                Some((span, key, n)) => src.err(
+                    span,
+                    &format!("{at}.{key}"),
+                    format!("unknown key `{key}`; a step needs an action"),
+                    format!("did you mean `{n}`?"),
+                ),
+                None => {
+                    src.err(v.span(), at, "a step needs an action", format!("add one of: {}", STEP_ACTIONS.join(", ")))
+                }
             }
             return None;
         }
         [_, second, ..] => {
             let span = key_span(t, second).unwrap_or(v.span());
-            src.err(span, &format!("{at}.{second}"), format!("a step has one action, this one has {}", actions.join(" and ")), "split it into two [[step]]s, or use parallel = [...]");
+            src.err(
+                span,
+                &format!("{at}.{second}"),
+                format!("a step has one action, this one has {}", actions.join(" and ")),
+                "split it into two [[step]]s, or use parallel = [...]",
+            );
             return None;
         }
     };
@@ -948,7 +1026,12 @@ fn read_step(
         if let Some(n) = &name {
             if let Some(first) = names.get(n) {
                 let (l, c) = src.pos(first.start);
-                src.err(x.span(), &format!("{at}.name"), format!("duplicate step name `{n}` (first used at {l}:{c})"), "give each step its own name");
+                src.err(
+                    x.span(),
+                    &format!("{at}.name"),
+                    format!("duplicate step name `{n}` (first used at {l}:{c})"),
+                    "give each step its own name",
+                );
             } else {
                 names.insert(n.clone(), x.span());
             }
@@ -960,7 +1043,12 @@ fn read_step(
         for (k, _) in t.iter() {
             let key = k.get_ref();
             if !allowed.contains(&key.as_ref()) && !["at", "name"].contains(&key.as_ref()) {
-                src.err(k.span(), &format!("{at}.{key}"), format!("unknown key `{key}` in a `{action}` step"), hint(key, allowed));
+                src.err(
+                    k.span(),
+                    &format!("{at}.{key}"),
+                    format!("unknown key `{key}` in a `{action}` step"),
+                    hint(key, allowed),
+                );
             }
         }
     };
@@ -969,7 +1057,12 @@ fn read_step(
             let fault = str_of(src, av, &akey, vars)?;
             let Ok(entry) = registry::fault(&fault) else {
                 let names: Vec<&str> = registry::faults().iter().map(|e| e.name).collect();
-                src.err(av.span(), &akey, format!("unknown fault `{fault}`{}", suggest(&fault, &names)), format!("expected one of: {}", names.join(", ")));
+                src.err(
+                    av.span(),
+                    &akey,
+                    format!("unknown fault `{fault}`{}", suggest(&fault, &names)),
+                    format!("expected one of: {}", names.join(", ")),
+                );
                 return None;
             };
             let p = params_of(src, t, &["inject", "at", "name"], at, vars);
@@ -1065,12 +1158,22 @@ fn criterion_params(
         if let Some(x) = p.0.remove(alias) {
             if p.get(real).is_some() {
                 let span = key_span(t, alias).unwrap_or(cv.span());
-                src.err(span, &format!("{at}.{alias}"), format!("`{alias}` and `{real}` say the same"), format!("keep one of them"));
+                src.err(
+                    span,
+                    &format!("{at}.{alias}"),
+                    format!("`{alias}` and `{real}` say the same"),
+                    format!("keep one of them"),
+                );
                 return None;
             }
             if !entry.params.iter().any(|s| s.name == real) {
                 let span = key_span(t, alias).unwrap_or(cv.span());
-                src.err(span, &format!("{at}.{alias}"), format!("criterion `{criterion}` has no `{real}`, so `{alias}` does not apply"), format!("its parameters: {}", entry.params.iter().map(|s| s.name).collect::<Vec<_>>().join(", ")));
+                src.err(
+                    span,
+                    &format!("{at}.{alias}"),
+                    format!("criterion `{criterion}` has no `{real}`, so `{alias}` does not apply"),
+                    format!("its parameters: {}", entry.params.iter().map(|s| s.name).collect::<Vec<_>>().join(", ")),
+                );
                 return None;
             }
             p.0.insert(real.to_string(), x);
@@ -1091,9 +1194,13 @@ fn read_expect(
 ) {
     let Some(t) = table_of(src, v, at) else { return };
     let Some(cv) = t.get("criterion") else {
-        let guess = t.iter().find_map(|(k, _)| (nearest(k.get_ref(), &["criterion"]).is_some()).then(|| (k.span(), k.get_ref().to_string())));
+        let guess = t.iter().find_map(|(k, _)| {
+            (nearest(k.get_ref(), &["criterion"]).is_some()).then(|| (k.span(), k.get_ref().to_string()))
+        });
         match guess {
-            Some((span, key)) => src.err(span, &format!("{at}.{key}"), format!("unknown key `{key}`"), "did you mean `criterion`?"),
+            Some((span, key)) => {
+                src.err(span, &format!("{at}.{key}"), format!("unknown key `{key}`"), "did you mean `criterion`?")
+            }
             None => src.err(v.span(), at, "an [[expect]] needs `criterion`", "add criterion = \"no_orphans\""),
         }
         return;
@@ -1104,12 +1211,19 @@ fn read_expect(
         && let Some(s) = str_of(src, pv, &format!("{at}.phase"), vars)
     {
         if !PHASES.contains(&s.as_str()) {
-            src.err(pv.span(), &format!("{at}.phase"), format!("unknown phase `{s}`{}", suggest(&s, PHASES)), "expected baseline, fault or recovery");
+            src.err(
+                pv.span(),
+                &format!("{at}.phase"),
+                format!("unknown phase `{s}`{}", suggest(&s, PHASES)),
+                "expected baseline, fault or recovery",
+            );
             return;
         }
         phase = s;
     }
-    let Some((criterion, p)) = criterion_params(src, t, &criterion, cv, at, vars, &["criterion", "phase"]) else { return };
+    let Some((criterion, p)) = criterion_params(src, t, &criterion, cv, at, vars, &["criterion", "phase"]) else {
+        return;
+    };
     refs.check(src, t, &p, at);
     let step = StepSpec::new(Action::Expect { criterion, params: p });
     let first_inject = steps.iter().position(|s| matches!(s.action, Action::Inject { .. }));
@@ -1124,7 +1238,12 @@ fn read_expect(
             steps.insert(j, step);
         }
         ("baseline" | "fault", None) => {
-            src.err(v.span(), &format!("{at}.phase"), format!("phase `{phase}` needs an inject step to refer to"), "add an inject [[step]] or use phase = \"recovery\"");
+            src.err(
+                v.span(),
+                &format!("{at}.phase"),
+                format!("phase `{phase}` needs an inject step to refer to"),
+                "add an inject [[step]] or use phase = \"recovery\"",
+            );
         }
         _ => steps.push(step),
     }
@@ -1138,7 +1257,12 @@ fn read_guard(src: &mut Src<'_>, v: &Spanned<DeValue<'_>>, at: &str, vars: &Vars
     };
     let kind = str_of(src, kv, &format!("{at}.kind"), vars)?;
     if !GUARD_KINDS.contains(&kind.as_str()) {
-        src.err(kv.span(), &format!("{at}.kind"), format!("unknown guard `{kind}`{}", suggest(&kind, GUARD_KINDS)), format!("expected one of: {}", GUARD_KINDS.join(", ")));
+        src.err(
+            kv.span(),
+            &format!("{at}.kind"),
+            format!("unknown guard `{kind}`{}", suggest(&kind, GUARD_KINDS)),
+            format!("expected one of: {}", GUARD_KINDS.join(", ")),
+        );
         return None;
     }
     let params = params_of(src, t, &["kind"], at, vars);

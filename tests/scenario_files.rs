@@ -54,8 +54,80 @@ fn main() -> std::process::ExitCode {
             builder = Some(t);
         }
     }
-    match builder {
-        Some(b) => b.run(),
-        None => Harness::new().run(),
-    }
+    let t = match builder {
+        Some(b) => b.test("scenario_files::cli::validate_shipped_files_exits_0", validate_shipped),
+        None => Harness::new().test("scenario_files::cli::validate_shipped_files_exits_0", validate_shipped),
+    };
+    t.tags(["cli"])
+        .test("scenario_files::cli::validate_broken_copy_exits_1_listing_every_error", validate_broken)
+        .tags(["cli"])
+        .run()
+}
+
+fn chaos(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_chaos"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("run the chaos binary")
+}
+
+fn validate_shipped(_: &mut Chaos) -> BoxTestFuture<'_> {
+    Box::pin(async {
+        let out = chaos(&["validate", "fixtures/scenarios"]);
+        let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+        anyhow::ensure!(out.status.code() == Some(0), "chaos validate fixtures/scenarios: {:?}\n{text}", out.status);
+        anyhow::ensure!(text.contains(" 0 error(s)"), "{text}");
+        let plan = chaos(&["plan", "fixtures/scenarios/generic/http-kill.chaos.toml"]);
+        anyhow::ensure!(plan.status.code() == Some(0), "chaos plan: {:?}", plan.status);
+        anyhow::ensure!(String::from_utf8_lossy(&plan.stdout).contains("inject kill {"), "{plan:?}");
+        Ok(())
+    })
+}
+
+fn validate_broken(_: &mut Chaos) -> BoxTestFuture<'_> {
+    Box::pin(async {
+        let dir = tempfile::tempdir()?;
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/scenarios/generic");
+        for f in ["http-kill.chaos.toml", "http-memory.chaos.toml"] {
+            std::fs::copy(src.join(f), dir.path().join(f))?;
+        }
+        let kill = dir.path().join("http-kill.chaos.toml");
+        let text = std::fs::read_to_string(&kill)?.replace("inject = \"kill\"", "inject = \"kil\"");
+        std::fs::write(
+            &kill,
+            text.replace("[[expect]]\ncriterion = \"no_orphans\"", "[[expect]]\ncriterion = \"no_orphan\""),
+        )?;
+        let mem = dir.path().join("http-memory.chaos.toml");
+        std::fs::write(&mem, std::fs::read_to_string(&mem)?.replace("\"64MiB\"", "\"64MeB\""))?;
+        let out = chaos(&["validate", "--format", "json", &dir.path().display().to_string()]);
+        anyhow::ensure!(out.status.code() == Some(1), "expected exit 1, got {:?}", out.status);
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+        let errors: Vec<String> = v["errors"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|e| {
+                        format!(
+                            "{}:{}:{} {}",
+                            e["file"].as_str().unwrap_or("").rsplit('/').next().unwrap_or(""),
+                            e["line"],
+                            e["column"],
+                            e["message"].as_str().unwrap_or("")
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        anyhow::ensure!(
+            errors
+                == [
+                    "http-kill.chaos.toml:15:10 unknown fault `kil`, did you mean `kill`?",
+                    "http-kill.chaos.toml:25:13 unknown criterion `no_orphan`, did you mean `no_orphans`?",
+                    "http-memory.chaos.toml:14:9 `bytes`: expected a size like \"64MiB\", \"512KiB\" or a number of bytes, found \"64MeB\"",
+                ],
+            "{errors:#?}"
+        );
+        Ok(())
+    })
 }

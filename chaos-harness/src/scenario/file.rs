@@ -1162,7 +1162,7 @@ fn criterion_params(
                     span,
                     &format!("{at}.{alias}"),
                     format!("`{alias}` and `{real}` say the same"),
-                    format!("keep one of them"),
+                    "keep one of them",
                 );
                 return None;
             }

@@ -58,10 +58,42 @@ fn main() -> std::process::ExitCode {
         Some(b) => b.test("scenario_files::cli::validate_shipped_files_exits_0", validate_shipped),
         None => Harness::new().test("scenario_files::cli::validate_shipped_files_exits_0", validate_shipped),
     };
-    t.tags(["cli"])
-        .test("scenario_files::cli::validate_broken_copy_exits_1_listing_every_error", validate_broken)
+    let t = t
         .tags(["cli"])
-        .run()
+        .test("scenario_files::twin::beam-sigkill", |cx| twin(cx, "beam-sigkill"))
+        .tags(["snakepit", "twin"])
+        .timeout(Duration::from_secs(240))
+        .test("scenario_files::twin::worker-sigkill", |cx| twin(cx, "worker-sigkill"))
+        .tags(["snakepit", "twin"])
+        .timeout(Duration::from_secs(240));
+    t.test("scenario_files::cli::validate_broken_copy_exits_1_listing_every_error", validate_broken).tags(["cli"]).run()
+}
+
+/// Runs a Rust suite scenario and its file twin in one test and compares their verdicts
+/// (how many criteria, and which held).
+fn twin<'a>(cx: &'a mut Chaos, file: &'static str) -> BoxTestFuture<'a> {
+    Box::pin(async move {
+        let verdicts = |o: &chaos_harness::scenario::ScenarioOutcome| -> Vec<bool> {
+            o.verdicts.iter().map(|v| v.passed).collect()
+        };
+        let rust = match file {
+            "beam-sigkill" => snakepit_chaos::scenarios::beam_sigkill(cx, &[]).await?,
+            _ => snakepit_chaos::scenarios::worker_sigkill_under_load(cx, &[]).await?,
+        };
+        let rust = match &rust {
+            Ok(o) => verdicts(o),
+            Err(e) => verdicts(e.outcome()),
+        };
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("fixtures/scenarios/snakepit/{file}.chaos.toml"));
+        let spec = file::load(&path, &Options::default()).map_err(|e| anyhow::anyhow!("{e}"))?.remove(0).spec;
+        let from_file = match cx.run_spec(&spec).await? {
+            Ok(o) => verdicts(&o),
+            Err(e) => verdicts(e.outcome()),
+        };
+        anyhow::ensure!(!rust.is_empty(), "the Rust form judged no criterion");
+        anyhow::ensure!(rust == from_file, "verdicts differ: Rust {rust:?}, file {from_file:?}");
+        Ok(())
+    })
 }
 
 fn chaos(args: &[&str]) -> std::process::Output {

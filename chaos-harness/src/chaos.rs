@@ -17,7 +17,8 @@ use crate::scenario::Scenario;
 /// A fixture started in this test, by name: what spec binding and the fixture watch need.
 pub(crate) struct BoundFixture {
     pub(crate) name: String,
-    pub(crate) handle: Box<dyn FixtureHandle>,
+    /// `None` for targets without processes (links, namespaces).
+    pub(crate) handle: Option<Box<dyn FixtureHandle>>,
     pub(crate) typed: Box<dyn Any + Send + Sync>,
     pub(crate) described: Option<Described>,
 }
@@ -112,7 +113,7 @@ impl Chaos {
 
     /// Records a started fixture under `name` and emits `FixtureStarted`.
     pub(crate) fn adopt(&mut self, name: String, started: StartedFixture, described: Option<Described>) {
-        let pid = started.handle.target().main().map(|m| m.pid);
+        let pid = started.handle.as_ref().and_then(|h| h.target().main()).map(|m| m.pid);
         self.events.emit(EventKind::FixtureStarted { fixture: name.clone(), pid });
         self.fixtures.retain(|f| f.name != name);
         self.fixtures.push(BoundFixture { name, handle: started.handle, typed: started.typed, described });
@@ -149,7 +150,7 @@ impl Chaos {
     }
 
     pub(crate) fn fixture_targets(&self) -> Vec<Target> {
-        self.fixtures.iter().map(|f| f.handle.target()).collect()
+        self.fixtures.iter().filter_map(|f| f.handle.as_ref().map(|h| h.target())).collect()
     }
 
     /// Each fixture's name and spec description (for `Scenario::spec`).
@@ -237,7 +238,13 @@ impl FixtureBindings<'_> {
 
 impl Bindings for FixtureBindings<'_> {
     fn handle(&self, name: &str) -> Result<&dyn FixtureHandle, Error> {
-        self.find(name).map(|f| f.handle.as_ref())
+        let f = self.find(name)?;
+        f.handle.as_deref().ok_or_else(|| Error::Config {
+            what: format!("target `{name}`"),
+            cause: "it has no processes (it is a link or a network namespace)".into(),
+            fix: "name it in network faults (latency, partition, ...); process faults and selectors need a process fixture"
+                .into(),
+        })
     }
 
     fn typed(&self, name: &str) -> Result<&(dyn Any + Send + Sync), Error> {

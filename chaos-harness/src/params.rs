@@ -184,6 +184,56 @@ impl Params {
         }
     }
 
+    /// A size in bytes, written as a number or a string with a unit (`"64MiB"`, `"512 KiB"`,
+    /// `"1GB"`, `"100B"`), if present.
+    ///
+    /// ```
+    /// let p = chaos_harness::params::Params::new().with("a", "64MiB").with("b", 100).with("c", "1.5 kB");
+    /// assert_eq!(p.bytes("a").unwrap(), Some(64 << 20));
+    /// assert_eq!(p.bytes("b").unwrap(), Some(100));
+    /// assert_eq!(p.bytes("c").unwrap(), Some(1500));
+    /// assert!(p.with("d", "64 furlongs").bytes("d").is_err());
+    /// ```
+    pub fn bytes(&self, key: &str) -> Result<Option<u64>, ParamError> {
+        let expected = "a size like \"64MiB\", \"512KiB\" or a number of bytes";
+        let fix = format!("write {key} = \"64MiB\" (units: B, KB, MB, GB, KiB, MiB, GiB)");
+        match self.0.get(key) {
+            None => Ok(None),
+            Some(Value::Number(n)) if n.as_u64().is_some() => Ok(n.as_u64()),
+            Some(Value::String(s)) => parse_size(s).map(Some).ok_or_else(|| ParamError {
+                key: key.to_string(),
+                expected: expected.into(),
+                found: format!("{s:?}"),
+                fix,
+            }),
+            Some(_) => Err(self.wrong(key, expected, &fix)),
+        }
+    }
+
+    /// A rate per second, written as a number or `"200/s"` (also `"/m"`, `"/h"`), if present.
+    ///
+    /// ```
+    /// let p = chaos_harness::params::Params::new().with("r", "200/s").with("m", "60/m").with("n", 5);
+    /// assert_eq!(p.rate("r").unwrap(), Some(200.0));
+    /// assert_eq!(p.rate("m").unwrap(), Some(1.0));
+    /// assert_eq!(p.rate("n").unwrap(), Some(5.0));
+    /// ```
+    pub fn rate(&self, key: &str) -> Result<Option<f64>, ParamError> {
+        let expected = "a rate like \"200/s\" or a number per second";
+        let fix = format!("write {key} = \"200/s\" (per s, m or h)");
+        match self.0.get(key) {
+            None => Ok(None),
+            Some(Value::Number(n)) => Ok(n.as_f64()),
+            Some(Value::String(s)) => parse_rate(s).map(Some).ok_or_else(|| ParamError {
+                key: key.to_string(),
+                expected: expected.into(),
+                found: format!("{s:?}"),
+                fix,
+            }),
+            Some(_) => Err(self.wrong(key, expected, &fix)),
+        }
+    }
+
     /// A list of strings, if present.
     pub fn strings(&self, key: &str) -> Result<Option<Vec<String>>, ParamError> {
         match self.0.get(key) {
@@ -199,4 +249,52 @@ impl Params {
     pub fn unknown_keys<'a>(&'a self, known: &[&str]) -> Vec<&'a str> {
         self.keys().filter(|k| !known.contains(k)).collect()
     }
+}
+
+/// Parses a size: `"64MiB"`, `"64 MiB"`, `"1.5GB"`, `"100"`, `"100B"` (KB/MB/GB are powers of
+/// 1000, KiB/MiB/GiB of 1024; `k`, `M`, `G` alone are binary, as in `ulimit`).
+///
+/// ```
+/// use chaos_harness::params::parse_size;
+/// assert_eq!(parse_size("64MiB"), Some(64 << 20));
+/// assert_eq!(parse_size("2 GB"), Some(2_000_000_000));
+/// assert_eq!(parse_size("1k"), Some(1024));
+/// assert_eq!(parse_size("MiB"), None);
+/// ```
+pub fn parse_size(s: &str) -> Option<u64> {
+    let s = s.trim();
+    let split = s.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let num: f64 = num.parse().ok()?;
+    let mult: u64 = match unit.trim() {
+        "" | "B" | "b" => 1,
+        "KB" | "kB" | "kb" => 1000,
+        "MB" | "mb" => 1000 * 1000,
+        "GB" | "gb" => 1000 * 1000 * 1000,
+        "KiB" | "k" | "K" | "Ki" => 1 << 10,
+        "MiB" | "M" | "Mi" => 1 << 20,
+        "GiB" | "G" | "Gi" => 1 << 30,
+        "TiB" | "T" | "Ti" => 1 << 40,
+        _ => return None,
+    };
+    let v = num * mult as f64;
+    (v.is_finite() && v >= 0.0 && v < u64::MAX as f64).then_some(v.round() as u64)
+}
+
+/// Parses a rate per second: `"200/s"`, `"60/m"`, `"3600/h"`, `"5"`.
+///
+/// ```
+/// assert_eq!(chaos_harness::params::parse_rate("200/s"), Some(200.0));
+/// assert_eq!(chaos_harness::params::parse_rate("fast"), None);
+/// ```
+pub fn parse_rate(s: &str) -> Option<f64> {
+    let (num, per) = s.split_once('/').unwrap_or((s, "s"));
+    let num: f64 = num.trim().parse().ok()?;
+    let div = match per.trim() {
+        "s" | "sec" | "1s" => 1.0,
+        "m" | "min" => 60.0,
+        "h" => 3600.0,
+        _ => return None,
+    };
+    (num.is_finite() && num >= 0.0).then_some(num / div)
 }

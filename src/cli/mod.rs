@@ -1,7 +1,9 @@
 //! Subcommands of the `chaos` CLI, one module each.
 
 pub mod cleanup;
+mod plan;
 mod run;
+mod validate;
 
 use std::process::ExitCode;
 
@@ -25,6 +27,10 @@ enum Command {
     /// namespaces, nft tables, mounts, cgroups, temp dirs removed), then sweep leftovers that
     /// match the naming rules. Idempotent; prints what it removed.
     Cleanup(cleanup::CleanupArgs),
+    /// Check scenario files (`*.chaos.toml`) without running anything; exit 1 on any error.
+    Validate(validate::ValidateArgs),
+    /// Print the resolved timeline of a scenario file.
+    Plan(plan::PlanArgs),
 }
 
 /// Runs the chosen subcommand and returns the process exit code.
@@ -32,6 +38,8 @@ pub fn dispatch(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Run(args) => run::run(args),
         Command::Cleanup(args) => cleanup::run(&args),
+        Command::Validate(args) => validate::run(&args),
+        Command::Plan(args) => plan::run(&args),
         Command::List => {
             for s in run::SCENARIOS {
                 println!("{:<28} {}", s.name, s.about);

@@ -33,6 +33,9 @@
 //! ```
 
 mod builtin;
+#[cfg(feature = "net")]
+mod net;
+mod resource;
 #[cfg(feature = "snakepit")]
 mod snakepit;
 
@@ -72,6 +75,10 @@ pub enum ParamKind {
     Texts,
     /// A table of string values.
     Table,
+    /// A size in bytes: a number or `"64MiB"`.
+    Size,
+    /// A rate per second: a number or `"200/s"`.
+    Rate,
 }
 
 impl ParamKind {
@@ -88,6 +95,8 @@ impl ParamKind {
             ParamKind::Bool => "bool",
             ParamKind::Texts => "list of text",
             ParamKind::Table => "table",
+            ParamKind::Size => "size",
+            ParamKind::Rate => "rate",
         }
     }
 }
@@ -187,22 +196,38 @@ pub struct CriterionEntry {
 /// A fixture started from a spec: its handle as the object-safe trait and as itself (for
 /// typed lookups such as `Criterion::healthy`).
 pub struct StartedFixture {
-    /// The handle.
-    pub handle: Box<dyn FixtureHandle>,
+    /// The handle; `None` for a target without processes (a proxy `link`, a `netns`), which
+    /// only typed lookups ([`typed`]) reach.
+    pub handle: Option<Box<dyn FixtureHandle>>,
     /// The same handle, typed.
     pub typed: Box<dyn Any + Send + Sync>,
 }
 
 impl std::fmt::Debug for StartedFixture {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "StartedFixture({})", self.handle.target().name())
+        match &self.handle {
+            Some(h) => write!(f, "StartedFixture({})", h.target().name()),
+            None => write!(f, "StartedFixture(no processes)"),
+        }
     }
 }
 
 impl StartedFixture {
     /// Wraps a started fixture's handle.
     pub fn new<H: FixtureHandle + Clone + Send + Sync + 'static>(handle: H) -> Self {
-        Self { handle: Box::new(handle.clone()), typed: Box::new(handle) }
+        Self { handle: Some(Box::new(handle.clone())), typed: Box::new(handle) }
+    }
+
+    /// A target without processes (a proxy link, a network namespace): reachable by name
+    /// through [`Bindings::typed`] only; selectors and process faults naming it fail with an
+    /// error saying so.
+    ///
+    /// ```
+    /// let s = chaos_harness::registry::StartedFixture::resource(42u32);
+    /// assert!(s.handle.is_none());
+    /// ```
+    pub fn resource<T: Send + Sync + 'static>(value: T) -> Self {
+        Self { handle: None, typed: Box::new(value) }
     }
 }
 
@@ -433,6 +458,8 @@ pub fn validate(what: &'static str, entry: &str, schema: &[Param], params: &Para
             ParamKind::Bool => params.bool(p.name).map(drop),
             ParamKind::Texts => params.strings(p.name).map(drop),
             ParamKind::Table => Ok(()),
+            ParamKind::Size => params.bytes(p.name).map(drop),
+            ParamKind::Rate => params.rate(p.name).map(drop),
             ParamKind::Selector | ParamKind::Fixture | ParamKind::Signal | ParamKind::Text => {
                 params.str(p.name).map(drop)
             }

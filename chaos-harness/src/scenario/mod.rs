@@ -29,6 +29,7 @@
 pub mod bind;
 pub mod builder;
 pub mod engine;
+pub mod file;
 pub mod outcome;
 pub mod spec;
 mod step;

@@ -61,9 +61,23 @@ enum Rules {
 pub struct NftFault {
     ns: Netns,
     rules: Rules,
+    spec_ref: Option<String>,
 }
 
 impl NftFault {
+    /// How a scenario spec names the namespace (`target = "db"`); set by the registry so that
+    /// [`Inject::described`] writes the same reference back (default: the namespace's name).
+    ///
+    /// ```no_run
+    /// # fn f(ns: &chaos_harness::topology::Netns) {
+    /// let f = chaos_harness::fault::Fault::partition(ns).spec_ref("db");
+    /// # let _ = f; }
+    /// ```
+    pub fn spec_ref(mut self, reference: impl Into<String>) -> Self {
+        self.spec_ref = Some(reference.into());
+        self
+    }
+
     fn table_prefix(&self) -> &'static str {
         match self.rules {
             Rules::Partition => "chaos_part",
@@ -197,6 +211,15 @@ impl Inject for NftFault {
         }
     }
 
+    fn described(&self) -> Option<crate::params::Described> {
+        let target = self.spec_ref.clone().unwrap_or_else(|| self.ns.name().to_string());
+        let p = crate::params::Params::new().with("target", target);
+        Some(match self.rules {
+            Rules::Partition => crate::params::Described::new("partition", p),
+            Rules::Loss(pct) => crate::params::Described::new("packet_loss", p.with("percent", pct)),
+        })
+    }
+
     fn inject<'a>(&'a self, cx: FaultContext<'a>) -> BoxFuture<'a, Result<Box<dyn ActiveFault>, Error>> {
         Box::pin(async move {
             let name = self.describe();
@@ -277,7 +300,7 @@ impl Fault {
     /// # let _ = f; }
     /// ```
     pub fn partition(ns: &Netns) -> NftFault {
-        NftFault { ns: ns.clone(), rules: Rules::Partition }
+        NftFault { ns: ns.clone(), rules: Rules::Partition, spec_ref: None }
     }
 
     /// Drop `percent` % (1..=100) of the packets in and out of the namespace's veth, at
@@ -289,7 +312,7 @@ impl Fault {
     /// # let _ = f; }
     /// ```
     pub fn packet_loss(ns: &Netns, percent: u8) -> NftFault {
-        NftFault { ns: ns.clone(), rules: Rules::Loss(percent) }
+        NftFault { ns: ns.clone(), rules: Rules::Loss(percent), spec_ref: None }
     }
 }
 

@@ -80,6 +80,8 @@ fn millis(d: Duration) -> u64 {
 #[derive(Debug, Clone)]
 pub struct ToxicFault {
     link: Link,
+    /// How a scenario spec names the link (`db`, `pit.bridge`), when built from one.
+    spec_ref: Option<String>,
     kind: ToxicKind,
     stream: Stream,
     toxicity: f32,
@@ -90,6 +92,7 @@ impl ToxicFault {
     fn new(link: &Link, kind: ToxicKind) -> Self {
         ToxicFault {
             link: link.clone(),
+            spec_ref: None,
             kind,
             stream: Stream::Downstream,
             toxicity: 1.0,
@@ -145,6 +148,19 @@ impl ToxicFault {
     /// ```
     pub fn kind(&self) -> &ToxicKind {
         &self.kind
+    }
+
+    /// How a scenario spec names the link (`target = "pit.bridge"`); set by the registry so
+    /// that [`Inject::described`] writes the same reference back.
+    ///
+    /// ```no_run
+    /// # fn f(link: &chaos_harness::topology::Link) {
+    /// let f = chaos_harness::fault::Fault::reset_peer(link).spec_ref("db");
+    /// # let _ = f; }
+    /// ```
+    pub fn spec_ref(mut self, reference: impl Into<String>) -> Self {
+        self.spec_ref = Some(reference.into());
+        self
     }
 
     fn describe_kind(&self) -> String {
@@ -241,9 +257,62 @@ impl ToxicFault {
     }
 }
 
+/// How a spec refers to `link`: the reference it was built from, else `pit.bridge` /
+/// `pit.api` for a Snakepit's links (named `<pit>-bridge`, `<pit>-api`), else its name.
+pub(crate) fn link_ref(link: &Link, spec_ref: Option<&String>) -> String {
+    if let Some(r) = spec_ref {
+        return r.clone();
+    }
+    let name = link.name();
+    for role in ["bridge", "api"] {
+        if let Some(pit) = name.strip_suffix(&format!("-{role}")) {
+            return format!("{pit}.{role}");
+        }
+    }
+    name.to_string()
+}
+
+fn dur(d: u64) -> String {
+    crate::params::format_duration(Duration::from_millis(d))
+}
+
 impl Inject for ToxicFault {
     fn describe(&self) -> String {
         self.describe_kind()
+    }
+
+    fn described(&self) -> Option<crate::params::Described> {
+        use crate::params::Params;
+        let p = Params::new().with("target", link_ref(&self.link, self.spec_ref.as_ref()));
+        let (kind, p) = match &self.kind {
+            ToxicKind::Latency { latency, jitter } => {
+                let p = p.with("latency", dur(*latency));
+                ("latency", if *jitter > 0 { p.with("jitter", dur(*jitter)) } else { p })
+            }
+            ToxicKind::Bandwidth { rate } => ("bandwidth", p.with("rate_kbps", rate)),
+            ToxicKind::SlowClose { delay } => ("slow_close", p.with("delay", dur(*delay))),
+            ToxicKind::Timeout { timeout } => ("timeout", p.with("timeout", dur(*timeout))),
+            ToxicKind::ResetPeer { timeout: 0 } => ("reset_peer", p),
+            ToxicKind::ResetPeer { timeout } => ("reset_peer", p.with("after", dur(*timeout))),
+            ToxicKind::Slicer { average_size, size_variation, delay } => (
+                "slicer",
+                p.with("average_size", average_size)
+                    .with("size_variation", size_variation)
+                    .with_duration("delay", Duration::from_micros(*delay)),
+            ),
+            ToxicKind::LimitData { bytes } => ("limit_data", p.with("bytes", bytes)),
+        };
+        let mut p = p;
+        if self.stream != Stream::Downstream {
+            p = p.with("stream", self.stream.as_str());
+        }
+        if self.toxicity < 1.0 {
+            p = p.with("toxicity", f64::from(self.toxicity));
+        }
+        if self.confirm_within != DEFAULT_CONFIRM_WITHIN {
+            p = p.with_duration("confirm_within", self.confirm_within);
+        }
+        Some(crate::params::Described::new(kind, p))
     }
 
     fn inject<'a>(&'a self, _cx: FaultContext<'a>) -> BoxFuture<'a, Result<Box<dyn ActiveFault>, Error>> {
@@ -355,6 +424,17 @@ impl Latency {
         Latency(self.0.toxicity(p))
     }
 
+    /// See [`ToxicFault::spec_ref`].
+    ///
+    /// ```no_run
+    /// # fn f(link: &chaos_harness::topology::Link) {
+    /// let f = chaos_harness::fault::Fault::latency(link, std::time::Duration::from_millis(100)).spec_ref("db");
+    /// # let _ = f; }
+    /// ```
+    pub fn spec_ref(self, reference: impl Into<String>) -> Self {
+        Latency(self.0.spec_ref(reference))
+    }
+
     /// See [`ToxicFault::confirm_within`].
     ///
     /// ```no_run
@@ -383,6 +463,10 @@ impl Inject for Latency {
         self.0.describe()
     }
 
+    fn described(&self) -> Option<crate::params::Described> {
+        self.0.described()
+    }
+
     fn inject<'a>(&'a self, cx: FaultContext<'a>) -> BoxFuture<'a, Result<Box<dyn ActiveFault>, Error>> {
         self.0.inject(cx)
     }
@@ -400,6 +484,21 @@ impl Inject for Latency {
 #[derive(Debug, Clone)]
 pub struct LinkDown {
     link: Link,
+    spec_ref: Option<String>,
+}
+
+impl LinkDown {
+    /// See [`ToxicFault::spec_ref`].
+    ///
+    /// ```no_run
+    /// # fn f(link: &chaos_harness::topology::Link) {
+    /// let f = chaos_harness::fault::Fault::link_down(link).spec_ref("db");
+    /// # let _ = f; }
+    /// ```
+    pub fn spec_ref(mut self, reference: impl Into<String>) -> Self {
+        self.spec_ref = Some(reference.into());
+        self
+    }
 }
 
 /// What a connect attempt found.
@@ -421,6 +520,11 @@ async fn try_connect(addr: SocketAddr, timeout: Duration) -> Connect {
 impl Inject for LinkDown {
     fn describe(&self) -> String {
         format!("link down: {}", self.link.describe())
+    }
+
+    fn described(&self) -> Option<crate::params::Described> {
+        let p = crate::params::Params::new().with("target", link_ref(&self.link, self.spec_ref.as_ref()));
+        Some(crate::params::Described::new("link_down", p))
     }
 
     fn inject<'a>(&'a self, _cx: FaultContext<'a>) -> BoxFuture<'a, Result<Box<dyn ActiveFault>, Error>> {
@@ -603,7 +707,7 @@ impl Fault {
     /// # let _ = f; }
     /// ```
     pub fn link_down(link: &Link) -> LinkDown {
-        LinkDown { link: link.clone() }
+        LinkDown { link: link.clone(), spec_ref: None }
     }
 }
 

@@ -64,6 +64,15 @@ impl Inject for CpuQuota {
         format!("CPU quota {} CPU on {}", self.fraction, self.target.name())
     }
 
+    fn described(&self) -> Option<crate::params::Described> {
+        use crate::params::{Described, Params};
+        let mut p = Params::new().with("target", self.target.name()).with("cpus", self.fraction);
+        if let Some(d) = self.period {
+            p = p.with_duration("period", d);
+        }
+        Some(Described::new("cpu_quota", p))
+    }
+
     fn inject<'a>(&'a self, cx: FaultContext<'a>) -> BoxFuture<'a, Result<Box<dyn ActiveFault>, Error>> {
         Box::pin(async move {
             let name = self.describe();
@@ -264,6 +273,18 @@ struct CpuBurnActive {
 impl Inject for CpuBurn {
     fn describe(&self) -> String {
         format!("CPU burn: {} busy-looping processes", self.cpus.count())
+    }
+
+    fn described(&self) -> Option<crate::params::Described> {
+        use crate::params::{Described, Params};
+        let mut p = match self.cpus {
+            Cpus::All => Params::new().with("cpus", 0),
+            Cpus::Count(n) => Params::new().with("cpus", n),
+        };
+        if self.start_timeout != Duration::from_secs(10) {
+            p = p.with_duration("start_timeout", self.start_timeout);
+        }
+        Some(Described::new("cpu_burn", p))
     }
 
     fn inject<'a>(&'a self, cx: FaultContext<'a>) -> BoxFuture<'a, Result<Box<dyn ActiveFault>, Error>> {

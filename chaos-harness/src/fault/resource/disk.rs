@@ -193,6 +193,18 @@ impl Inject for DiskTmpfs {
         format!("tmpfs of {} over {}", bytes(self.size), self.dir.display())
     }
 
+    fn described(&self) -> Option<crate::params::Described> {
+        use crate::params::{Described, Params};
+        let mut p = Params::new().with("dir", self.dir.display().to_string()).with("size", self.size);
+        if self.copy_contents {
+            p = p.with("copy_contents", true);
+        }
+        if self.outside_sandbox {
+            p = p.with("outside_sandbox", true);
+        }
+        Some(Described::new("disk_tmpfs", p))
+    }
+
     fn inject<'a>(&'a self, cx: FaultContext<'a>) -> BoxFuture<'a, Result<Box<dyn ActiveFault>, Error>> {
         Box::pin(async move {
             let name = self.describe();
@@ -425,6 +437,15 @@ fn write_zeros(f: &mut std::fs::File, mut off: u64, len: u64) -> std::io::Result
 impl Inject for DiskFill {
     fn describe(&self) -> String {
         format!("fill the filesystem of {} to {} free", self.dir.display(), bytes(self.leave_free))
+    }
+
+    fn described(&self) -> Option<crate::params::Described> {
+        use crate::params::{Described, Params};
+        let mut p = Params::new().with("dir", self.dir.display().to_string()).with("leave_free", self.leave_free);
+        if self.max_fill != GIB {
+            p = p.with("max_fill", self.max_fill);
+        }
+        Some(Described::new("disk_fill", p))
     }
 
     fn inject<'a>(&'a self, cx: FaultContext<'a>) -> BoxFuture<'a, Result<Box<dyn ActiveFault>, Error>> {

@@ -262,6 +262,19 @@ impl Inject for FdLimit {
         format!("RLIMIT_NOFILE {}/{} on {}", value(self.soft), self.hard_text(), self.sel)
     }
 
+    fn described(&self) -> Option<crate::params::Described> {
+        use crate::params::{Described, Params};
+        let mut p = Params::new().with("target", self.sel.expr()).with("soft", self.soft);
+        p = match self.hard {
+            Some(h) => p.with("hard", h),
+            None => p.with("keep_hard", true),
+        };
+        if !self.lift_inherited {
+            p = p.with("lift_inherited", false);
+        }
+        Some(Described::new("fd_limit", p))
+    }
+
     fn inject<'a>(&'a self, cx: FaultContext<'a>) -> BoxFuture<'a, Result<Box<dyn ActiveFault>, Error>> {
         Box::pin(async move {
             let name = self.describe();

@@ -132,6 +132,12 @@ impl Inject for MemoryLimit {
         format!("memory limit {} on {}", bytes(self.bytes), self.target.name())
     }
 
+    fn described(&self) -> Option<crate::params::Described> {
+        use crate::params::{Described, Params};
+        let p = Params::new().with("target", self.target.name()).with("bytes", self.bytes);
+        Some(Described::new("memory_limit", if self.swap { p } else { p.with("swap", false) }))
+    }
+
     fn inject<'a>(&'a self, cx: FaultContext<'a>) -> BoxFuture<'a, Result<Box<dyn ActiveFault>, Error>> {
         Box::pin(async move {
             let name = self.describe();
@@ -348,6 +354,18 @@ async fn deflate(sandbox: &Sandbox, balloon: Process, child: Option<&Journaled>)
 impl Inject for MemoryPressure {
     fn describe(&self) -> String {
         format!("memory pressure: a {} balloon in the memory cgroup of {}", bytes(self.bytes), self.target.name())
+    }
+
+    fn described(&self) -> Option<crate::params::Described> {
+        use crate::params::{Described, Params};
+        let mut p = Params::new().with("target", self.target.name()).with("bytes", self.bytes);
+        if let Some(adj) = self.oom_score_adj {
+            p = p.with("oom_score_adj", adj);
+        }
+        if self.inflate_timeout != Duration::from_secs(10) {
+            p = p.with_duration("inflate_timeout", self.inflate_timeout);
+        }
+        Some(Described::new("memory_pressure", p))
     }
 
     fn inject<'a>(&'a self, cx: FaultContext<'a>) -> BoxFuture<'a, Result<Box<dyn ActiveFault>, Error>> {

@@ -46,6 +46,11 @@ impl Inject for PidsLimit {
         format!("pids.max {} on {}", self.max, self.target.name())
     }
 
+    fn described(&self) -> Option<crate::params::Described> {
+        use crate::params::{Described, Params};
+        Some(Described::new("pids_limit", Params::new().with("target", self.target.name()).with("max", self.max)))
+    }
+
     fn inject<'a>(&'a self, cx: FaultContext<'a>) -> BoxFuture<'a, Result<Box<dyn ActiveFault>, Error>> {
         Box::pin(async move {
             let name = self.describe();

@@ -1,0 +1,165 @@
+//! Scenario files as tests: every `*.chaos.toml` under fixtures/scenarios (and every template
+//! combination) becomes a libtest test named `scenario_files::<dir>::<test name>` with the
+//! file's tags, so `cargo test --test scenario_files -- FILTER` and `--tag` select them like
+//! `#[chaos_test]`s. Files tagged `manual` are listed and ignored (with the reason).
+
+use std::path::Path;
+use std::time::Duration;
+
+use chaos_harness::scenario::file::{self, Options};
+use chaos_harness::{Harness, TestBuilder};
+
+use chaos_harness::Chaos;
+use chaos_harness::runner::registry::BoxTestFuture;
+use chaos_harness::scenario::ScenarioSpec;
+
+/// Binds and runs the spec `repeat` times; a failed criterion fails the test.
+fn body(spec: ScenarioSpec, repeat: u32) -> impl for<'a> FnOnce(&'a mut Chaos) -> BoxTestFuture<'a> + Send + 'static {
+    move |cx: &mut Chaos| -> BoxTestFuture<'_> {
+        Box::pin(async move {
+            for _ in 0..repeat {
+                if let Err(e) = cx.run_spec(&spec).await? {
+                    return Err(anyhow::anyhow!("{e}"));
+                }
+            }
+            Ok(())
+        })
+    }
+}
+
+fn main() -> std::process::ExitCode {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/scenarios");
+    let mut builder: Option<TestBuilder> = None;
+    for path in file::find_files(&root) {
+        let dir =
+            path.parent().and_then(|d| d.file_name()).map(|d| d.to_string_lossy().to_string()).unwrap_or_default();
+        let loaded = match file::load(&path, &Options::default()) {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!("{e}");
+                return std::process::ExitCode::from(1);
+            }
+        };
+        for l in loaded {
+            let name = format!("scenario_files::{dir}::{}", l.test_name);
+            let body = body(l.spec.clone(), l.repeat);
+            let mut t = match builder.take() {
+                None => Harness::new().test(name, body),
+                Some(b) => b.test(name, body),
+            };
+            t = t.tags(l.spec.tags.clone()).timeout(l.spec.timeout.unwrap_or(Duration::from_secs(120)));
+            if l.spec.tags.iter().any(|t| t == "manual") {
+                t = t.ignore("tagged `manual` (see the file's header comment)");
+            }
+            builder = Some(t);
+        }
+    }
+    let t = match builder {
+        Some(b) => b.test("scenario_files::cli::validate_shipped_files_exits_0", validate_shipped),
+        None => Harness::new().test("scenario_files::cli::validate_shipped_files_exits_0", validate_shipped),
+    };
+    let t = t
+        .tags(["cli"])
+        .test("scenario_files::twin::beam-sigkill", |cx| twin(cx, "beam-sigkill"))
+        .tags(["snakepit", "twin"])
+        .timeout(Duration::from_secs(240))
+        .test("scenario_files::twin::worker-sigkill", |cx| twin(cx, "worker-sigkill"))
+        .tags(["snakepit", "twin"])
+        .timeout(Duration::from_secs(240));
+    t.test("scenario_files::cli::validate_broken_copy_exits_1_listing_every_error", validate_broken).tags(["cli"]).run()
+}
+
+/// Runs a Rust suite scenario and its file twin in one test and compares their verdicts
+/// (how many criteria, and which held).
+fn twin<'a>(cx: &'a mut Chaos, file: &'static str) -> BoxTestFuture<'a> {
+    Box::pin(async move {
+        let verdicts = |o: &chaos_harness::scenario::ScenarioOutcome| -> Vec<bool> {
+            o.verdicts.iter().map(|v| v.passed).collect()
+        };
+        let rust = match file {
+            "beam-sigkill" => snakepit_chaos::scenarios::beam_sigkill(cx, &[]).await?,
+            _ => snakepit_chaos::scenarios::worker_sigkill_under_load(cx, &[]).await?,
+        };
+        let rust = match &rust {
+            Ok(o) => verdicts(o),
+            Err(e) => verdicts(e.outcome()),
+        };
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("fixtures/scenarios/snakepit/{file}.chaos.toml"));
+        let spec = file::load(&path, &Options::default()).map_err(|e| anyhow::anyhow!("{e}"))?.remove(0).spec;
+        let from_file = match cx.run_spec(&spec).await? {
+            Ok(o) => verdicts(&o),
+            Err(e) => verdicts(e.outcome()),
+        };
+        anyhow::ensure!(!rust.is_empty(), "the Rust form judged no criterion");
+        anyhow::ensure!(rust == from_file, "verdicts differ: Rust {rust:?}, file {from_file:?}");
+        Ok(())
+    })
+}
+
+fn chaos(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_chaos"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("run the chaos binary")
+}
+
+fn validate_shipped(_: &mut Chaos) -> BoxTestFuture<'_> {
+    Box::pin(async {
+        let out = chaos(&["validate", "fixtures/scenarios"]);
+        let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+        anyhow::ensure!(out.status.code() == Some(0), "chaos validate fixtures/scenarios: {:?}\n{text}", out.status);
+        anyhow::ensure!(text.contains(" 0 error(s)"), "{text}");
+        let plan = chaos(&["plan", "fixtures/scenarios/generic/http-kill.chaos.toml"]);
+        anyhow::ensure!(plan.status.code() == Some(0), "chaos plan: {:?}", plan.status);
+        anyhow::ensure!(String::from_utf8_lossy(&plan.stdout).contains("inject kill {"), "{plan:?}");
+        Ok(())
+    })
+}
+
+fn validate_broken(_: &mut Chaos) -> BoxTestFuture<'_> {
+    Box::pin(async {
+        let dir = tempfile::tempdir()?;
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/scenarios/generic");
+        for f in ["http-kill.chaos.toml", "http-memory.chaos.toml"] {
+            std::fs::copy(src.join(f), dir.path().join(f))?;
+        }
+        let kill = dir.path().join("http-kill.chaos.toml");
+        let text = std::fs::read_to_string(&kill)?.replace("inject = \"kill\"", "inject = \"kil\"");
+        std::fs::write(
+            &kill,
+            text.replace("[[expect]]\ncriterion = \"no_orphans\"", "[[expect]]\ncriterion = \"no_orphan\""),
+        )?;
+        let mem = dir.path().join("http-memory.chaos.toml");
+        std::fs::write(&mem, std::fs::read_to_string(&mem)?.replace("\"64MiB\"", "\"64MeB\""))?;
+        let out = chaos(&["validate", "--format", "json", &dir.path().display().to_string()]);
+        anyhow::ensure!(out.status.code() == Some(1), "expected exit 1, got {:?}", out.status);
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+        let errors: Vec<String> = v["errors"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|e| {
+                        format!(
+                            "{}:{}:{} {}",
+                            e["file"].as_str().unwrap_or("").rsplit('/').next().unwrap_or(""),
+                            e["line"],
+                            e["column"],
+                            e["message"].as_str().unwrap_or("")
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        anyhow::ensure!(
+            errors
+                == [
+                    "http-kill.chaos.toml:15:10 unknown fault `kil`, did you mean `kill`?",
+                    "http-kill.chaos.toml:25:13 unknown criterion `no_orphan`, did you mean `no_orphans`?",
+                    "http-memory.chaos.toml:14:9 `bytes`: expected a size like \"64MiB\", \"512KiB\" or a number of bytes, found \"64MeB\"",
+                ],
+            "{errors:#?}"
+        );
+        Ok(())
+    })
+}

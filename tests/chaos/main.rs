@@ -1,6 +1,7 @@
 //! The chaos suite: one libtest-mimic binary (`cargo test --test chaos`), one module per area,
 //! as ripgrep lays out its integration tests.
 
+mod ergonomics;
 mod network;
 mod process;
 mod resources;
@@ -8,5 +9,6 @@ mod runner;
 mod safety;
 mod snakepit;
 mod snakepit_contract;
+mod util;
 
 chaos_harness::main!();

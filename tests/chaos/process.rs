@@ -27,7 +27,7 @@ fn prefork(workers: usize, mode: &str) -> anyhow::Result<Command> {
         .name("prefork")
         .arg(programs().join("prefork.py"))
         .args(["--workers", &workers.to_string(), "--on-parent-death", mode, "--wipe-env"])
-        .ready(Probe::log_line(&format!("^ready: {workers} workers"))?)
+        .ready(Probe::log_line(&format!("^ready: {workers} workers")))
         .stop_grace(Duration::from_millis(500)))
 }
 
@@ -100,7 +100,7 @@ async fn double_forked_daemon_is_tracked_and_killed_at_teardown(cx: &mut Chaos) 
                 .name("daemon")
                 .arg(programs().join("daemon.py"))
                 .arg(&pidfile)
-                .ready(Probe::log_line("^daemon started pid")?),
+                .ready(Probe::log_line("^daemon started pid")),
         )
         .await?;
     ensure!(d.wait().await.code == Some(0), "the launcher exits 0");

@@ -165,3 +165,69 @@ async fn probes_for_preforking_servers(cx: &mut Chaos) -> ChaosResult {
     ensure!(err.contains("(unclosed") && err.contains("regular expression"), "{err}");
     Ok(())
 }
+
+/// Builds `fixtures/server-acceptance`'s `runner-features` binary and runs it with `args`/`env`.
+fn runner_features(args: &[&str], env: &[(&str, &str)]) -> anyhow::Result<(Option<i32>, String)> {
+    use std::process::Command as Std;
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let clean = |mut c: Std| {
+        for (k, _) in std::env::vars() {
+            if k.starts_with("CHAOS_") || k.starts_with("NEXTEST") {
+                c.env_remove(k);
+            }
+        }
+        c.current_dir(root);
+        c
+    };
+    let out = clean(Std::new(cargo))
+        .args(["test", "-p", "server-acceptance", "--test", "runner-features", "--no-run", "--message-format=json"])
+        .output()?;
+    ensure!(out.status.success(), "build failed:\n{}", String::from_utf8_lossy(&out.stderr));
+    let exe = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split("\"executable\":\"").nth(1).and_then(|r| r.split('"').next()).map(String::from))
+        .next_back()
+        .context("cargo named no executable")?;
+    let mut cmd = clean(Std::new(exe));
+    cmd.args(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output()?;
+    Ok((out.status.code(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))))
+}
+
+/// `CHAOS_TAGS` with a tag no test has fails with exit 2 naming it (it used to run 0 tests and
+/// pass); tests left out by tags are counted as filtered out.
+#[chaos_test(tags = ["ergonomics", "runner"], timeout = "10m")]
+fn unknown_tag_fails_and_tag_filtered_tests_count_as_filtered_out() -> ChaosResult {
+    let (code, out) = runner_features(&[], &[("CHAOS_TAGS", "serial-chek")])?;
+    ensure!(code == Some(2), "exit {code:?}:\n{out}");
+    ensure!(out.contains("`serial-chek`") && out.contains("serial-check"), "{out}");
+    let (code, out) = runner_features(&[], &[("CHAOS_TAGS", "serial-chek"), ("CHAOS_ALLOW_NO_TESTS", "1")])?;
+    ensure!(code == Some(0), "CHAOS_ALLOW_NO_TESTS=1 accepts it: exit {code:?}:\n{out}");
+    let (code, out) = runner_features(&[], &[("CHAOS_TAGS", "serial-check")])?;
+    ensure!(code == Some(0), "exit {code:?}:\n{out}");
+    ensure!(out.contains("3 passed; 0 failed; 0 ignored; 0 measured; 2 filtered out"), "{out}");
+    let (_, out) = runner_features(&["--exact", "parallel_a"], &[("CHAOS_TAGS", "retry")])?;
+    ensure!(out.contains("0 passed; 0 failed; 0 ignored; 0 measured; 5 filtered out"), "{out}");
+    Ok(())
+}
+
+/// `retries = N`: a test that fails and then passes is reported FLAKY; one that keeps failing
+/// fails with the count of attempts. `serial`: no other test runs during it, even with 3
+/// test threads.
+#[chaos_test(tags = ["ergonomics", "runner"], timeout = "10m")]
+fn retries_report_flaky_and_serial_runs_alone() -> ChaosResult {
+    let (code, out) = runner_features(&[], &[("CHAOS_TAGS", "retry")])?;
+    ensure!(code == Some(101), "always_fails fails the run: exit {code:?}:\n{out}");
+    ensure!(out.contains("FLAKY: fails_once failed 1 time(s) before passing on attempt 2"), "{out}");
+    ensure!(out.contains("test fails_once ... ok") || out.contains("test fails_once   ... ok"), "{out}");
+    ensure!(out.contains("failed on all 2 attempts"), "{out}");
+    for _ in 0..3 {
+        let (code, out) = runner_features(&["--test-threads", "3"], &[("CHAOS_TAGS", "serial-check")])?;
+        ensure!(code == Some(0), "exit {code:?}:\n{out}");
+    }
+    Ok(())
+}

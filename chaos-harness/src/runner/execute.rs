@@ -124,6 +124,7 @@ pub(crate) fn run(spec: TestSpec, settings: &RunSettings) -> (Result<Completion,
                     && let TestStatus::Failed { detail, .. } = &mut record.status
                 {
                     detail.push_str(&format!("\n\nfailed on all {} attempts", failures.len() + 1));
+                    return (Err(detail.clone().into()), record);
                 }
                 return (verdict, record);
             }

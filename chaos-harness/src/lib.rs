@@ -137,3 +137,8 @@ macro_rules! args {
         ::std::vec![$(::std::ffi::OsString::from(::std::convert::AsRef::<::std::ffi::OsStr>::as_ref(&$a))),*]
     };
 }
+
+/// The guide (`docs/guide.md`): every Rust block in it is compiled as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/guide.md")]
+pub struct Guide;

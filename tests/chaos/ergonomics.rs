@@ -231,3 +231,26 @@ fn retries_report_flaky_and_serial_runs_alone() -> ChaosResult {
     }
     Ok(())
 }
+
+/// `.seed_data(dir)` copies a directory into the fixture's data dir at start;
+/// `checkpoint_data()` / `restore_data()` undo what a scenario did to it (files changed,
+/// added, removed), with ownership kept for `.user(..)`.
+#[chaos_test(tags = ["ergonomics", "process"], timeout = "30s", requires = ["root", "cgroups"])]
+async fn data_dir_seed_checkpoint_restore(cx: &mut Chaos) -> ChaosResult {
+    let seed = cx.sandbox().temp_dir().join("seed");
+    std::fs::create_dir_all(seed.join("sub"))?;
+    std::fs::write(seed.join("sub/table"), "v1")?;
+    let p = cx.start(Command::new("sleep").name("db").arg("60").user("www-data").seed_data(&seed)).await?;
+    let table = p.data_dir().join("sub/table");
+    ensure!(std::fs::read_to_string(&table)? == "v1", "seeded");
+    use std::os::unix::fs::MetadataExt;
+    ensure!(std::fs::metadata(&table)?.uid() == 33, "seeded files belong to the fixture's user");
+    p.checkpoint_data()?;
+    std::fs::write(&table, "corrupt")?;
+    std::fs::write(p.data_dir().join("junk"), "x")?;
+    p.restore_data()?;
+    ensure!(std::fs::read_to_string(&table)? == "v1", "restored");
+    ensure!(!p.data_dir().join("junk").exists(), "files added after the checkpoint are removed");
+    ensure!(std::fs::metadata(&table)?.uid() == 33, "ownership kept");
+    Ok(())
+}

@@ -70,7 +70,7 @@ fn prefork(workers: usize, respawn: bool) -> Command {
         .name("prefork")
         .arg(programs().join("prefork.py"))
         .args(["--workers", &workers.to_string(), "--on-parent-death", "exit"])
-        .ready(Probe::log_line(&format!("^ready: {workers} workers")).expect("regex"));
+        .ready(Probe::log_line(&format!("^ready: {workers} workers")));
     if respawn {
         c = c.arg("--respawn");
     }
@@ -172,7 +172,7 @@ fn bench(c: &mut Criterion) {
         Command::new("sh")
             .name("sleeper")
             .args(["-c", "echo up; while true; do sleep 600 & wait $!; done"])
-            .ready(Probe::log_line("^up$").expect("regex")),
+            .ready(Probe::log_line("^up$")),
     );
     let workers = start(&rt, &sb, prefork(2, true));
     let p50_sleep = percentiles(sleeper.scope(), "sleep", 500);

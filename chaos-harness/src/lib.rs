@@ -58,17 +58,54 @@ pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T
 /// What a chaos test returns: `Ok(())` or any error (shown with its chain on failure).
 pub type ChaosResult<T = ()> = Result<T, anyhow::Error>;
 
+/// The `anyhow` crate [`ChaosResult`] is built on, re-exported so a test crate needs no
+/// dependency of its own for `anyhow::Context`, `bail!` or `ensure!`.
+pub use anyhow;
+
 /// The usual imports for writing chaos tests.
 pub mod prelude {
     pub use crate::criteria::Criterion;
     pub use crate::fault::{Fault, Signal};
     pub use crate::fixture::{Command, FixtureHandle, Probe};
-    pub use crate::{Chaos, ChaosResult, Harness, chaos_test};
+    pub use crate::fixture::{Selection, Stdin};
+    pub use crate::{Chaos, ChaosResult, Harness, OrFail, chaos_test};
+    pub use anyhow::{Context as _, bail, ensure};
     pub use std::time::Duration;
     pub use tracing;
 }
 
 /// Items the `#[chaos_test]` macro expands to. Not a public API.
+/// `?` for results whose error is a plain `String` (or `&str`), which `anyhow` cannot convert
+/// by itself (E0277): `.or_fail()?` turns the message into an error.
+///
+/// ```
+/// use chaos_harness::prelude::*;
+/// fn parse(s: &str) -> Result<u16, String> { s.parse().map_err(|e| format!("bad port {s:?}: {e}")) }
+/// fn body() -> ChaosResult {
+///     let port = parse("80").or_fail()?;
+///     ensure!(port == 80);
+///     assert!(parse("x").or_fail().unwrap_err().to_string().starts_with("bad port"));
+///     Ok(())
+/// }
+/// body().unwrap();
+/// ```
+pub trait OrFail<T> {
+    /// Converts the string error into an [`anyhow::Error`].
+    fn or_fail(self) -> ChaosResult<T>;
+}
+
+impl<T> OrFail<T> for Result<T, String> {
+    fn or_fail(self) -> ChaosResult<T> {
+        self.map_err(anyhow::Error::msg)
+    }
+}
+
+impl<T> OrFail<T> for Result<T, &str> {
+    fn or_fail(self) -> ChaosResult<T> {
+        self.map_err(|e| anyhow::Error::msg(e.to_string()))
+    }
+}
+
 #[doc(hidden)]
 pub mod __private {
     pub use crate::runner::registry::{BoxTestFuture, Ignore, IntoTestResult, TestBody, TestDescriptor};
@@ -89,3 +126,23 @@ macro_rules! main {
         }
     };
 }
+
+/// A `Vec<OsString>` from arguments of mixed types (`&str`, `String`, `PathBuf`, `&Path`), for
+/// [`Command::args`](crate::fixture::Command::args).
+///
+/// ```
+/// let dir = std::path::PathBuf::from("/tmp");
+/// let v = chaos_harness::args!["--dir", dir, format!("--n={}", 3)];
+/// assert_eq!(v, ["--dir", "/tmp", "--n=3"].map(std::ffi::OsString::from));
+/// ```
+#[macro_export]
+macro_rules! args {
+    ($($a:expr),* $(,)?) => {
+        ::std::vec![$(::std::ffi::OsString::from(::std::convert::AsRef::<::std::ffi::OsStr>::as_ref(&$a))),*]
+    };
+}
+
+/// The guide (`docs/guide.md`): every Rust block in it is compiled as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/guide.md")]
+pub struct Guide;

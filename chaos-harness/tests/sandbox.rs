@@ -31,7 +31,7 @@ fn prefork(workers: usize, mode: &str) -> Command {
         .name("prefork")
         .arg(programs().join("prefork.py"))
         .args(["--workers", &workers.to_string(), "--on-parent-death", mode, "--wipe-env"])
-        .ready(Probe::log_line(&format!("^ready: {workers} workers")).expect("regex"))
+        .ready(Probe::log_line(&format!("^ready: {workers} workers")))
         .ready_timeout(Duration::from_secs(10))
         .stop_grace(Duration::from_millis(500))
 }
@@ -132,7 +132,7 @@ async fn readiness_probes_of_every_kind() {
                 .args(["--port", &port.to_string()])
                 .ready(Probe::tcp(addr.clone()))
                 .ready(Probe::http(addr.clone(), "/health"))
-                .ready(Probe::custom("third call", move || {
+                .ready(Probe::custom("third call", move |_cx| {
                     let n = c2.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                     async move { n >= 2 }
                 })),
@@ -170,7 +170,7 @@ async fn readiness_timeout_error_has_status_and_last_20_lines() {
             Command::new("sh")
                 .name("dies")
                 .args(["-c", "for i in $(seq 1 30); do echo line $i; done; echo oops >&2; exit 3"])
-                .ready(Probe::log_line("never printed").unwrap()),
+                .ready(Probe::log_line("never printed")),
         )
         .await
         .unwrap_err();
@@ -268,7 +268,7 @@ async fn stop_escalates_to_sigkill_and_removes_cgroups() {
             Command::new("sh")
                 .name("stubborn")
                 .args(["-c", "trap '' TERM; echo up; while true; do sleep 0.05; done"])
-                .ready(Probe::log_line("^up$").unwrap())
+                .ready(Probe::log_line("^up$"))
                 .stop_grace(Duration::from_millis(200)),
         )
         .await

@@ -9,7 +9,7 @@ use syn::{Expr, Ident, Lit, LitStr, Token};
 use crate::diag::{Errors, suggestion};
 
 /// The keys `#[chaos_test(..)]` accepts, in the order the docs list them.
-pub(crate) const KEYS: &[&str] = &["tags", "timeout", "ignore", "requires", "name"];
+pub(crate) const KEYS: &[&str] = &["tags", "timeout", "ignore", "requires", "name", "serial", "retries"];
 
 /// The capabilities a test may list in `requires = [..]`; the runner checks them before the
 /// body runs (the same list: `crate::names`).
@@ -31,6 +31,10 @@ pub(crate) struct Args {
     pub(crate) requires: Vec<String>,
     /// `name = ".."`.
     pub(crate) name: Option<String>,
+    /// `serial`: runs alone, never in parallel with another test of the binary.
+    pub(crate) serial: bool,
+    /// `retries = N`: reruns after a failure (a later pass is reported flaky).
+    pub(crate) retries: u32,
 }
 
 /// The `ignore` argument.
@@ -101,6 +105,8 @@ fn usage(key: &str) -> Option<&'static str> {
         "ignore" => r#"ignore` or `ignore = "reason""#,
         "requires" => r#"requires = ["root", "cgroups"]"#,
         "name" => r#"name = "custom name""#,
+        "serial" => "serial",
+        "retries" => "retries = 2",
         _ => return None,
     })
 }
@@ -134,6 +140,13 @@ fn validate(raw: Vec<RawArg>) -> syn::Result<Args> {
         }
         seen.push(name.clone());
 
+        if name == "serial" {
+            match value {
+                None => args.serial = true,
+                Some(v) => errors.spanned(&v, "`serial` takes no value: write `serial` alone".to_string()),
+            }
+            continue;
+        }
         if name == "ignore" {
             if let Some(ignore) = errors.take(parse_ignore(value.as_ref())) {
                 args.ignore = ignore;
@@ -149,6 +162,7 @@ fn validate(raw: Vec<RawArg>) -> syn::Result<Args> {
             "timeout" => args.timeout_ms = errors.take(parse_timeout(&value)),
             "requires" => args.requires = errors.take(parse_requires(&value)).unwrap_or_default(),
             "name" => args.name = errors.take(parse_name(&value)),
+            "retries" => args.retries = errors.take(parse_retries(&value)).unwrap_or_default(),
             _ => {} // `ignore` is handled above; unknown keys were rejected.
         }
     }
@@ -253,17 +267,34 @@ pub(crate) fn check_tag(tag: &str) -> Result<(), String> {
     Err(message)
 }
 
+/// `retries = N`, a small integer.
+fn parse_retries(value: &Expr) -> syn::Result<u32> {
+    match ungroup(value) {
+        Expr::Lit(syn::ExprLit { lit: Lit::Int(int), .. }) => match int.base10_parse::<u32>() {
+            Ok(n) if n <= 10 => Ok(n),
+            _ => Err(syn::Error::new(int.span(), "retries must be between 0 and 10; write `retries = 2`")),
+        },
+        other => Err(syn::Error::new_spanned(other, "expected a number of retries: `retries = 2`")),
+    }
+}
+
 /// `requires = [..]`.
 fn parse_requires(value: &Expr) -> syn::Result<Vec<String>> {
     let mut errors = Errors::default();
     let mut capabilities: Vec<String> = Vec::new();
     for lit in string_list("requires", value, &mut errors) {
         let capability = lit.value();
-        if !CAPABILITIES.contains(&capability.as_str()) {
+        if let Some(problem) = crate::names::prefixed_capability_error(&capability) {
+            errors.at(lit.span(), problem.to_string());
+        } else if capabilities.contains(&capability) {
+            errors.at(lit.span(), format!("duplicate capability {capability:?}"));
+        } else if crate::names::is_prefixed_capability(&capability) {
+            capabilities.push(capability);
+        } else if !CAPABILITIES.contains(&capability.as_str()) {
             errors.at(
                 lit.span(),
                 format!(
-                    "unknown capability {capability:?}; valid capabilities: {}{}",
+                    "unknown capability {capability:?}; valid capabilities: {}, `bin:PROGRAM`, `custom:NAME`{}",
                     CAPABILITIES.join(", "),
                     suggestion(&capability, CAPABILITIES)
                 ),
@@ -395,6 +426,8 @@ mod tests {
                 ignore: Ignore::Reason("flaky on CI".into()),
                 requires: CAPABILITIES.iter().map(|c| c.to_string()).collect(),
                 name: Some("custom name".into()),
+                serial: false,
+                retries: 0,
             }
         );
     }
@@ -441,9 +474,12 @@ mod tests {
     fn unknown_keys() {
         assert_eq!(
             error(quote!(tag = ["smoke"])),
-            "unknown key `tag`; valid keys: tags, timeout, ignore, requires, name (did you mean `tags`?)"
+            "unknown key `tag`; valid keys: tags, timeout, ignore, requires, name, serial, retries (did you mean `tags`?)"
         );
-        assert_eq!(error(quote!(flaky)), "unknown key `flaky`; valid keys: tags, timeout, ignore, requires, name");
+        assert_eq!(
+            error(quote!(flaky)),
+            "unknown key `flaky`; valid keys: tags, timeout, ignore, requires, name, serial, retries"
+        );
         assert!(error(quote!(r#type = 1)).starts_with("unknown key `type`"));
     }
 
@@ -470,7 +506,7 @@ mod tests {
     fn syntax_errors() {
         assert_eq!(
             error(quote!("smoke")),
-            "expected `key` or `key = value`; valid keys: tags, timeout, ignore, requires, name"
+            "expected `key` or `key = value`; valid keys: tags, timeout, ignore, requires, name, serial, retries"
         );
         assert_eq!(error(quote!(tags = )), r#"expected a value after `tags =`; write `tags = ["smoke", "net"]`"#);
         assert_eq!(
@@ -565,11 +601,11 @@ mod tests {
     fn capabilities() {
         assert_eq!(
             error(quote!(requires = ["rooot"])),
-            r#"unknown capability "rooot"; valid capabilities: root, cgroups, freezer, netns, nft, elixir, python3, tmpfs (did you mean `root`?)"#
+            r#"unknown capability "rooot"; valid capabilities: root, cgroups, freezer, netns, nft, elixir, python3, tmpfs, `bin:PROGRAM`, `custom:NAME` (did you mean `root`?)"#
         );
         assert_eq!(
             error(quote!(requires = ["gpu"])),
-            r#"unknown capability "gpu"; valid capabilities: root, cgroups, freezer, netns, nft, elixir, python3, tmpfs"#
+            r#"unknown capability "gpu"; valid capabilities: root, cgroups, freezer, netns, nft, elixir, python3, tmpfs, `bin:PROGRAM`, `custom:NAME`"#
         );
         assert_eq!(error(quote!(requires = ["root", "root"])), r#"duplicate capability "root""#);
     }
@@ -592,5 +628,30 @@ mod tests {
         for bad in ["", "!a", "A", "a b", "a.b", "a:b", "ä"] {
             assert!(check_tag(bad).is_err(), "{bad}");
         }
+    }
+}
+
+#[cfg(test)]
+mod ergonomics_tests {
+    use quote::quote;
+
+    use super::*;
+
+    #[test]
+    fn serial_retries_and_prefixed_capabilities() {
+        let a = parse_args(quote!(serial, retries = 2, requires = ["bin:haproxy", "custom:redis", "root"])).unwrap();
+        assert!(a.serial);
+        assert_eq!(a.retries, 2);
+        assert_eq!(a.requires, vec!["bin:haproxy", "custom:redis", "root"]);
+        let e: Vec<String> = parse_args(quote!(serial = true, retries = "2", requires = ["bin:", "bin:a b"]))
+            .unwrap_err()
+            .into_iter()
+            .map(|e| e.to_string())
+            .collect();
+        assert_eq!(e.len(), 4, "{e:#?}");
+        assert!(e[0].contains("`serial` takes no value"), "{e:#?}");
+        assert!(e[1].contains("retries = 2"), "{e:#?}");
+        assert!(e[2].contains("need a name after the colon"), "{e:#?}");
+        assert!(e[3].contains("no spaces"), "{e:#?}");
     }
 }

@@ -62,6 +62,8 @@ pub(crate) fn expand(function: &ItemFn, args: &Args, shape: Shape) -> TokenStrea
     let custom_name = args.name.is_some();
     let tags = &args.tags;
     let requires = &args.requires;
+    let serial = args.serial;
+    let retries = args.retries;
     let timeout_ms = match args.timeout_ms {
         Some(ms) => quote_spanned!(span=> ::core::option::Option::Some(#ms)),
         None => quote_spanned!(span=> ::core::option::Option::None),
@@ -125,6 +127,8 @@ pub(crate) fn expand(function: &ItemFn, args: &Args, shape: Shape) -> TokenStrea
                     timeout_ms: #timeout_ms,
                     ignore: #ignore,
                     requires: &[#(#requires),*],
+                    serial: #serial,
+                    retries: #retries,
                     body: ::chaos_harness::__private::TestBody::#variant(#adapter),
                 }
             }
@@ -177,6 +181,8 @@ mod tests {
                         timeout_ms: ::core::option::Option::Some(90000u64),
                         ignore: ::chaos_harness::__private::Ignore::Reason("flaky"),
                         requires: &["root", "netns"],
+                        serial: false,
+                        retries: 0u32,
                         body: ::chaos_harness::__private::TestBody::Async(__chaos_test_smoke),
                     }
                 }
@@ -208,6 +214,8 @@ mod tests {
                         timeout_ms: ::core::option::Option::None,
                         ignore: ::chaos_harness::__private::Ignore::No,
                         requires: &[],
+                        serial: false,
+                        retries: 0u32,
                         body: ::chaos_harness::__private::TestBody::Sync(__chaos_test_match),
                     }
                 }

@@ -7,6 +7,27 @@
 /// Every capability a test may list in `requires = [..]`.
 pub const CAPABILITY_NAMES: &[&str] = &["root", "cgroups", "freezer", "netns", "nft", "elixir", "python3", "tmpfs"];
 
+/// Prefixes of open-ended capabilities: `bin:PROGRAM` (an executable on PATH, e.g.
+/// `bin:haproxy`) and `custom:NAME` (a check registered with `chaos_harness::capability!`).
+pub const CAPABILITY_PREFIXES: &[&str] = &["bin:", "custom:"];
+
+/// Whether `name` is a prefixed capability (`bin:..`, `custom:..`).
+pub fn is_prefixed_capability(name: &str) -> bool {
+    CAPABILITY_PREFIXES.iter().any(|p| name.starts_with(p))
+}
+
+/// Why a prefixed capability is malformed (an empty or spaced name), or `None`.
+pub fn prefixed_capability_error(name: &str) -> Option<&'static str> {
+    let rest = CAPABILITY_PREFIXES.iter().find_map(|p| name.strip_prefix(p))?;
+    if rest.is_empty() {
+        Some("`bin:` and `custom:` need a name after the colon, e.g. `bin:haproxy`")
+    } else if rest.chars().any(|c| c.is_whitespace() || c == '/') {
+        Some("a `bin:` or `custom:` name holds no spaces or slashes (`bin:` looks the program up on PATH)")
+    } else {
+        None
+    }
+}
+
 /// Tags whose tests are excluded unless selected explicitly: long runs are opt-in.
 pub const OPT_IN_TAGS: &[&str] = &["soak", "slow"];
 

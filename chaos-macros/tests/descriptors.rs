@@ -23,6 +23,9 @@ async fn every_argument(cx: &mut Chaos) -> ChaosResult {
     check_seed(cx)
 }
 
+#[chaos_test(serial, retries = 3, requires = ["bin:haproxy", "custom:x"])]
+fn serial_retried() {}
+
 #[chaos_test(ignore)]
 fn sync_with_context(cx: &mut chaos_harness::Chaos) -> Result<(), std::io::Error> {
     if cx.seed() == 7 { Ok(()) } else { Err(std::io::Error::other("wrong seed")) }
@@ -124,7 +127,7 @@ fn module_path_and_raw_identifiers() {
 #[test]
 fn each_test_is_registered_once() {
     let names: Vec<&str> = inventory::iter::<TestDescriptor>.into_iter().map(|d| d.name).collect();
-    assert_eq!(names.len(), 5, "{names:?}");
+    assert_eq!(names.len(), 6, "{names:?}");
 }
 
 #[test]
@@ -136,4 +139,14 @@ fn functions_can_still_be_called_directly() {
     nested::in_module(&mut cx).unwrap();
     assert!(now(async_failing()).is_err());
     cx.sandbox().teardown().unwrap();
+}
+
+#[test]
+fn serial_retries_and_open_capabilities_are_registered() {
+    let d = descriptor("serial_retried");
+    assert!(d.serial);
+    assert_eq!(d.retries, 3);
+    assert_eq!(d.requires, &["bin:haproxy", "custom:x"]);
+    assert!(!descriptor("plain").serial);
+    assert_eq!(descriptor("plain").retries, 0);
 }

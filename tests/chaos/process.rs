@@ -65,7 +65,7 @@ async fn double_forked_daemon_is_tracked_and_killed_at_teardown(cx: &mut Chaos) 
                 .name("daemon")
                 .arg(programs().join("daemon.py"))
                 .arg(&pidfile)
-                .ready(Probe::log_line("^daemon started pid")?),
+                .ready(Probe::log_line("^daemon started pid")),
         )
         .await?;
     ensure!(d.wait().await.code == Some(0), "the launcher exits 0");

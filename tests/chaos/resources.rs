@@ -35,7 +35,7 @@ async fn hog(cx: &mut Chaos, name: &str) -> anyhow::Result<Hog> {
                 .name(name)
                 .arg(programs().join("hog.py"))
                 .arg(&fifo)
-                .ready(Probe::log_line("^hog ready")?)
+                .ready(Probe::log_line("^hog ready"))
                 .stop_grace(Duration::from_millis(200)),
         )
         .await?;

@@ -20,7 +20,7 @@ pub fn prefork(workers: usize, mode: &str) -> anyhow::Result<Command> {
         .name("prefork")
         .arg(programs().join("prefork.py"))
         .args(["--workers", &workers.to_string(), "--on-parent-death", mode, "--wipe-env"])
-        .ready(Probe::log_line(&format!("^ready: {workers} workers"))?)
+        .ready(Probe::log_line(&format!("^ready: {workers} workers")))
         .stop_grace(Duration::from_millis(500)))
 }
 
@@ -44,4 +44,17 @@ pub fn run_cgroups(run_id: &str) -> Vec<PathBuf> {
         .filter_map(|h| std::fs::read_dir(h.mount.join(cgroup::PARENT)).ok())
         .flat_map(|d| d.flatten().filter(|e| e.file_name().to_string_lossy().starts_with(run_id)).map(|e| e.path()))
         .collect()
+}
+
+/// Waits (up to 10 s) until a line of `log` contains `needle`.
+pub async fn wait_for_log(log: &Path, needle: &str) -> anyhow::Result<()> {
+    let t0 = Instant::now();
+    loop {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        if text.lines().any(|l| l.contains(needle)) {
+            return Ok(());
+        }
+        ensure!(t0.elapsed() < Duration::from_secs(10), "no line with {needle:?} in {}:\n{text}", log.display());
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }

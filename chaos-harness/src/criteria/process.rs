@@ -335,6 +335,13 @@ impl ExitsWithin {
         self.target = Some(f.target());
         self
     }
+
+    /// The allowed time, for the order the other criteria use: `exits_within(d).of(&p)` and
+    /// `exits_within(d).of(&p).within(d2)` both work (the last duration given wins).
+    pub fn within(mut self, d: Duration) -> Self {
+        self.within = d;
+        self
+    }
 }
 
 impl Judge for ExitsWithin {

@@ -1,6 +1,19 @@
 //! Capabilities a test can require (`requires = ["root", "cgroups", ...]`), each checked
 //! before the body runs. A missing one makes the test ignored with the reason, or failed under
 //! `CHAOS_REQUIRE_ALL=1`.
+//!
+//! Besides the fixed names, `bin:PROGRAM` requires an executable on PATH (with an install hint
+//! for the programs we know the Debian package of), and `custom:NAME` runs a check registered
+//! with [`capability!`](crate::capability):
+//!
+//! ```
+//! fn has_big_disk() -> Result<(), String> { Ok(()) }
+//! chaos_harness::capability!("big-disk", has_big_disk);
+//! assert!(chaos_harness::host::capability::check("custom:big-disk").is_ok());
+//! assert!(chaos_harness::host::capability::check("bin:sh").is_ok());
+//! let why = chaos_harness::host::capability::check("bin:haproxy-not-here").unwrap_err();
+//! assert!(why.contains("not found on PATH"), "{why}");
+//! ```
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -25,11 +38,92 @@ pub fn check(name: &str) -> Result<(), String> {
         "elixir" => elixir().map(|_| ()),
         "python3" => python3().map(|_| ()),
         "tmpfs" => root(),
+        other if other.starts_with("bin:") => bin(&other["bin:".len()..]),
+        other if other.starts_with("custom:") => custom(&other["custom:".len()..]),
         other => {
             return Err(format!("unknown capability `{other}`; valid names: {}", CAPABILITY_NAMES.join(", ")));
         }
     };
     result.map_err(|why| format!("requires {name}: {why}"))
+}
+
+/// A capability check registered with [`capability!`](crate::capability), required as
+/// `requires = ["custom:NAME"]`.
+#[derive(Debug)]
+pub struct CustomCapability {
+    /// The name after `custom:`.
+    pub name: &'static str,
+    /// The check: `Err` says what is missing and how to get it.
+    pub check: fn() -> Result<(), String>,
+}
+
+inventory::collect!(CustomCapability);
+
+/// Registers a custom capability check: `capability!("name", function)`, then
+/// `#[chaos_test(requires = ["custom:name"])]`.
+///
+/// ```
+/// fn redis_up() -> Result<(), String> {
+///     std::net::TcpStream::connect("127.0.0.1:1").map(drop).map_err(|e| format!("no redis on :1 ({e}); start it"))
+/// }
+/// chaos_harness::capability!("redis", redis_up);
+/// let why = chaos_harness::host::capability::check("custom:redis").unwrap_err();
+/// assert!(why.starts_with("requires custom:redis: no redis"), "{why}");
+/// ```
+#[macro_export]
+macro_rules! capability {
+    ($name:expr, $check:path) => {
+        $crate::__private::inventory::submit! {
+            $crate::host::capability::CustomCapability { name: $name, check: $check }
+        }
+    };
+}
+
+fn custom(name: &str) -> Result<(), String> {
+    let found = inventory::iter::<CustomCapability>.into_iter().find(|c| c.name == name);
+    match found {
+        Some(c) => (c.check)(),
+        None => {
+            let known: Vec<&str> = inventory::iter::<CustomCapability>.into_iter().map(|c| c.name).collect();
+            Err(format!(
+                "no custom capability named `{name}` is registered (known: {}); register it with \
+                 chaos_harness::capability!(\"{name}\", check_fn)",
+                if known.is_empty() { "none".to_string() } else { known.join(", ") }
+            ))
+        }
+    }
+}
+
+/// Debian packages of programs tests commonly require, for the install hint of `bin:`.
+const PACKAGES: &[(&str, &str)] = &[
+    ("apache2", "apache2"),
+    ("apachectl", "apache2"),
+    ("haproxy", "haproxy"),
+    ("mariadbd", "mariadb-server"),
+    ("mysqld", "mariadb-server"),
+    ("mariadb", "mariadb-client"),
+    ("mysql", "mariadb-client"),
+    ("nginx", "nginx"),
+    ("redis-server", "redis-server"),
+    ("postgres", "postgresql"),
+    ("memcached", "memcached"),
+    ("elixir", "elixir"),
+    ("erl", "erlang-base"),
+    ("python3", "python3"),
+    ("nft", "nftables"),
+    ("ip", "iproute2"),
+    ("xmllint", "libxml2-utils"),
+];
+
+fn bin(program: &str) -> Result<(), String> {
+    if which(program).is_some() {
+        return Ok(());
+    }
+    let hint = match PACKAGES.iter().find(|(p, _)| *p == program) {
+        Some((_, pkg)) => format!("install it with `apt-get install {pkg}`"),
+        None => format!("install the package that provides it (`apt-file search bin/{program}` names it)"),
+    };
+    Err(format!("`{program}` not found on PATH (nor in /usr/sbin, /sbin); {hint}"))
 }
 
 /// Checks all of `names`, returning every missing one's reason joined by `; `.
@@ -152,6 +246,16 @@ mod tests {
         } else {
             assert!(check("root").is_ok());
         }
+    }
+
+    #[test]
+    fn bin_and_custom() {
+        assert!(check("bin:sh").is_ok());
+        let why = check("bin:haproxy-chaos-missing").unwrap_err();
+        assert!(why.starts_with("requires bin:haproxy-chaos-missing: ") && why.contains("apt-file"), "{why}");
+        let why = check("custom:never-registered").unwrap_err();
+        assert!(why.contains("capability!"), "{why}");
+        assert!(bin("haproxy").is_ok() || bin("haproxy").unwrap_err().contains("apt-get install haproxy"));
     }
 
     #[test]

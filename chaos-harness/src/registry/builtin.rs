@@ -286,7 +286,9 @@ fn start_command(
         c = c.ready(Probe::http(addr, path));
     }
     if let Some(re) = p.str("ready_log_line").map_err(param_err)? {
-        c = c.ready(Probe::log_line(re)?);
+        let probe = Probe::log_line(re);
+        probe.validate()?;
+        c = c.ready(probe);
     }
     if let Some(f) = p.str("ready_file").map_err(param_err)? {
         c = c.ready(Probe::file_exists(f));

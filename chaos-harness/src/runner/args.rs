@@ -31,6 +31,8 @@ pub struct HarnessArgs {
     pub require_all: bool,
     /// Running under cargo-nextest (`NEXTEST=1`): one process per test.
     pub under_nextest: bool,
+    /// Default retries for every test (`CHAOS_RETRIES`); a test's own `retries = N` wins.
+    pub retries: u32,
 }
 
 /// Where the harness looks for its settings: the process arguments and an environment lookup.
@@ -129,6 +131,12 @@ pub fn try_parse(
             .map_err(|e| config("CHAOS_TIMEOUT", &format!("`{s}`: {e}"), "write a duration like 90s, 5m or 1m 30s"))?,
         None => DEFAULT_TIMEOUT,
     };
+    let retries = match env("CHAOS_RETRIES").filter(|s| !s.trim().is_empty()) {
+        Some(s) => s.trim().parse::<u32>().ok().filter(|n| *n <= 10).ok_or_else(|| {
+            config("CHAOS_RETRIES", &format!("`{s}` is not a number from 0 to 10"), "write e.g. CHAOS_RETRIES=2")
+        })?,
+        None => 0,
+    };
     let truthy = |k: &str| env(k).is_some_and(|v| !matches!(v.trim(), "" | "0" | "false" | "no"));
     let libtest = match libtest_mimic::Arguments::try_parse_from_iter(rest)? {
         Ok(a) => a,
@@ -142,6 +150,7 @@ pub fn try_parse(
         default_timeout,
         require_all: truthy("CHAOS_REQUIRE_ALL"),
         under_nextest: truthy("NEXTEST"),
+        retries,
     })))
 }
 
@@ -215,6 +224,8 @@ mod tests {
         assert_eq!(a.default_timeout, Duration::from_secs(90));
         assert!(a.require_all);
         assert_eq!(a.junit, Some(PathBuf::from("j.xml")));
+        assert_eq!(parse(argv(&[]), |k| (k == "CHAOS_RETRIES").then(|| "2".into())).unwrap().retries, 2);
+        assert!(parse(argv(&[]), |k| (k == "CHAOS_RETRIES").then(|| "many".into())).is_err());
     }
 
     /// Combined short flags that contain `h` (clap's help) must come back as `Help`, never end

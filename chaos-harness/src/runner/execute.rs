@@ -38,6 +38,8 @@ pub(crate) struct TestSpec {
     pub timeout: Option<Duration>,
     pub requires: Vec<String>,
     pub ignore: Option<Option<String>>,
+    pub serial: bool,
+    pub retries: Option<u32>,
     pub body: Body,
 }
 
@@ -47,6 +49,7 @@ pub(crate) struct RunSettings {
     pub seed: Option<u64>,
     pub default_timeout: Duration,
     pub require_all: bool,
+    pub retries: u32,
     pub nocapture: bool,
     pub binary: String,
 }
@@ -64,8 +67,79 @@ enum BodyEnd {
     Cancelled,
 }
 
-/// Runs the test and returns libtest-mimic's verdict plus the record for reporters.
+/// Serial tests take this lock for writing, every other test for reading: a serial test runs
+/// alone in the binary.
+static SERIAL: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
+/// Runs the test (again after a failure, up to its retries, when its body can run again) and
+/// returns libtest-mimic's verdict plus the record for reporters. A test that fails and then
+/// passes is reported flaky: in its output, on stderr, and in the record.
 pub(crate) fn run(spec: TestSpec, settings: &RunSettings) -> (Result<Completion, Failed>, TestRecord) {
+    let _serial = if spec.serial {
+        Box::new(SERIAL.write().unwrap_or_else(|e| e.into_inner())) as Box<dyn std::any::Any>
+    } else {
+        Box::new(SERIAL.read().unwrap_or_else(|e| e.into_inner())) as Box<dyn std::any::Any>
+    };
+    let retries = spec.retries.unwrap_or(settings.retries);
+    let again = match &spec.body {
+        Body::Registered(b) => Some(*b),
+        _ => None,
+    };
+    let copy = |s: &TestSpec, body: TestBody| TestSpec {
+        name: s.name.clone(),
+        file: s.file.clone(),
+        line: s.line,
+        tags: s.tags.clone(),
+        timeout: s.timeout,
+        requires: s.requires.clone(),
+        ignore: s.ignore.clone(),
+        serial: s.serial,
+        retries: s.retries,
+        body: Body::Registered(body),
+    };
+    let Some(body) = again.filter(|_| retries > 0) else {
+        return run_once(spec, settings);
+    };
+    let mut failures: Vec<String> = Vec::new();
+    for attempt in 0..=retries {
+        let (verdict, mut record) = run_once(copy(&spec, body), settings);
+        match (&verdict, &record.status) {
+            (Err(_), TestStatus::Failed { message, .. }) if attempt < retries => {
+                eprintln!(
+                    "chaos: {} failed (attempt {} of {}): {message}; retrying",
+                    spec.name,
+                    attempt + 1,
+                    retries + 1
+                );
+                failures.push(message.clone());
+            }
+            (Ok(Completion::Completed), _) if !failures.is_empty() => {
+                let note = format!(
+                    "FLAKY: {} failed {} time(s) before passing on attempt {}: {}",
+                    spec.name,
+                    failures.len(),
+                    attempt + 1,
+                    failures.join("; ")
+                );
+                eprintln!("chaos: {note}");
+                record.output = format!("{note}\n{}", record.output);
+                return (verdict, record);
+            }
+            _ => {
+                if !failures.is_empty()
+                    && let TestStatus::Failed { detail, .. } = &mut record.status
+                {
+                    detail.push_str(&format!("\n\nfailed on all {} attempts", failures.len() + 1));
+                    return (Err(detail.clone().into()), record);
+                }
+                return (verdict, record);
+            }
+        }
+    }
+    unreachable!("the last attempt always returns")
+}
+
+fn run_once(spec: TestSpec, settings: &RunSettings) -> (Result<Completion, Failed>, TestRecord) {
     let started = Instant::now();
     let mut record = TestRecord::new(spec.name.clone(), TestStatus::Passed);
     record.file = spec.file.clone();

@@ -108,6 +108,8 @@ impl Harness {
             timeout: None,
             requires: Vec::new(),
             ignore: None,
+            serial: false,
+            retries: None,
             body,
         });
         TestBuilder { harness: self }
@@ -116,7 +118,7 @@ impl Harness {
     /// Parses the command line and environment, runs the selected tests, writes JUnit if asked,
     /// and returns the exit code (see the module docs). Never calls `exit()`, so destructors run.
     pub fn run(self) -> ExitCode {
-        let args = match args::parse(std::env::args_os(), |k| std::env::var(k).ok()) {
+        let mut args = match args::parse(std::env::args_os(), |k| std::env::var(k).ok()) {
             Ok(a) => a,
             Err(e) => {
                 eprintln!("error: {e}");
@@ -130,7 +132,24 @@ impl Harness {
             eprintln!("error: {message}");
             return ExitCode::from(EXIT_SETUP);
         }
-        specs.retain(|s| args.tags.selects(&s.tags));
+        if let Err(message) = unknown_tags(&specs, &args.tags) {
+            eprintln!("error: {message}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+        // Tests left out by tag selection are reported as "filtered out", as a name filter's
+        // are: they become skip patterns libtest-mimic counts.
+        let (selected, tag_filtered): (Vec<TestSpec>, Vec<TestSpec>) =
+            specs.into_iter().partition(|s| args.tags.selects(&s.tags));
+        let mut specs = selected;
+        let mut tag_filtered: Vec<String> = tag_filtered.into_iter().map(|s| s.name).collect();
+        tag_filtered.sort();
+        if !tag_filtered.is_empty() {
+            if args.libtest.exact {
+                args.libtest.skip.extend(tag_filtered.iter().cloned());
+            } else {
+                args.libtest.skip.push(format!("[{TAG_FILTERED_KIND}] "));
+            }
+        }
         specs.sort_by(|a, b| a.name.cmp(&b.name));
         for spec in &mut specs {
             // A missing capability is known before the run: mark the test ignored so that
@@ -173,6 +192,7 @@ impl Harness {
             seed: args.seed,
             default_timeout: args.default_timeout,
             require_all: args.require_all,
+            retries: args.retries,
             nocapture: args.libtest.nocapture,
             binary: binary.clone(),
         };
@@ -230,6 +250,10 @@ impl Harness {
                 records.lock().unwrap_or_else(|e| e.into_inner()).push(skipped);
             }
             trials.push(trial);
+        }
+
+        for name in tag_filtered {
+            trials.push(Trial::test(name, || Ok(())).with_kind(TAG_FILTERED_KIND));
         }
 
         if args.under_nextest
@@ -293,6 +317,22 @@ impl TestBuilder {
         self
     }
 
+    /// Runs the test alone: no other test of the binary runs at the same time (for faults
+    /// that touch the whole machine: CPU burn, memory balloon, disk fill).
+    pub fn serial(mut self) -> Self {
+        self.last().serial = true;
+        self
+    }
+
+    /// Reruns a failed test up to `n` times; one that fails and then passes is reported
+    /// flaky. Only tests added with [`Harness::test`] / [`Harness::test_sync`] whose bodies can
+    /// run again take retries: these closures run once, so this applies to `#[chaos_test]`s
+    /// (`retries = N`) and is recorded here for listing.
+    pub fn retries(mut self, n: u32) -> Self {
+        self.last().retries = Some(n);
+        self
+    }
+
     /// Adds another async test.
     #[track_caller]
     pub fn test<F>(self, name: impl Into<String>, body: F) -> TestBuilder
@@ -350,6 +390,8 @@ fn spec_from_descriptor(d: &'static TestDescriptor) -> TestSpec {
         tags: d.tags.iter().map(|t| t.to_string()).collect(),
         timeout: d.timeout_ms.map(Duration::from_millis),
         requires: d.requires.iter().map(|r| r.to_string()).collect(),
+        serial: d.serial,
+        retries: (d.retries > 0).then_some(d.retries),
         ignore: match d.ignore {
             Ignore::No => None,
             Ignore::Yes => Some(None),
@@ -357,6 +399,34 @@ fn spec_from_descriptor(d: &'static TestDescriptor) -> TestSpec {
         },
         body: Body::Registered(d.body),
     }
+}
+
+/// The libtest-mimic "kind" of the placeholder trials that stand for tag-filtered tests.
+const TAG_FILTERED_KIND: &str = "tag-filtered";
+
+/// An included tag that no test of this binary carries, when the selection runs nothing:
+/// a typo in `CHAOS_TAGS` must not pass as "0 tests, ok" (nextest fails on no tests too).
+/// `CHAOS_ALLOW_NO_TESTS=1` accepts it (a workspace run where some binaries lack the tag).
+fn unknown_tags(specs: &[TestSpec], filter: &tags::TagFilter) -> Result<(), String> {
+    if filter.included().is_empty() || specs.iter().any(|s| filter.selects(&s.tags)) {
+        return Ok(());
+    }
+    if std::env::var("CHAOS_ALLOW_NO_TESTS").is_ok_and(|v| v == "1") {
+        return Ok(());
+    }
+    let mut known: Vec<&str> = specs.iter().flat_map(|s| s.tags.iter().map(String::as_str)).collect();
+    known.sort_unstable();
+    known.dedup();
+    let unknown: Vec<&str> = filter.included().iter().map(String::as_str).filter(|t| !known.contains(t)).collect();
+    if unknown.is_empty() {
+        return Ok(());
+    }
+    Err(format!(
+        "the tag selection (CHAOS_TAGS / --tag) names {} that no test of this binary has, so it would run 0 tests; \
+         known tags: {}; fix the tag, or set CHAOS_ALLOW_NO_TESTS=1 to accept running none",
+        unknown.iter().map(|t| format!("`{t}`")).collect::<Vec<_>>().join(", "),
+        if known.is_empty() { "(none)".to_string() } else { known.join(", ") }
+    ))
 }
 
 fn reject_duplicates(specs: &[TestSpec]) -> Result<(), String> {

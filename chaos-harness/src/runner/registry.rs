@@ -50,7 +50,7 @@ pub enum Ignore {
 ///     name: "smoke", custom_name: false, module_path: "suite::process",
 ///     file: file!(), line: line!(), column: column!(),
 ///     tags: &["process"], timeout_ms: Some(90_000), ignore: Ignore::No,
-///     requires: &[], body: TestBody::Sync(body),
+///     requires: &[], serial: false, retries: 0, body: TestBody::Sync(body),
 /// };
 /// assert_eq!(d.full_name(), "process::smoke");
 /// ```
@@ -75,6 +75,10 @@ pub struct TestDescriptor {
     pub ignore: Ignore,
     /// Capabilities the test needs (`"root"`, `"cgroups"`, ...), checked before the body runs.
     pub requires: &'static [&'static str],
+    /// `serial`: runs while no other test of the binary runs.
+    pub serial: bool,
+    /// `retries = N`: reruns after a failure; a later pass is reported flaky.
+    pub retries: u32,
     /// The body.
     pub body: TestBody,
 }

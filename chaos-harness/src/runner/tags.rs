@@ -92,6 +92,11 @@ impl TagFilter {
         self.include.is_empty() || self.include.iter().any(|t| has(t))
     }
 
+    /// The included tags, in the order given.
+    pub fn included(&self) -> &[String] {
+        &self.include
+    }
+
     /// `true` when nothing was included or excluded.
     pub fn is_empty(&self) -> bool {
         self.include.is_empty() && self.exclude.is_empty()

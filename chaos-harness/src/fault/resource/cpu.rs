@@ -298,7 +298,7 @@ impl Inject for CpuBurn {
                 .name("cpu-burn")
                 .args(["-c", BURN])
                 .arg(n.to_string())
-                .ready(Probe::log_line("^burning")?)
+                .ready(Probe::log_line("^burning"))
                 .ready_timeout(self.start_timeout)
                 .stop_grace(Duration::ZERO);
             let burners = cmd

@@ -399,7 +399,7 @@ impl Inject for MemoryPressure {
                 .arg(&home.rel)
                 .arg(&home.controller)
                 .arg(adj.to_string())
-                .ready(Probe::log_line("^balloon waiting")?)
+                .ready(Probe::log_line("^balloon waiting"))
                 .stop_grace(Duration::ZERO);
             let balloon = cmd
                 .start(sandbox.clone())

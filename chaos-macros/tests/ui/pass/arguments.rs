@@ -33,6 +33,12 @@ fn ignored_with_reason() {}
 #[chaos_test(requires = ["root", "cgroups", "freezer", "netns", "nft", "elixir", "python3", "tmpfs"])]
 fn every_capability() {}
 
+#[chaos_test(requires = ["bin:haproxy", "custom:big-disk", "root"])]
+fn open_ended_capabilities() {}
+
+#[chaos_test(serial, retries = 2)]
+fn serial_with_retries() {}
+
 #[chaos_test(name = "a custom name")]
 fn custom_name() {}
 

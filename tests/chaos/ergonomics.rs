@@ -1,0 +1,256 @@
+//! Writing a chaos test for any real program (tag `ergonomics`): the `Command` fixture runs as
+//! another user, with stdin, a private home, a free port and readiness probes for pre-forking
+//! servers. Each test fails without the feature it names.
+
+use std::collections::BTreeSet;
+
+use anyhow::{Context, ensure};
+use chaos_harness::fixture::{Stdin, free_port, python3};
+use chaos_harness::prelude::*;
+
+use crate::util::{programs, wait_for_log};
+
+/// `.user("www-data")`: the program runs with www-data's uid, gid and supplementary groups,
+/// and can write its data dir and home (owned by it), which root created in the sandbox.
+#[chaos_test(tags = ["ergonomics", "process"], timeout = "30s", requires = ["root", "cgroups", "python3"])]
+async fn command_runs_as_another_user(cx: &mut Chaos) -> ChaosResult {
+    let script = "import os,sys\n\
+        open(os.path.join(sys.argv[1], 'owned'), 'w').write('x')\n\
+        open(os.path.expanduser('~/.rc'), 'w').write('x')\n\
+        print('ids', os.getuid(), os.getgid(), sorted(os.getgroups()), flush=True)\n\
+        import time; time.sleep(60)";
+    let p = cx
+        .start(
+            Command::new(python3())
+                .name("asuser")
+                .args(["-c", script, "{data}"])
+                .user("www-data")
+                .ready(Probe::log_line("^ids ")),
+        )
+        .await?;
+    let www = nix::unistd::User::from_name("www-data")?.context("no user www-data on this machine")?;
+    let cname = std::ffi::CString::new("www-data")?;
+    let groups: BTreeSet<u32> = nix::unistd::getgrouplist(&cname, www.gid)?.into_iter().map(|g| g.as_raw()).collect();
+    let log = std::fs::read_to_string(p.stdout_log())?;
+    let want_groups: Vec<String> = groups.iter().map(|g| g.to_string()).collect();
+    let want = format!("ids {} {} [{}]", www.uid, www.gid, want_groups.join(", "));
+    ensure!(log.lines().any(|l| l == want), "want {want:?} in the log, got:\n{log}");
+    use std::os::unix::fs::MetadataExt;
+    let owned = std::fs::metadata(p.data_dir().join("owned"))?;
+    ensure!(owned.uid() == www.uid.as_raw(), "the file in the data dir is owned by {}", owned.uid());
+    ensure!(p.home_dir().join(".rc").exists(), "the program's ~/.rc is not in its private home");
+    Ok(())
+}
+
+/// `.user("no-such-user")` fails at start, naming the user and the fix.
+#[chaos_test(tags = ["ergonomics", "process"], timeout = "30s", requires = ["cgroups"])]
+async fn command_user_unknown_is_a_clear_error(cx: &mut Chaos) -> ChaosResult {
+    let err = cx.start(Command::new("sleep").arg("60").user("chaos-no-such-user")).await.unwrap_err().to_string();
+    ensure!(err.contains("chaos-no-such-user") && err.contains("adduser"), "{err}");
+    Ok(())
+}
+
+/// `.stdin(Stdin::Piped)`: the test writes a line the program reads; `Stdin::KeepOpen`: `cat`
+/// stays connected and idle (with the default /dev/null it would exit at once and fail the
+/// readiness probe); `Stdin::File`: the program reads the file.
+#[chaos_test(tags = ["ergonomics", "process"], timeout = "30s", requires = ["cgroups", "python3"])]
+async fn command_stdin_piped_file_and_keep_open(cx: &mut Chaos) -> ChaosResult {
+    let echo = cx
+        .start(
+            Command::new(python3())
+                .name("echo")
+                .args(["-u", "-c", "import sys\nprint('ready')\nfor l in sys.stdin: print('got', l.strip())"])
+                .stdin(Stdin::Piped)
+                .ready(Probe::log_line("^ready")),
+        )
+        .await?;
+    echo.write_stdin(b"hello\n")?;
+    wait_for_log(echo.stdout_log(), "got hello").await?;
+    echo.close_stdin();
+    let exit = tokio::time::timeout(Duration::from_secs(10), echo.wait()).await?;
+    ensure!(exit.code == Some(0), "EOF should end the program: {exit}");
+
+    let idle = cx.start(Command::new("cat").name("idle-client").stdin(Stdin::KeepOpen).ready(Probe::idle())).await?;
+    ensure!(idle.exit_status().is_none(), "cat with a kept-open stdin exited");
+    let err = cx.start(Command::new("cat").name("null-client").ready(Probe::idle())).await.unwrap_err();
+    ensure!(err.to_string().contains("exited first"), "cat with /dev/null on stdin should exit: {err}");
+
+    let input = cx.sandbox().temp_dir().join("input.txt");
+    std::fs::write(&input, "line from a file\n")?;
+    let cat = cx.start(Command::new("cat").name("file-client").stdin(Stdin::File(input))).await?;
+    tokio::time::timeout(Duration::from_secs(10), cat.wait()).await?;
+    ensure!(std::fs::read_to_string(cat.stdout_log())? == "line from a file\n");
+    Ok(())
+}
+
+/// A private HOME and XDG dirs in the sandbox by default: a program's `~/.<program>/` control
+/// file is written there and removed with the sandbox; `.inherit_home()` passes the real HOME.
+#[chaos_test(tags = ["ergonomics", "process"], timeout = "30s", requires = ["cgroups", "python3"])]
+async fn command_gets_a_private_home(cx: &mut Chaos) -> ChaosResult {
+    let script = "import os\n\
+        d = os.path.expanduser('~/.chaosprog'); os.makedirs(d, exist_ok=True)\n\
+        open(os.path.join(d, 'ctl'), 'w').write('x')\n\
+        print('home', os.environ['HOME'])\n\
+        for k in ['XDG_CONFIG_HOME','XDG_DATA_HOME','XDG_CACHE_HOME','XDG_STATE_HOME','XDG_RUNTIME_DIR']: print(k, os.environ[k])\n\
+        print('done', flush=True)";
+    let p =
+        cx.start(Command::new(python3()).name("homey").args(["-c", script]).ready(Probe::log_line("^done"))).await?;
+    let log = std::fs::read_to_string(p.stdout_log())?;
+    let sandbox = cx.sandbox().temp_dir().to_path_buf();
+    ensure!(p.home_dir().starts_with(&sandbox), "home {} is outside the sandbox", p.home_dir().display());
+    ensure!(log.contains(&format!("home {}", p.home_dir().display())), "{log}");
+    for line in log.lines().filter(|l| l.starts_with("XDG_")) {
+        let (_, path) = line.split_once(' ').unwrap_or_default();
+        ensure!(path.starts_with(&*sandbox.to_string_lossy()), "{line} is outside the sandbox");
+    }
+    ensure!(p.home_dir().join(".chaosprog/ctl").exists());
+
+    let real = std::env::var("HOME").unwrap_or_default();
+    let q = cx
+        .start(
+            Command::new(python3())
+                .name("realhome")
+                .args(["-c", "import os; print('home', os.environ.get('HOME'), flush=True)"])
+                .inherit_home()
+                .ready(Probe::log_line("^home")),
+        )
+        .await?;
+    let log = std::fs::read_to_string(q.stdout_log())?;
+    ensure!(log.trim() == format!("home {real}"), "inherit_home should pass HOME={real}: {log}");
+    Ok(())
+}
+
+/// `{port}` in the arguments is replaced by a free port, the same one the readiness probe
+/// dials and `Process::port()` returns; `free_port()` gives another.
+#[chaos_test(tags = ["ergonomics", "process"], timeout = "30s", requires = ["cgroups", "python3"])]
+async fn command_port_placeholder_reaches_the_probe(cx: &mut Chaos) -> ChaosResult {
+    let web = cx
+        .start(
+            Command::new(python3())
+                .name("web")
+                .args(["-m", "http.server", "{port}", "--bind", "127.0.0.1", "--directory", "{data}"])
+                .ready(Probe::http("127.0.0.1:{port}", "/")),
+        )
+        .await?;
+    let port = web.port().context("{port} was used, so a port must be allocated")?;
+    std::net::TcpStream::connect(("127.0.0.1", port)).context("the server listens on the allocated port")?;
+    let other = free_port()?;
+    ensure!(other != port || std::net::TcpListener::bind(("127.0.0.1", other)).is_ok());
+    Ok(())
+}
+
+/// Readiness for pre-forking servers: `Probe::processes(n)` waits for the workers,
+/// `Probe::idle()` for all of them to sleep, and `Probe::custom` sees the members; a bad regex
+/// in `Probe::log_line` (which, like every probe constructor, returns a `Probe`) fails the
+/// start naming the pattern.
+#[chaos_test(tags = ["ergonomics", "process"], timeout = "30s", requires = ["cgroups", "python3"])]
+async fn probes_for_preforking_servers(cx: &mut Chaos) -> ChaosResult {
+    let p = cx
+        .start(
+            Command::new(python3())
+                .name("prefork")
+                .arg(programs().join("prefork.py"))
+                .args(["--workers", "3"])
+                .ready(Probe::processes(4))
+                .ready(Probe::idle())
+                .ready(Probe::custom("members seen", |cx| async move { cx.members().len() == 4 })),
+        )
+        .await?;
+    ensure!(p.scope().members().len() == 4, "{} members", p.scope().members().len());
+    let log = std::fs::read_to_string(p.stdout_log())?;
+    ensure!(log.matches(" started").count() == 3, "all workers started before ready:\n{log}");
+
+    let err = cx.start(Command::new("sleep").name("badprobe").arg("60").ready(Probe::log_line("(unclosed"))).await;
+    let err = err.unwrap_err().to_string();
+    ensure!(err.contains("(unclosed") && err.contains("regular expression"), "{err}");
+    Ok(())
+}
+
+/// Builds `fixtures/server-acceptance`'s `runner-features` binary and runs it with `args`/`env`.
+fn runner_features(args: &[&str], env: &[(&str, &str)]) -> anyhow::Result<(Option<i32>, String)> {
+    use std::process::Command as Std;
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let clean = |mut c: Std| {
+        for (k, _) in std::env::vars() {
+            if k.starts_with("CHAOS_") || k.starts_with("NEXTEST") {
+                c.env_remove(k);
+            }
+        }
+        c.current_dir(root);
+        c
+    };
+    let out = clean(Std::new(cargo))
+        .args(["test", "-p", "server-acceptance", "--test", "runner-features", "--no-run", "--message-format=json"])
+        .output()?;
+    ensure!(out.status.success(), "build failed:\n{}", String::from_utf8_lossy(&out.stderr));
+    let exe = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split("\"executable\":\"").nth(1).and_then(|r| r.split('"').next()).map(String::from))
+        .next_back()
+        .context("cargo named no executable")?;
+    let mut cmd = clean(Std::new(exe));
+    cmd.args(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output()?;
+    Ok((out.status.code(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))))
+}
+
+/// `CHAOS_TAGS` with a tag no test has fails with exit 2 naming it (it used to run 0 tests and
+/// pass); tests left out by tags are counted as filtered out.
+#[chaos_test(tags = ["ergonomics", "runner"], timeout = "10m")]
+fn unknown_tag_fails_and_tag_filtered_tests_count_as_filtered_out() -> ChaosResult {
+    let (code, out) = runner_features(&[], &[("CHAOS_TAGS", "serial-chek")])?;
+    ensure!(code == Some(2), "exit {code:?}:\n{out}");
+    ensure!(out.contains("`serial-chek`") && out.contains("serial-check"), "{out}");
+    let (code, out) = runner_features(&[], &[("CHAOS_TAGS", "serial-chek"), ("CHAOS_ALLOW_NO_TESTS", "1")])?;
+    ensure!(code == Some(0), "CHAOS_ALLOW_NO_TESTS=1 accepts it: exit {code:?}:\n{out}");
+    let (code, out) = runner_features(&[], &[("CHAOS_TAGS", "serial-check")])?;
+    ensure!(code == Some(0), "exit {code:?}:\n{out}");
+    ensure!(out.contains("3 passed; 0 failed; 0 ignored; 0 measured; 2 filtered out"), "{out}");
+    let (_, out) = runner_features(&["--exact", "parallel_a"], &[("CHAOS_TAGS", "retry")])?;
+    ensure!(out.contains("0 passed; 0 failed; 0 ignored; 0 measured; 5 filtered out"), "{out}");
+    Ok(())
+}
+
+/// `retries = N`: a test that fails and then passes is reported FLAKY; one that keeps failing
+/// fails with the count of attempts. `serial`: no other test runs during it, even with 3
+/// test threads.
+#[chaos_test(tags = ["ergonomics", "runner"], timeout = "10m")]
+fn retries_report_flaky_and_serial_runs_alone() -> ChaosResult {
+    let (code, out) = runner_features(&[], &[("CHAOS_TAGS", "retry")])?;
+    ensure!(code == Some(101), "always_fails fails the run: exit {code:?}:\n{out}");
+    ensure!(out.contains("FLAKY: fails_once failed 1 time(s) before passing on attempt 2"), "{out}");
+    ensure!(out.contains("test fails_once ... ok") || out.contains("test fails_once   ... ok"), "{out}");
+    ensure!(out.contains("failed on all 2 attempts"), "{out}");
+    for _ in 0..3 {
+        let (code, out) = runner_features(&["--test-threads", "3"], &[("CHAOS_TAGS", "serial-check")])?;
+        ensure!(code == Some(0), "exit {code:?}:\n{out}");
+    }
+    Ok(())
+}
+
+/// `.seed_data(dir)` copies a directory into the fixture's data dir at start;
+/// `checkpoint_data()` / `restore_data()` undo what a scenario did to it (files changed,
+/// added, removed), with ownership kept for `.user(..)`.
+#[chaos_test(tags = ["ergonomics", "process"], timeout = "30s", requires = ["root", "cgroups"])]
+async fn data_dir_seed_checkpoint_restore(cx: &mut Chaos) -> ChaosResult {
+    let seed = cx.sandbox().temp_dir().join("seed");
+    std::fs::create_dir_all(seed.join("sub"))?;
+    std::fs::write(seed.join("sub/table"), "v1")?;
+    let p = cx.start(Command::new("sleep").name("db").arg("60").user("www-data").seed_data(&seed)).await?;
+    let table = p.data_dir().join("sub/table");
+    ensure!(std::fs::read_to_string(&table)? == "v1", "seeded");
+    use std::os::unix::fs::MetadataExt;
+    ensure!(std::fs::metadata(&table)?.uid() == 33, "seeded files belong to the fixture's user");
+    p.checkpoint_data()?;
+    std::fs::write(&table, "corrupt")?;
+    std::fs::write(p.data_dir().join("junk"), "x")?;
+    p.restore_data()?;
+    ensure!(std::fs::read_to_string(&table)? == "v1", "restored");
+    ensure!(!p.data_dir().join("junk").exists(), "files added after the checkpoint are removed");
+    ensure!(std::fs::metadata(&table)?.uid() == 33, "ownership kept");
+    Ok(())
+}

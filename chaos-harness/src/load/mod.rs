@@ -17,6 +17,8 @@
 //! # }); }
 //! ```
 
+
+pub mod history;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};

@@ -16,6 +16,7 @@
 //! As with [`Fault`](crate::fault::Fault), the constructors live on the [`Criterion`] wrapper
 //! and implementations implement the [`Judge`] trait.
 
+pub mod history;
 pub mod load;
 pub mod network;
 pub mod process;

@@ -17,7 +17,6 @@
 //! # }); }
 //! ```
 
-
 pub mod history;
 use std::future::Future;
 use std::pin::Pin;

@@ -163,7 +163,10 @@ impl BetweenMembers {
                 let r = probe_from(m.netns(), *t, Duration::from_secs(1)).await;
                 if !matches!(r, ProbeResult::Answered(..)) {
                     return Err(ni(
-                        format!("{} did not reach {t} before the fault ({r:?}), so a silent probe would prove nothing", m.addr()),
+                        format!(
+                            "{} did not reach {t} before the fault ({r:?}), so a silent probe would prove nothing",
+                            m.addr()
+                        ),
                         "check the bridge (`ip -n <hub> link`) and that no other fault is active between these members",
                     ));
                 }
@@ -175,8 +178,11 @@ impl BetweenMembers {
             let n = plan.ns.inner.tables.fetch_add(1, Ordering::Relaxed) + 1;
             let table = format!("{prefix}_{:08x}_{n}", plan.ns.inner.id);
             let rules = ruleset(&table, &plan, self.kind);
-            let effect =
-                Effect::NftTable { family: FAMILY.into(), name: table.clone(), netns: Some(plan.ns.name().to_string()) };
+            let effect = Effect::NftTable {
+                family: FAMILY.into(),
+                name: table.clone(),
+                netns: Some(plan.ns.name().to_string()),
+            };
             let res = sandbox.record(effect, || {
                 plan.ns.nft_run(&nft, &["-f", "-"], Some(&rules)).map_err(|e| {
                     ni(format!("creating nft table {table} in {}: {e}", plan.ns.name()), "check nftables in namespaces")
@@ -216,7 +222,12 @@ impl BetweenMembers {
                     let _ = Box::new(active).clear().await;
                     return Err(ni(cause, "check that nftables' numgen works in this kernel"));
                 }
-                format!("{p}% loss between {} and {}: {} table(s); after {sent} probe datagrams the rules had dropped {drops} packet(s)", addrs(&self.a), addrs(&self.b), active.tables.len())
+                format!(
+                    "{p}% loss between {} and {}: {} table(s); after {sent} probe datagrams the rules had dropped {drops} packet(s)",
+                    addrs(&self.a),
+                    addrs(&self.b),
+                    active.tables.len()
+                )
             }
             _ => {
                 let mut seen = Vec::new();
@@ -398,7 +409,11 @@ mod tests {
         assert!(r.starts_with("table netdev chaos_cut_1 {"), "{r}");
         assert!(r.contains("hook ingress device \"chaos1\" priority -500; policy accept; ip saddr { 10.214.0.2, 10.214.0.3 } counter drop;"), "{r}");
         assert!(!r.contains("egress"), "{r}");
-        let plan = Plan { ns: ns.clone(), ingress_from: vec![Ipv4Addr::new(10, 214, 0, 1)], egress_to: vec![Ipv4Addr::new(10, 214, 0, 1)] };
+        let plan = Plan {
+            ns: ns.clone(),
+            ingress_from: vec![Ipv4Addr::new(10, 214, 0, 1)],
+            egress_to: vec![Ipv4Addr::new(10, 214, 0, 1)],
+        };
         let r = ruleset("chaos_lossy_1", &plan, Kind::Loss(30));
         assert!(r.contains("ip daddr { 10.214.0.1 } numgen random mod 100 < 30 counter drop"), "{r}");
         let m = |i: u8| crate::topology::bridge::fake_member(&ns, i);
@@ -411,7 +426,9 @@ mod tests {
         let plans = Fault::partition_members(&[m(1)], &[m(2), m(3)]).plans();
         assert_eq!(plans[1].ingress_from, plans[1].egress_to);
         assert_eq!(plans[0].egress_to.len(), 2);
-        assert!(Fault::partition_members(&[m(1)], &[m(2)]).describe().starts_with("partition [10.214.0.1] | [10.214.0.2]"));
+        assert!(
+            Fault::partition_members(&[m(1)], &[m(2)]).describe().starts_with("partition [10.214.0.1] | [10.214.0.2]")
+        );
         drop((f, plans, ns));
         sb.teardown().unwrap();
     }

@@ -366,8 +366,10 @@ async fn partition_then_harness_sigkill_leaves_nothing(cx: &mut Chaos) -> ChaosR
         held[k].as_array().map(|a| a.iter().filter_map(|v| v.as_str().map(String::from)).collect()).unwrap_or_default()
     };
     let (netns, veths) = (names("netns"), names("veths"));
-    let beams: Vec<i32> =
-        held["beams"].as_array().map(|a| a.iter().filter_map(|v| v.as_i64()).map(|v| v as i32).collect()).unwrap_or_default();
+    let beams: Vec<i32> = held["beams"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|v| v.as_i64()).map(|v| v as i32).collect())
+        .unwrap_or_default();
     ensure!(netns.len() == 4 && veths.len() == 4 && beams.len() == 3, "victim info incomplete: {held}");
     let left = loop {
         let mut left = Vec::new();
@@ -401,7 +403,8 @@ async fn partition_then_harness_sigkill_leaves_nothing(cx: &mut Chaos) -> ChaosR
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     if !left.is_empty() {
-        let opts = chaos_harness::safety::cleanup::CleanupOptions { matching: Some(run_id.clone()), ..Default::default() };
+        let opts =
+            chaos_harness::safety::cleanup::CleanupOptions { matching: Some(run_id.clone()), ..Default::default() };
         let _ = chaos_harness::safety::cleanup::cleanup(&opts);
         bail!("{:?} after the harness SIGKILL, still there: {left:#?}", killed.elapsed());
     }

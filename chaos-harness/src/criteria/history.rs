@@ -578,7 +578,7 @@ mod tests {
     /// (unknown writes optional, placed after their invocation).
     fn brute(ops: &[Op]) -> bool {
         let ops = relevant(ops);
-        fn go(ops: &[Op], used: &mut Vec<bool>, state: &Value, last_inv_floor: u64) -> bool {
+        fn go(ops: &[Op], used: &mut Vec<bool>, state: &Value) -> bool {
             if ops.iter().enumerate().all(|(i, o)| used[i] || !completed(o)) {
                 return true;
             }
@@ -601,7 +601,7 @@ mod tests {
                 };
                 if let Some(s) = next {
                     used[i] = true;
-                    if go(ops, used, &s, last_inv_floor) {
+                    if go(ops, used, &s) {
                         return true;
                     }
                     used[i] = false;
@@ -609,7 +609,7 @@ mod tests {
             }
             false
         }
-        go(&ops, &mut vec![false; ops.len()], &None, 0)
+        go(&ops, &mut vec![false; ops.len()], &None)
     }
 
     #[test]

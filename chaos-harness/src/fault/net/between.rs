@@ -26,7 +26,7 @@
 //! ```
 
 use std::net::{Ipv4Addr, SocketAddr};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -265,7 +265,7 @@ struct Table {
     seq: u64,
 }
 
-fn heal(nft: &PathBuf, sandbox: &Arc<Sandbox>, tables: &[Table]) -> Result<(), String> {
+fn heal(nft: &Path, sandbox: &Arc<Sandbox>, tables: &[Table]) -> Result<(), String> {
     let mut errs = Vec::new();
     for t in tables {
         match t.ns.nft_run(nft, &["delete", "table", FAMILY, &t.name], None) {

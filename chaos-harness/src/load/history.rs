@@ -6,12 +6,12 @@
 //! writes, read-your-writes and per-key linearizability.
 //!
 //! ```
-//! use chaos_harness::load::history::{History, OpKind, Value};
+//! use chaos_harness::load::history::{History, OpKind};
 //! let h = History::new();
-//! let w = h.invoke(0, "s1", OpKind::Write(Value::from("a")));
+//! let w = h.invoke(0, "s1", OpKind::Write(Some("a".into())));
 //! h.ok(w, None);
 //! let r = h.invoke(1, "s1", OpKind::Read);
-//! h.ok(r, Some(Value::from("a")));
+//! h.ok(r, Some(Some("a".into())));
 //! assert_eq!(h.ops().len(), 2);
 //! ```
 

@@ -1,14 +1,26 @@
 //! [`Chaos`]: the per-test context handed to every chaos test.
 
+use std::any::Any;
 use std::sync::Arc;
 
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use crate::Error;
-use crate::fixture::Fixture;
+use crate::fixture::{Fixture, FixtureHandle, Target};
+use crate::observe::{EventKind, EventStream, TracingSubscriber};
+use crate::params::Described;
+use crate::registry::{Bindings, StartedFixture};
 use crate::sandbox::Sandbox;
 use crate::scenario::Scenario;
+
+/// A fixture started in this test, by name: what spec binding and the fixture watch need.
+pub(crate) struct BoundFixture {
+    pub(crate) name: String,
+    pub(crate) handle: Box<dyn FixtureHandle>,
+    pub(crate) typed: Box<dyn Any + Send + Sync>,
+    pub(crate) described: Option<Described>,
+}
 
 /// The per-test context: name, seed and random source, and the sandbox that owns every side
 /// effect of the test.
@@ -23,12 +35,25 @@ pub struct Chaos {
     seed: u64,
     rng: ChaCha8Rng,
     sandbox: Arc<Sandbox>,
+    events: EventStream,
+    fixtures: Vec<BoundFixture>,
+    outcomes: Vec<crate::scenario::ScenarioOutcome>,
 }
 
 impl Chaos {
     /// Builds a context (the runner does this; tests receive it).
     pub(crate) fn new(test_name: &str, seed: u64, sandbox: Arc<Sandbox>) -> Self {
-        Self { test_name: test_name.to_string(), seed, rng: ChaCha8Rng::seed_from_u64(seed), sandbox }
+        let events = EventStream::new();
+        events.subscribe(TracingSubscriber);
+        Self {
+            test_name: test_name.to_string(),
+            seed,
+            rng: ChaCha8Rng::seed_from_u64(seed),
+            sandbox,
+            events,
+            fixtures: Vec::new(),
+            outcomes: Vec::new(),
+        }
     }
 
     /// A context outside the runner, for examples and doctests. Its sandbox is torn down when
@@ -74,8 +99,72 @@ impl Chaos {
     ///     .ready(Probe::tcp("127.0.0.1:8000"))).await?;
     /// # Ok(()) }
     /// ```
-    pub async fn start<F: Fixture>(&mut self, fixture: F) -> Result<F::Handle, Error> {
-        fixture.start(self.sandbox.clone()).await
+    pub async fn start<F: Fixture>(&mut self, fixture: F) -> Result<F::Handle, Error>
+    where
+        F::Handle: Send + Sync,
+    {
+        let described = fixture.described();
+        let handle = fixture.start(self.sandbox.clone()).await?;
+        let name = handle.target().name().to_string();
+        self.adopt(name, StartedFixture::new(handle.clone()), described);
+        Ok(handle)
+    }
+
+    /// Records a started fixture under `name` and emits `FixtureStarted`.
+    pub(crate) fn adopt(&mut self, name: String, started: StartedFixture, described: Option<Described>) {
+        let pid = started.handle.target().main().map(|m| m.pid);
+        self.events.emit(EventKind::FixtureStarted { fixture: name.clone(), pid });
+        self.fixtures.retain(|f| f.name != name);
+        self.fixtures.push(BoundFixture { name, handle: started.handle, typed: started.typed, described });
+    }
+
+    /// The test's typed event stream (every scenario of the test emits onto it; subscribe to
+    /// watch it live).
+    ///
+    /// ```
+    /// let cx = chaos_harness::Chaos::for_doctest("doc::events", 1);
+    /// cx.events().subscribe(|e: &chaos_harness::observe::Event| println!("{e}"));
+    /// ```
+    pub fn events(&self) -> &EventStream {
+        &self.events
+    }
+
+    /// The outcomes of the scenarios this test ran, in order (the runner reports the last).
+    pub fn outcomes(&self) -> &[crate::scenario::ScenarioOutcome] {
+        &self.outcomes
+    }
+
+    pub(crate) fn record_outcome(&mut self, o: crate::scenario::ScenarioOutcome) {
+        self.outcomes.push(o);
+    }
+
+    /// Takes the outcomes out (the runner does this when the body ends).
+    pub(crate) fn take_outcomes(&mut self) -> Vec<crate::scenario::ScenarioOutcome> {
+        std::mem::take(&mut self.outcomes)
+    }
+
+    /// The fixtures started in this test (by [`Chaos::start`] or a bound spec).
+    pub fn fixtures(&self) -> Vec<Target> {
+        self.fixture_targets()
+    }
+
+    pub(crate) fn fixture_targets(&self) -> Vec<Target> {
+        self.fixtures.iter().map(|f| f.handle.target()).collect()
+    }
+
+    /// Each fixture's name and spec description (for `Scenario::spec`).
+    pub(crate) fn fixture_specs(&self) -> Vec<(String, Option<Described>)> {
+        self.fixtures.iter().map(|f| (f.name.clone(), f.described.clone())).collect()
+    }
+
+    /// Whether a fixture named `name` was started in this test.
+    pub(crate) fn has_fixture(&self, name: &str) -> bool {
+        self.fixtures.iter().any(|f| f.name == name)
+    }
+
+    /// The fixtures as registry [`Bindings`] (selector expressions, typed handles).
+    pub(crate) fn bindings(&self) -> FixtureBindings<'_> {
+        FixtureBindings(&self.fixtures)
     }
 
     /// Begins a scenario (see [`Scenario`]).
@@ -123,5 +212,39 @@ impl Chaos {
     /// ```
     pub async fn link(&mut self, name: &str, upstream: impl Into<String>) -> Result<crate::topology::Link, Error> {
         crate::topology::Link::builder(name, upstream).seed(self.seed()).start(self.sandbox()).await
+    }
+}
+
+/// The running fixtures of a test as [`Bindings`].
+pub(crate) struct FixtureBindings<'a>(&'a [BoundFixture]);
+
+impl FixtureBindings<'_> {
+    fn find(&self, name: &str) -> Result<&BoundFixture, Error> {
+        self.0.iter().find(|f| f.name == name).ok_or_else(|| {
+            let names: Vec<&str> = self.0.iter().map(|f| f.name.as_str()).collect();
+            Error::Config {
+                what: format!("target `{name}`"),
+                cause: if names.is_empty() {
+                    "no fixture is running in this test".into()
+                } else {
+                    format!("no fixture of that name is running (running: {})", names.join(", "))
+                },
+                fix: crate::error::did_you_mean(name, &names),
+            }
+        })
+    }
+}
+
+impl Bindings for FixtureBindings<'_> {
+    fn handle(&self, name: &str) -> Result<&dyn FixtureHandle, Error> {
+        self.find(name).map(|f| f.handle.as_ref())
+    }
+
+    fn typed(&self, name: &str) -> Result<&(dyn Any + Send + Sync), Error> {
+        self.find(name).map(|f| f.typed.as_ref())
+    }
+
+    fn names(&self) -> Vec<String> {
+        self.0.iter().map(|f| f.name.clone()).collect()
     }
 }

@@ -148,3 +148,48 @@ pub enum Error {
         journal: PathBuf,
     },
 }
+
+/// The nearest of `valid` to `given` (edit distance), as a hint: ``did you mean `kill`?``, or
+/// the list of valid names when none is near.
+///
+/// ```
+/// use chaos_harness::error::did_you_mean;
+/// assert_eq!(did_you_mean("kil", &["kill", "pause"]), "did you mean `kill`?");
+/// assert_eq!(did_you_mean("zzzzzz", &["kill", "pause"]), "valid names: kill, pause");
+/// ```
+pub fn did_you_mean(given: &str, valid: &[&str]) -> String {
+    nearest(given, valid)
+        .map_or_else(|| format!("valid names: {}", valid.join(", ")), |near| format!("did you mean `{near}`?"))
+}
+
+/// The nearest of `valid` to `given` within an edit distance of a third of its length (at
+/// least 2), if any.
+///
+/// ```
+/// assert_eq!(chaos_harness::error::nearest("latncy", &["latency", "loss"]), Some("latency"));
+/// ```
+pub fn nearest<'a>(given: &str, valid: &[&'a str]) -> Option<&'a str> {
+    let limit = (given.chars().count() / 3).max(2);
+    valid
+        .iter()
+        .map(|v| (edit_distance(given, v), *v))
+        .filter(|(d, _)| *d <= limit)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, v)| v)
+}
+
+/// Levenshtein distance over chars.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
+            prev = cur;
+        }
+    }
+    row[b.len()]
+}

@@ -37,10 +37,14 @@ pub mod scenario;
 pub mod topology;
 
 pub mod error;
+pub mod params;
 
 pub use chaos::Chaos;
 pub use chaos_macros::chaos_test;
 pub use error::Error;
+/// Re-exported for plugins: register faults, criteria, fixtures and plugin effects with
+/// `chaos_harness::inventory::submit!`.
+pub use inventory;
 pub use runner::{Harness, TestBuilder};
 
 /// A boxed, sendable future: what the object-safe traits of the crate ([`fixture::Fixture`],

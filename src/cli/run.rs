@@ -9,13 +9,12 @@ use std::future::Future;
 use std::path::PathBuf;
 use std::pin::Pin;
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chaos_harness::Chaos;
 use chaos_harness::fixture::snakepit::Defect;
 use chaos_harness::report::{RunReport, TestRecord, TestStatus, csv, history, html, junit};
-use chaos_harness::sandbox::Sandbox;
+use chaos_harness::runner::OneTest;
 use snakepit_chaos::scenarios::{self, Verdicts};
 
 /// Arguments of `chaos run`.
@@ -83,14 +82,7 @@ pub fn run(args: RunArgs) -> ExitCode {
         eprintln!("error: cannot run the Snakepit scenarios: {why}");
         return ExitCode::from(3);
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::from(3);
-        }
-    };
-    let selected: Vec<&ScenarioDef> =
+    let selected: Vec<&'static ScenarioDef> =
         SCENARIOS.iter().filter(|s| args.only.is_empty() || args.only.iter().any(|o| o == s.name)).collect();
     let total = selected.len() as u32 * args.cycles;
     let defects: Vec<String> = args.defects.iter().map(|d| d.to_string()).collect();
@@ -105,7 +97,7 @@ pub fn run(args: RunArgs) -> ExitCode {
         for def in &selected {
             let name = if args.cycles > 1 { format!("cycle{cycle:04}::{}", def.name) } else { def.name.to_string() };
             let seed = args.seed.unwrap_or_else(rand::random);
-            let record = runtime.block_on(run_one(def, &name, seed, &args.defects));
+            let record = run_one(def, &name, seed, &args.defects);
             let ok = record.status == TestStatus::Passed;
             if ok {
                 passed += 1
@@ -143,60 +135,18 @@ pub fn run(args: RunArgs) -> ExitCode {
     if failed == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) }
 }
 
-async fn run_one(def: &ScenarioDef, name: &str, seed: u64, defects: &[Defect]) -> TestRecord {
-    let t0 = Instant::now();
-    let mut record = TestRecord::new(name, TestStatus::Passed);
-    record.seed = Some(seed);
-    record.tags = vec!["snakepit".into()];
-    let sandbox = match Sandbox::new(name) {
-        Ok(s) => Arc::new(s),
-        Err(e) => {
-            record.status = failed(format!("could not create the sandbox: {e}"));
-            return record;
-        }
-    };
-    let mut cx = Chaos::with_sandbox(name, seed, Arc::clone(&sandbox));
-    let verdicts = tokio::time::timeout(Duration::from_secs(180), (def.run)(&mut cx, defects)).await;
-    drop(cx);
-    match verdicts {
-        Err(_) => record.status = failed("timed out after 180 s".into()),
-        Ok(Err(e)) => record.status = failed(format!("{e:#}")),
-        Ok(Ok(Ok(outcome))) => record.scenario = Some(outcome.to_report()),
-        Ok(Ok(Err(e))) => {
-            let outcome = e.outcome();
-            record.scenario = Some(outcome.to_report());
-            let first = outcome
-                .verdicts
-                .iter()
-                .find(|v| !v.passed)
-                .map(|v| v.to_string())
-                .or_else(|| outcome.not_injected.clone().map(|n| format!("not injected: {n}")))
-                .unwrap_or_else(|| "failed".into());
-            record.status = TestStatus::Failed { message: first, detail: outcome.to_string() };
-        }
-    }
-    let logs = sandbox.logs_dir();
-    record.output = std::fs::read_dir(&logs)
-        .map(|d| {
-            d.filter_map(|e| e.ok())
-                .filter_map(|e| {
-                    std::fs::read_to_string(e.path())
-                        .ok()
-                        .map(|t| format!("---- {} ----\n{t}", e.file_name().to_string_lossy()))
-                })
-                .collect::<Vec<_>>()
-                .join("\n")
+/// One scenario on the runner's own execution path (sandbox, timeout, teardown, record).
+fn run_one(def: &'static ScenarioDef, name: &str, seed: u64, defects: &[Defect]) -> TestRecord {
+    let defects = defects.to_vec();
+    let test = OneTest::new(name).tags(["snakepit"]).timeout(Duration::from_secs(180)).seed(Some(seed));
+    chaos_harness::runner::run_one(test, move |cx| {
+        Box::pin(async move {
+            match (def.run)(cx, &defects).await? {
+                Ok(_) => Ok(()),
+                Err(e) => Err(anyhow::Error::new(e)),
+            }
         })
-        .unwrap_or_default();
-    if let Err(e) = sandbox.teardown() {
-        record.status = failed(format!("teardown failed: {e}"));
-    }
-    record.duration = t0.elapsed();
-    record
-}
-
-fn failed(message: String) -> TestStatus {
-    TestStatus::Failed { message: message.lines().next().unwrap_or_default().to_string(), detail: message }
+    })
 }
 
 fn write_report(dir: &std::path::Path, report: &RunReport) -> Result<(), chaos_harness::Error> {

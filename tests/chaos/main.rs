@@ -2,6 +2,7 @@
 //! as ripgrep lays out its integration tests.
 
 mod cluster;
+mod model;
 mod network;
 mod process;
 mod resources;
@@ -9,5 +10,6 @@ mod runner;
 mod safety;
 mod snakepit;
 mod snakepit_contract;
+mod util;
 
 chaos_harness::main!();

@@ -25,6 +25,7 @@ use chaos_harness::fault::{FaultContext, Inject};
 use chaos_harness::fixture::python3;
 use chaos_harness::fixture::snakepit::Execute;
 use chaos_harness::load::{Call, Load, LoadReport, Outcome};
+use chaos_harness::observe::EventKind;
 use chaos_harness::prelude::*;
 use chaos_harness::sandbox::Sandbox;
 use chaos_harness::scenario::{ScenarioError, ScenarioOutcome};
@@ -83,13 +84,9 @@ fn echo_call(addr: SocketAddr) -> Call {
     })
 }
 
-/// When the first timeline event starting with `prefix` happened (scenario time).
-fn at(out: &ScenarioOutcome, prefix: &str) -> anyhow::Result<Duration> {
-    out.timeline
-        .iter()
-        .find(|e| e.what.starts_with(prefix))
-        .map(|e| e.at)
-        .with_context(|| format!("no `{prefix}` event\n{out}"))
+/// When the first event matching `pred` happened (scenario time).
+fn at(out: &ScenarioOutcome, what: &str, pred: impl Fn(&EventKind) -> bool) -> anyhow::Result<Duration> {
+    out.first(pred).map(|e| e.at).with_context(|| format!("no `{what}` event\n{out}"))
 }
 
 /// The phases of a scenario shaped `.. inject(f) .. wait(w) .. clear_faults() ..`: requests
@@ -105,15 +102,16 @@ struct Phases {
 }
 
 fn phases(out: &ScenarioOutcome, wait: Duration) -> anyhow::Result<Phases> {
-    let inject = at(out, "inject ")?;
-    let confirmed = at(out, "confirmed ")?;
+    let inject = at(out, "inject", |k| matches!(k, EventKind::FaultInjecting { .. }))?;
+    let confirmed = at(out, "confirmed", |k| matches!(k, EventKind::FaultConfirmed { .. }))?;
+    let wait_line = format!("wait {}", chaos_harness::params::format_duration(wait));
     let wait_at = out
-        .timeline
+        .events
         .iter()
-        .find(|e| e.at >= confirmed && e.what == format!("wait {wait:?}"))
+        .find(|e| e.at >= confirmed && matches!(&e.kind, EventKind::StepStarted { what, .. } if *what == wait_line))
         .map(|e| e.at)
         .with_context(|| format!("no wait of {wait:?} after the confirmation\n{out}"))?;
-    let cleared = at(out, "cleared ")?;
+    let cleared = at(out, "cleared", |k| matches!(k, EventKind::FaultCleared { .. }))?;
     Ok(Phases {
         before: inject,
         during: (confirmed, (wait_at + wait).saturating_sub(MS(5))),

@@ -4,52 +4,17 @@
 //! after SIGKILL, teardown racing the body, running as `nobody`) live in
 //! `chaos-harness/tests/sandbox.rs`.
 
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Instant;
 
 use anyhow::{Context, bail, ensure};
 use chaos_harness::fault::FaultContext;
 use chaos_harness::fault::Inject;
-use chaos_harness::fixture::{Process, python3};
+use chaos_harness::fixture::python3;
 use chaos_harness::prelude::*;
-use chaos_harness::sandbox::{OwnedPid, Sandbox, SandboxOptions, cgroup, procfs};
+use chaos_harness::sandbox::{Sandbox, SandboxOptions, procfs};
 use chaos_harness::scenario::ScenarioError;
 
-fn programs() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/programs")
-}
-
-/// A pre-fork server whose `workers` setsid, rewrite argv/comm and wipe their environment;
-/// `mode` = "exit" | "stay" when the master dies.
-fn prefork(workers: usize, mode: &str) -> anyhow::Result<Command> {
-    Ok(Command::new(python3())
-        .name("prefork")
-        .arg(programs().join("prefork.py"))
-        .args(["--workers", &workers.to_string(), "--on-parent-death", mode, "--wipe-env"])
-        .ready(Probe::log_line(&format!("^ready: {workers} workers"))?)
-        .stop_grace(Duration::from_millis(500)))
-}
-
-async fn members(p: &Process, n: usize) -> anyhow::Result<Vec<OwnedPid>> {
-    let t0 = Instant::now();
-    loop {
-        let m = p.scope().members();
-        if m.len() == n {
-            return Ok(m);
-        }
-        ensure!(t0.elapsed() < Duration::from_secs(10), "{} has {} processes, want {n}: {m:?}", p.name(), m.len());
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
-
-fn run_cgroups(run_id: &str) -> Vec<PathBuf> {
-    cgroup::hierarchies()
-        .iter()
-        .filter_map(|h| std::fs::read_dir(h.mount.join(cgroup::PARENT)).ok())
-        .flat_map(|d| d.flatten().filter(|e| e.file_name().to_string_lossy().starts_with(run_id)).map(|e| e.path()))
-        .collect()
-}
+use crate::util::{members, prefork, programs, run_cgroups};
 
 #[chaos_test(tags = ["process"], timeout = "60s", requires = ["cgroups", "python3"])]
 async fn prefork_master_sigkill_with_staying_workers_is_orphaning(cx: &mut Chaos) -> ChaosResult {

@@ -6,6 +6,7 @@
 //! The program under test is `fixtures/programs/hog.py`, which runs commands sent through a
 //! named pipe (`alloc`, `fork`, `open`, `write`, `spawn`) and reports what the kernel said.
 
+use crate::util::programs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -18,10 +19,6 @@ use chaos_harness::fault::{ActiveFault, FaultContext, Inject};
 use chaos_harness::fixture::{Process, python3};
 use chaos_harness::prelude::*;
 use chaos_harness::sandbox::{OwnedPid, cgroup, procfs};
-
-fn programs() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/programs")
-}
 
 /// A running `hog.py` and the pipe that feeds it commands.
 struct Hog {

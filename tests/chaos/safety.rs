@@ -678,7 +678,11 @@ async fn a_tripped_guard_aborts_and_heals_and_everything_is_audited(cx: &mut Cha
     ensure!(!out.passed(), "an aborted scenario never passes");
     let text = out.to_string();
     ensure!(text.contains("ABORTED BY GUARD: aborted by guard `test probe`: the probe saw trouble"), "{text}");
-    ensure!(text.contains("cleared thaw the cgroup of guarded"), "the active fault is healed: {text}");
+    let healed = out.first(|k| {
+        matches!(k, chaos_harness::observe::EventKind::FaultCleared { confirmation, .. }
+            if confirmation.fault.contains("thaw the cgroup of guarded"))
+    });
+    ensure!(healed.is_some(), "the active fault is healed: {text}");
     let state =
         std::fs::read_to_string(freezer.dir().join(if freezer.is_v2() { "cgroup.freeze" } else { "freezer.state" }))?;
     ensure!(matches!(state.trim(), "THAWED" | "0"), "freezer reads {state}");

@@ -27,6 +27,10 @@ impl Criterion {
 pub struct NoLostRequests;
 
 impl Judge for NoLostRequests {
+    fn described(&self) -> Option<crate::params::Described> {
+        Some(crate::params::Described::new("no_lost_requests", crate::params::Params::new()))
+    }
+
     fn describe(&self) -> String {
         "no lost requests".into()
     }
@@ -80,6 +84,10 @@ impl ErrorRate {
 }
 
 impl Judge for ErrorRate {
+    fn described(&self) -> Option<crate::params::Described> {
+        Some(crate::params::Described::new("error_rate", crate::params::Params::new().with("at_most", self.max)))
+    }
+
     fn describe(&self) -> String {
         format!("error rate at most {:.1}%", self.max * 100.0)
     }

@@ -41,15 +41,57 @@ use crate::fault::Confirmation;
 use crate::sandbox::Sandbox;
 
 /// What a criterion may look at.
+///
+/// ```
+/// # fn f(sb: std::sync::Arc<chaos_harness::sandbox::Sandbox>) {
+/// let cx = chaos_harness::criteria::JudgeContext::new(sb, 42);
+/// assert_eq!(cx.seed, 42);
+/// assert_eq!(cx.window_start, cx.scenario_start);
+/// # }
+/// ```
 pub struct JudgeContext {
     /// The test's sandbox.
     pub sandbox: Arc<Sandbox>,
     /// When the scenario started.
     pub scenario_start: Instant,
+    /// When this criterion's `within` window opened: the confirmation of the fault (or of the
+    /// clear) the criterion follows, or the end of the wait before it, else the scenario's
+    /// start. Criteria that follow one step are judged concurrently and all count from here.
+    pub window_start: Instant,
     /// Confirmations of the faults injected so far.
     pub confirmations: Vec<Confirmation>,
     /// The scenario's load so far (final once the load stopped), if it runs one.
     pub load: Option<crate::load::LoadReport>,
+    /// The test's seed: random selectors in criteria draw from it.
+    pub seed: u64,
+    /// The scenario's events so far (offsets from the scenario's start).
+    pub events: Vec<crate::observe::Event>,
+}
+
+impl JudgeContext {
+    /// A context for a scenario starting now.
+    pub fn new(sandbox: Arc<Sandbox>, seed: u64) -> Self {
+        let now = Instant::now();
+        Self {
+            sandbox,
+            scenario_start: now,
+            window_start: now,
+            confirmations: Vec::new(),
+            load: None,
+            seed,
+            events: Vec::new(),
+        }
+    }
+
+    /// The seeded random source for selectors (the same draws for the same seed).
+    pub fn rng(&self) -> rand_chacha::ChaCha8Rng {
+        <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(self.seed)
+    }
+
+    /// The time left of a `within` window of `d` opened at [`JudgeContext::window_start`].
+    pub fn deadline(&self, d: Duration) -> Instant {
+        self.window_start + d
+    }
 }
 
 /// A criterion's judgement.
@@ -82,8 +124,15 @@ pub trait Judge: Send + Sync {
     /// Called once before the scenario's first step (to record a baseline).
     fn prepare(&self, _cx: &JudgeContext) {}
 
-    /// Evaluates the criterion (may wait up to its `within`).
+    /// Evaluates the criterion (may wait up to its `within`, counted from
+    /// [`JudgeContext::window_start`]).
     fn judge<'a>(&'a self, cx: &'a JudgeContext) -> BoxFuture<'a, Verdict>;
+
+    /// The registry kind and parameters that build this criterion again from a scenario spec;
+    /// `None` when it cannot be written down (a custom closure).
+    fn described(&self) -> Option<crate::params::Described> {
+        None
+    }
 }
 
 /// A criterion, ready for [`Scenario::expect`](crate::scenario::Scenario::expect).
@@ -122,6 +171,11 @@ impl Criterion {
     /// See [`Judge::judge`].
     pub fn judge<'a>(&'a self, cx: &'a JudgeContext) -> BoxFuture<'a, Verdict> {
         self.0.judge(cx)
+    }
+
+    /// See [`Judge::described`].
+    pub fn described(&self) -> Option<crate::params::Described> {
+        self.0.described()
     }
 }
 

@@ -3,7 +3,7 @@
 //! `.fails_for(d)`).
 
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::BoxFuture;
 use crate::criteria::{Criterion, Judge, JudgeContext, Verdict};
@@ -83,14 +83,22 @@ async fn attempt(addr: SocketAddr) -> Result<(), String> {
 }
 
 impl Judge for TcpConnect {
+    fn described(&self) -> Option<crate::params::Described> {
+        let key = if self.expect_ok { "succeeds_within" } else { "fails_for" };
+        Some(crate::params::Described::new(
+            "tcp_connect",
+            crate::params::Params::new().with("addr", self.addr.to_string()).with_duration(key, self.d),
+        ))
+    }
+
     fn describe(&self) -> String {
         self.describe_expectation()
     }
 
-    fn judge<'a>(&'a self, _cx: &'a JudgeContext) -> BoxFuture<'a, Verdict> {
+    fn judge<'a>(&'a self, cx: &'a JudgeContext) -> BoxFuture<'a, Verdict> {
         Box::pin(async move {
             let criterion = self.describe();
-            let t0 = Instant::now();
+            let t0 = cx.window_start;
             let mut attempts = 0u32;
             loop {
                 attempts += 1;
@@ -152,8 +160,8 @@ mod tests {
             crate::sandbox::Sandbox::with_options("unit::reach", crate::sandbox::SandboxOptions { cgroups: false })
                 .unwrap(),
         );
-        let cx =
-            JudgeContext { sandbox: sb.clone(), scenario_start: Instant::now(), confirmations: vec![], load: None };
+        // A fresh window for each judgement.
+        let cx = || JudgeContext::new(sb.clone(), 1);
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let open = l.local_addr().unwrap();
         let closed = {
@@ -161,10 +169,10 @@ mod tests {
             x.local_addr().unwrap()
         };
         let ms = Duration::from_millis;
-        assert!(Criterion::tcp_connect(open).succeeds_within(ms(200)).judge(&cx).await.passed);
-        assert!(!Criterion::tcp_connect(open).fails_for(ms(200)).judge(&cx).await.passed);
-        assert!(Criterion::tcp_connect(closed).fails_for(ms(100)).judge(&cx).await.passed);
-        let v = Criterion::tcp_connect(closed).succeeds_within(ms(100)).judge(&cx).await;
+        assert!(Criterion::tcp_connect(open).succeeds_within(ms(200)).judge(&cx()).await.passed);
+        assert!(!Criterion::tcp_connect(open).fails_for(ms(200)).judge(&cx()).await.passed);
+        assert!(Criterion::tcp_connect(closed).fails_for(ms(100)).judge(&cx()).await.passed);
+        let v = Criterion::tcp_connect(closed).succeeds_within(ms(100)).judge(&cx()).await;
         assert!(!v.passed && v.detail.contains("refused"), "{v}");
         drop(l);
         sb.teardown().unwrap();

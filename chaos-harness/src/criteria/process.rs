@@ -13,9 +13,6 @@
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
-
 use super::{Criterion, Judge, JudgeContext, Verdict, ms, no_target};
 use crate::BoxFuture;
 use crate::fixture::{FixtureHandle, Selection, Target};
@@ -70,16 +67,23 @@ impl ProcessesGone {
 }
 
 impl Judge for ProcessesGone {
+    fn described(&self) -> Option<crate::params::Described> {
+        Some(crate::params::Described::new(
+            "gone",
+            crate::params::Params::new().with("target", self.sel.expr()).with_duration("within", self.within),
+        ))
+    }
+
     fn describe(&self) -> String {
         format!("the processes of {} present at the start are gone within {:?}", self.sel, self.within)
     }
 
-    fn prepare(&self, _cx: &JudgeContext) {
-        let pids = self.sel.resolve(&mut ChaCha8Rng::seed_from_u64(0));
+    fn prepare(&self, cx: &JudgeContext) {
+        let pids = self.sel.resolve(&mut cx.rng());
         *self.snapshot.lock().unwrap_or_else(|e| e.into_inner()) = Some(pids);
     }
 
-    fn judge<'a>(&'a self, _cx: &'a JudgeContext) -> BoxFuture<'a, Verdict> {
+    fn judge<'a>(&'a self, cx: &'a JudgeContext) -> BoxFuture<'a, Verdict> {
         Box::pin(async move {
             let name = self.describe();
             let snapshot = self.snapshot.lock().unwrap_or_else(|e| e.into_inner()).clone();
@@ -97,14 +101,14 @@ impl Judge for ProcessesGone {
                     detail: format!("{} selected no process at the start, so there was nothing to watch", self.sel),
                 };
             }
-            let t0 = Instant::now();
+            let t0 = cx.window_start;
             loop {
                 let left: Vec<OwnedPid> = pids.iter().filter(|p| !p.is_gone()).cloned().collect();
                 if left.is_empty() {
                     return Verdict {
                         criterion: name,
                         passed: true,
-                        detail: format!("all {} gone {} after evaluation began", pids.len(), ms(t0.elapsed())),
+                        detail: format!("all {} gone {} after the window opened", pids.len(), ms(t0.elapsed())),
                     };
                 }
                 if t0.elapsed() > self.within {
@@ -152,7 +156,7 @@ pub struct NoOrphans {
 
 impl NoOrphans {
     /// The fixture to judge.
-    pub fn of(mut self, f: &impl FixtureHandle) -> Self {
+    pub fn of(mut self, f: &(impl FixtureHandle + ?Sized)) -> Self {
         self.target = Some(f.target());
         self
     }
@@ -164,12 +168,20 @@ impl NoOrphans {
 }
 
 impl Judge for NoOrphans {
+    fn described(&self) -> Option<crate::params::Described> {
+        let t = self.target.as_ref()?;
+        Some(crate::params::Described::new(
+            "no_orphans",
+            crate::params::Params::new().with("target", t.name()).with_duration("within", self.within),
+        ))
+    }
+
     fn describe(&self) -> String {
         let of = self.target.as_ref().map(|t| t.name().to_string()).unwrap_or_else(|| "?".into());
         format!("no orphans of {of} within {:?} of its main process's death", self.within)
     }
 
-    fn judge<'a>(&'a self, _cx: &'a JudgeContext) -> BoxFuture<'a, Verdict> {
+    fn judge<'a>(&'a self, cx: &'a JudgeContext) -> BoxFuture<'a, Verdict> {
         Box::pin(async move {
             let name = self.describe();
             let Some(t) = &self.target else { return no_target(name) };
@@ -178,7 +190,7 @@ impl Judge for NoOrphans {
                 return Verdict { criterion: name, passed: false, detail: "the fixture has no main process".into() };
             };
             // The main process must die first (usually the fault just killed it).
-            let wait_main = Instant::now() + self.within;
+            let wait_main = cx.deadline(self.within);
             let died_at = loop {
                 if let Some(e) = t.main_exit() {
                     break e.at;
@@ -262,15 +274,25 @@ impl ProcessCount {
 }
 
 impl Judge for ProcessCount {
+    fn described(&self) -> Option<crate::params::Described> {
+        Some(crate::params::Described::new(
+            "process_count",
+            crate::params::Params::new()
+                .with("target", self.sel.expr())
+                .with(if self.at_least { "at_least" } else { "reaches" }, self.n)
+                .with_duration("within", self.within),
+        ))
+    }
+
     fn describe(&self) -> String {
         format!("count of {} {} {} within {:?}", self.sel, if self.at_least { ">=" } else { "==" }, self.n, self.within)
     }
 
-    fn judge<'a>(&'a self, _cx: &'a JudgeContext) -> BoxFuture<'a, Verdict> {
+    fn judge<'a>(&'a self, cx: &'a JudgeContext) -> BoxFuture<'a, Verdict> {
         Box::pin(async move {
             let name = self.describe();
-            let t0 = Instant::now();
-            let mut rng = ChaCha8Rng::seed_from_u64(0);
+            let t0 = cx.window_start;
+            let mut rng = cx.rng();
             loop {
                 let now = self.sel.resolve(&mut rng);
                 let ok = if self.at_least { now.len() >= self.n } else { now.len() == self.n };
@@ -309,23 +331,31 @@ pub struct ExitsWithin {
 
 impl ExitsWithin {
     /// The fixture to judge.
-    pub fn of(mut self, f: &impl FixtureHandle) -> Self {
+    pub fn of(mut self, f: &(impl FixtureHandle + ?Sized)) -> Self {
         self.target = Some(f.target());
         self
     }
 }
 
 impl Judge for ExitsWithin {
+    fn described(&self) -> Option<crate::params::Described> {
+        let t = self.target.as_ref()?;
+        Some(crate::params::Described::new(
+            "exits_within",
+            crate::params::Params::new().with("target", t.name()).with_duration("within", self.within),
+        ))
+    }
+
     fn describe(&self) -> String {
         let of = self.target.as_ref().map(|t| t.name().to_string()).unwrap_or_else(|| "?".into());
         format!("main process of {of} exits within {:?}", self.within)
     }
 
-    fn judge<'a>(&'a self, _cx: &'a JudgeContext) -> BoxFuture<'a, Verdict> {
+    fn judge<'a>(&'a self, cx: &'a JudgeContext) -> BoxFuture<'a, Verdict> {
         Box::pin(async move {
             let name = self.describe();
             let Some(t) = &self.target else { return no_target(name) };
-            let t0 = Instant::now();
+            let t0 = cx.window_start;
             loop {
                 if let Some(e) = t.main_exit() {
                     return Verdict { criterion: name, passed: true, detail: format!("main process {e}") };
@@ -362,21 +392,28 @@ impl Respawned {
 }
 
 impl Judge for Respawned {
+    fn described(&self) -> Option<crate::params::Described> {
+        Some(crate::params::Described::new(
+            "respawned",
+            crate::params::Params::new().with("target", self.sel.expr()).with_duration("within", self.within),
+        ))
+    }
+
     fn describe(&self) -> String {
         format!("{} respawned within {:?}", self.sel, self.within)
     }
 
-    fn prepare(&self, _cx: &JudgeContext) {
-        let mut rng = ChaCha8Rng::seed_from_u64(0);
+    fn prepare(&self, cx: &JudgeContext) {
+        let mut rng = cx.rng();
         *self.baseline.lock().unwrap_or_else(|e| e.into_inner()) = self.sel.resolve(&mut rng);
     }
 
-    fn judge<'a>(&'a self, _cx: &'a JudgeContext) -> BoxFuture<'a, Verdict> {
+    fn judge<'a>(&'a self, cx: &'a JudgeContext) -> BoxFuture<'a, Verdict> {
         Box::pin(async move {
             let name = self.describe();
             let base = self.baseline.lock().unwrap_or_else(|e| e.into_inner()).clone();
-            let t0 = Instant::now();
-            let mut rng = ChaCha8Rng::seed_from_u64(0);
+            let t0 = cx.window_start;
+            let mut rng = cx.rng();
             loop {
                 let dead: Vec<&OwnedPid> = base.iter().filter(|o| o.is_gone()).collect();
                 let now = self.sel.resolve(&mut rng);
@@ -386,7 +423,7 @@ impl Judge for Respawned {
                         criterion: name,
                         passed: true,
                         detail: format!(
-                            "killed pids {:?} replaced by new pids {:?} ({} ms after evaluation began)",
+                            "killed pids {:?} replaced by new pids {:?} ({} ms after the window opened)",
                             dead.iter().map(|o| o.pid).collect::<Vec<_>>(),
                             fresh.iter().map(|o| o.pid).collect::<Vec<_>>(),
                             t0.elapsed().as_millis()

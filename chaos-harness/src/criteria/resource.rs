@@ -95,7 +95,7 @@ impl Criterion {
     ///     .await?;
     /// # Ok(()) }
     /// ```
-    pub fn oom_kills(fixture: &impl FixtureHandle) -> OomKills {
+    pub fn oom_kills(fixture: &(impl FixtureHandle + ?Sized)) -> OomKills {
         OomKills {
             target: fixture.target(),
             at_least: 0,
@@ -107,6 +107,14 @@ impl Criterion {
 }
 
 impl Judge for OomKills {
+    fn described(&self) -> Option<crate::params::Described> {
+        let mut p = crate::params::Params::new().with("target", self.target.name()).with("at_least", self.at_least);
+        if let Some(m) = self.at_most {
+            p = p.with("at_most", m);
+        }
+        Some(crate::params::Described::new("oom_kills", p.with_duration("within", self.within)))
+    }
+
     fn describe(&self) -> String {
         let range = match self.at_most {
             Some(m) if m == self.at_least => format!("exactly {m}"),
@@ -123,7 +131,7 @@ impl Judge for OomKills {
         }
     }
 
-    fn judge<'a>(&'a self, _cx: &'a JudgeContext) -> BoxFuture<'a, Verdict> {
+    fn judge<'a>(&'a self, cx: &'a JudgeContext) -> BoxFuture<'a, Verdict> {
         Box::pin(async move {
             let criterion = self.describe();
             let verdict = |passed, detail| Verdict { criterion: criterion.clone(), passed, detail };
@@ -140,7 +148,7 @@ impl Judge for OomKills {
                     ),
                 );
             };
-            let deadline = Instant::now() + self.within;
+            let deadline = cx.deadline(self.within);
             loop {
                 let now = match mem.oom_kills() {
                     Ok(n) => n,

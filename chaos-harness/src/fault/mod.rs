@@ -24,6 +24,7 @@ use rand::RngCore;
 
 use crate::BoxFuture;
 use crate::Error;
+use crate::params::Described;
 use crate::sandbox::Sandbox;
 
 /// What an injection gets to work with: the sandbox (journal, ownership) and the test's seeded
@@ -94,6 +95,13 @@ pub trait Inject: Send + Sync {
 
     /// Puts the fault into effect and confirms it, or fails with [`Error::NotInjected`].
     fn inject<'a>(&'a self, cx: FaultContext<'a>) -> BoxFuture<'a, Result<Box<dyn ActiveFault>, Error>>;
+
+    /// The registry kind and parameters that build this fault again from a scenario spec
+    /// (`kill` with `target = "web.main"`, `signal = "SIGTERM"`); `None` when it cannot be
+    /// written down (an unregistered fault).
+    fn described(&self) -> Option<Described> {
+        None
+    }
 }
 
 /// A fault in effect.
@@ -103,6 +111,12 @@ pub trait ActiveFault: Send {
 
     /// Heals it (no-op for one-shot faults such as kills) and confirms the healing.
     fn clear(self: Box<Self>) -> BoxFuture<'static, Result<Confirmation, Error>>;
+
+    /// Whether this is a one-shot fault (a kill) with nothing to clear: its fault phase lasts
+    /// until the target is observed recovered.
+    fn one_shot(&self) -> bool {
+        false
+    }
 }
 
 /// A fault, ready to be injected by a scenario.
@@ -134,6 +148,16 @@ impl Fault {
     /// The description.
     pub fn describe(&self) -> String {
         self.0.describe()
+    }
+
+    /// See [`Inject::described`].
+    pub fn described(&self) -> Option<Described> {
+        self.0.described()
+    }
+
+    /// The registry kind (`custom` for faults that cannot be written down).
+    pub fn kind(&self) -> String {
+        self.described().map_or_else(|| "custom".to_string(), |d| d.kind)
     }
 
     /// Injects it. Every injection and its clearing is written to the audit log
@@ -175,6 +199,10 @@ impl ActiveFault for Audited {
         self.inner.confirmation()
     }
 
+    fn one_shot(&self) -> bool {
+        self.inner.one_shot()
+    }
+
     fn clear(self: Box<Self>) -> BoxFuture<'static, Result<Confirmation, Error>> {
         use crate::sandbox::audit::{self, AuditEntry, By, Event};
         let Audited { inner, what, run_id, test } = *self;
@@ -212,6 +240,9 @@ pub struct OneShot(pub Confirmation);
 impl ActiveFault for OneShot {
     fn confirmation(&self) -> &Confirmation {
         &self.0
+    }
+    fn one_shot(&self) -> bool {
+        true
     }
     fn clear(self: Box<Self>) -> BoxFuture<'static, Result<Confirmation, Error>> {
         Box::pin(async move {

@@ -16,6 +16,7 @@ use rand_chacha::ChaCha8Rng;
 use super::{ActiveFault, Confirmation, Fault, FaultContext, Inject, OneShot};
 use crate::Error;
 use crate::fixture::{BoxFuture, FixtureHandle, Selection, Target};
+use crate::params::{Described, Params};
 use crate::sandbox::{Effect, OwnedPid, cgroup};
 
 fn not_injected(fault: &str, cause: impl Into<String>, fix: impl Into<String>) -> Error {
@@ -158,6 +159,14 @@ impl Inject for Kill {
         format!("{} to {}", self.signal.as_str(), self.sel)
     }
 
+    fn described(&self) -> Option<Described> {
+        let mut p = Params::new().with("target", self.sel.expr()).with("signal", self.signal.as_str());
+        if let Some(c) = self.confirm_exit {
+            p = p.with("confirm_exit", c);
+        }
+        Some(Described::new("kill", p.with_duration("confirm_timeout", self.timeout)))
+    }
+
     fn inject<'a>(&'a self, cx: FaultContext<'a>) -> BoxFuture<'a, Result<Box<dyn ActiveFault>, Error>> {
         Box::pin(async move {
             let name = self.describe();
@@ -238,6 +247,13 @@ pub struct KillTree {
 }
 
 impl Inject for KillTree {
+    fn described(&self) -> Option<Described> {
+        Some(Described::new(
+            "kill_tree",
+            Params::new().with("target", self.target.name()).with_duration("confirm_timeout", self.timeout),
+        ))
+    }
+
     fn describe(&self) -> String {
         format!("kill the whole tree of {}", self.target.name())
     }
@@ -285,6 +301,10 @@ struct PauseActive {
 }
 
 impl Inject for Pause {
+    fn described(&self) -> Option<Described> {
+        Some(Described::new("pause", Params::new().with("target", self.sel.expr())))
+    }
+
     fn describe(&self) -> String {
         format!("pause (SIGSTOP) {}", self.sel)
     }
@@ -376,6 +396,10 @@ struct FreezeActive {
 }
 
 impl Inject for Freeze {
+    fn described(&self) -> Option<Described> {
+        Some(Described::new("freeze", Params::new().with("target", self.target.name())))
+    }
+
     fn describe(&self) -> String {
         format!("freeze the cgroup of {}", self.target.name())
     }
@@ -483,6 +507,11 @@ struct CrashLoopActive {
 }
 
 impl Inject for CrashLoop {
+    fn described(&self) -> Option<Described> {
+        let p = Params::new().with("target", self.sel.expr());
+        Some(Described::new("crash_loop", p.with_duration("every", self.every).with_duration("lasting", self.lasting)))
+    }
+
     fn describe(&self) -> String {
         format!("crash loop on {} every {:?} for {:?}", self.sel, self.every, self.lasting)
     }
@@ -586,6 +615,10 @@ pub struct Restart {
 }
 
 impl Inject for Restart {
+    fn described(&self) -> Option<Described> {
+        Some(Described::new("restart", Params::new().with("target", self.target.name())))
+    }
+
     fn describe(&self) -> String {
         format!("restart {}", self.target.name())
     }
@@ -626,7 +659,7 @@ impl Fault {
     }
 
     /// SIGKILL every process of the fixture.
-    pub fn kill_tree(fixture: &impl FixtureHandle) -> KillTree {
+    pub fn kill_tree(fixture: &(impl FixtureHandle + ?Sized)) -> KillTree {
         KillTree { target: fixture.target(), timeout: Duration::from_secs(5) }
     }
 
@@ -636,7 +669,7 @@ impl Fault {
     }
 
     /// Freeze the fixture's cgroup until cleared.
-    pub fn freeze(fixture: &impl FixtureHandle) -> Freeze {
+    pub fn freeze(fixture: &(impl FixtureHandle + ?Sized)) -> Freeze {
         Freeze { target: fixture.target() }
     }
 
@@ -646,7 +679,7 @@ impl Fault {
     }
 
     /// Restart the fixture.
-    pub fn restart(fixture: &impl FixtureHandle) -> Restart {
+    pub fn restart(fixture: &(impl FixtureHandle + ?Sized)) -> Restart {
         Restart { target: fixture.target() }
     }
 }

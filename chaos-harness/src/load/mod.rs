@@ -64,6 +64,7 @@ type CallFn = dyn Fn(u64) -> Pin<Box<dyn Future<Output = Outcome> + Send>> + Sen
 #[derive(Clone)]
 pub struct Call {
     f: Arc<CallFn>,
+    described: Option<crate::params::Described>,
 }
 
 impl Call {
@@ -80,7 +81,19 @@ impl Call {
         F: Fn(u64) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Outcome> + Send + 'static,
     {
-        Self { f: Arc::new(move |seq| Box::pin(f(seq))) }
+        Self { f: Arc::new(move |seq| Box::pin(f(seq))), described: None }
+    }
+
+    /// Records the registry kind and parameters that build this call again from a scenario
+    /// spec (registered calls do this; a closure alone cannot be written down).
+    pub fn with_described(mut self, d: crate::params::Described) -> Self {
+        self.described = Some(d);
+        self
+    }
+
+    /// See [`Call::with_described`].
+    pub fn described(&self) -> Option<&crate::params::Described> {
+        self.described.as_ref()
     }
 
     fn invoke(&self, seq: u64) -> Pin<Box<dyn Future<Output = Outcome> + Send>> {
@@ -141,6 +154,47 @@ impl Load {
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
+    }
+
+    /// The load as a scenario spec writes it: `constant_rate` with `rate`, or `closed_loop`
+    /// with `clients`, plus `timeout` and `max_in_flight`.
+    ///
+    /// ```
+    /// let d = chaos_harness::load::Load::constant_rate(200).described();
+    /// assert_eq!(d.kind, "constant_rate");
+    /// assert_eq!(d.params.u64("rate").unwrap(), Some(200));
+    /// ```
+    pub fn described(&self) -> crate::params::Described {
+        use crate::params::{Described, Params};
+        let p = Params::new().with_duration("timeout", self.timeout).with("max_in_flight", self.max_in_flight);
+        match self.shape {
+            Shape::Open { per_second } => Described::new("constant_rate", p.with("rate", per_second)),
+            Shape::Closed { concurrency } => Described::new("closed_loop", p.with("clients", concurrency)),
+        }
+    }
+
+    /// Builds a load from its description (see [`Load::described`]).
+    pub fn from_described(d: &crate::params::Described) -> Result<Self, crate::Error> {
+        let bad = |cause: String| crate::Error::Config {
+            what: format!("load `{}`", d.kind),
+            cause,
+            fix: "write kind = \"constant_rate\" with rate = 200, or kind = \"closed_loop\" with clients = 4".into(),
+        };
+        let num = |key: &str| d.params.u64(key).map_err(|e| bad(e.to_string()));
+        let mut load = match d.kind.as_str() {
+            "constant_rate" => Load::constant_rate(num("rate")?.ok_or_else(|| bad("`rate` is missing".into()))? as u32),
+            "closed_loop" => {
+                Load::closed_loop(num("clients")?.ok_or_else(|| bad("`clients` is missing".into()))? as usize)
+            }
+            other => return Err(bad(format!("unknown load kind `{other}`"))),
+        };
+        if let Some(t) = d.params.duration("timeout").map_err(|e| bad(e.to_string()))? {
+            load = load.timeout(t);
+        }
+        if let Some(m) = num("max_in_flight")? {
+            load = load.max_in_flight(m as usize);
+        }
+        Ok(load)
     }
 
     /// Caps requests in flight for open-loop load (default 10 000); beyond it the load skips
@@ -357,6 +411,24 @@ fn stats<'a>(records: impl Iterator<Item = &'a RequestRecord>) -> LoadStats {
         p50: pick(0.5),
         p99: pick(0.99),
         max: hist.as_ref().filter(|h| !h.is_empty()).map(|h| Duration::from_micros(h.max())),
+    }
+}
+
+impl std::fmt::Display for LoadStats {
+    /// `120 requests: 118 ok, 1 errors, 1 lost (error rate 1.7%), p50 1.2 ms, p99 8.0 ms`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let ms = |d: Option<Duration>| d.map_or("-".to_string(), |d| format!("{:.1} ms", d.as_secs_f64() * 1e3));
+        write!(
+            f,
+            "{} requests: {} ok, {} errors, {} lost (error rate {:.1}%), p50 {}, p99 {}",
+            self.total,
+            self.ok,
+            self.errors,
+            self.lost,
+            self.error_rate * 100.0,
+            ms(self.p50),
+            ms(self.p99)
+        )
     }
 }
 

@@ -6,6 +6,7 @@ pub mod history;
 pub mod html;
 pub mod junit;
 mod model;
+pub mod scenario;
 
 use std::time::Duration;
 

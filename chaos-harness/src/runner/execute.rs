@@ -51,7 +51,13 @@ pub(crate) struct RunSettings {
     pub binary: String,
 }
 
-/// How the body's thread ended.
+/// How the body's thread ended, with the outcomes of the scenarios it ran.
+struct Ended {
+    end: BodyEnd,
+    outcomes: Vec<crate::scenario::ScenarioOutcome>,
+}
+
+/// How the body ended.
 enum BodyEnd {
     Returned(ChaosResult),
     Panicked,
@@ -98,7 +104,10 @@ pub(crate) fn run(spec: TestSpec, settings: &RunSettings) -> (Result<Completion,
 
     // Registered for SIGINT/SIGTERM handling until the teardown below is done.
     let tracked = crate::safety::interrupt::track(&spec.name, &sandbox);
-    let end = run_body(spec.body, &spec.name, seed, timeout, &sandbox, &capture);
+    let Ended { end, outcomes } = run_body(spec.body, &spec.name, seed, timeout, &sandbox, &capture);
+    let last = outcomes.last();
+    record.scenario = last.map(crate::report::scenario::scenario_report);
+    let scenario_failure = last.and_then(crate::scenario::ScenarioOutcome::failure_summary);
     let fixture_logs = fixture_log_tails(&sandbox.temp_dir().join("logs"), 20);
     let plan = sandbox.plan();
     let dry_run = sandbox.is_dry_run();
@@ -155,7 +164,12 @@ pub(crate) fn run(spec: TestSpec, settings: &RunSettings) -> (Result<Completion,
         return (Ok(Completion::Completed), record);
     }
 
-    let message = problems[0].lines().next().unwrap_or_default().to_string();
+    // The one line CI shows: the violated criterion with what it observed, when a scenario
+    // failed; else the first line of the first problem.
+    let message = match (&scenario_failure, last) {
+        (Some(summary), Some(o)) => format!("scenario {:?}: {summary}", o.name),
+        _ => problems[0].lines().next().unwrap_or_default().to_string(),
+    };
     let mut detail = problems.join("\n");
     detail.push_str(&format!(
         "\n\nseed: {seed} (replay: CHAOS_SEED={seed} cargo test --test {} -- '{}' --exact)",
@@ -172,15 +186,8 @@ pub(crate) fn run(spec: TestSpec, settings: &RunSettings) -> (Result<Completion,
 /// Runs the body on a thread of its own with a fresh runtime, enforcing the timeout. The body's
 /// thread may outlive this call only when a sync body ignores cancellation; the sandbox
 /// teardown that follows kills everything it started either way.
-fn run_body(
-    body: Body,
-    name: &str,
-    seed: u64,
-    timeout: Duration,
-    sandbox: &Arc<Sandbox>,
-    capture: &Capture,
-) -> BodyEnd {
-    let (done_tx, done_rx) = mpsc::channel::<BodyEnd>();
+fn run_body(body: Body, name: &str, seed: u64, timeout: Duration, sandbox: &Arc<Sandbox>, capture: &Capture) -> Ended {
+    let (done_tx, done_rx) = mpsc::channel::<Ended>();
     let (cancel_tx, cancel_rx) = tokio::sync::oneshot::channel::<()>();
     let thread_capture = capture.clone();
     let sandbox = Arc::clone(sandbox);
@@ -197,9 +204,12 @@ fn run_body(
         {
             Ok(rt) => rt,
             Err(e) => {
-                let _ = done_tx.send(BodyEnd::Returned(Err(anyhow::anyhow!(
-                    "could not start the test's tokio runtime: {e}; check thread limits (ulimit -u)"
-                ))));
+                let _ = done_tx.send(Ended {
+                    end: BodyEnd::Returned(Err(anyhow::anyhow!(
+                        "could not start the test's tokio runtime: {e}; check thread limits (ulimit -u)"
+                    ))),
+                    outcomes: Vec::new(),
+                });
                 return;
             }
         };
@@ -216,20 +226,22 @@ fn run_body(
                 BodyEnd::Returned(f(&mut cx))
             }
         }));
+        let outcomes = cx.take_outcomes();
         drop(cx);
         runtime.shutdown_timeout(Duration::from_secs(2));
-        let _ = done_tx.send(outcome.unwrap_or(BodyEnd::Panicked));
+        let _ = done_tx.send(Ended { end: outcome.unwrap_or(BodyEnd::Panicked), outcomes });
     });
     if let Err(e) = spawned {
-        return BodyEnd::Returned(Err(anyhow::anyhow!("could not spawn the test thread: {e}")));
+        let end = BodyEnd::Returned(Err(anyhow::anyhow!("could not spawn the test thread: {e}")));
+        return Ended { end, outcomes: Vec::new() };
     }
     match done_rx.recv_timeout(timeout) {
-        Ok(end) => end,
+        Ok(ended) => ended,
         Err(_) => {
             let _ = cancel_tx.send(());
             // Let an async body drop its fixtures; a blocked sync body is abandoned.
-            let _ = done_rx.recv_timeout(CANCEL_GRACE);
-            BodyEnd::Cancelled
+            let outcomes = done_rx.recv_timeout(CANCEL_GRACE).map(|e| e.outcomes).unwrap_or_default();
+            Ended { end: BodyEnd::Cancelled, outcomes }
         }
     }
 }

@@ -408,3 +408,86 @@ fn binary_name() -> String {
         _ => stem,
     }
 }
+
+/// One test run outside a test binary, on the runner's own execution path (capability
+/// check, sandbox, the body on its own thread and runtime, the timeout, teardown, the record
+/// with the last scenario's report): what `chaos run` uses for each scenario.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// let record = chaos_harness::runner::run_one(
+///     chaos_harness::runner::OneTest::new("cli::example").timeout(Duration::from_secs(30)),
+///     |cx| Box::pin(async move { cx.scenario("nothing").run().await?; Ok(()) }),
+/// );
+/// println!("{:?}", record.status);
+/// ```
+pub fn run_one<F>(test: OneTest, body: F) -> crate::report::TestRecord
+where
+    F: for<'a> FnOnce(&'a mut Chaos) -> BoxTestFuture<'a> + Send + 'static,
+{
+    let spec = TestSpec {
+        name: test.name,
+        file: None,
+        line: None,
+        tags: test.tags,
+        timeout: Some(test.timeout),
+        requires: test.requires,
+        ignore: None,
+        body: Body::Boxed(Box::new(body)),
+    };
+    let settings = RunSettings {
+        seed: test.seed,
+        default_timeout: test.timeout,
+        require_all: std::env::var("CHAOS_REQUIRE_ALL").is_ok_and(|v| v == "1"),
+        nocapture: false,
+        binary: "chaos".into(),
+    };
+    execute::run(spec, &settings).1
+}
+
+/// What [`run_one`] runs: a name, tags, a timeout, a seed, required capabilities.
+#[derive(Debug, Clone)]
+pub struct OneTest {
+    name: String,
+    tags: Vec<String>,
+    timeout: Duration,
+    seed: Option<u64>,
+    requires: Vec<String>,
+}
+
+impl OneTest {
+    /// A test named `name` (timeout 180 s, random seed).
+    pub fn new(name: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            tags: Vec::new(),
+            timeout: Duration::from_secs(180),
+            seed: None,
+            requires: Vec::new(),
+        }
+    }
+
+    /// Its tags.
+    pub fn tags<I: IntoIterator<Item = S>, S: Into<String>>(mut self, tags: I) -> Self {
+        self.tags = tags.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Its timeout.
+    pub fn timeout(mut self, d: Duration) -> Self {
+        self.timeout = d;
+        self
+    }
+
+    /// Its seed (random when `None`).
+    pub fn seed(mut self, seed: Option<u64>) -> Self {
+        self.seed = seed;
+        self
+    }
+
+    /// Capabilities it requires (see [`crate::host::capability`]).
+    pub fn requires<I: IntoIterator<Item = S>, S: Into<String>>(mut self, caps: I) -> Self {
+        self.requires = caps.into_iter().map(Into::into).collect();
+        self
+    }
+}

@@ -46,6 +46,7 @@ type Check = Arc<dyn Fn() -> Result<(), String> + Send + Sync>;
 pub struct Guard {
     name: String,
     check: Check,
+    described: Option<crate::params::Described>,
 }
 
 impl std::fmt::Debug for Guard {
@@ -76,11 +77,14 @@ impl Guard {
     /// assert!(chaos_harness::safety::guard::Guard::mem_available_below(0.0).check().is_ok());
     /// ```
     pub fn mem_available_below(percent: f64) -> Self {
+        let d =
+            crate::params::Described::new("mem_available_below", crate::params::Params::new().with("percent", percent));
         Self::probe(format!("host MemAvailable below {percent}%"), move || {
             let text =
                 std::fs::read_to_string("/proc/meminfo").map_err(|e| format!("cannot read /proc/meminfo: {e}"))?;
             mem_check(&text, percent)
         })
+        .with_described(d)
     }
 
     /// Trips when the 1-minute load average rises above `load`.
@@ -89,11 +93,13 @@ impl Guard {
     /// assert!(chaos_harness::safety::guard::Guard::load_average_above(1e9).check().is_ok());
     /// ```
     pub fn load_average_above(load: f64) -> Self {
+        let d = crate::params::Described::new("load_average_above", crate::params::Params::new().with("load", load));
         Self::probe(format!("host load average above {load}"), move || {
             let text =
                 std::fs::read_to_string("/proc/loadavg").map_err(|e| format!("cannot read /proc/loadavg: {e}"))?;
             load_check(&text, load)
         })
+        .with_described(d)
     }
 
     /// Trips when the free space of the file system holding `path` falls below `percent`.
@@ -103,16 +109,64 @@ impl Guard {
     /// ```
     pub fn free_disk_below(path: impl Into<PathBuf>, percent: f64) -> Self {
         let path = path.into();
+        let d = crate::params::Described::new(
+            "free_disk_below",
+            crate::params::Params::new().with("path", path.display().to_string()).with("percent", percent),
+        );
         Self::probe(format!("free disk of {} below {percent}%", path.display()), move || {
             let st = nix::sys::statvfs::statvfs(&path).map_err(|e| format!("statvfs {}: {e}", path.display()))?;
             disk_check(st.blocks_available() as u64, st.blocks() as u64, percent)
         })
+        .with_described(d)
     }
 
     /// A custom stop condition: `check` returns `Err(reading)` to stop the scenario. It runs on
     /// the watch thread every interval, so keep it short.
     pub fn probe(name: impl Into<String>, check: impl Fn() -> Result<(), String> + Send + Sync + 'static) -> Self {
-        Self { name: name.into(), check: Arc::new(check) }
+        Self { name: name.into(), check: Arc::new(check), described: None }
+    }
+
+    fn with_described(mut self, d: crate::params::Described) -> Self {
+        self.described = Some(d);
+        self
+    }
+
+    /// The guard as a scenario spec writes it (`mem_available_below` with `percent`); `None`
+    /// for custom probes.
+    pub fn described(&self) -> Option<&crate::params::Described> {
+        self.described.as_ref()
+    }
+
+    /// Builds a guard from its description (see [`Guard::described`]).
+    ///
+    /// ```
+    /// use chaos_harness::params::{Described, Params};
+    /// use chaos_harness::safety::guard::Guard;
+    /// let g = Guard::from_described(&Described::new("load_average_above", Params::new().with("load", 1e9))).unwrap();
+    /// assert!(g.check().is_ok());
+    /// ```
+    pub fn from_described(d: &crate::params::Described) -> Result<Self, crate::Error> {
+        let bad = |cause: String| crate::Error::Config {
+            what: format!("guard `{}`", d.kind),
+            cause,
+            fix: "use mem_available_below (percent), load_average_above (load) or free_disk_below (path, percent)"
+                .into(),
+        };
+        let num =
+            |k: &str| d.params.f64(k).map_err(|e| bad(e.to_string()))?.ok_or_else(|| bad(format!("`{k}` is missing")));
+        match d.kind.as_str() {
+            "mem_available_below" => Ok(Self::mem_available_below(num("percent")?)),
+            "load_average_above" => Ok(Self::load_average_above(num("load")?)),
+            "free_disk_below" => {
+                let path = d
+                    .params
+                    .str("path")
+                    .map_err(|e| bad(e.to_string()))?
+                    .ok_or_else(|| bad("`path` is missing".into()))?;
+                Ok(Self::free_disk_below(path, num("percent")?))
+            }
+            other => Err(bad(format!("unknown guard kind `{other}`"))),
+        }
     }
 
     /// The guard's name.

@@ -314,6 +314,7 @@ pub(crate) fn effect_target(effect: &Effect) -> String {
             Some(ns) => format!("{family} {name} in netns {ns}"),
             None => format!("{family} {name}"),
         },
+        Effect::Plugin { plugin, data } => format!("{plugin} {data}"),
     }
 }
 

@@ -69,6 +69,7 @@ pub fn describe(effect: &Effect) -> String {
             Some(ns) => format!("create nft table {family} {name} in network namespace {ns}"),
             None => format!("create nft table {family} {name}"),
         },
+        Effect::Plugin { plugin, data } => format!("perform plugin effect {plugin} {data}"),
     };
     format!("would {what}")
 }

@@ -153,6 +153,51 @@ pub enum Effect {
         /// The network namespace it lives in, if any.
         netns: Option<String>,
     },
+    /// A plugin's side effect: its kind (a [`PluginEffect`] registered under that name knows
+    /// the undo) and the data the undo needs, serialized. The crash reaper (the same binary,
+    /// so the same registrations) undoes it like any other effect.
+    Plugin {
+        /// The plugin effect kind (`PluginEffect::kind`).
+        plugin: String,
+        /// What its undo needs.
+        data: serde_json::Value,
+    },
+}
+
+/// How a plugin's side effects are undone: register one per effect kind with
+/// `inventory::submit!`, then journal the effect as [`Effect::Plugin`] before acting.
+///
+/// ```
+/// use chaos_harness::sandbox::journal::{Effect, PluginEffect};
+/// fn remove(data: &serde_json::Value) -> Result<(), String> {
+///     let path = data["path"].as_str().ok_or("no path")?;
+///     match std::fs::remove_file(path) {
+///         Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.to_string()),
+///         _ => Ok(()),
+///     }
+/// }
+/// chaos_harness::inventory::submit! { PluginEffect { kind: "doc_marker", undo: remove } }
+/// let e = Effect::Plugin { plugin: "doc_marker".into(), data: serde_json::json!({"path": "/nonexistent/m"}) };
+/// assert_eq!(e.to_string(), r#"plugin effect doc_marker {"path":"/nonexistent/m"}"#);
+/// ```
+#[derive(Debug)]
+pub struct PluginEffect {
+    /// The effect kind, unique across plugins (prefix it with the plugin's name).
+    pub kind: &'static str,
+    /// Undoes one effect from its journaled data; `Ok` when it is (already) undone.
+    pub undo: fn(&serde_json::Value) -> Result<(), String>,
+}
+
+inventory::collect!(PluginEffect);
+
+/// Undoes a plugin effect through its registered [`PluginEffect`].
+fn undo_plugin(kind: &str, data: &serde_json::Value) -> Result<(), String> {
+    match inventory::iter::<PluginEffect>.into_iter().find(|p| p.kind == kind) {
+        Some(p) => (p.undo)(data),
+        None => Err(format!(
+            "no undo is registered for plugin effect `{kind}` in this binary; run `chaos cleanup` (or the test binary) built with the plugin that registers it"
+        )),
+    }
 }
 
 impl std::fmt::Display for Effect {
@@ -174,6 +219,7 @@ impl std::fmt::Display for Effect {
             Effect::File { path } => write!(f, "file {}", path.display()),
             Effect::Netns { name } => write!(f, "network namespace {name}"),
             Effect::NftTable { family, name, .. } => write!(f, "nft table {family} {name}"),
+            Effect::Plugin { plugin, data } => write!(f, "plugin effect {plugin} {data}"),
         }
     }
 }
@@ -752,6 +798,7 @@ fn kill_exact(pid: i32, start_time: u64) {
 /// Undoes one effect from journal data alone, and verifies the undo.
 pub(crate) fn undo(effect: &Effect, pids: &[(i32, u64)], deadline: Instant) -> Result<(), String> {
     match effect {
+        Effect::Plugin { plugin, data } => undo_plugin(plugin, data),
         Effect::TempDir { path } => io_ok_if_missing(std::fs::remove_dir_all(path)),
         Effect::CgroupParent { mount, .. } => {
             cgroup::remove_parent_if_unused(mount);

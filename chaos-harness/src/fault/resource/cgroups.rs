@@ -99,7 +99,7 @@ pub struct MemoryCgroup {
 
 impl MemoryCgroup {
     /// The fixture's memory cgroup, or an error naming why there is none and the fix.
-    pub fn of(fixture: &impl FixtureHandle) -> Result<Self, Error> {
+    pub fn of(fixture: &(impl FixtureHandle + ?Sized)) -> Result<Self, Error> {
         Self::of_target(&fixture.target())
     }
 
@@ -246,7 +246,7 @@ pub struct CpuCgroup {
 
 impl CpuCgroup {
     /// The fixture's CPU cgroup, or an error naming why there is none and the fix.
-    pub fn of(fixture: &impl FixtureHandle) -> Result<Self, Error> {
+    pub fn of(fixture: &(impl FixtureHandle + ?Sized)) -> Result<Self, Error> {
         Self::of_target(&fixture.target())
     }
 
@@ -321,7 +321,7 @@ pub struct PidsCgroup {
 
 impl PidsCgroup {
     /// The fixture's pids cgroup, or an error naming why there is none and the fix.
-    pub fn of(fixture: &impl FixtureHandle) -> Result<Self, Error> {
+    pub fn of(fixture: &(impl FixtureHandle + ?Sized)) -> Result<Self, Error> {
         Self::of_target(&fixture.target())
     }
 

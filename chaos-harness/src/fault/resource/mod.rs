@@ -134,7 +134,7 @@ impl Fault {
     /// let f = Fault::memory_limit(p, 64 * MIB).swap(false);
     /// # }
     /// ```
-    pub fn memory_limit(fixture: &impl FixtureHandle, bytes: u64) -> MemoryLimit {
+    pub fn memory_limit(fixture: &(impl FixtureHandle + ?Sized), bytes: u64) -> MemoryLimit {
         MemoryLimit::new(fixture.target(), bytes)
     }
 
@@ -152,7 +152,7 @@ impl Fault {
     /// let f = Fault::memory_pressure(p, 200 * MIB).oom_score_adj(0);
     /// # }
     /// ```
-    pub fn memory_pressure(fixture: &impl FixtureHandle, bytes: u64) -> MemoryPressure {
+    pub fn memory_pressure(fixture: &(impl FixtureHandle + ?Sized), bytes: u64) -> MemoryPressure {
         MemoryPressure::new(fixture.target(), bytes)
     }
 
@@ -167,7 +167,7 @@ impl Fault {
     /// let f = Fault::cpu_quota(p, 0.1).period(std::time::Duration::from_millis(50));
     /// # }
     /// ```
-    pub fn cpu_quota(fixture: &impl FixtureHandle, fraction: f64) -> CpuQuota {
+    pub fn cpu_quota(fixture: &(impl FixtureHandle + ?Sized), fraction: f64) -> CpuQuota {
         CpuQuota::new(fixture.target(), fraction)
     }
 
@@ -249,7 +249,7 @@ impl Fault {
     /// let f = Fault::pids_limit(p, 16);
     /// # }
     /// ```
-    pub fn pids_limit(fixture: &impl FixtureHandle, n: u64) -> PidsLimit {
+    pub fn pids_limit(fixture: &(impl FixtureHandle + ?Sized), n: u64) -> PidsLimit {
         PidsLimit::new(fixture.target(), n)
     }
 }

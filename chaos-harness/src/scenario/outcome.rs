@@ -1,0 +1,118 @@
+//! [`ScenarioOutcome`]: what a scenario did and found, built from its typed events; and
+//! [`ScenarioError`], which carries it when the scenario fails.
+
+use serde::{Deserialize, Serialize};
+
+use crate::criteria::Verdict;
+use crate::fault::Confirmation;
+use crate::load::{LoadReport, LoadStats};
+use crate::observe::{Event, EventKind, PhaseSpan};
+
+/// What a scenario did and found. Its `Display` is the timeline (the events, one per line)
+/// followed by the sandbox notes.
+///
+/// ```
+/// let o = chaos_harness::scenario::ScenarioOutcome::default();
+/// assert!(o.passed());
+/// assert!(o.events.is_empty());
+/// ```
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ScenarioOutcome {
+    /// The scenario's name.
+    pub name: String,
+    /// The test's seed.
+    pub seed: u64,
+    /// Everything that happened, in order, with offsets from the scenario's start.
+    pub events: Vec<Event>,
+    /// The phases the timeline went through (baseline, fault, recovery, named ones).
+    pub phases: Vec<PhaseSpan>,
+    /// Confirmations of injected (and cleared) faults.
+    pub confirmations: Vec<Confirmation>,
+    /// The fault that could not be injected, with the reason.
+    pub not_injected: Option<String>,
+    /// Criterion verdicts.
+    pub verdicts: Vec<Verdict>,
+    /// Sandbox notes (e.g. the reduced guarantee without cgroups).
+    pub notes: Vec<String>,
+    /// Statistics of the scenario's load, if it ran one.
+    pub load: Option<LoadStats>,
+    /// Every request of the load, for reports (not serialized).
+    #[serde(skip)]
+    pub load_report: Option<LoadReport>,
+    /// The guard that stopped the scenario, with its reading.
+    #[serde(default)]
+    pub aborted_by_guard: Option<String>,
+}
+
+impl ScenarioOutcome {
+    /// Whether every fault was injected, every criterion held and no guard tripped.
+    pub fn passed(&self) -> bool {
+        self.not_injected.is_none() && self.aborted_by_guard.is_none() && self.verdicts.iter().all(|v| v.passed)
+    }
+
+    /// The first event matching `pred`, if any.
+    ///
+    /// ```
+    /// # use chaos_harness::observe::EventKind;
+    /// let o = chaos_harness::scenario::ScenarioOutcome::default();
+    /// assert!(o.first(|k| matches!(k, EventKind::FaultConfirmed { .. })).is_none());
+    /// ```
+    pub fn first(&self, pred: impl Fn(&EventKind) -> bool) -> Option<&Event> {
+        self.events.iter().find(|e| pred(&e.kind))
+    }
+
+    /// The one-line summary of what failed: the not-injected fault, the guard, or the first
+    /// failed criterion with what it observed.
+    pub fn failure_summary(&self) -> Option<String> {
+        if let Some(n) = &self.not_injected {
+            return Some(format!("not injected: {n}"));
+        }
+        if let Some(g) = &self.aborted_by_guard {
+            return Some(format!("aborted by guard: {g}"));
+        }
+        self.verdicts.iter().find(|v| !v.passed).map(|v| format!("{}: {}", v.criterion, v.detail))
+    }
+}
+
+impl std::fmt::Display for ScenarioOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let verdict = if self.passed() { "PASSED" } else { "FAILED" };
+        writeln!(f, "scenario {:?} (seed {}): {verdict}", self.name, self.seed)?;
+        if let Some(n) = &self.not_injected {
+            writeln!(f, "  NOT INJECTED: {n}")?;
+        }
+        if let Some(g) = &self.aborted_by_guard {
+            writeln!(f, "  ABORTED BY GUARD: {g}")?;
+        }
+        for e in &self.events {
+            writeln!(f, "  {e}")?;
+        }
+        for n in &self.notes {
+            writeln!(f, "  note: {n}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Why a scenario failed; carries the full outcome.
+#[derive(Debug, thiserror::Error)]
+pub enum ScenarioError {
+    /// A fault could not be put into effect or confirmed.
+    #[error("{0}")]
+    NotInjected(Box<ScenarioOutcome>),
+    /// A criterion did not hold.
+    #[error("{0}")]
+    CriteriaFailed(Box<ScenarioOutcome>),
+    /// A guard tripped: the scenario stopped, its load and faults were stopped and cleared.
+    #[error("{0}")]
+    AbortedByGuard(Box<ScenarioOutcome>),
+}
+
+impl ScenarioError {
+    /// The outcome.
+    pub fn outcome(&self) -> &ScenarioOutcome {
+        match self {
+            ScenarioError::NotInjected(o) | ScenarioError::CriteriaFailed(o) | ScenarioError::AbortedByGuard(o) => o,
+        }
+    }
+}

@@ -1,4 +1,5 @@
 //! snakepit-chaos: the Snakepit chaos scenarios, shared by the `chaos` CLI (the main job and
 //! long crash-cycle runs) and the chaos test suite in `tests/chaos/`.
 
+pub mod junit_merge;
 pub mod scenarios;

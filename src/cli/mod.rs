@@ -31,6 +31,52 @@ enum Command {
     Validate(validate::ValidateArgs),
     /// Print the resolved timeline of a scenario file.
     Plan(plan::PlanArgs),
+    /// Merge the JUnit reports of several CI shards (`cargo nextest run --partition hash:k/N`)
+    /// into one: suites of the same name joined, totals recomputed.
+    JunitMerge(JunitMergeArgs),
+}
+
+/// Arguments of `chaos junit-merge`.
+#[derive(Debug, clap::Args)]
+struct JunitMergeArgs {
+    /// Where to write the merged report.
+    #[arg(long)]
+    out: std::path::PathBuf,
+    /// The shards' JUnit files.
+    #[arg(required = true)]
+    inputs: Vec<std::path::PathBuf>,
+}
+
+fn junit_merge(args: &JunitMergeArgs) -> ExitCode {
+    let mut texts = Vec::new();
+    for p in &args.inputs {
+        match std::fs::read_to_string(p) {
+            Ok(t) => texts.push(t),
+            Err(e) => {
+                eprintln!(
+                    "chaos junit-merge: cannot read {}: {e}; pass the junit.xml files the shards wrote",
+                    p.display()
+                );
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let merged = match snakepit_chaos::junit_merge::merge(&texts) {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("chaos junit-merge: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Err(e) = std::fs::write(&args.out, merged) {
+        eprintln!(
+            "chaos junit-merge: cannot write {}: {e}; check the directory exists and is writable",
+            args.out.display()
+        );
+        return ExitCode::from(2);
+    }
+    println!("merged {} report(s) into {}", texts.len(), args.out.display());
+    ExitCode::SUCCESS
 }
 
 /// Runs the chosen subcommand and returns the process exit code.
@@ -40,6 +86,7 @@ pub fn dispatch(cli: Cli) -> ExitCode {
         Command::Cleanup(args) => cleanup::run(&args),
         Command::Validate(args) => validate::run(&args),
         Command::Plan(args) => plan::run(&args),
+        Command::JunitMerge(args) => junit_merge(&args),
         Command::List => {
             for s in run::SCENARIOS {
                 println!("{:<28} {}", s.name, s.about);

@@ -2,6 +2,7 @@
 //! as ripgrep lays out its integration tests.
 
 mod ergonomics;
+mod cluster;
 mod model;
 mod network;
 mod process;

@@ -16,6 +16,9 @@
 //! As with [`Fault`](crate::fault::Fault), the constructors live on the [`Criterion`] wrapper
 //! and implementations implement the [`Judge`] trait.
 
+#[cfg(feature = "snakepit")]
+pub mod cluster;
+pub mod history;
 pub mod load;
 pub mod network;
 pub mod process;

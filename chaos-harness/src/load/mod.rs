@@ -41,6 +41,7 @@ mod schedule;
 
 pub use report::{LoadReport, LoadStats, PhaseSpan, PhaseStats, RequestRecord};
 
+pub mod history;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};

@@ -13,9 +13,11 @@
 //! ```
 
 pub mod backend;
+pub mod bridge;
 pub mod link;
 pub mod netns;
 
 pub use backend::{ExternalToxiproxy, ProxyBackend, TOXIPROXY_URL};
+pub use bridge::{Bridge, Member};
 pub use link::{Link, LinkBackend, LinkBuilder};
 pub use netns::Netns;

@@ -498,6 +498,29 @@ pub(crate) async fn probe_until_answered(
     }
 }
 
+/// A namespace handle that owns nothing (unit tests of rule generation).
+#[cfg(test)]
+pub(crate) mod tests_support {
+    use super::*;
+
+    pub(crate) fn fake(sb: &Arc<Sandbox>) -> Netns {
+        Netns {
+            inner: Arc::new(NetnsInner {
+                name: "chaos-fake".into(),
+                host_if: "chaos-none-xxxx".into(),
+                host_addr: Ipv4Addr::UNSPECIFIED,
+                addr: Ipv4Addr::UNSPECIFIED,
+                id: 1,
+                ip: "ip".into(),
+                seq: 0,
+                sandbox: sb.clone(),
+                tables: AtomicU64::new(0),
+                deleted: AtomicBool::new(true),
+            }),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,9 +11,11 @@
 //! # Ok(()) }
 //! ```
 
+pub mod between;
 pub mod nft;
 pub mod toxics;
 
+pub use between::BetweenMembers;
 pub use chaos_proxy::{Stream, ToxicKind, ToxicStats};
 pub use nft::NftFault;
 pub use toxics::{DEFAULT_CONFIRM_WITHIN, Latency, LinkDown, ToxicFault};

@@ -503,6 +503,8 @@ where
         timeout: Some(test.timeout),
         requires: test.requires,
         ignore: None,
+        serial: false,
+        retries: None,
         body: Body::Boxed(Box::new(body)),
     };
     let settings = RunSettings {
@@ -511,6 +513,7 @@ where
         require_all: std::env::var("CHAOS_REQUIRE_ALL").is_ok_and(|v| v == "1"),
         nocapture: false,
         binary: "chaos".into(),
+        retries: 0,
     };
     execute::run(spec, &settings).1
 }

@@ -503,12 +503,15 @@ where
         timeout: Some(test.timeout),
         requires: test.requires,
         ignore: None,
+        serial: false,
+        retries: None,
         body: Body::Boxed(Box::new(body)),
     };
     let settings = RunSettings {
         seed: test.seed,
         default_timeout: test.timeout,
         require_all: std::env::var("CHAOS_REQUIRE_ALL").is_ok_and(|v| v == "1"),
+        retries: 0,
         nocapture: false,
         binary: "chaos".into(),
     };

@@ -511,6 +511,7 @@ where
         seed: test.seed,
         default_timeout: test.timeout,
         require_all: std::env::var("CHAOS_REQUIRE_ALL").is_ok_and(|v| v == "1"),
+        retries: 0,
         nocapture: false,
         binary: "chaos".into(),
         retries: 0,

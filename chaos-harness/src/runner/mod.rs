@@ -514,7 +514,6 @@ where
         retries: 0,
         nocapture: false,
         binary: "chaos".into(),
-        retries: 0,
     };
     execute::run(spec, &settings).1
 }

@@ -3,6 +3,7 @@
 pub mod cleanup;
 mod doctor;
 mod list;
+mod report;
 mod run;
 
 use std::process::ExitCode;
@@ -42,6 +43,9 @@ enum Command {
     Run(run::RunArgs),
     /// List the built-in scenarios.
     List(list::ListArgs),
+    /// Re-render HTML, CSV and JUnit from a saved report.json, or compare two runs
+    /// (`--compare OLD NEW`).
+    Report(report::ReportArgs),
     /// Probe every capability the harness uses and say how to fix what is missing.
     #[command(after_help = EXIT_CODES)]
     Doctor(doctor::DoctorArgs),
@@ -102,6 +106,7 @@ pub fn dispatch(cli: Cli) -> ExitCode {
         Command::Cleanup(args) => cleanup::run(&args),
         Command::List(args) => list::run(&args),
         Command::Doctor(args) => doctor::run(&args),
+        Command::Report(args) => report::run(&args),
     }
 }
 

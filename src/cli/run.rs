@@ -276,7 +276,50 @@ pub fn run(args: RunArgs, ui: Ui) -> ExitCode {
             println!("{passed} passed, {failed_text}");
         }
     }
+    if failed > 0
+        && let Some(url) = std::env::var("CHAOS_NOTIFY_WEBHOOK").ok().filter(|u| !u.is_empty())
+    {
+        let link = std::env::var("CHAOS_REPORT_URL").unwrap_or_else(|_| html.display().to_string());
+        if let Err(e) = notify(&url, &report, &link) {
+            eprintln!("{} failure notification not sent: {e}", style("warning:").yellow());
+        }
+    }
     if failed == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) }
+}
+
+/// The webhook body: the suite, the failing scenarios with their one-line message, the link.
+fn notification(report: &RunReport, link: &str) -> serde_json::Value {
+    let failing: Vec<serde_json::Value> = report
+        .tests
+        .iter()
+        .filter_map(|t| match &t.status {
+            TestStatus::Failed { message, .. } => Some(serde_json::json!({ "name": t.name, "message": message })),
+            _ => None,
+        })
+        .collect();
+    serde_json::json!({
+        "text": format!("chaos run: {} of {} scenario run(s) failed; report: {link}", failing.len(), report.tests.len()),
+        "suite": report.suite, "host": report.host, "failed": failing.len(), "passed": report.passed(),
+        "failing": failing, "report": link,
+    })
+}
+
+/// POSTs the notification to `CHAOS_NOTIFY_WEBHOOK` (10 s timeout).
+fn notify(url: &str, report: &RunReport, link: &str) -> Result<(), String> {
+    let client = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .map_err(|e| format!("cannot build an HTTP client: {e}"))?;
+    let resp = client
+        .post(url)
+        .json(&notification(report, link))
+        .send()
+        .map_err(|e| format!("POST to CHAOS_NOTIFY_WEBHOOK failed: {e}; check the URL"))?;
+    if resp.status().is_success() {
+        Ok(())
+    } else {
+        Err(format!("CHAOS_NOTIFY_WEBHOOK answered {}; check the URL and its token", resp.status()))
+    }
 }
 
 /// `--format json`: counts, the report files and one line per scenario run.
@@ -363,4 +406,70 @@ fn write_report(dir: &Path, report: &RunReport, with_history: bool) -> Result<()
 
 fn indent(text: &str) -> String {
     text.lines().map(|l| format!("      {l}")).collect::<Vec<_>>().join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{BufRead, BufReader, Read, Write};
+
+    fn args(report: &str) -> RunArgs {
+        use clap::Parser;
+        #[derive(clap::Parser)]
+        struct W {
+            #[command(flatten)]
+            a: RunArgs,
+        }
+        W::parse_from(["run", "--report", report]).a
+    }
+
+    #[test]
+    fn an_unwritable_report_dir_is_refused_before_anything_runs() {
+        let (code, why) = preflight(&args("/dev/null/x")).err().expect("refused");
+        assert_eq!(code, 2);
+        assert!(why.contains("/dev/null/x") && why.contains("--report DIR"), "{why}");
+    }
+
+    #[test]
+    fn the_webhook_gets_the_failing_scenarios_and_the_link() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        let receiver = std::thread::spawn(move || {
+            let (mut conn, _) = listener.accept().unwrap();
+            let mut reader = BufReader::new(conn.try_clone().unwrap());
+            let mut head = String::new();
+            let mut len = 0;
+            loop {
+                let mut line = String::new();
+                reader.read_line(&mut line).unwrap();
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    len = v.trim().parse().unwrap();
+                }
+                if line == "\r\n" {
+                    break;
+                }
+                head += &line;
+            }
+            let mut body = vec![0; len];
+            reader.read_exact(&mut body).unwrap();
+            conn.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n").unwrap();
+            (head, String::from_utf8(body).unwrap())
+        });
+        let fail = TestStatus::Failed { message: "no_orphans within 5s: pid 42 survived".into(), detail: "d".into() };
+        let report = RunReport::new(
+            "snakepit-chaos",
+            vec![TestRecord::new("beam-sigkill", fail), TestRecord::new("worker-sigkill", TestStatus::Passed)],
+        );
+        notify(&url, &report, "https://ci.example/run/7/report.html").unwrap();
+        let (head, body) = receiver.join().unwrap();
+        assert!(head.starts_with("POST /hook "), "{head}");
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(v["failed"], 1);
+        assert_eq!(v["failing"][0]["name"], "beam-sigkill");
+        assert!(v["failing"][0]["message"].as_str().unwrap().contains("no_orphans"));
+        assert_eq!(v["report"], "https://ci.example/run/7/report.html");
+        // A receiver that refuses is reported, not ignored.
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+        assert!(notify(&format!("http://{closed}/"), &report, "x").unwrap_err().contains("CHAOS_NOTIFY_WEBHOOK"));
+    }
 }

@@ -102,3 +102,27 @@ async fn sigint_during_run_writes_a_partial_report(cx: &mut Chaos) -> ChaosResul
     ensure!(dir.join("report.html").exists() && dir.join("junit.xml").exists(), "the other files too");
     Ok(())
 }
+
+#[chaos_test(tags = ["cli", "snakepit"], requires = ["root", "elixir", "cgroups"], timeout = "4m")]
+async fn a_failing_run_names_the_violated_criterion_in_json_and_junit(cx: &mut Chaos) -> ChaosResult {
+    let dir = cx.sandbox().temp_dir().join("report");
+    let out = chaos()
+        .args(["-q", "run", "--only", "beam-sigkill", "--defect", "no_heartbeat", "--format", "json", "--report"])
+        .arg(&dir)
+        .output()?;
+    let err = String::from_utf8_lossy(&out.stderr);
+    ensure!(out.status.code() == Some(1), "exit {:?}, want 1:\n{err}", out.status.code());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).with_context(|| format!("stdout; {err}"))?;
+    ensure!(v["failed"] == 1 && v["passed"] == 0, "{v}");
+    let message = v["scenarios"][0]["message"].as_str().context("message")?.to_string();
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("report.json"))?)?;
+    let verdicts = report["tests"][0]["scenario"]["verdicts"].as_array().context("verdicts")?;
+    let violated = verdicts.iter().find(|v| v["passed"] == false).context("a violated criterion")?;
+    let criterion = violated["criterion"].as_str().context("criterion")?;
+    ensure!(message.contains(criterion), "the message names `{criterion}`: {message}");
+    let junit = std::fs::read_to_string(dir.join("junit.xml"))?;
+    let failure = junit.lines().find(|l| l.contains("<failure")).context("a <failure>")?;
+    ensure!(failure.contains(criterion), "JUnit <failure message> names `{criterion}`: {failure}");
+    ensure!(junit.contains("name=\"defects\"") || report["defects"][0] == "no_heartbeat", "{report}");
+    Ok(())
+}

@@ -1,6 +1,7 @@
 //! Reporting: the result model every reporter reads, and the reporters (JUnit now; JSON, CSV,
 //! HTML and history build on the same [`TestRecord`]).
 
+pub mod compare;
 pub mod csv;
 pub mod history;
 pub mod html;

@@ -55,9 +55,17 @@ fn scenario(name: &str, passed: bool) -> ScenarioReport {
             CriterionVerdict {
                 criterion: "no_orphans within 5s".into(),
                 passed,
-                detail: if passed { "0 survivors after 0.4 s".into() } else { "pid 4242 (python3 grpc_server.py) survived, ppid 1, sid 4242".into() },
+                detail: if passed {
+                    "0 survivors after 0.4 s".into()
+                } else {
+                    "pid 4242 (python3 grpc_server.py) survived, ppid 1, sid 4242".into()
+                },
             },
-            CriterionVerdict { criterion: "recovers within 30s".into(), passed: true, detail: "healthy after 2.1 s".into() },
+            CriterionVerdict {
+                criterion: "recovers within 30s".into(),
+                passed: true,
+                detail: "healthy after 2.1 s".into(),
+            },
         ],
         events: vec![
             TimelineEvent { at_ms: 0, kind: "phase".into(), detail: "phase baseline".into() },
@@ -106,14 +114,12 @@ fn reports() -> Vec<(&'static str, RunReport)> {
         r
     }]);
     interrupted.interrupted = Some("SIGINT after 13.1 s".into());
-    let mut cycles = run(
-        (1..=20)
-            .flat_map(|c| {
-                ["beam-sigkill", "worker-sigkill"]
-                    .map(|s| record(&format!("cycle{c:04}::{s}"), !(s == "worker-sigkill" && (c % 7 == 0 || c == 20))))
-            })
-            .collect(),
-    );
+    let mut cycles = run((1..=20)
+        .flat_map(|c| {
+            ["beam-sigkill", "worker-sigkill"]
+                .map(|s| record(&format!("cycle{c:04}::{s}"), !(s == "worker-sigkill" && (c % 7 == 0 || c == 20))))
+        })
+        .collect());
     cycles.cycles = 20;
     vec![("passing", passing), ("failing", failing), ("interrupted", interrupted), ("cycles20", cycles)]
 }
@@ -240,7 +246,9 @@ fn reports_open_cleanly_in_chromium_with_legends_ticks_and_fault_labels() {
                 assert!(o.dom.contains("<b>violated:</b> no_orphans within 5s"), "root cause names the criterion");
                 assert!(o.dom.contains("4.000 s fault: inject #1 sigkill pit.beam"), "and the fault before it");
             }
-            "interrupted" => assert!(o.dom.contains("Interrupted (SIGINT after 13.1 s)") && o.dom.contains("INTERRUPTED")),
+            "interrupted" => {
+                assert!(o.dom.contains("Interrupted (SIGINT after 13.1 s)") && o.dom.contains("INTERRUPTED"))
+            }
             "cycles20" => {
                 assert!(o.dom.contains("<td>20</td><td>17</td>"), "per-scenario summary");
                 assert!(o.dom.contains("85% (64-95%)"), "pass rate with its Wilson interval");

@@ -23,9 +23,9 @@ pub struct ReportArgs {
     format: Format,
 }
 
-/// `DIR/report.json` for a directory, the path itself for a file.
+/// The path itself for a `.json` file, else `DIR/report.json`.
 fn json_path(p: &Path) -> PathBuf {
-    if p.is_dir() { p.join("report.json") } else { p.to_path_buf() }
+    if p.extension().is_some_and(|e| e == "json") && !p.is_dir() { p.to_path_buf() } else { p.join("report.json") }
 }
 
 fn load(p: &Path) -> Result<RunReport, String> {
@@ -94,7 +94,8 @@ mod tests {
         run_inner(&args).unwrap();
         assert!(std::fs::read_to_string(new.join("report.html")).unwrap().contains("beam-sigkill"));
         assert!(std::fs::read_to_string(new.join("junit.xml")).unwrap().contains("<failure"));
-        let args = ReportArgs { dir: PathBuf::new(), compare: vec![old, new.join("report.json")], format: Format::Text };
+        let args =
+            ReportArgs { dir: PathBuf::new(), compare: vec![old, new.join("report.json")], format: Format::Text };
         assert_eq!(run_inner(&args).unwrap(), "beam-sigkill: verdict passed -> failed\n");
         let bad = ReportArgs { dir: tmp.path().join("nothing"), compare: vec![], format: Format::Text };
         assert!(run_inner(&bad).unwrap_err().contains("nothing/report.json"));

@@ -54,7 +54,12 @@ fn us(v: u64) -> String {
 /// counts by more than 20 % and 5, durations by more than 50 % and 2 s.
 pub fn compare(old: &RunReport, new: &RunReport) -> Vec<Change> {
     let mut out = Vec::new();
-    let change = |scenario: &str, m: String, o: String, n: String| Change { scenario: scenario.to_string(), measurement: m, old: o, new: n };
+    let change = |scenario: &str, m: String, o: String, n: String| Change {
+        scenario: scenario.to_string(),
+        measurement: m,
+        old: o,
+        new: n,
+    };
     for n in &new.tests {
         let Some(o) = old.tests.iter().find(|o| o.name == n.name) else {
             out.push(change(&n.name, "scenario".into(), "absent".into(), verdict(n).into()));
@@ -88,7 +93,8 @@ pub fn compare(old: &RunReport, new: &RunReport) -> Vec<Change> {
                         _ => {}
                     }
                 }
-                for (what, a, b) in [("errors", op.errors, np.errors), ("lost", op.lost, np.lost), ("ok", op.ok, np.ok)] {
+                for (what, a, b) in [("errors", op.errors, np.errors), ("lost", op.lost, np.lost), ("ok", op.ok, np.ok)]
+                {
                     if moved(a as f64, b as f64, 0.2, 5.0) {
                         out.push(change(&n.name, format!("{} {what}", np.phase), a.to_string(), b.to_string()));
                     }

@@ -244,7 +244,9 @@ fn scenario(o: &mut String, sc: &ScenarioReport) {
         o.push_str("</table>\n");
     }
     if !sc.events.is_empty() {
-        o.push_str("<details><summary>timeline (events)</summary><table><tr><th>t</th><th>kind</th><th>what</th></tr>\n");
+        o.push_str(
+            "<details><summary>timeline (events)</summary><table><tr><th>t</th><th>kind</th><th>what</th></tr>\n",
+        );
         for e in &sc.events {
             let _ = writeln!(
                 o,

@@ -261,6 +261,25 @@ pub fn run(args: RunArgs, ui: Ui) -> ExitCode {
         return ExitCode::from(3);
     }
     let html = args.report.join("report.html");
+    if !ui.quiet && args.format == Format::Text {
+        let (entries, _) = history::read(&args.report.join("history.jsonl"));
+        if let Some((now, past)) = entries.split_last() {
+            let past = &past[past.len().saturating_sub(20)..];
+            for (scenario, what, median, value) in history::regressions(past, now) {
+                eprintln!(
+                    "{} {scenario}: {what} = {value:.0}, history median {median:.0} (last {} runs)",
+                    style("regression:").yellow().bold(),
+                    past.len()
+                );
+            }
+            for (scenario, failures) in history::flaky_scenarios(&entries[entries.len().saturating_sub(10)..], 10) {
+                eprintln!(
+                    "{} {scenario}: failed {failures} of the last runs, passed in others",
+                    style("flaky:").yellow()
+                );
+            }
+        }
+    }
     match args.format {
         Format::Json => println!("{}", summary_json(&report, &args.report)),
         Format::Text => {

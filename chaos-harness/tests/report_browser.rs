@@ -247,7 +247,8 @@ fn reports_open_cleanly_in_chromium_with_legends_ticks_and_fault_labels() {
                 assert!(o.dom.contains("4.000 s fault: inject #1 sigkill pit.beam"), "and the fault before it");
             }
             "interrupted" => {
-                assert!(o.dom.contains("Interrupted (SIGINT after 13.1 s)") && o.dom.contains("INTERRUPTED"))
+                assert!(o.dom.contains("Interrupted (SIGINT after 13.1 s)") && o.dom.contains("INTERRUPTED"));
+                assert!(o.dom.contains("class=\"fail\">interrupted</td>"), "the summary says interrupted");
             }
             "cycles20" => {
                 assert!(o.dom.contains("<td>20</td><td>17</td>"), "per-scenario summary");

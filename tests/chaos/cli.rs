@@ -122,6 +122,9 @@ async fn a_failing_run_names_the_violated_criterion_in_json_and_junit(cx: &mut C
     ensure!(message.contains(criterion), "the message names `{criterion}`: {message}");
     let junit = std::fs::read_to_string(dir.join("junit.xml"))?;
     let failure = junit.lines().find(|l| l.contains("<failure")).context("a <failure>")?;
+    let failure = [("&apos;", "'"), ("&quot;", "\""), ("&lt;", "<"), ("&gt;", ">"), ("&amp;", "&")]
+        .iter()
+        .fold(failure.to_string(), |s, (from, to)| s.replace(from, to));
     ensure!(failure.contains(criterion), "JUnit <failure message> names `{criterion}`: {failure}");
     ensure!(junit.contains("name=\"defects\"") || report["defects"][0] == "no_heartbeat", "{report}");
     Ok(())

@@ -147,7 +147,9 @@ fn by_scenario(o: &mut String, run: &RunReport) {
         let (lo, hi) = wilson(passed, counted);
         let worst = runs.iter().map(|(_, t)| t.duration).max().unwrap_or_default();
         let first = runs.first().map(|(i, _)| *i).unwrap_or(0);
+        let interrupted = runs.iter().any(|(_, t)| t.interrupted);
         let (class, verdict) = match (passed, failed) {
+            (0, 1) if interrupted => ("fail", "interrupted"),
             (_, 0) if passed > 0 => ("pass", "passed"),
             (0, _) if failed > 0 => ("fail", "failed"),
             (0, 0) => ("skip", "skipped"),

@@ -157,3 +157,18 @@ async fn phases_and_the_report_come_from_typed_events(cx: &mut Chaos) -> ChaosRe
     ensure!(back.events == out.events && back.phases == out.phases);
     Ok(())
 }
+
+#[chaos_test(tags = ["model"], timeout = "30s")]
+async fn a_scenario_timeout_stops_the_steps_and_fails(cx: &mut Chaos) -> ChaosResult {
+    let err = cx
+        .scenario("too long")
+        .timeout(Duration::from_millis(300))
+        .wait(Duration::from_secs(20))
+        .run()
+        .await
+        .err()
+        .context("a scenario past its timeout must fail")?;
+    let ScenarioError::AbortedByGuard(out) = &err else { anyhow::bail!("expected a stop, got {err}") };
+    ensure!(out.aborted_by_guard.as_deref().is_some_and(|g| g.contains("longer than its timeout of 300ms")), "{out}");
+    Ok(())
+}

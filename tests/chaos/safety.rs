@@ -466,7 +466,7 @@ async fn dry_run_prints_the_plan_and_touches_nothing(cx: &mut Chaos) -> ChaosRes
         "would create cgroup /sys/fs/cgroup/freezer/chaos-harness/",
         "side effect(s) planned, none performed; stopped before: processes of fixture held (sh))",
         "would inject the victim's never-run fault",
-        "would wait 3600s",
+        "would wait 1h",
     ] {
         ensure!(out.contains(needle), "dry-run output lacks {needle:?}:\n{out}");
     }

@@ -104,6 +104,13 @@ impl<'cx> Scenario<'cx> {
         self
     }
 
+    /// The longest the steps may run; past it the scenario stops like a tripped guard (load
+    /// stopped, faults cleared) and fails.
+    pub fn timeout(mut self, d: Duration) -> Self {
+        self.timeout = Some(d);
+        self
+    }
+
     /// Injects a fault (kept active until [`Scenario::clear_faults`] or the end).
     pub fn inject(self, fault: impl Into<Fault>) -> Self {
         self.push(Step::Inject(fault.into()))

@@ -227,7 +227,7 @@ enum Stop {
 /// Runs a built scenario.
 pub(crate) async fn run(scenario: Scenario<'_>) -> Result<ScenarioOutcome, ScenarioError> {
     let plan = scenario.plan();
-    let Scenario { cx, name, steps, load, guards, .. } = scenario;
+    let Scenario { cx, name, steps, load, guards, timeout, .. } = scenario;
     let sandbox = Arc::clone(cx.sandbox());
     let stream = cx.events().clone();
     let seed = cx.seed();
@@ -275,7 +275,20 @@ pub(crate) async fn run(scenario: Scenario<'_>) -> Result<ScenarioOutcome, Scena
         run.emit(EventKind::LoadStarted { load: spec.described().to_string() });
         run.load = Some(spec.start(call));
     }
-    let stop = run_steps(&mut run, &steps, &watch, cx.rng()).await;
+    let stop = match timeout {
+        Some(limit) => {
+            tokio::time::timeout(limit, run_steps(&mut run, &steps, &watch, cx.rng())).await.unwrap_or_else(|_| {
+                Some(Stop::Guard(Tripped {
+                    guard: "scenario timeout".into(),
+                    reading: format!(
+                        "the scenario ran longer than its timeout of {}",
+                        crate::params::format_duration(limit)
+                    ),
+                }))
+            })
+        }
+        None => run_steps(&mut run, &steps, &watch, cx.rng()).await,
+    };
     fixtures.stop().await;
     let (not_injected, guard) = match stop {
         Some(Stop::NotInjected(n)) => (Some(n), None),

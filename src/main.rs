@@ -1,14 +1,20 @@
 //! The `chaos` command-line interface.
 //!
 //! ```text
-//! chaos run [--report DIR] [--cycles N] [--defect NAME]... [--only NAME]...   run the Snakepit chaos scenarios
-//! chaos list                                                                 list the built-in scenarios
-//! chaos cleanup [--force] [--dry-run] [--match TEXT] [--journals-only] [--json]   emergency stop: undo what earlier runs left
+//! chaos [-q|-v] [--color auto|always|never] COMMAND
+//! chaos run [--report DIR] [--cycles N] [--defect NAME]... [--only NAME]... [--format text|json]
+//! chaos list [--format text|json]                                 the built-in scenarios
+//! chaos report [DIR] | --compare OLD NEW [--format text|json]     re-render a saved run, or compare two
+//! chaos doctor [--format text|json]                               what this machine lacks, and the fix
+//! chaos cleanup [--force] [--dry-run] [--match TEXT] [--journals-only] [--json]   emergency stop
 //! ```
 //!
-//! Exit codes: 0 every scenario passed; 1 a scenario failed; 2 invalid arguments; 3 the
-//! harness could not run (target did not build, report not writable); 5 the production guard
-//! refused (see `chaos_harness::sandbox::production`).
+//! Exit codes: 0 every scenario passed; 1 a scenario failed (doctor: a required capability is
+//! missing); 2 invalid arguments or an unwritable output path (checked before anything runs);
+//! 3 the harness could not run; 5 the production guard refused (see
+//! `chaos_harness::sandbox::production`); 130/143 interrupted by SIGINT/SIGTERM (partial report written).
+//! `CHAOS_NOTIFY_WEBHOOK`: on failure, `chaos run` POSTs the failing scenarios and the report
+//! link (`CHAOS_REPORT_URL`, else the report path) as JSON.
 
 mod cli;
 

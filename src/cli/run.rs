@@ -6,16 +6,23 @@
 //! catch it.
 
 use std::future::Future;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chaos_harness::Chaos;
 use chaos_harness::fixture::snakepit::Defect;
+use chaos_harness::observe::{Event, EventKind};
 use chaos_harness::report::{RunReport, TestRecord, TestStatus, csv, history, html, junit};
 use chaos_harness::runner::OneTest;
+use chaos_harness::safety::interrupt::{self, Interrupted};
+use console::style;
+use indicatif::{ProgressBar, ProgressStyle};
 use snakepit_chaos::scenarios::{self, Verdicts};
+
+use super::{Format, Ui};
 
 /// Arguments of `chaos run`.
 #[derive(Debug, clap::Args)]
@@ -35,6 +42,9 @@ pub struct RunArgs {
     /// Seed for every random choice (printed in the report; default: random).
     #[arg(long, env = "CHAOS_SEED")]
     seed: Option<u64>,
+    /// Output format of the summary on stdout (progress always goes to stderr).
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
 }
 
 fn parse_defect(s: &str) -> Result<Defect, String> {
@@ -71,87 +81,329 @@ pub const SCENARIOS: &[ScenarioDef] = &[
     },
 ];
 
-/// Runs the scenarios and writes the report.
-pub fn run(args: RunArgs) -> ExitCode {
+/// What `run` decided before running anything: the scenarios, or the exit code and why not.
+fn preflight(args: &RunArgs) -> Result<Vec<&'static ScenarioDef>, (u8, String)> {
     if let Some(unknown) = args.only.iter().find(|o| !SCENARIOS.iter().any(|s| s.name == o.as_str())) {
         let names: Vec<&str> = SCENARIOS.iter().map(|s| s.name).collect();
-        eprintln!("error: unknown scenario `{unknown}`; valid: {}", names.join(", "));
-        return ExitCode::from(2);
+        return Err((2, format!("unknown scenario `{unknown}`; valid: {}", names.join(", "))));
     }
     // The production guard first: a refused run exits with the documented refusal code, before
     // anything is checked or started (a dry run is allowed: it changes nothing).
     if !chaos_harness::sandbox::dry_run::enabled() {
         match chaos_harness::sandbox::production::check() {
-            Err(e) => {
-                eprintln!("error: {e}");
-                return ExitCode::from(chaos_harness::runner::EXIT_REFUSED);
-            }
+            Err(e) => return Err((chaos_harness::runner::EXIT_REFUSED, e.to_string())),
             Ok(Some(note)) => eprintln!("warning: {note}"),
             Ok(None) => {}
         }
     }
+    check_writable(&args.report).map_err(|e| (2, e))?;
     if let Err(why) = chaos_harness::host::capability::check_all(&["elixir", "cgroups"]) {
-        eprintln!("error: cannot run the Snakepit scenarios: {why}");
-        return ExitCode::from(3);
+        return Err((3, format!("cannot run the Snakepit scenarios: {why} (see `chaos doctor`)")));
     }
-    let selected: Vec<&'static ScenarioDef> =
-        SCENARIOS.iter().filter(|s| args.only.is_empty() || args.only.iter().any(|o| o == s.name)).collect();
+    Ok(SCENARIOS.iter().filter(|s| args.only.is_empty() || args.only.iter().any(|o| o == s.name)).collect())
+}
+
+/// The report directory can be created and written: checked before anything runs, so a bad
+/// `--report` never throws results away.
+fn check_writable(dir: &Path) -> Result<(), String> {
+    let fix = "choose a writable directory with --report DIR";
+    std::fs::create_dir_all(dir)
+        .map_err(|e| format!("the report directory {} cannot be created: {e}; {fix}", dir.display()))?;
+    let probe = dir.join(format!(".chaos-write-check-{}", std::process::id()));
+    std::fs::write(&probe, b"")
+        .map_err(|e| format!("the report directory {} is not writable: {e}; {fix}", dir.display()))?;
+    let _ = std::fs::remove_file(&probe);
+    Ok(())
+}
+
+/// What the interrupt hook needs to write the partial report.
+struct Shared {
+    template: RunReport,
+    dir: PathBuf,
+    finished: Vec<TestRecord>,
+}
+
+/// The report for the records so far, with the running tests marked interrupted.
+fn partial_report(shared: &Shared, info: &Interrupted) -> RunReport {
+    let mut report = shared.template.clone();
+    let mut tests = shared.finished.clone();
+    for t in &info.running {
+        let earlier = tests.iter().position(|r| r.name == t.name).map(|i| tests.remove(i));
+        let message = format!("interrupted by {} after {:.1} s", info.signal_name, t.elapsed.as_secs_f64());
+        let mut r = earlier.unwrap_or_else(|| TestRecord::new(t.name.clone(), TestStatus::Passed));
+        r.status = TestStatus::Failed { message: message.clone(), detail: message };
+        r.duration = t.elapsed;
+        r.interrupted = true;
+        tests.push(r);
+    }
+    let elapsed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+        .saturating_sub(report.started_unix_ms);
+    report.interrupted = Some(format!("{} after {:.1} s", info.signal_name, elapsed as f64 / 1000.0));
+    report.tests = tests;
+    report
+}
+
+/// Progress on stderr: an indicatif bar on a terminal, plain lines otherwise.
+struct Progress {
+    bar: ProgressBar,
+    ui: Ui,
+    plain: bool,
+}
+
+impl Progress {
+    fn new(total: u64, ui: Ui) -> Self {
+        let plain = ui.quiet || !console::Term::stderr().is_term();
+        let bar = if plain { ProgressBar::hidden() } else { ProgressBar::new(total) };
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{spinner:.cyan} [{elapsed_precise}] {bar:30.cyan/blue} {pos}/{len} ETA {eta}  {msg}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        bar.enable_steady_tick(Duration::from_millis(200));
+        Self { bar, ui, plain }
+    }
+
+    /// A line above the bar (or on stderr when there is none).
+    fn line(&self, text: &str) {
+        if self.plain { eprintln!("{text}") } else { self.bar.println(text) }
+    }
+}
+
+/// Runs the scenarios and writes the report.
+pub fn run(args: RunArgs, ui: Ui) -> ExitCode {
+    let selected = match preflight(&args) {
+        Ok(s) => s,
+        Err((code, why)) => {
+            eprintln!("{} {why}", style("error:").red().bold());
+            return ExitCode::from(code);
+        }
+    };
     let total = selected.len() as u32 * args.cycles;
     let defects: Vec<String> = args.defects.iter().map(|d| d.to_string()).collect();
-    eprintln!(
-        "chaos run: {total} scenario run(s) against the reference Snakepit target{}",
-        if defects.is_empty() { String::new() } else { format!(" with defects {}", defects.join(",")) }
-    );
+    let mut template = RunReport::new("snakepit-chaos", Vec::new());
+    template.harness_version = env!("CARGO_PKG_VERSION").into();
+    template.command_line = std::env::args().collect::<Vec<_>>().join(" ");
+    template.defects = defects.clone();
+    template.seed = args.seed;
+    template.cycles = args.cycles;
+    let shared = Arc::new(Mutex::new(Shared { template, dir: args.report.clone(), finished: Vec::new() }));
+    {
+        let shared = Arc::clone(&shared);
+        let installed = interrupt::install(move |info| {
+            let s = shared.lock().unwrap_or_else(|e| e.into_inner());
+            let report = partial_report(&s, info);
+            match write_report(&s.dir, &report, false) {
+                Ok(()) => eprintln!(
+                    "chaos run: partial report ({} finished, {} interrupted) written to {}",
+                    s.finished.len(),
+                    info.running.len(),
+                    s.dir.join("report.json").display()
+                ),
+                Err(e) => eprintln!("chaos run: could not write the partial report: {e}"),
+            }
+        });
+        if let Err(e) = installed {
+            eprintln!("warning: {e}");
+        }
+    }
+    if !ui.quiet {
+        eprintln!(
+            "chaos run: {total} scenario run(s) against the reference Snakepit target{}",
+            if defects.is_empty() { String::new() } else { format!(" with defects {}", defects.join(",")) }
+        );
+    }
+    let progress = Arc::new(Progress::new(u64::from(total), ui));
     let started = Instant::now();
-    let mut records = Vec::new();
     let (mut passed, mut failed) = (0u32, 0u32);
-    for cycle in 1..=args.cycles {
+    'cycles: for cycle in 1..=args.cycles {
         for def in &selected {
             let name = if args.cycles > 1 { format!("cycle{cycle:04}::{}", def.name) } else { def.name.to_string() };
             let seed = args.seed.unwrap_or_else(rand::random);
-            let record = run_one(def, &name, seed, &args.defects);
+            let cycle_tag = if args.cycles > 1 { format!("cycle {cycle}/{} · ", args.cycles) } else { String::new() };
+            progress.bar.set_message(format!("{cycle_tag}{}", def.name));
+            if progress.plain && ui.verbose > 0 {
+                progress.line(&format!("[{:>4}/{total}] {name}: started", passed + failed + 1));
+            }
+            let record = run_one(def, &name, seed, &args.defects, Arc::clone(&progress), cycle_tag);
+            if interrupt::signalled().is_some() {
+                // The interrupt handler writes the partial report and exits the process.
+                shared.lock().unwrap_or_else(|e| e.into_inner()).finished.push(record);
+                interrupt::wait_if_interrupted();
+                break 'cycles;
+            }
             let ok = record.status == TestStatus::Passed;
             if ok {
                 passed += 1
             } else {
                 failed += 1
             }
-            eprintln!(
-                "[{:>4}/{total}] {:<40} {} in {:.1} s   ({passed} passed, {failed} failed, {:.0} s elapsed)",
-                passed + failed,
-                name,
-                if ok { "ok" } else { "FAILED" },
-                record.duration.as_secs_f64(),
-                started.elapsed().as_secs_f64()
-            );
-            if let TestStatus::Failed { detail, .. } = &record.status {
-                eprintln!("{}", indent(detail));
+            progress.bar.inc(1);
+            if !ui.quiet || !ok {
+                progress.line(&format!(
+                    "[{:>4}/{total}] {:<40} {} in {:.1} s   ({passed} passed, {failed} failed, {:.0} s elapsed)",
+                    passed + failed,
+                    name,
+                    if ok { style("ok").green().to_string() } else { style("FAILED").red().bold().to_string() },
+                    record.duration.as_secs_f64(),
+                    started.elapsed().as_secs_f64()
+                ));
             }
-            records.push(record);
+            if let TestStatus::Failed { message, detail } = &record.status {
+                progress.line(&indent(if ui.verbose > 0 { detail } else { message }));
+            }
+            shared.lock().unwrap_or_else(|e| e.into_inner()).finished.push(record);
         }
     }
-    let mut report = RunReport::new("snakepit-chaos", records);
-    report.harness_version = env!("CARGO_PKG_VERSION").into();
-    match write_report(&args.report, &report) {
-        Ok(()) => eprintln!(
-            "chaos run: {passed} passed, {failed} failed in {:.1} s; report: {}",
-            started.elapsed().as_secs_f64(),
-            args.report.join("report.html").display()
-        ),
-        Err(e) => {
-            eprintln!("error: writing the report: {e}");
-            return ExitCode::from(3);
+    progress.bar.finish_and_clear();
+    let report = {
+        let s = shared.lock().unwrap_or_else(|e| e.into_inner());
+        let mut report = s.template.clone();
+        report.tests = s.finished.clone();
+        report
+    };
+    if let Err(e) = write_report(&args.report, &report, true) {
+        eprintln!("{} writing the report: {e}", style("error:").red().bold());
+        return ExitCode::from(3);
+    }
+    let html = args.report.join("report.html");
+    if !ui.quiet && args.format == Format::Text {
+        let (entries, _) = history::read(&args.report.join("history.jsonl"));
+        if let Some((now, past)) = entries.split_last() {
+            let past = &past[past.len().saturating_sub(20)..];
+            for (scenario, what, median, value) in history::regressions(past, now) {
+                eprintln!(
+                    "{} {scenario}: {what} = {value:.0}, history median {median:.0} (last {} runs)",
+                    style("regression:").yellow().bold(),
+                    past.len()
+                );
+            }
+            for (scenario, failures) in history::flaky_scenarios(&entries[entries.len().saturating_sub(10)..], 10) {
+                eprintln!(
+                    "{} {scenario}: failed {failures} of the last runs, passed in others",
+                    style("flaky:").yellow()
+                );
+            }
         }
     }
-    println!("{passed} passed, {failed} failed");
+    match args.format {
+        Format::Json => println!("{}", summary_json(&report, &args.report)),
+        Format::Text => {
+            if !ui.quiet {
+                eprintln!(
+                    "chaos run: {passed} passed, {failed} failed in {:.1} s; report: {}",
+                    started.elapsed().as_secs_f64(),
+                    html.display()
+                );
+            }
+            let failed_text = format!("{failed} failed");
+            let failed_text = if failed > 0 { style(failed_text).red().bold().to_string() } else { failed_text };
+            println!("{passed} passed, {failed_text}");
+        }
+    }
+    if failed > 0
+        && let Some(url) = std::env::var("CHAOS_NOTIFY_WEBHOOK").ok().filter(|u| !u.is_empty())
+    {
+        let link = std::env::var("CHAOS_REPORT_URL").unwrap_or_else(|_| html.display().to_string());
+        if let Err(e) = notify(&url, &report, &link) {
+            eprintln!("{} failure notification not sent: {e}", style("warning:").yellow());
+        }
+    }
     if failed == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) }
 }
 
-/// One scenario on the runner's own execution path (sandbox, timeout, teardown, record).
-fn run_one(def: &'static ScenarioDef, name: &str, seed: u64, defects: &[Defect]) -> TestRecord {
+/// The webhook body: the suite, the failing scenarios with their one-line message, the link.
+fn notification(report: &RunReport, link: &str) -> serde_json::Value {
+    let failing: Vec<serde_json::Value> = report
+        .tests
+        .iter()
+        .filter_map(|t| match &t.status {
+            TestStatus::Failed { message, .. } => Some(serde_json::json!({ "name": t.name, "message": message })),
+            _ => None,
+        })
+        .collect();
+    serde_json::json!({
+        "text": format!("chaos run: {} of {} scenario run(s) failed; report: {link}", failing.len(), report.tests.len()),
+        "suite": report.suite, "host": report.host, "failed": failing.len(), "passed": report.passed(),
+        "failing": failing, "report": link,
+    })
+}
+
+/// POSTs the notification to `CHAOS_NOTIFY_WEBHOOK` (10 s timeout).
+fn notify(url: &str, report: &RunReport, link: &str) -> Result<(), String> {
+    let client = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .map_err(|e| format!("cannot build an HTTP client: {e}"))?;
+    let resp = client
+        .post(url)
+        .json(&notification(report, link))
+        .send()
+        .map_err(|e| format!("POST to CHAOS_NOTIFY_WEBHOOK failed: {e}; check the URL"))?;
+    if resp.status().is_success() {
+        Ok(())
+    } else {
+        Err(format!("CHAOS_NOTIFY_WEBHOOK answered {}; check the URL and its token", resp.status()))
+    }
+}
+
+/// `--format json`: counts, the report files and one line per scenario run.
+fn summary_json(report: &RunReport, dir: &Path) -> serde_json::Value {
+    let scenarios: Vec<serde_json::Value> = report
+        .tests
+        .iter()
+        .map(|t| {
+            let (status, message) = match &t.status {
+                TestStatus::Passed => ("passed", None),
+                TestStatus::Failed { message, .. } => ("failed", Some(message.clone())),
+                TestStatus::Skipped { reason } => ("skipped", reason.clone()),
+            };
+            serde_json::json!({
+                "name": t.name, "status": status, "message": message,
+                "duration_ms": t.duration.as_millis() as u64, "seed": t.seed,
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "passed": report.passed(), "failed": report.failed(), "skipped": report.skipped(),
+        "report": { "html": dir.join("report.html"), "json": dir.join("report.json"),
+                    "junit": dir.join("junit.xml"), "csv": dir.join("results.csv") },
+        "scenarios": scenarios,
+    })
+}
+
+/// One scenario on the runner's own execution path (sandbox, timeout, teardown, record); its
+/// typed events drive the progress line.
+fn run_one(
+    def: &'static ScenarioDef,
+    name: &str,
+    seed: u64,
+    defects: &[Defect],
+    progress: Arc<Progress>,
+    prefix: String,
+) -> TestRecord {
     let defects = defects.to_vec();
     let test = OneTest::new(name).tags(["snakepit"]).timeout(Duration::from_secs(180)).seed(Some(seed));
+    let label = format!("{prefix}{}", def.name);
     chaos_harness::runner::run_one(test, move |cx| {
+        let (progress, label) = (Arc::clone(&progress), label.clone());
+        cx.events().subscribe(move |e: &Event| {
+            let shown = match &e.kind {
+                EventKind::StepStarted { .. } | EventKind::PhaseEntered { .. } => true,
+                EventKind::FaultConfirmed { .. } | EventKind::FaultCleared { .. } => true,
+                EventKind::LoadSample { .. } => false,
+                _ => progress.ui.verbose > 1,
+            };
+            if shown {
+                progress.bar.set_message(format!("{label} · {}", e.kind));
+                if progress.ui.verbose > 0 {
+                    progress.line(&format!("      {label} {e}"));
+                }
+            }
+        });
         Box::pin(async move {
             match (def.run)(cx, &defects).await? {
                 Ok(_) => Ok(()),
@@ -161,7 +413,7 @@ fn run_one(def: &'static ScenarioDef, name: &str, seed: u64, defects: &[Defect])
     })
 }
 
-fn write_report(dir: &std::path::Path, report: &RunReport) -> Result<(), chaos_harness::Error> {
+fn write_report(dir: &Path, report: &RunReport, with_history: bool) -> Result<(), chaos_harness::Error> {
     let io = |what: &str, path: PathBuf, source: std::io::Error| chaos_harness::Error::Io {
         what: what.into(),
         path,
@@ -177,9 +429,75 @@ fn write_report(dir: &std::path::Path, report: &RunReport) -> Result<(), chaos_h
         std::fs::write(dir.join(file), text).map_err(|e| io("writing the report", dir.join(file), e))?;
     }
     junit::write(&dir.join("junit.xml"), &report.suite, &report.tests)?;
-    history::append(&dir.join("history.jsonl"), report)
+    if with_history { history::append(&dir.join("history.jsonl"), report) } else { Ok(()) }
 }
 
 fn indent(text: &str) -> String {
     text.lines().map(|l| format!("      {l}")).collect::<Vec<_>>().join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{BufRead, BufReader, Read, Write};
+
+    fn args(report: &str) -> RunArgs {
+        use clap::Parser;
+        #[derive(clap::Parser)]
+        struct W {
+            #[command(flatten)]
+            a: RunArgs,
+        }
+        W::parse_from(["run", "--report", report]).a
+    }
+
+    #[test]
+    fn an_unwritable_report_dir_is_refused_before_anything_runs() {
+        let (code, why) = preflight(&args("/dev/null/x")).err().expect("refused");
+        assert_eq!(code, 2);
+        assert!(why.contains("/dev/null/x") && why.contains("--report DIR"), "{why}");
+    }
+
+    #[test]
+    fn the_webhook_gets_the_failing_scenarios_and_the_link() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        let receiver = std::thread::spawn(move || {
+            let (mut conn, _) = listener.accept().unwrap();
+            let mut reader = BufReader::new(conn.try_clone().unwrap());
+            let mut head = String::new();
+            let mut len = 0;
+            loop {
+                let mut line = String::new();
+                reader.read_line(&mut line).unwrap();
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    len = v.trim().parse().unwrap();
+                }
+                if line == "\r\n" {
+                    break;
+                }
+                head += &line;
+            }
+            let mut body = vec![0; len];
+            reader.read_exact(&mut body).unwrap();
+            conn.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n").unwrap();
+            (head, String::from_utf8(body).unwrap())
+        });
+        let fail = TestStatus::Failed { message: "no_orphans within 5s: pid 42 survived".into(), detail: "d".into() };
+        let report = RunReport::new(
+            "snakepit-chaos",
+            vec![TestRecord::new("beam-sigkill", fail), TestRecord::new("worker-sigkill", TestStatus::Passed)],
+        );
+        notify(&url, &report, "https://ci.example/run/7/report.html").unwrap();
+        let (head, body) = receiver.join().unwrap();
+        assert!(head.starts_with("POST /hook "), "{head}");
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(v["failed"], 1);
+        assert_eq!(v["failing"][0]["name"], "beam-sigkill");
+        assert!(v["failing"][0]["message"].as_str().unwrap().contains("no_orphans"));
+        assert_eq!(v["report"], "https://ci.example/run/7/report.html");
+        // A receiver that refuses is reported, not ignored.
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+        assert!(notify(&format!("http://{closed}/"), &report, "x").unwrap_err().contains("CHAOS_NOTIFY_WEBHOOK"));
+    }
 }

@@ -1,6 +1,7 @@
 //! The chaos suite: one libtest-mimic binary (`cargo test --test chaos`), one module per area,
 //! as ripgrep lays out its integration tests.
 
+mod cli;
 mod ergonomics;
 mod cluster;
 mod model;

@@ -13,5 +13,6 @@
 //! ```
 
 pub mod capability;
+pub mod doctor;
 #[path = "../../../chaos-macros/src/names.rs"]
 pub mod names;

@@ -25,6 +25,91 @@ pub struct HistoryEntry {
     pub failures: Vec<String>,
     /// Total duration in ms.
     pub duration_ms: f64,
+    /// Per scenario: verdict and key measurements.
+    #[serde(default)]
+    pub scenarios: Vec<ScenarioHistory>,
+}
+
+/// One scenario run, as history keeps it.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct ScenarioHistory {
+    /// Test name.
+    pub name: String,
+    /// Whether it passed.
+    pub passed: bool,
+    /// Key measurements: `duration_ms`, `<phase>.p99_us`, `<phase>.lost`, `<phase>.errors`.
+    pub measurements: std::collections::BTreeMap<String, f64>,
+}
+
+impl ScenarioHistory {
+    /// The history view of one test record.
+    pub fn of(t: &super::TestRecord) -> Self {
+        let mut m = std::collections::BTreeMap::new();
+        m.insert("duration_ms".to_string(), t.duration.as_secs_f64() * 1000.0);
+        for p in t.scenario.iter().flat_map(|s| &s.phases) {
+            if let Some(v) = p.p99_us {
+                m.insert(format!("{}.p99_us", p.phase), v as f64);
+            }
+            m.insert(format!("{}.lost", p.phase), p.lost as f64);
+            m.insert(format!("{}.errors", p.phase), p.errors as f64);
+        }
+        Self { name: t.name.clone(), passed: t.status == super::TestStatus::Passed, measurements: m }
+    }
+}
+
+/// A measurement worse than the history's median by more than its spread (median absolute
+/// deviation, at least 10 % of the median): `(scenario, measurement, median, now)`.
+///
+/// ```
+/// use chaos_harness::report::history::{HistoryEntry, ScenarioHistory, regressions};
+/// let entry = |v: f64| HistoryEntry {
+///     started_unix_ms: 0, suite: "s".into(), passed: 1, failed: 0, skipped: 0, failures: vec![], duration_ms: 0.0,
+///     scenarios: vec![ScenarioHistory { name: "a".into(), passed: true,
+///         measurements: [("fault.p99_us".to_string(), v)].into() }],
+/// };
+/// let past: Vec<_> = [1000.0, 1100.0, 950.0, 1050.0].map(entry).to_vec();
+/// assert_eq!(regressions(&past, &entry(5000.0)).len(), 1);
+/// assert!(regressions(&past, &entry(1080.0)).is_empty());
+/// ```
+pub fn regressions(past: &[HistoryEntry], now: &HistoryEntry) -> Vec<(String, String, f64, f64)> {
+    fn median(v: &mut [f64]) -> f64 {
+        v.sort_by(|a, b| a.total_cmp(b));
+        let n = v.len();
+        if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 }
+    }
+    let mut out = Vec::new();
+    for s in &now.scenarios {
+        for (k, &v) in &s.measurements {
+            let mut hist: Vec<f64> = past
+                .iter()
+                .flat_map(|e| &e.scenarios)
+                .filter(|p| p.name == s.name)
+                .filter_map(|p| p.measurements.get(k).copied())
+                .collect();
+            if hist.len() < 3 {
+                continue;
+            }
+            let med = median(&mut hist);
+            let mut dev: Vec<f64> = hist.iter().map(|x| (x - med).abs()).collect();
+            let spread = median(&mut dev).max(0.1 * med.abs());
+            if v > med + spread.max(f64::EPSILON) {
+                out.push((s.name.clone(), k.clone(), med, v));
+            }
+        }
+    }
+    out
+}
+
+/// Scenarios whose verdict changed over the last `window` runs of the same code (the same
+/// harness version and defects are the caller's filter): flaky, with their failure counts.
+pub fn flaky_scenarios(entries: &[HistoryEntry], window: usize) -> Vec<(String, usize)> {
+    let recent = &entries[entries.len().saturating_sub(window)..];
+    let mut seen: std::collections::BTreeMap<&str, (usize, usize)> = Default::default();
+    for s in recent.iter().flat_map(|e| &e.scenarios) {
+        let c = seen.entry(&s.name).or_default();
+        if s.passed { c.0 += 1 } else { c.1 += 1 }
+    }
+    seen.into_iter().filter(|(_, (p, f))| *p > 0 && *f > 0).map(|(n, (_, f))| (n.to_string(), f)).collect()
 }
 
 impl HistoryEntry {
@@ -43,6 +128,7 @@ impl HistoryEntry {
                 .map(|t| t.name.clone())
                 .collect(),
             duration_ms: run.tests.iter().map(|t| t.duration.as_secs_f64() * 1000.0).sum(),
+            scenarios: run.tests.iter().map(ScenarioHistory::of).collect(),
         }
     }
 }
@@ -119,5 +205,7 @@ mod tests {
         assert_eq!(entries[1].failures, vec!["b".to_string()]);
         // `b` failed every time (broken, not flaky); `a` failed once in two runs.
         assert_eq!(flaky(&entries, 10), vec![("a".to_string(), 1)]);
+        assert_eq!(flaky_scenarios(&entries, 10), vec![("a".to_string(), 1)]);
+        assert!(entries[1].scenarios[0].measurements.contains_key("duration_ms"));
     }
 }

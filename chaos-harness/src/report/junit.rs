@@ -69,6 +69,22 @@ fn test_case(suite_name: &str, record: &TestRecord) -> TestCase {
     if !record.tags.is_empty() {
         case.add_property(Property::new("tags", record.tags.join(",")));
     }
+    // Phase measurements: `phase.<name>.<measure>` (requests, ok, errors, lost, p50_us, p99_us).
+    for p in record.scenario.iter().flat_map(|s| &s.phases) {
+        let measures = [
+            ("requests", Some(p.total)),
+            ("ok", Some(p.ok)),
+            ("errors", Some(p.errors)),
+            ("lost", Some(p.lost)),
+            ("p50_us", p.p50_us),
+            ("p99_us", p.p99_us),
+        ];
+        for (what, v) in measures {
+            if let Some(v) = v {
+                case.add_property(Property::new(format!("phase.{}.{what}", p.phase), v.to_string()));
+            }
+        }
+    }
     if !record.output.is_empty() {
         case.set_system_out(record.output.as_str());
     }
@@ -131,5 +147,29 @@ mod tests {
         assert!(xml.contains("name=\"tags\" value=\"net,smoke\""), "{xml}");
         assert!(xml.contains("file=\"tests/x.rs\""), "{xml}");
         assert!(xml.contains("boom ]]&gt; red"), "{xml}");
+    }
+
+    #[test]
+    fn phase_measurements_are_properties() {
+        let mut r = TestRecord::new("s::t", TestStatus::Passed);
+        r.scenario = Some(crate::report::ScenarioReport {
+            phases: vec![crate::report::PhaseReport {
+                phase: "fault".into(),
+                from_ms: 0,
+                to_ms: 1000,
+                total: 10,
+                ok: 7,
+                errors: 2,
+                lost: 1,
+                p50_us: Some(1500),
+                p99_us: None,
+            }],
+            ..Default::default()
+        });
+        let xml = to_xml("suite", &[r]).unwrap();
+        assert!(xml.contains("name=\"phase.fault.requests\" value=\"10\""), "{xml}");
+        assert!(xml.contains("name=\"phase.fault.lost\" value=\"1\""), "{xml}");
+        assert!(xml.contains("name=\"phase.fault.p50_us\" value=\"1500\""), "{xml}");
+        assert!(!xml.contains("phase.fault.p99_us"), "no value, no property: {xml}");
     }
 }

@@ -1,6 +1,7 @@
 //! Reporting: the result model every reporter reads, and the reporters (JUnit now; JSON, CSV,
 //! HTML and history build on the same [`TestRecord`]).
 
+pub mod compare;
 pub mod csv;
 pub mod history;
 pub mod html;
@@ -63,6 +64,9 @@ pub struct TestRecord {
     /// The scenario's details (criteria, timeline, load), when the test ran one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scenario: Option<ScenarioReport>,
+    /// The test was still running when the run was interrupted (its status is `Failed`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub interrupted: bool,
 }
 
 /// Serializes a [`Duration`] as fractional milliseconds.
@@ -93,6 +97,7 @@ impl TestRecord {
             duration: Duration::ZERO,
             output: String::new(),
             scenario: None,
+            interrupted: false,
         }
     }
 }

@@ -21,6 +21,31 @@ pub struct RunReport {
     pub harness_version: String,
     /// The tests.
     pub tests: Vec<TestRecord>,
+    /// The command line that produced the run (`chaos run --cycles 3`).
+    #[serde(default)]
+    pub command_line: String,
+    /// The host it ran on.
+    #[serde(default)]
+    pub host: String,
+    /// The profile (`fast`, `slow`, ...), when one was chosen.
+    #[serde(default)]
+    pub profile: Option<String>,
+    /// Defects of the target that were enabled.
+    #[serde(default)]
+    pub defects: Vec<String>,
+    /// The seed every scenario ran with, when one was given.
+    #[serde(default)]
+    pub seed: Option<u64>,
+    /// Repetitions of the set (`--cycles`).
+    #[serde(default = "one")]
+    pub cycles: u32,
+    /// Set when the run was cut short: by what, after how long (`SIGINT after 12.3 s`).
+    #[serde(default)]
+    pub interrupted: Option<String>,
+}
+
+fn one() -> u32 {
+    1
 }
 
 impl RunReport {
@@ -30,7 +55,19 @@ impl RunReport {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_millis() as u64)
             .unwrap_or(0);
-        Self { suite: suite.into(), started_unix_ms, harness_version: env!("CARGO_PKG_VERSION").into(), tests }
+        Self {
+            suite: suite.into(),
+            started_unix_ms,
+            harness_version: env!("CARGO_PKG_VERSION").into(),
+            tests,
+            command_line: String::new(),
+            host: nix::unistd::gethostname().map(|h| h.to_string_lossy().into_owned()).unwrap_or_default(),
+            profile: None,
+            defects: Vec::new(),
+            seed: None,
+            cycles: 1,
+            interrupted: None,
+        }
     }
 
     /// Tests that passed.

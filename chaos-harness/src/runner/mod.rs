@@ -217,6 +217,7 @@ impl Harness {
                     let mut r = earlier.unwrap_or_else(|| TestRecord::new(t.name.clone(), TestStatus::Passed));
                     r.status = TestStatus::Failed { message, detail };
                     r.duration = t.elapsed;
+                    r.interrupted = true;
                     partial.push(r);
                 }
                 partial.sort_by(|a, b| a.name.cmp(&b.name));

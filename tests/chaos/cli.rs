@@ -1,0 +1,131 @@
+//! The `chaos` CLI end to end: output paths checked before anything runs, Ctrl-C writes a
+//! partial report, `list --format json`, `doctor` with a capability forced missing.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command as Std, Stdio};
+use std::time::Instant;
+
+use anyhow::{Context, ensure};
+use chaos_harness::prelude::*;
+
+/// The `chaos` binary with the outer run's `CHAOS_*` settings removed.
+fn chaos() -> Std {
+    let mut cmd = Std::new(env!("CARGO_BIN_EXE_chaos"));
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("CHAOS_") {
+            cmd.env_remove(&key);
+        }
+    }
+    cmd.env("NO_COLOR", "1").current_dir(env!("CARGO_MANIFEST_DIR"));
+    cmd
+}
+
+#[chaos_test(tags = ["cli"], timeout = "1m")]
+async fn run_with_an_unwritable_report_exits_2_before_running(_cx: &mut Chaos) -> ChaosResult {
+    let t0 = Instant::now();
+    let out = chaos().args(["run", "--report", "/dev/null/x"]).output()?;
+    let err = String::from_utf8_lossy(&out.stderr);
+    ensure!(out.status.code() == Some(2), "exit {:?}, want 2:\n{err}", out.status.code());
+    ensure!(err.contains("/dev/null/x") && err.contains("--report DIR"), "names the path and the fix: {err}");
+    ensure!(!err.contains("scenario run(s)"), "nothing may run: {err}");
+    // Nothing ran: a scenario starts a BEAM, which alone takes seconds.
+    ensure!(t0.elapsed() < Duration::from_secs(5), "took {:?}", t0.elapsed());
+    Ok(())
+}
+
+#[chaos_test(tags = ["cli"], timeout = "1m")]
+async fn list_and_doctor_as_json_and_text(_cx: &mut Chaos) -> ChaosResult {
+    let out = chaos().args(["list", "--format", "json"]).output()?;
+    ensure!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).context("list --format json")?;
+    ensure!(v.as_array().is_some_and(|a| a.iter().any(|s| s["name"] == "beam-sigkill")), "{v}");
+    // A PATH without elixir: doctor names it, with the fix, and exits 1.
+    let out = chaos().arg("doctor").env("PATH", "/nonexistent-bin").output()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    ensure!(out.status.code() == Some(1), "exit {:?}:\n{text}", out.status.code());
+    let line = text.lines().find(|l| l.contains("elixir")).unwrap_or_default();
+    ensure!(line.starts_with("MISSING") && line.contains("/nonexistent-bin"), "{text}");
+    ensure!(text.contains("fix: apt-get install elixir"), "{text}");
+    let out = chaos().args(["doctor", "--format", "json"]).env("PATH", "/nonexistent-bin").output()?;
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).context("doctor --format json")?;
+    ensure!(v["ready"] == false, "{v}");
+    Ok(())
+}
+
+#[chaos_test(tags = ["cli", "snakepit"], requires = ["root", "elixir", "cgroups"], timeout = "4m")]
+async fn sigint_during_run_writes_a_partial_report(cx: &mut Chaos) -> ChaosResult {
+    let dir = cx.sandbox().temp_dir().join("report");
+    let mut child = chaos()
+        .args(["-v", "run", "--only", "beam-sigkill", "--only", "worker-sigkill", "--report"])
+        .arg(&dir)
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()?;
+    let pid = child.id() as i32;
+    let stderr = child.stderr.take().context("stderr")?;
+    // Wait (in a thread: the reads block) until the first scenario finished and the second
+    // reached its fault phase, then interrupt.
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut seen = String::new();
+    let t0 = Instant::now();
+    let mut first_done = false;
+    loop {
+        let line = rx.recv_timeout(Duration::from_secs(120)).with_context(|| format!("no progress:\n{seen}"))?;
+        seen += &line;
+        seen.push('\n');
+        first_done |= line.contains("[   1/2] beam-sigkill");
+        if first_done && line.contains("worker-sigkill") && line.contains("phase fault") {
+            break;
+        }
+        ensure!(t0.elapsed() < Duration::from_secs(150), "no fault phase:\n{seen}");
+    }
+    // SAFETY: kill(2) on our own child's pid.
+    ensure!(unsafe { libc::kill(pid, libc::SIGINT) } == 0, "kill: {}", std::io::Error::last_os_error());
+    let status = child.wait()?;
+    while let Ok(line) = rx.recv_timeout(Duration::from_secs(2)) {
+        seen += &line;
+        seen.push('\n');
+    }
+    ensure!(status.code() == Some(130), "exit {status}, want 130:\n{seen}");
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("report.json"))?)?;
+    ensure!(report["interrupted"].as_str().is_some_and(|s| s.starts_with("SIGINT after")), "{report}");
+    let tests = report["tests"].as_array().context("tests")?;
+    ensure!(tests.len() == 2, "{report}");
+    ensure!(tests[0]["name"] == "beam-sigkill" && tests[0]["interrupted"].is_null(), "{report}");
+    ensure!(tests[1]["name"] == "worker-sigkill" && tests[1]["interrupted"] == true, "{report}");
+    ensure!(tests[1]["status"]["message"].as_str().is_some_and(|m| m.contains("interrupted by SIGINT")), "{report}");
+    ensure!(dir.join("report.html").exists() && dir.join("junit.xml").exists(), "the other files too");
+    Ok(())
+}
+
+#[chaos_test(tags = ["cli", "snakepit"], requires = ["root", "elixir", "cgroups"], timeout = "4m")]
+async fn a_failing_run_names_the_violated_criterion_in_json_and_junit(cx: &mut Chaos) -> ChaosResult {
+    let dir = cx.sandbox().temp_dir().join("report");
+    let out = chaos()
+        .args(["-q", "run", "--only", "beam-sigkill", "--defect", "no_heartbeat", "--format", "json", "--report"])
+        .arg(&dir)
+        .output()?;
+    let err = String::from_utf8_lossy(&out.stderr);
+    ensure!(out.status.code() == Some(1), "exit {:?}, want 1:\n{err}", out.status.code());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).with_context(|| format!("stdout; {err}"))?;
+    ensure!(v["failed"] == 1 && v["passed"] == 0, "{v}");
+    let message = v["scenarios"][0]["message"].as_str().context("message")?.to_string();
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("report.json"))?)?;
+    let verdicts = report["tests"][0]["scenario"]["verdicts"].as_array().context("verdicts")?;
+    let violated = verdicts.iter().find(|v| v["passed"] == false).context("a violated criterion")?;
+    let criterion = violated["criterion"].as_str().context("criterion")?;
+    ensure!(message.contains(criterion), "the message names `{criterion}`: {message}");
+    let junit = std::fs::read_to_string(dir.join("junit.xml"))?;
+    let failure = junit.lines().find(|l| l.contains("<failure")).context("a <failure>")?;
+    let failure = [("&apos;", "'"), ("&quot;", "\""), ("&lt;", "<"), ("&gt;", ">"), ("&amp;", "&")]
+        .iter()
+        .fold(failure.to_string(), |s, (from, to)| s.replace(from, to));
+    ensure!(failure.contains(criterion), "JUnit <failure message> names `{criterion}`: {failure}");
+    ensure!(junit.contains("name=\"defects\"") || report["defects"][0] == "no_heartbeat", "{report}");
+    Ok(())
+}

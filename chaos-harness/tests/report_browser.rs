@@ -35,6 +35,7 @@ fn scenario(name: &str, passed: bool) -> ScenarioReport {
                 failed: if outage { 6 } else { u64::from(i == 20) },
                 p50_us: (!outage).then_some(1500 + i * 20),
                 p99_us: (!outage).then_some(if i > 20 && i < 24 { 90_000 } else { 6000 }),
+                ..Default::default()
             }
         })
         .collect();
@@ -48,6 +49,7 @@ fn scenario(name: &str, passed: bool) -> ScenarioReport {
         lost: 4,
         p50_us: Some(1600),
         p99_us: Some(7000),
+        ..Default::default()
     };
     ScenarioReport {
         name: name.into(),

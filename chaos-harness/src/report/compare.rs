@@ -138,6 +138,7 @@ mod tests {
                 lost: 0,
                 p50_us: Some(1000),
                 p99_us: Some(p99),
+                ..Default::default()
             }],
             ..Default::default()
         });

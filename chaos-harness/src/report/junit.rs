@@ -163,6 +163,7 @@ mod tests {
                 lost: 1,
                 p50_us: Some(1500),
                 p99_us: None,
+                ..Default::default()
             }],
             ..Default::default()
         });

@@ -124,7 +124,7 @@ pub struct TimelineEvent {
 }
 
 /// Load statistics of one phase.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
 pub struct PhaseReport {
     /// Phase name (`baseline`, `fault`, `recovery`).
     pub phase: String,

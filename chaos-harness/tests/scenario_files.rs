@@ -172,6 +172,7 @@ fn bad_cases() -> Vec<(&'static str, String, &'static str, &'static str)> {
         ("steps instead of step", format!("{w}[[steps]]\nwait = \"1s\"\n"), "t.chaos.toml:3:3: unknown key `steps`", "did you mean `step`?"),
         ("profile in a scenario file", format!("{w}[profile.ci]\ntimeout = \"1s\"\n"), "t.chaos.toml:3:2: unknown key `profile`", "chaos.toml"),
         ("unknown snakepit parameter", "[target.pit]\nkind = \"snakepit\"\npool_sise = 2\n".into(), "t.chaos.toml:3:1: fixture `snakepit` has no parameter `pool_sise`", "did you mean `pool_size`?"),
+        ("too many template combinations", "[params]\na = [1, 2, 3, 4, 5, 6, 7, 8]\nb = [1, 2, 3, 4, 5, 6, 7, 8]\nc = [1, 2, 3, 4, 5, 6, 7, 8]\n".into(), "t.chaos.toml:4:5: [params] yields more than 256 combinations", "fewer values"),
         ("link without upstream", "[target.db]\nkind = \"link\"\n".into(), "t.chaos.toml:1:1: fixture `link` needs parameter `upstream`", "add upstream = ..."),
     ]
 }

@@ -225,6 +225,8 @@ const READY_KINDS: &[&str] = &["tcp", "http", "log_line", "file"];
 const LOAD_KINDS: &[&str] = &["constant_rate", "closed_loop"];
 const LOAD_KEYS: &[&str] = &["kind", "rate", "clients", "timeout", "max_in_flight", "call"];
 const PHASES: &[&str] = &["baseline", "fault", "recovery"];
+/// The most scenarios one template may yield.
+const MAX_COMBINATIONS: usize = 256;
 
 /// A TOML value as JSON (what `Params` hold), with `${..}` interpolated.
 fn to_json(src: &mut Src<'_>, v: &Spanned<DeValue<'_>>, key: &str, vars: &Vars<'_>) -> Value {
@@ -588,6 +590,15 @@ fn template_combinations(src: &mut Src<'_>, doc: &Table<'_>, opts: &Options) -> 
             Value::Array(a) => a,
             other => vec![other],
         };
+        if combos.len().saturating_mul(values.len()) > MAX_COMBINATIONS {
+            src.err(
+                v.span(),
+                &format!("params.{key}"),
+                format!("[params] yields more than {MAX_COMBINATIONS} combinations"),
+                "give fewer values, or split the file",
+            );
+            return vec![];
+        }
         let mut next = Vec::new();
         for (label, map) in &combos {
             for val in &values {

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use chaos_harness::Chaos;
 use chaos_harness::fixture::snakepit::Defect;
+use chaos_harness::report::metrics::{self, Metrics, MetricsServer};
 use chaos_harness::report::{RunReport, TestRecord, TestStatus, csv, history, html, junit};
 use chaos_harness::runner::OneTest;
 use snakepit_chaos::scenarios::{self, Verdicts};
@@ -35,6 +36,18 @@ pub struct RunArgs {
     /// Seed for every random choice (printed in the report; default: random).
     #[arg(long, env = "CHAOS_SEED")]
     seed: Option<u64>,
+    /// Serve Prometheus metrics on http://ADDR/metrics for the length of the run.
+    #[arg(long, value_name = "ADDR")]
+    metrics_addr: Option<std::net::SocketAddr>,
+    /// Keep serving /metrics this long after the last scenario (so a scrape sees the final values).
+    #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = humantime::parse_duration)]
+    metrics_linger: Duration,
+    /// Write the final metrics exposition to PATH (node-exporter textfile collector style).
+    #[arg(long, value_name = "PATH")]
+    metrics_file: Option<PathBuf>,
+    /// Push the final metrics to this Prometheus Pushgateway (http://HOST:PORT), job `chaos`.
+    #[arg(long, value_name = "URL")]
+    pushgateway: Option<String>,
 }
 
 fn parse_defect(s: &str) -> Result<Defect, String> {
@@ -90,6 +103,17 @@ pub fn run(args: RunArgs) -> ExitCode {
         "chaos run: {total} scenario run(s) against the reference Snakepit target{}",
         if defects.is_empty() { String::new() } else { format!(" with defects {}", defects.join(",")) }
     );
+    let metrics = Metrics::new();
+    let server = match args.metrics_addr.map(|addr| MetricsServer::start(addr, metrics.clone())).transpose() {
+        Ok(server) => server,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Some(s) = &server {
+        eprintln!("chaos run: metrics on http://{}/metrics", s.addr());
+    }
     let started = Instant::now();
     let mut records = Vec::new();
     let (mut passed, mut failed) = (0u32, 0u32);
@@ -97,8 +121,9 @@ pub fn run(args: RunArgs) -> ExitCode {
         for def in &selected {
             let name = if args.cycles > 1 { format!("cycle{cycle:04}::{}", def.name) } else { def.name.to_string() };
             let seed = args.seed.unwrap_or_else(rand::random);
-            let record = run_one(def, &name, seed, &args.defects);
+            let record = run_one(def, &name, seed, &args.defects, &metrics);
             let ok = record.status == TestStatus::Passed;
+            metrics.record_test(def.name, ok);
             if ok {
                 passed += 1
             } else {
@@ -118,6 +143,9 @@ pub fn run(args: RunArgs) -> ExitCode {
             records.push(record);
         }
     }
+    if let Err(code) = export_metrics(&args, &metrics, server) {
+        return code;
+    }
     let mut report = RunReport::new("snakepit-chaos", records);
     report.harness_version = env!("CARGO_PKG_VERSION").into();
     match write_report(&args.report, &report) {
@@ -136,10 +164,12 @@ pub fn run(args: RunArgs) -> ExitCode {
 }
 
 /// One scenario on the runner's own execution path (sandbox, timeout, teardown, record).
-fn run_one(def: &'static ScenarioDef, name: &str, seed: u64, defects: &[Defect]) -> TestRecord {
+fn run_one(def: &'static ScenarioDef, name: &str, seed: u64, defects: &[Defect], metrics: &Metrics) -> TestRecord {
     let defects = defects.to_vec();
     let test = OneTest::new(name).tags(["snakepit"]).timeout(Duration::from_secs(180)).seed(Some(seed));
+    let subscriber = metrics.subscriber(def.name);
     chaos_harness::runner::run_one(test, move |cx| {
+        cx.events().subscribe(subscriber);
         Box::pin(async move {
             match (def.run)(cx, &defects).await? {
                 Ok(_) => Ok(()),
@@ -147,6 +177,27 @@ fn run_one(def: &'static ScenarioDef, name: &str, seed: u64, defects: &[Defect])
             }
         })
     })
+}
+
+/// The metrics at the end of the run: the file, the push, the linger of the server.
+fn export_metrics(args: &RunArgs, metrics: &Metrics, server: Option<MetricsServer>) -> Result<(), ExitCode> {
+    if let Some(path) = &args.metrics_file {
+        metrics.write_textfile(path).map_err(|e| {
+            eprintln!("error: {e}");
+            ExitCode::from(3)
+        })?;
+    }
+    if let Some(url) = &args.pushgateway {
+        metrics::push(metrics, url, "chaos").map_err(|e| {
+            eprintln!("error: {e}");
+            ExitCode::from(3)
+        })?;
+    }
+    if let Some(server) = server {
+        std::thread::sleep(args.metrics_linger);
+        server.stop();
+    }
+    Ok(())
 }
 
 fn write_report(dir: &std::path::Path, report: &RunReport) -> Result<(), chaos_harness::Error> {

@@ -3,6 +3,7 @@
 
 mod model;
 mod network;
+mod observability;
 mod process;
 mod resources;
 mod runner;

@@ -55,6 +55,20 @@ impl Outcome {
     pub fn is_lost(&self) -> bool {
         matches!(self, Outcome::Transport(_) | Outcome::Timeout)
     }
+
+    /// The outcome's kind, a label with few values: `ok`, `error`, `transport` or `timeout`.
+    ///
+    /// ```
+    /// assert_eq!(chaos_harness::load::Outcome::Timeout.kind(), "timeout");
+    /// ```
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Outcome::Ok => "ok",
+            Outcome::Error { .. } => "error",
+            Outcome::Transport(_) => "transport",
+            Outcome::Timeout => "timeout",
+        }
+    }
 }
 
 type CallFn = dyn Fn(u64) -> Pin<Box<dyn Future<Output = Outcome> + Send>> + Send + Sync;

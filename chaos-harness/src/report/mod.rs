@@ -5,6 +5,8 @@ pub mod csv;
 pub mod history;
 pub mod html;
 pub mod junit;
+#[cfg(feature = "metrics")]
+pub mod metrics;
 mod model;
 pub mod scenario;
 

@@ -19,6 +19,9 @@ use crate::safety::guard::{self, GuardWatch, Tripped};
 use crate::sandbox::Sandbox;
 use crate::sandbox::audit::{self, AuditEntry, By};
 
+/// How often a long wait samples the load ([`EventKind::LoadSample`]).
+const SAMPLE_EVERY: Duration = Duration::from_secs(1);
+
 /// The state of one run.
 struct Run {
     stream: EventStream,
@@ -51,6 +54,8 @@ impl Run {
 
     fn enter(&mut self, phase: Phase) {
         if self.phase != phase {
+            // Close the load window at the boundary, so each sample falls in one phase.
+            self.sample_load();
             self.phase = phase.clone();
             self.emit(EventKind::PhaseEntered { phase });
         }
@@ -96,11 +101,17 @@ impl Run {
             v.sort_unstable();
             v.get(((v.len() as f64 - 1.0) * q).round() as usize).map(|d| d.as_micros() as u64)
         };
+        let mut by_outcome = std::collections::BTreeMap::new();
+        for r in fresh {
+            *by_outcome.entry(r.outcome.kind().to_string()).or_insert(0u64) += 1;
+        }
         let window = LoadWindow {
             ok: ok.len() as u64,
             failed: (fresh.len() - ok.len()) as u64,
             p50_us: pct(0.5),
             p99_us: pct(0.99),
+            by_outcome,
+            latencies_us: ok.iter().map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX)).collect(),
         };
         self.emit(EventKind::LoadSample { window });
     }
@@ -181,9 +192,10 @@ impl Run {
     async fn expect(&mut self, criteria: &[&Criterion]) -> Vec<Verdict> {
         let cx = self.judge_context();
         let verdicts = join_all(criteria.iter().map(|c| c.judge(&cx))).await;
-        for v in &verdicts {
+        for (v, c) in verdicts.iter().zip(criteria) {
             self.emit(EventKind::CriterionVerdict {
                 criterion: v.criterion.clone(),
+                criterion_kind: c.described().map_or_else(|| "custom".to_string(), |d| d.kind),
                 passed: v.passed,
                 detail: v.detail.clone(),
             });
@@ -336,8 +348,17 @@ async fn run_steps(
                 }
             }
             Step::Wait(d) => {
-                if let Err(t) = watch.race(tokio::time::sleep(*d)).await {
-                    return Some(Stop::Guard(t));
+                // Sample the load about once a second while waiting, for live metrics.
+                let until = Instant::now() + *d;
+                loop {
+                    let left = until.saturating_duration_since(Instant::now());
+                    if let Err(t) = watch.race(tokio::time::sleep(left.min(SAMPLE_EVERY))).await {
+                        return Some(Stop::Guard(t));
+                    }
+                    if left <= SAMPLE_EVERY {
+                        break;
+                    }
+                    run.sample_load();
                 }
                 run.window_start = Instant::now();
             }

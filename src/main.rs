@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! chaos run [--report DIR] [--cycles N] [--defect NAME]... [--only NAME]...   run the Snakepit chaos scenarios
-//!           [--metrics-addr ADDR] [--metrics-linger DUR] [--metrics-file PATH] [--pushgateway URL]   metrics
+//!           [--metrics-addr ADDR] [--metrics-linger DUR] [--metrics-file PATH] [--pushgateway URL] [--trace-file PATH]
 //! chaos list                                                                 list the built-in scenarios
 //! chaos cleanup [--force] [--dry-run] [--match TEXT] [--journals-only] [--json]   emergency stop: undo what earlier runs left
 //! ```

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use chaos_harness::Chaos;
 use chaos_harness::fixture::snakepit::Defect;
 use chaos_harness::report::metrics::{self, Metrics, MetricsServer};
+use chaos_harness::report::trace::{self, TraceRecorder, TraceSink};
 use chaos_harness::report::{RunReport, TestRecord, TestStatus, csv, history, html, junit};
 use chaos_harness::runner::OneTest;
 use snakepit_chaos::scenarios::{self, Verdicts};
@@ -48,6 +49,10 @@ pub struct RunArgs {
     /// Push the final metrics to this Prometheus Pushgateway (http://HOST:PORT), job `chaos`.
     #[arg(long, value_name = "URL")]
     pushgateway: Option<String>,
+    /// Append each scenario's spans (OTLP JSON, one request per line) to PATH; with
+    /// OTEL_EXPORTER_OTLP_ENDPOINT set they go to that OTLP/HTTP endpoint instead.
+    #[arg(long, value_name = "PATH")]
+    trace_file: Option<PathBuf>,
 }
 
 fn parse_defect(s: &str) -> Result<Defect, String> {
@@ -121,7 +126,13 @@ pub fn run(args: RunArgs) -> ExitCode {
         for def in &selected {
             let name = if args.cycles > 1 { format!("cycle{cycle:04}::{}", def.name) } else { def.name.to_string() };
             let seed = args.seed.unwrap_or_else(rand::random);
-            let record = run_one(def, &name, seed, &args.defects, &metrics);
+            let traces = TraceSink::from_env(args.trace_file.as_deref()).map(|sink| (sink, TraceRecorder::new()));
+            let record = run_one(def, &name, seed, &args.defects, &metrics, traces.as_ref().map(|(_, r)| r.clone()));
+            if let Some((sink, recorder)) = &traces
+                && let Err(e) = trace::export(recorder, sink)
+            {
+                eprintln!("warning: {e}");
+            }
             let ok = record.status == TestStatus::Passed;
             metrics.record_test(def.name, ok);
             if ok {
@@ -164,12 +175,22 @@ pub fn run(args: RunArgs) -> ExitCode {
 }
 
 /// One scenario on the runner's own execution path (sandbox, timeout, teardown, record).
-fn run_one(def: &'static ScenarioDef, name: &str, seed: u64, defects: &[Defect], metrics: &Metrics) -> TestRecord {
+fn run_one(
+    def: &'static ScenarioDef,
+    name: &str,
+    seed: u64,
+    defects: &[Defect],
+    metrics: &Metrics,
+    traces: Option<TraceRecorder>,
+) -> TestRecord {
     let defects = defects.to_vec();
     let test = OneTest::new(name).tags(["snakepit"]).timeout(Duration::from_secs(180)).seed(Some(seed));
     let subscriber = metrics.subscriber(def.name);
     chaos_harness::runner::run_one(test, move |cx| {
         cx.events().subscribe(subscriber);
+        if let Some(recorder) = traces {
+            cx.events().subscribe(recorder);
+        }
         Box::pin(async move {
             match (def.run)(cx, &defects).await? {
                 Ok(_) => Ok(()),

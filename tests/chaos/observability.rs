@@ -20,10 +20,9 @@ fn workspace_root() -> PathBuf {
 /// install it.
 fn prometheus_bin(name: &str) -> anyhow::Result<PathBuf> {
     let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .map(|d| d.join(name))
-        .find(|p| p.is_file())
-        .with_context(|| format!("{name} not found on PATH: install it with scripts/install-deps (apt-get install prometheus)"))
+    std::env::split_paths(&path).map(|d| d.join(name)).find(|p| p.is_file()).with_context(|| {
+        format!("{name} not found on PATH: install it with scripts/install-deps (apt-get install prometheus)")
+    })
 }
 
 fn free_port() -> anyhow::Result<u16> {
@@ -33,7 +32,13 @@ fn free_port() -> anyhow::Result<u16> {
 /// `text` percent-encoded for a query string.
 fn urlencode(text: &str) -> String {
     text.bytes()
-        .map(|b| if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") })
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
         .collect()
 }
 
@@ -81,7 +86,8 @@ impl Prometheus {
     /// An instant query's result: (labels, value) per series.
     fn query(&self, promql: &str) -> anyhow::Result<Vec<(serde_json::Value, f64)>> {
         let body = http_get(self.addr, &format!("/api/v1/query?query={}", urlencode(promql)))?;
-        let v: serde_json::Value = serde_json::from_str(&body).with_context(|| format!("prometheus answered {body}"))?;
+        let v: serde_json::Value =
+            serde_json::from_str(&body).with_context(|| format!("prometheus answered {body}"))?;
         ensure!(v["status"] == "success", "query {promql} failed: {body}");
         let result = v["data"]["result"].as_array().cloned().unwrap_or_default();
         result
@@ -132,13 +138,26 @@ fn promtool(args: &[&str], stdin: Option<&str>) -> anyhow::Result<String> {
     Ok(text)
 }
 
-/// The sample names of an exposition (`chaos_x_total`, `chaos_y_seconds_bucket`, ...).
+/// The series names an exposition has or declares (`chaos_x_total`, `chaos_y_seconds_bucket`,
+/// ...): a family declared by its `# TYPE` line exists even before its first sample.
 fn sample_names(exposition: &str) -> BTreeSet<String> {
-    exposition
-        .lines()
-        .filter(|l| !l.starts_with('#') && !l.is_empty())
-        .filter_map(|l| l.split(['{', ' ']).next().map(str::to_string))
-        .collect()
+    let mut names = BTreeSet::new();
+    for l in exposition.lines().filter(|l| !l.is_empty()) {
+        if let Some(decl) = l.strip_prefix("# TYPE ") {
+            let mut parts = decl.split_whitespace();
+            let (Some(name), Some(kind)) = (parts.next(), parts.next()) else { continue };
+            if kind == "histogram" {
+                names.extend(["_bucket", "_sum", "_count"].map(|s| format!("{name}{s}")));
+            } else {
+                names.insert(name.to_string());
+            }
+        } else if !l.starts_with('#')
+            && let Some(name) = l.split(['{', ' ']).next()
+        {
+            names.insert(name.to_string());
+        }
+    }
+    names
 }
 
 /// Every metric name a PromQL text uses.
@@ -231,26 +250,26 @@ fn prometheus_scrapes_chaos_run() -> ChaosResult {
     ensure!(out.status.success(), "chaos run failed:\n{stderr}");
     let exposition = std::fs::read_to_string(&file).context("reading --metrics-file")?;
 
-    // What the run itself says: the requests that succeeded, from the exposition it wrote.
-    let ok_requests: f64 = exposition
-        .lines()
-        .filter(|l| l.starts_with("chaos_requests_total{") && l.contains("outcome=\"ok\""))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum();
-    ensure!(ok_requests > 0.0, "the scenario's load recorded no successful request:\n{exposition}");
+    // What the run's own report says: the requests that succeeded (its per-phase table).
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("report/report.json"))?)?;
+    let phases = report["tests"][0]["scenario"]["phases"].as_array().context("report without phases")?;
+    let ok_requests: f64 = phases.iter().filter_map(|p| p["ok"].as_f64()).sum();
+    ensure!(ok_requests > 0.0, "the scenario's load had no successful request: {report}");
 
-    ensure!(
-        prom.value("chaos_faults_injected_total{job=\"chaos\",kind=\"kill\"}")? == 1.0,
-        "one kill fault injected"
-    );
+    ensure!(prom.value("chaos_faults_injected_total{job=\"chaos\",kind=\"kill\"}")? == 1.0, "one kill fault injected");
     ensure!(prom.value("chaos_faults_confirmed_total{kind=\"kill\"}")? == 1.0, "one kill fault confirmed");
-    ensure!(prom.query("chaos_faults_not_injected_total")?.is_empty(), "no fault failed to inject");
+    ensure!(prom.value("sum(chaos_faults_not_injected_total)")? == 0.0, "no fault failed to inject");
     let count = prom.value("sum(chaos_request_duration_seconds_count)")?;
     ensure!(count == ok_requests, "histogram count {count} != successful requests {ok_requests}");
     let phases = prom.query("chaos_request_duration_seconds_count")?;
     let phase_names: BTreeSet<String> =
         phases.iter().filter_map(|(m, _)| m["phase"].as_str().map(str::to_string)).collect();
-    ensure!(phase_names.contains("baseline") || phase_names.contains("fault"), "phases {phase_names:?}");
+    // The 2 s requests end after the kill: in the fault or recovery phase, labelled by phase.
+    ensure!(
+        !phase_names.is_empty() && phase_names.iter().all(|p| ["baseline", "fault", "recovery"].contains(&p.as_str())),
+        "phases {phase_names:?}"
+    );
     // The scenario's requests sleep 2 s: the median lies in the bucket holding 2 s.
     let p50 = prom.value("histogram_quantile(0.5, sum by (le) (chaos_request_duration_seconds_bucket))")?;
     ensure!((1.0..=4.1).contains(&p50), "median latency {p50} s, expected about 2 s");
@@ -276,12 +295,95 @@ fn shipped_rules_pass_promtool() -> ChaosResult {
 /// The checks themselves catch a dashboard query naming a metric that does not exist.
 #[chaos_test(tags = ["observability"], timeout = "10s")]
 fn query_check_catches_unknown_metric() -> ChaosResult {
-    let names = sample_names("chaos_a_total{kind=\"x\"} 1\n# TYPE chaos_b gauge\nchaos_b 2\n");
-    ensure!(names == BTreeSet::from(["chaos_a_total".to_string(), "chaos_b".to_string()]), "{names:?}");
+    let names = sample_names("chaos_a_total{kind=\"x\"} 1\n# TYPE chaos_b gauge\n# TYPE chaos_h histogram\n");
+    let expected = ["chaos_a_total", "chaos_b", "chaos_h_bucket", "chaos_h_count", "chaos_h_sum"];
+    ensure!(names == expected.iter().map(|s| s.to_string()).collect(), "{names:?}");
     let used = metric_names("sum by (le) (rate(chaos_c_bucket[5m])) / chaos_a_total");
     ensure!(used == BTreeSet::from(["chaos_a_total".to_string(), "chaos_c_bucket".to_string()]), "{used:?}");
     if check_queries_against("chaos_a_total 1\n").is_ok() {
         bail!("a dashboard checked against an exposition without its metrics passed");
+    }
+    Ok(())
+}
+
+/// A scenario's spans reach a local OTLP/HTTP receiver with the right structure: one root span
+/// for the scenario, step spans under it, the fault's span under its inject step (with the
+/// confirmation), a verdict event on the expect step.
+#[chaos_test(tags = ["observability", "process"], timeout = "60s", requires = ["cgroups"])]
+async fn scenario_spans_reach_an_otlp_receiver(cx: &mut Chaos) -> ChaosResult {
+    use chaos_harness::fixture::Command as Cmd;
+    use chaos_harness::report::trace::{TraceRecorder, TraceSink, export};
+    use std::io::{Read, Write};
+
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    let addr = listener.local_addr()?;
+    let receiver = std::thread::spawn(move || -> anyhow::Result<(String, String)> {
+        let (mut c, _) = listener.accept()?;
+        c.set_read_timeout(Some(Duration::from_secs(10)))?;
+        let mut got = Vec::new();
+        let mut chunk = [0u8; 8192];
+        loop {
+            let n = c.read(&mut chunk)?;
+            got.extend_from_slice(&chunk[..n]);
+            let text = String::from_utf8_lossy(&got).to_string();
+            if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                let len = head
+                    .lines()
+                    .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().to_string()))
+                    .and_then(|v| v.parse::<usize>().ok())
+                    .context("no content-length")?;
+                if body.len() >= len || n == 0 {
+                    c.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")?;
+                    return Ok((head.to_string(), body.to_string()));
+                }
+            }
+            ensure!(n > 0, "connection closed early");
+        }
+    });
+
+    let recorder = TraceRecorder::new();
+    cx.events().subscribe(recorder.clone());
+    let f = cx.start(Cmd::new("sleep").name("sleeper").arg("60")).await?;
+    cx.scenario("kill the sleeper")
+        .wait(Duration::from_millis(100))
+        .inject(Fault::kill(f.main()))
+        .expect(Criterion::no_orphans().of(&f).within(Duration::from_secs(2)))
+        .run()
+        .await?;
+    export(&recorder, &TraceSink::Otlp(format!("http://{addr}/v1/traces")))?;
+    let (head, body) = receiver.join().map_err(|_| anyhow::anyhow!("receiver panicked"))??;
+    ensure!(head.starts_with("POST /v1/traces HTTP/1.1"), "{head}");
+    ensure!(head.to_ascii_lowercase().contains("content-type: application/json"), "{head}");
+    let req: serde_json::Value = serde_json::from_str(&body)?;
+    let spans = req["resourceSpans"][0]["scopeSpans"][0]["spans"].as_array().context("no spans")?.clone();
+    let by_name = |prefix: &str| {
+        spans.iter().filter(|s| s["name"].as_str().is_some_and(|n| n.starts_with(prefix))).cloned().collect::<Vec<_>>()
+    };
+    let roots: Vec<_> = spans.iter().filter(|s| s.get("parentSpanId").is_none()).collect();
+    ensure!(roots.len() == 1, "one root span: {spans:#?}");
+    let root = roots[0];
+    ensure!(root["name"] == "scenario kill the sleeper", "{root}");
+    let steps = by_name("step ");
+    ensure!(steps.len() == 3, "wait, inject, expect: {spans:#?}");
+    for s in &steps {
+        ensure!(s["parentSpanId"] == root["spanId"] && s["traceId"] == root["traceId"], "step under the scenario: {s}");
+    }
+    let faults = by_name("fault kill");
+    ensure!(faults.len() == 1, "{spans:#?}");
+    let inject =
+        steps.iter().find(|s| s["name"].as_str().is_some_and(|n| n.contains("inject"))).context("inject step")?;
+    ensure!(faults[0]["parentSpanId"] == inject["spanId"], "fault under its inject step: {spans:#?}");
+    ensure!(faults[0]["events"][0]["name"] == "confirmed", "{}", faults[0]);
+    let expect =
+        steps.iter().find(|s| s["name"].as_str().is_some_and(|n| n.contains("expect"))).context("expect step")?;
+    let verdict =
+        expect["events"].as_array().and_then(|e| e.iter().find(|e| e["name"] == "verdict")).context("verdict event")?;
+    ensure!(verdict["attributes"].to_string().contains("no_orphans"), "{verdict}");
+    let start =
+        |s: &serde_json::Value| s["startTimeUnixNano"].as_str().and_then(|t| t.parse::<u128>().ok()).unwrap_or(0);
+    let end = |s: &serde_json::Value| s["endTimeUnixNano"].as_str().and_then(|t| t.parse::<u128>().ok()).unwrap_or(0);
+    for s in &spans {
+        ensure!(start(s) >= start(root) && end(s) <= end(root) && start(s) <= end(s), "span inside the scenario: {s}");
     }
     Ok(())
 }

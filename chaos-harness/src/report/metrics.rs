@@ -178,6 +178,15 @@ impl Metrics {
             events: Family::default(),
             scrapes: Counter::default(),
         };
+        // Every registered fault kind starts at 0, so a first failure is an increase (alerts
+        // use `increase()`) and dashboards show the kinds before they are used.
+        for entry in crate::registry::faults() {
+            let k = kind(entry.name);
+            for family in [&f.faults_injected, &f.faults_confirmed, &f.faults_not_injected] {
+                let _ = family.get_or_create(&k);
+            }
+        }
+        f.guard_trips.inc_by(0);
         let mut r = Registry::default();
         r.register("chaos_scenarios_started", "Scenarios started", f.scenarios_started.clone());
         r.register("chaos_scenarios", "Scenarios finished, by result (passed, failed)", f.scenarios.clone());
@@ -188,7 +197,11 @@ impl Metrics {
             f.scenario_duration.clone(),
         );
         r.register("chaos_tests", "Tests (scenario runs with setup and teardown) by result", f.tests.clone());
-        r.register("chaos_test_last_passed", "1 if the scenario's last run passed, 0 if it failed", f.last_test_passed.clone());
+        r.register(
+            "chaos_test_last_passed",
+            "1 if the scenario's last run passed, 0 if it failed",
+            f.last_test_passed.clone(),
+        );
         r.register_with_unit(
             "chaos_last_run_timestamp",
             "When the run last finished a test (Unix time)",
@@ -376,9 +389,13 @@ impl Subscriber for MetricsSubscriber {
             }
             EventKind::ScenarioFinished { passed } => {
                 let result = if *passed { "passed" } else { "failed" };
-                f.scenarios.get_or_create(&ScenarioResult { scenario: self.scenario.clone(), result: result.into() }).inc();
+                f.scenarios
+                    .get_or_create(&ScenarioResult { scenario: self.scenario.clone(), result: result.into() })
+                    .inc();
                 if let Some(t0) = self.started.take() {
-                    f.scenario_duration.get_or_create(&self.scenario()).observe(event.at.saturating_sub(t0).as_secs_f64());
+                    f.scenario_duration
+                        .get_or_create(&self.scenario())
+                        .observe(event.at.saturating_sub(t0).as_secs_f64());
                 }
             }
             EventKind::PhaseEntered { phase } => {
@@ -400,7 +417,9 @@ impl Subscriber for MetricsSubscriber {
             EventKind::FaultConfirmed { fault, .. } => {
                 f.faults_confirmed.get_or_create(&kind(&fault.kind)).inc();
                 if let Some(t) = self.injecting.remove(&fault.id) {
-                    f.fault_confirmation.get_or_create(&kind(&fault.kind)).observe(event.at.saturating_sub(t).as_secs_f64());
+                    f.fault_confirmation
+                        .get_or_create(&kind(&fault.kind))
+                        .observe(event.at.saturating_sub(t).as_secs_f64());
                 }
                 self.first_confirmed.get_or_insert(event.at);
             }
@@ -422,7 +441,9 @@ impl Subscriber for MetricsSubscriber {
             EventKind::LoadSample { window } => {
                 let phase = self.phase.to_string();
                 for (outcome, n) in &window.by_outcome {
-                    f.requests.get_or_create(&PhaseOutcome { phase: phase.clone(), outcome: outcome.clone() }).inc_by(*n);
+                    f.requests
+                        .get_or_create(&PhaseOutcome { phase: phase.clone(), outcome: outcome.clone() })
+                        .inc_by(*n);
                 }
                 let h = f.request_duration.get_or_create(&PhaseLabel { phase });
                 for us in &window.latencies_us {
@@ -568,10 +589,10 @@ pub struct HttpError {
 
 fn split_http_url(url: &str) -> Result<(String, String), HttpError> {
     let err = |cause: &str| HttpError {
-        what: "pushing metrics to",
+        what: "sending to",
         url: url.to_string(),
         cause: cause.to_string(),
-        fix: "give --pushgateway as http://HOST:PORT (https is not supported; use a local relay)",
+        fix: "give the URL as http://HOST:PORT[/PATH] (https is not supported; use a local relay)",
     };
     let rest = url.strip_prefix("http://").ok_or_else(|| err("not an http:// URL"))?;
     let (host, path) = rest.split_once('/').map_or((rest, String::new()), |(h, p)| (h, format!("/{p}")));
@@ -606,18 +627,27 @@ fn http(host: &str, request: &[u8]) -> std::io::Result<(u16, String)> {
 /// chaos_harness::report::metrics::push(&m, "http://127.0.0.1:9091", "chaos").unwrap();
 /// ```
 pub fn push(metrics: &Metrics, url: &str, job: &str) -> Result<(), HttpError> {
-    let (host, base) = split_http_url(url)?;
-    let path = format!("{base}/metrics/job/{job}");
-    let body = metrics.encode();
+    let url = format!("{}/metrics/job/{job}", url.trim_end_matches('/'));
+    send("PUT", &url, CONTENT_TYPE, &metrics.encode())
+}
+
+/// `POST`s `body` to a plain `http://` URL (OTLP/HTTP export uses it); `Ok` on a 2xx answer.
+pub fn http_post(url: &str, content_type: &str, body: &str) -> Result<(), HttpError> {
+    send("POST", url, content_type, body)
+}
+
+fn send(method: &str, url: &str, content_type: &str, body: &str) -> Result<(), HttpError> {
+    let (host, path) = split_http_url(url)?;
+    let path = if path.is_empty() { "/".to_string() } else { path };
     let request = format!(
-        "PUT {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: {CONTENT_TYPE}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
     let fail = |cause: String| HttpError {
-        what: "pushing metrics to",
+        what: "sending to",
         url: format!("http://{host}{path}"),
         cause,
-        fix: "check that the Pushgateway runs there (--pushgateway URL)",
+        fix: "check that the receiver (Pushgateway, OTLP collector) runs there",
     };
     match http(&host, request.as_bytes()) {
         Ok((200..=299, _)) => Ok(()),
@@ -691,10 +721,7 @@ mod tests {
         assert_eq!(value(&t, "chaos_request_duration_seconds_count{phase=\"baseline\"}"), Some(3.0));
         assert_eq!(value(&t, "chaos_request_duration_seconds_sum{phase=\"baseline\"}"), Some(0.006));
         assert_eq!(value(&t, "chaos_request_duration_seconds_count{phase=\"fault\"}"), Some(1.0));
-        assert_eq!(
-            value(&t, "chaos_criterion_verdicts_total{criterion=\"no_orphans\",result=\"passed\"}"),
-            Some(1.0)
-        );
+        assert_eq!(value(&t, "chaos_criterion_verdicts_total{criterion=\"no_orphans\",result=\"passed\"}"), Some(1.0));
         assert_eq!(value(&t, "chaos_scenarios_total{scenario=\"kill-web\",result=\"passed\"}"), Some(1.0));
         assert_eq!(value(&t, "chaos_recovery_seconds_count{scenario=\"kill-web\"}"), Some(1.0));
         assert_eq!(value(&t, "chaos_fault_confirmation_seconds_count{kind=\"kill\"}"), Some(1.0));
@@ -726,7 +753,9 @@ mod tests {
                 if let Some((head, body)) = text.split_once("\r\n\r\n") {
                     let len: usize = head
                         .lines()
-                        .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().to_string()))
+                        .find_map(|l| {
+                            l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().to_string())
+                        })
                         .and_then(|v| v.parse().ok())
                         .unwrap();
                     if body.len() >= len {

@@ -9,6 +9,8 @@ pub mod junit;
 pub mod metrics;
 mod model;
 pub mod scenario;
+#[cfg(feature = "metrics")]
+pub mod trace;
 
 use std::time::Duration;
 

@@ -44,7 +44,8 @@ struct Run {
     verdicts: Vec<Verdict>,
     load: Option<LoadRun>,
     final_load: Option<LoadReport>,
-    sampled: usize,
+    /// The requests (by sequence number) already counted in a `LoadSample`.
+    sampled: std::collections::HashSet<u64>,
 }
 
 impl Run {
@@ -89,12 +90,19 @@ impl Run {
     fn sample_load(&mut self) {
         let Some(run) = &self.load else { return };
         let report = run.snapshot();
+        self.sample_from(&report);
+    }
+
+    /// A `LoadSample` for the requests of `report` not sampled yet.
+    fn sample_from(&mut self, report: &LoadReport) {
         let records = report.records();
-        if records.len() <= self.sampled {
+        // Records are in issue order, not completion order: pick the ones not counted yet.
+        let fresh: Vec<&crate::load::RequestRecord> =
+            records.iter().filter(|r| !self.sampled.contains(&r.seq)).collect();
+        if fresh.is_empty() {
             return;
         }
-        let fresh = &records[self.sampled..];
-        self.sampled = records.len();
+        self.sampled.extend(fresh.iter().map(|r| r.seq));
         let ok: Vec<Duration> = fresh.iter().filter(|r| r.outcome.is_ok()).map(|r| r.latency).collect();
         let pct = |q: f64| -> Option<u64> {
             let mut v = ok.clone();
@@ -102,7 +110,7 @@ impl Run {
             v.get(((v.len() as f64 - 1.0) * q).round() as usize).map(|d| d.as_micros() as u64)
         };
         let mut by_outcome = std::collections::BTreeMap::new();
-        for r in fresh {
+        for r in &fresh {
             *by_outcome.entry(r.outcome.kind().to_string()).or_insert(0u64) += 1;
         }
         let window = LoadWindow {
@@ -120,6 +128,8 @@ impl Run {
         if let Some(run) = self.load.take() {
             self.sample_load();
             let report = run.stop().await;
+            // The requests that were in flight at the stop ended since the last sample.
+            self.sample_from(&report);
             self.emit(EventKind::LoadStopped { stats: report.stats() });
             self.final_load = Some(report);
         }
@@ -261,7 +271,7 @@ pub(crate) async fn run(scenario: Scenario<'_>) -> Result<ScenarioOutcome, Scena
         verdicts: Vec::new(),
         load: None,
         final_load: None,
-        sampled: 0,
+        sampled: Default::default(),
     };
     run.emit(EventKind::ScenarioStarted { scenario: name.clone(), seed });
     run.emit(EventKind::PhaseEntered { phase: Phase::Baseline });

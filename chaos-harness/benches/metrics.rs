@@ -18,7 +18,7 @@ use std::time::Duration;
 use chaos_harness::Chaos;
 use chaos_harness::criteria::Criterion;
 use chaos_harness::fault::Fault;
-use chaos_harness::fixture::Command;
+use chaos_harness::fixture::{Command, FixtureHandle};
 use chaos_harness::load::{Call, Load, Outcome};
 use chaos_harness::report::metrics::{Metrics, MetricsServer, http_get};
 

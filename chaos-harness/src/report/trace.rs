@@ -29,6 +29,9 @@ use serde_json::{Value, json};
 
 use crate::observe::{Event, EventKind, Subscriber};
 
+/// A span event: when, its name, its attributes.
+type SpanEvent = (Duration, String, Vec<(String, Value)>);
+
 #[derive(Debug, Clone)]
 struct Span {
     trace_id: String,
@@ -38,7 +41,7 @@ struct Span {
     start: Duration,
     end: Option<Duration>,
     attributes: Vec<(String, Value)>,
-    events: Vec<(Duration, String, Vec<(String, Value)>)>,
+    events: Vec<SpanEvent>,
     error: Option<String>,
 }
 

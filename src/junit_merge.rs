@@ -97,6 +97,9 @@ fn esc(s: &str) -> String {
     s.replace('&', "&amp;").replace('"', "&quot;").replace('<', "&lt;")
 }
 
+/// One suite being merged: its attributes in first-seen order, its summed totals, its bodies.
+type MergedSuite = (Vec<(String, String)>, [f64; 5], Vec<String>);
+
 /// Merges JUnit reports (the XML texts); see the [module docs](self).
 ///
 /// ```
@@ -108,7 +111,7 @@ pub fn merge(inputs: &[String]) -> Result<String, MergeError> {
     }
     // suite name -> (merged attributes in first-seen order, bodies)
     let mut order: Vec<String> = Vec::new();
-    let mut merged: BTreeMap<String, (Vec<(String, String)>, [f64; 5], Vec<String>)> = BTreeMap::new();
+    let mut merged: BTreeMap<String, MergedSuite> = BTreeMap::new();
     for (index, xml) in inputs.iter().enumerate() {
         let ss = suites(xml).map_err(|cause| MergeError::NotJUnit { index, cause })?;
         for s in ss {

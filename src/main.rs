@@ -3,6 +3,7 @@
 //! ```text
 //! chaos [-q|-v] [--color auto|always|never] COMMAND
 //! chaos run [--report DIR] [--cycles N] [--defect NAME]... [--only NAME]... [--format text|json]
+//!           [--metrics-addr ADDR] [--metrics-linger DUR] [--metrics-file PATH] [--pushgateway URL] [--trace-file PATH]
 //! chaos list [--format text|json]                                 the built-in scenarios
 //! chaos report [DIR] | --compare OLD NEW [--format text|json]     re-render a saved run, or compare two
 //! chaos doctor [--format text|json]                               what this machine lacks, and the fix

@@ -15,6 +15,8 @@ use std::time::{Duration, Instant};
 use chaos_harness::Chaos;
 use chaos_harness::fixture::snakepit::Defect;
 use chaos_harness::observe::{Event, EventKind};
+use chaos_harness::report::metrics::{self, Metrics, MetricsServer};
+use chaos_harness::report::trace::{self, TraceRecorder, TraceSink};
 use chaos_harness::report::{RunReport, TestRecord, TestStatus, csv, history, html, junit};
 use chaos_harness::runner::OneTest;
 use chaos_harness::safety::interrupt::{self, Interrupted};
@@ -45,6 +47,22 @@ pub struct RunArgs {
     /// Output format of the summary on stdout (progress always goes to stderr).
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
+    /// Serve Prometheus metrics on http://ADDR/metrics for the length of the run.
+    #[arg(long, value_name = "ADDR")]
+    metrics_addr: Option<std::net::SocketAddr>,
+    /// Keep serving /metrics this long after the last scenario (so a scrape sees the final values).
+    #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = humantime::parse_duration)]
+    metrics_linger: Duration,
+    /// Write the final metrics exposition to PATH (node-exporter textfile collector style).
+    #[arg(long, value_name = "PATH")]
+    metrics_file: Option<PathBuf>,
+    /// Push the final metrics to this Prometheus Pushgateway (http://HOST:PORT), job `chaos`.
+    #[arg(long, value_name = "URL")]
+    pushgateway: Option<String>,
+    /// Append each scenario's spans (OTLP JSON, one request per line) to PATH; with
+    /// OTEL_EXPORTER_OTLP_ENDPOINT set they go to that OTLP/HTTP endpoint instead.
+    #[arg(long, value_name = "PATH")]
+    trace_file: Option<PathBuf>,
 }
 
 fn parse_defect(s: &str) -> Result<Defect, String> {
@@ -217,6 +235,19 @@ pub fn run(args: RunArgs, ui: Ui) -> ExitCode {
         );
     }
     let progress = Arc::new(Progress::new(u64::from(total), ui));
+    let metrics = Metrics::new();
+    let server = match args.metrics_addr.map(|addr| MetricsServer::start(addr, metrics.clone())).transpose() {
+        Ok(server) => server,
+        Err(e) => {
+            eprintln!("{} {e}", style("error:").red().bold());
+            return ExitCode::from(2);
+        }
+    };
+    if let Some(s) = &server
+        && !ui.quiet
+    {
+        eprintln!("chaos run: metrics on http://{}/metrics", s.addr());
+    }
     let started = Instant::now();
     let (mut passed, mut failed) = (0u32, 0u32);
     'cycles: for cycle in 1..=args.cycles {
@@ -228,7 +259,14 @@ pub fn run(args: RunArgs, ui: Ui) -> ExitCode {
             if progress.plain && ui.verbose > 0 {
                 progress.line(&format!("[{:>4}/{total}] {name}: started", passed + failed + 1));
             }
-            let record = run_one(def, &name, seed, &args.defects, Arc::clone(&progress), cycle_tag);
+            let traces = TraceSink::from_env(args.trace_file.as_deref()).map(|sink| (sink, TraceRecorder::new()));
+            let hooks = Hooks { metrics: &metrics, traces: traces.as_ref().map(|(_, r)| r.clone()) };
+            let record = run_one(def, &name, seed, &args.defects, Arc::clone(&progress), cycle_tag, hooks);
+            if let Some((sink, recorder)) = &traces
+                && let Err(e) = trace::export(recorder, sink)
+            {
+                progress.line(&format!("warning: {e}"));
+            }
             if interrupt::signalled().is_some() {
                 // The interrupt handler writes the partial report and exits the process.
                 shared.lock().unwrap_or_else(|e| e.into_inner()).finished.push(record);
@@ -236,6 +274,7 @@ pub fn run(args: RunArgs, ui: Ui) -> ExitCode {
                 break 'cycles;
             }
             let ok = record.status == TestStatus::Passed;
+            metrics.record_test(def.name, ok);
             if ok {
                 passed += 1
             } else {
@@ -259,6 +298,9 @@ pub fn run(args: RunArgs, ui: Ui) -> ExitCode {
         }
     }
     progress.bar.finish_and_clear();
+    if let Err(code) = export_metrics(&args, &metrics, server) {
+        return code;
+    }
     let report = {
         let s = shared.lock().unwrap_or_else(|e| e.into_inner());
         let mut report = s.template.clone();
@@ -384,11 +426,18 @@ fn run_one(
     defects: &[Defect],
     progress: Arc<Progress>,
     prefix: String,
+    hooks: Hooks<'_>,
 ) -> TestRecord {
     let defects = defects.to_vec();
     let test = OneTest::new(name).tags(["snakepit"]).timeout(Duration::from_secs(180)).seed(Some(seed));
     let label = format!("{prefix}{}", def.name);
+    let subscriber = hooks.metrics.subscriber(def.name);
+    let traces = hooks.traces;
     chaos_harness::runner::run_one(test, move |cx| {
+        cx.events().subscribe(subscriber);
+        if let Some(recorder) = traces {
+            cx.events().subscribe(recorder);
+        }
         let (progress, label) = (Arc::clone(&progress), label.clone());
         cx.events().subscribe(move |e: &Event| {
             let shown = match &e.kind {
@@ -411,6 +460,33 @@ fn run_one(
             }
         })
     })
+}
+
+/// What a scenario run reports to besides the report: metrics and traces.
+struct Hooks<'a> {
+    metrics: &'a Metrics,
+    traces: Option<TraceRecorder>,
+}
+
+/// The metrics at the end of the run: the file, the push, the linger of the server.
+fn export_metrics(args: &RunArgs, metrics: &Metrics, server: Option<MetricsServer>) -> Result<(), ExitCode> {
+    if let Some(path) = &args.metrics_file {
+        metrics.write_textfile(path).map_err(|e| {
+            eprintln!("error: {e}");
+            ExitCode::from(3)
+        })?;
+    }
+    if let Some(url) = &args.pushgateway {
+        metrics::push(metrics, url, "chaos").map_err(|e| {
+            eprintln!("error: {e}");
+            ExitCode::from(3)
+        })?;
+    }
+    if let Some(server) = server {
+        std::thread::sleep(args.metrics_linger);
+        server.stop();
+    }
+    Ok(())
 }
 
 fn write_report(dir: &Path, report: &RunReport, with_history: bool) -> Result<(), chaos_harness::Error> {

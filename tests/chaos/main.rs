@@ -2,10 +2,11 @@
 //! as ripgrep lays out its integration tests.
 
 mod cli;
-mod ergonomics;
 mod cluster;
+mod ergonomics;
 mod model;
 mod network;
+mod observability;
 mod process;
 mod resources;
 mod runner;

@@ -62,6 +62,14 @@ pub struct LoadWindow {
     pub p50_us: Option<u64>,
     /// 99th percentile latency of the successes, microseconds.
     pub p99_us: Option<u64>,
+    /// Requests that ended in the window by outcome kind (`ok`, `error`, `timeout`, ...; see
+    /// [`crate::load::Outcome::kind`]).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub by_outcome: std::collections::BTreeMap<String, u64>,
+    /// The latency of every success in the window, microseconds: what live histograms (the
+    /// metrics exporter) observe. Kept on the live stream only, not serialized.
+    #[serde(skip)]
+    pub latencies_us: Vec<u64>,
 }
 
 /// What happened.
@@ -127,6 +135,10 @@ pub enum EventKind {
     CriterionVerdict {
         /// The criterion as written.
         criterion: String,
+        /// Its registry kind (`no_orphans`, `respawned`, ...; `custom` when unregistered): a
+        /// label with few values, for metrics.
+        #[serde(default)]
+        criterion_kind: String,
         /// Whether it held.
         passed: bool,
         /// What was observed.
@@ -216,7 +228,7 @@ impl fmt::Display for EventKind {
             EventKind::FaultClearFailed { fault, error } => {
                 write!(f, "CLEAR FAILED {fault}: {error} (teardown will undo it from the journal)")
             }
-            EventKind::CriterionVerdict { criterion, passed, detail } => {
+            EventKind::CriterionVerdict { criterion, passed, detail, .. } => {
                 write!(f, "{} {criterion}: {detail}", if *passed { "PASS" } else { "FAIL" })
             }
             EventKind::LoadStarted { load } => write!(f, "load started: {load}"),

@@ -6,8 +6,12 @@ pub mod csv;
 pub mod history;
 pub mod html;
 pub mod junit;
+#[cfg(feature = "metrics")]
+pub mod metrics;
 mod model;
 pub mod scenario;
+#[cfg(feature = "metrics")]
+pub mod trace;
 
 use std::time::Duration;
 

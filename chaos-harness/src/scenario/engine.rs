@@ -19,6 +19,9 @@ use crate::safety::guard::{self, GuardWatch, Tripped};
 use crate::sandbox::Sandbox;
 use crate::sandbox::audit::{self, AuditEntry, By};
 
+/// How often a long wait samples the load ([`EventKind::LoadSample`]).
+const SAMPLE_EVERY: Duration = Duration::from_secs(1);
+
 /// The state of one run.
 struct Run {
     stream: EventStream,
@@ -41,7 +44,8 @@ struct Run {
     verdicts: Vec<Verdict>,
     load: Option<LoadRun>,
     final_load: Option<LoadReport>,
-    sampled: usize,
+    /// The requests (by sequence number) already counted in a `LoadSample`.
+    sampled: std::collections::HashSet<u64>,
 }
 
 impl Run {
@@ -51,6 +55,8 @@ impl Run {
 
     fn enter(&mut self, phase: Phase) {
         if self.phase != phase {
+            // Close the load window at the boundary, so each sample falls in one phase.
+            self.sample_load();
             self.phase = phase.clone();
             self.emit(EventKind::PhaseEntered { phase });
         }
@@ -84,24 +90,37 @@ impl Run {
     fn sample_load(&mut self) {
         let Some(run) = &self.load else { return };
         let report = run.snapshot();
+        self.sample_from(&report);
+    }
+
+    /// A `LoadSample` for the requests of `report` not sampled yet.
+    fn sample_from(&mut self, report: &LoadReport) {
         let records = report.records();
-        if records.len() <= self.sampled {
+        // Records are in issue order, not completion order: pick the ones not counted yet.
+        let fresh: Vec<&crate::load::RequestRecord> =
+            records.iter().filter(|r| !self.sampled.contains(&r.seq)).collect();
+        if fresh.is_empty() {
             return;
         }
-        let fresh = &records[self.sampled..];
-        self.sampled = records.len();
+        self.sampled.extend(fresh.iter().map(|r| r.seq));
         let ok: Vec<Duration> = fresh.iter().filter(|r| r.outcome.is_ok()).map(|r| r.latency()).collect();
         let pct = |q: f64| -> Option<u64> {
             let mut v = ok.clone();
             v.sort_unstable();
             v.get(((v.len() as f64 - 1.0) * q).round() as usize).map(|d| d.as_micros() as u64)
         };
+        let mut by_outcome = std::collections::BTreeMap::new();
+        for r in &fresh {
+            *by_outcome.entry(r.outcome.kind().to_string()).or_insert(0u64) += 1;
+        }
         let window = LoadWindow {
             ok: ok.len() as u64,
             failed: fresh.iter().filter(|r| !r.outcome.is_ok() && r.outcome != crate::load::Outcome::Skipped).count()
                 as u64,
             p50_us: pct(0.5),
             p99_us: pct(0.99),
+            by_outcome,
+            latencies_us: ok.iter().map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX)).collect(),
         };
         self.emit(EventKind::LoadSample { window });
     }
@@ -110,6 +129,8 @@ impl Run {
         if let Some(run) = self.load.take() {
             self.sample_load();
             let report = run.stop().await;
+            // The requests that were in flight at the stop ended since the last sample.
+            self.sample_from(&report);
             self.emit(EventKind::LoadStopped { stats: report.stats() });
             self.final_load = Some(report);
         }
@@ -182,9 +203,10 @@ impl Run {
     async fn expect(&mut self, criteria: &[&Criterion]) -> Vec<Verdict> {
         let cx = self.judge_context();
         let verdicts = join_all(criteria.iter().map(|c| c.judge(&cx))).await;
-        for v in &verdicts {
+        for (v, c) in verdicts.iter().zip(criteria) {
             self.emit(EventKind::CriterionVerdict {
                 criterion: v.criterion.clone(),
+                criterion_kind: c.described().map_or_else(|| "custom".to_string(), |d| d.kind),
                 passed: v.passed,
                 detail: v.detail.clone(),
             });
@@ -250,7 +272,7 @@ pub(crate) async fn run(scenario: Scenario<'_>) -> Result<ScenarioOutcome, Scena
         verdicts: Vec::new(),
         load: None,
         final_load: None,
-        sampled: 0,
+        sampled: Default::default(),
     };
     run.emit(EventKind::ScenarioStarted { scenario: name.clone(), seed });
     run.emit(EventKind::PhaseEntered { phase: Phase::Baseline });
@@ -350,8 +372,17 @@ async fn run_steps(
                 }
             }
             Step::Wait(d) => {
-                if let Err(t) = watch.race(tokio::time::sleep(*d)).await {
-                    return Some(Stop::Guard(t));
+                // Sample the load about once a second while waiting, for live metrics.
+                let until = Instant::now() + *d;
+                loop {
+                    let left = until.saturating_duration_since(Instant::now());
+                    if let Err(t) = watch.race(tokio::time::sleep(left.min(SAMPLE_EVERY))).await {
+                        return Some(Stop::Guard(t));
+                    }
+                    if left <= SAMPLE_EVERY {
+                        break;
+                    }
+                    run.sample_load();
                 }
                 run.window_start = Instant::now();
             }

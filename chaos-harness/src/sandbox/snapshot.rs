@@ -61,7 +61,7 @@ impl ProcSnapshot {
     /// Reads an owned process now; `None` if that exact process (pid + start time) is gone.
     ///
     /// ```
-    /// use chaos_harness::{observe::ProcSnapshot, sandbox::OwnedPid};
+    /// use chaos_harness::sandbox::{OwnedPid, snapshot::ProcSnapshot};
     /// assert!(ProcSnapshot::take(&OwnedPid { pid: i32::MAX, start_time: 0, fixture: "x".into() }).is_none());
     /// ```
     pub fn take(p: &OwnedPid) -> Option<Self> {

@@ -22,7 +22,8 @@ pub const TOXIPROXY_URL: &str = "TOXIPROXY_URL";
 /// Where network faults are injected: the embedded proxies or an external Toxiproxy.
 ///
 /// ```
-/// use chaos_harness::topology::{ProxyBackend, ProxyRegistry, Stream, Toxic, ToxicKind};
+/// use chaos_harness::topology::ProxyBackend;
+/// use chaos_proxy::{ProxyRegistry, Stream, Toxic, ToxicKind};
 /// # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let backend = ProxyBackend::Embedded(ProxyRegistry::new(1));
 /// let info = backend.create_proxy("db", "127.0.0.1:0", "127.0.0.1:5432").await?;
@@ -73,7 +74,7 @@ impl ProxyBackend {
     ///
     /// ```
     /// let b = chaos_harness::topology::ProxyBackend::Embedded(
-    ///     chaos_harness::topology::ProxyRegistry::new(0));
+    ///     chaos_proxy::ProxyRegistry::new(0));
     /// assert!(!b.is_external());
     /// ```
     pub fn is_external(&self) -> bool {
@@ -83,7 +84,8 @@ impl ProxyBackend {
     /// Create an enabled proxy (409 if the name exists). Returns it with its bound listen address.
     ///
     /// ```
-    /// # use chaos_harness::topology::{ProxyBackend, ProxyRegistry};
+    /// # use chaos_harness::topology::ProxyBackend;
+    /// # use chaos_proxy::ProxyRegistry;
     /// # #[tokio::main] async fn main() {
     /// let b = ProxyBackend::Embedded(ProxyRegistry::new(0));
     /// let p = b.create_proxy("db", "127.0.0.1:0", "127.0.0.1:9").await.unwrap();
@@ -105,7 +107,8 @@ impl ProxyBackend {
     /// One proxy (404 if missing).
     ///
     /// ```
-    /// # use chaos_harness::topology::{ProxyBackend, ProxyRegistry};
+    /// # use chaos_harness::topology::ProxyBackend;
+    /// # use chaos_proxy::ProxyRegistry;
     /// # #[tokio::main] async fn main() {
     /// let b = ProxyBackend::Embedded(ProxyRegistry::new(0));
     /// assert_eq!(b.proxy("x").await.unwrap_err().status(), 404);
@@ -121,7 +124,8 @@ impl ProxyBackend {
     /// All proxies, sorted by name.
     ///
     /// ```
-    /// # use chaos_harness::topology::{ProxyBackend, ProxyRegistry};
+    /// # use chaos_harness::topology::ProxyBackend;
+    /// # use chaos_proxy::ProxyRegistry;
     /// # #[tokio::main] async fn main() {
     /// let b = ProxyBackend::Embedded(ProxyRegistry::new(0));
     /// assert!(b.proxies().await.unwrap().is_empty());
@@ -137,7 +141,8 @@ impl ProxyBackend {
     /// Delete a proxy (closes its connections).
     ///
     /// ```
-    /// # use chaos_harness::topology::{ProxyBackend, ProxyRegistry};
+    /// # use chaos_harness::topology::ProxyBackend;
+    /// # use chaos_proxy::ProxyRegistry;
     /// # #[tokio::main] async fn main() {
     /// let b = ProxyBackend::Embedded(ProxyRegistry::new(0));
     /// assert_eq!(b.delete_proxy("x").await.unwrap_err().status(), 404);
@@ -153,7 +158,8 @@ impl ProxyBackend {
     /// Enable (accept connections) or disable (refuse new ones, close open ones).
     ///
     /// ```
-    /// # use chaos_harness::topology::{ProxyBackend, ProxyRegistry};
+    /// # use chaos_harness::topology::ProxyBackend;
+    /// # use chaos_proxy::ProxyRegistry;
     /// # #[tokio::main] async fn main() {
     /// let b = ProxyBackend::Embedded(ProxyRegistry::new(0));
     /// b.create_proxy("db", "127.0.0.1:0", "127.0.0.1:9").await.unwrap();
@@ -171,7 +177,8 @@ impl ProxyBackend {
     /// Partial update of a proxy (Toxiproxy's `POST /proxies/{name}`).
     ///
     /// ```
-    /// # use chaos_harness::topology::{ProxyBackend, ProxyRegistry, ProxyUpdate};
+    /// # use chaos_harness::topology::ProxyBackend;
+    /// # use chaos_proxy::{ProxyRegistry, ProxyUpdate};
     /// # #[tokio::main] async fn main() {
     /// let b = ProxyBackend::Embedded(ProxyRegistry::new(0));
     /// b.create_proxy("db", "127.0.0.1:0", "127.0.0.1:9").await.unwrap();
@@ -189,7 +196,8 @@ impl ProxyBackend {
     /// Add a toxic to a proxy.
     ///
     /// ```
-    /// # use chaos_harness::topology::{ProxyBackend, ProxyRegistry, Stream, Toxic, ToxicKind};
+    /// # use chaos_harness::topology::ProxyBackend;
+    /// # use chaos_proxy::{ProxyRegistry, Stream, Toxic, ToxicKind};
     /// # #[tokio::main] async fn main() {
     /// let b = ProxyBackend::Embedded(ProxyRegistry::new(0));
     /// let t = Toxic::new(ToxicKind::Timeout { timeout: 0 }, Stream::Upstream);
@@ -206,7 +214,8 @@ impl ProxyBackend {
     /// Replace the attributes and toxicity of the toxic named `toxic.name`.
     ///
     /// ```
-    /// # use chaos_harness::topology::{ProxyBackend, ProxyRegistry, Stream, Toxic, ToxicKind};
+    /// # use chaos_harness::topology::ProxyBackend;
+    /// # use chaos_proxy::{ProxyRegistry, Stream, Toxic, ToxicKind};
     /// # #[tokio::main] async fn main() {
     /// let b = ProxyBackend::Embedded(ProxyRegistry::new(0));
     /// b.create_proxy("db", "127.0.0.1:0", "127.0.0.1:9").await.unwrap();
@@ -225,7 +234,8 @@ impl ProxyBackend {
     /// Remove one toxic.
     ///
     /// ```
-    /// # use chaos_harness::topology::{ProxyBackend, ProxyRegistry};
+    /// # use chaos_harness::topology::ProxyBackend;
+    /// # use chaos_proxy::ProxyRegistry;
     /// # #[tokio::main] async fn main() {
     /// let b = ProxyBackend::Embedded(ProxyRegistry::new(0));
     /// b.create_proxy("db", "127.0.0.1:0", "127.0.0.1:9").await.unwrap();
@@ -242,7 +252,8 @@ impl ProxyBackend {
     /// The toxics of a proxy.
     ///
     /// ```
-    /// # use chaos_harness::topology::{ProxyBackend, ProxyRegistry};
+    /// # use chaos_harness::topology::ProxyBackend;
+    /// # use chaos_proxy::ProxyRegistry;
     /// # #[tokio::main] async fn main() {
     /// let b = ProxyBackend::Embedded(ProxyRegistry::new(0));
     /// assert_eq!(b.toxics("x").await.unwrap_err().status(), 404);
@@ -258,7 +269,8 @@ impl ProxyBackend {
     /// Counters of a toxic; `None` for an external Toxiproxy, which does not count.
     ///
     /// ```
-    /// # use chaos_harness::topology::{ProxyBackend, ProxyRegistry, Stream, Toxic, ToxicKind};
+    /// # use chaos_harness::topology::ProxyBackend;
+    /// # use chaos_proxy::{ProxyRegistry, Stream, Toxic, ToxicKind};
     /// # #[tokio::main] async fn main() {
     /// let b = ProxyBackend::Embedded(ProxyRegistry::new(0));
     /// b.create_proxy("db", "127.0.0.1:0", "127.0.0.1:9").await.unwrap();
@@ -282,7 +294,8 @@ impl ProxyBackend {
     /// Toxiproxy's reset: enable every proxy, remove every toxic.
     ///
     /// ```
-    /// # use chaos_harness::topology::{ProxyBackend, ProxyRegistry};
+    /// # use chaos_harness::topology::ProxyBackend;
+    /// # use chaos_proxy::ProxyRegistry;
     /// # #[tokio::main] async fn main() {
     /// ProxyBackend::Embedded(ProxyRegistry::new(0)).reset().await.unwrap();
     /// # }
@@ -297,7 +310,8 @@ impl ProxyBackend {
     /// The server's version string.
     ///
     /// ```
-    /// # use chaos_harness::topology::{ProxyBackend, ProxyRegistry};
+    /// # use chaos_harness::topology::ProxyBackend;
+    /// # use chaos_proxy::ProxyRegistry;
     /// # #[tokio::main] async fn main() {
     /// let v = ProxyBackend::Embedded(ProxyRegistry::new(0)).version().await.unwrap();
     /// assert!(v.starts_with("2."));

@@ -123,7 +123,7 @@ impl LinkBuilder {
     /// Choose the backend explicitly.
     ///
     /// ```
-    /// use chaos_harness::fault::net::{Link, LinkBackend};
+    /// use chaos_harness::topology::{Link, LinkBackend};
     /// let b = Link::builder("db", "127.0.0.1:5432").backend(LinkBackend::FromEnv);
     /// # let _ = b;
     /// ```
@@ -268,7 +268,7 @@ fn delete_external_blocking(url: &str, name: &str) -> Result<(), String> {
 ///
 /// ```no_run
 /// # async fn f(cx: &mut chaos_harness::Chaos) -> chaos_harness::ChaosResult {
-/// use chaos_harness::fault::{Fault, net::Link};
+/// use chaos_harness::{fault::Fault, topology::Link};
 /// use std::time::Duration;
 /// let link = Link::start(cx.sandbox(), "db", "127.0.0.1:5432").await?;
 /// cx.scenario("db link down for 2 s")

@@ -33,6 +33,12 @@ fn ignored_with_reason() {}
 #[chaos_test(requires = ["root", "cgroups", "freezer", "netns", "nft", "elixir", "python3", "tmpfs"])]
 fn every_capability() {}
 
+/// The custom capability `open_ended_capabilities` requires, always present here.
+fn big_disk() -> Result<(), String> {
+    Ok(())
+}
+chaos_harness::capability!("big-disk", big_disk);
+
 #[chaos_test(requires = ["bin:haproxy", "custom:big-disk", "root"])]
 fn open_ended_capabilities() {}
 

@@ -198,16 +198,27 @@ pub fn path() -> Option<PathBuf> {
     }
 }
 
-/// `<cargo target dir>/chaos-audit.jsonl` (the nearest ancestor of the executable holding
-/// `CACHEDIR.TAG`), else `<system temp dir>/chaos-audit.jsonl`.
+/// `<cargo target dir>/chaos-audit.jsonl`: the nearest ancestor of the executable holding
+/// `CACHEDIR.TAG`; for programs cargo runs from elsewhere (doctests run from a temp dir),
+/// `$CARGO_TARGET_DIR` or the `target/` dir above `$CARGO_MANIFEST_DIR`; else
+/// `<system temp dir>/chaos-audit.jsonl`.
 ///
 /// ```
 /// assert!(chaos_harness::sandbox::audit::default_path().ends_with("chaos-audit.jsonl"));
 /// ```
 pub fn default_path() -> PathBuf {
+    let is_target = |d: &Path| d.join("CACHEDIR.TAG").is_file();
     let exe = std::env::current_exe().ok();
-    exe.as_deref()
-        .and_then(|e| e.ancestors().skip(1).find(|d| d.join("CACHEDIR.TAG").is_file()))
+    let from_exe = exe.as_deref().and_then(|e| e.ancestors().skip(1).find(|d| is_target(d)).map(Path::to_path_buf));
+    let from_cargo = || {
+        let explicit = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).filter(|d| is_target(d));
+        explicit.or_else(|| {
+            let manifest = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR")?);
+            manifest.ancestors().map(|d| d.join("target")).find(|d| is_target(d))
+        })
+    };
+    from_exe
+        .or_else(from_cargo)
         .map(|d| d.join(DEFAULT_FILE_NAME))
         .unwrap_or_else(|| std::env::temp_dir().join(DEFAULT_FILE_NAME))
 }

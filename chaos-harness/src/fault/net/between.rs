@@ -97,17 +97,6 @@ fn ruleset(table: &str, plan: &Plan, kind: Kind) -> String {
     format!("table {FAMILY} {table} {{\n{chains}}}\n")
 }
 
-fn counted(listing: &str) -> u64 {
-    listing
-        .lines()
-        .filter_map(|l| {
-            let mut w = l.split_whitespace().skip_while(|w| *w != "packets");
-            w.next()?;
-            w.next()?.parse::<u64>().ok()
-        })
-        .sum()
-}
-
 impl BetweenMembers {
     fn plans(&self) -> Vec<Plan> {
         let addrs = |ms: &[Member]| ms.iter().map(Member::addr).collect::<Vec<_>>();
@@ -292,7 +281,7 @@ impl Active {
         self.tables
             .iter()
             .filter_map(|t| t.ns.nft_run(&self.nft, &["list", "table", FAMILY, &t.name], None).ok())
-            .map(|l| counted(&l))
+            .map(|l| super::nft::counted_packets(&l))
             .sum()
     }
 }

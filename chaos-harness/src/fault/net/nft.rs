@@ -23,7 +23,7 @@ use crate::topology::Netns;
 use crate::topology::netns::{NS_IF, PROBE_TIMEOUT, ProbeResult, probe, probe_until_answered};
 
 /// Sum of the packet counters in an `nft list table` listing.
-fn counted_packets(listing: &str) -> u64 {
+pub(super) fn counted_packets(listing: &str) -> u64 {
     listing
         .lines()
         .filter_map(|l| {

@@ -203,6 +203,10 @@ fn open(page: &Path, screenshot: &Path) -> Opened {
         .unwrap()
         .iter()
         .filter(|r| {
+            // A connection that sent no request line (Chromium preconnects) carried nothing.
+            if r.trim().is_empty() {
+                return false;
+            }
             let host = r.split_whitespace().nth(1).unwrap_or_default();
             let host = host.trim_start_matches("http://").split(['/', ':']).next().unwrap_or_default();
             !BROWSER_OWN.iter().any(|d| host == *d || host.ends_with(&format!(".{d}")))

@@ -6,7 +6,10 @@
 use std::time::Duration;
 
 use anyhow::{Context, ensure};
+use chaos_harness::BoxFuture;
 use chaos_harness::Chaos;
+use chaos_harness::criteria::{Judge, JudgeContext, Verdict};
+use chaos_harness::load::{Call, Load, Outcome};
 use chaos_harness::observe::{EventKind, Phase};
 use chaos_harness::prelude::*;
 use chaos_harness::scenario::{ScenarioError, ScenarioOutcome, ScenarioSpec};
@@ -170,5 +173,54 @@ async fn a_scenario_timeout_stops_the_steps_and_fails(cx: &mut Chaos) -> ChaosRe
         .context("a scenario past its timeout must fail")?;
     let ScenarioError::AbortedByGuard(out) = &err else { anyhow::bail!("expected a stop, got {err}") };
     ensure!(out.aborted_by_guard.as_deref().is_some_and(|g| g.contains("longer than its timeout of 300ms")), "{out}");
+    Ok(())
+}
+
+/// A criterion whose preparation takes a while, as a baseline snapshot of many processes does.
+struct SlowToPrepare;
+
+impl Judge for SlowToPrepare {
+    fn describe(&self) -> String {
+        "nothing (prepares for 150 ms)".into()
+    }
+
+    fn prepare(&self, _cx: &JudgeContext) {
+        std::thread::sleep(Duration::from_millis(150));
+    }
+
+    fn judge<'a>(&'a self, _cx: &'a JudgeContext) -> BoxFuture<'a, Verdict> {
+        Box::pin(async move { Verdict { criterion: self.describe(), passed: true, detail: "prepared".into() } })
+    }
+}
+
+/// A load's records and the scenario's events share one clock: a request cannot be sent before
+/// the load started nor end after it stopped, however long the scenario took to get to the
+/// load. (Records counted from the load's own start were early on the scenario clock, which
+/// put a request that ended just after an injection "before" it.)
+#[chaos_test(tags = ["model"], timeout = "20s")]
+async fn load_records_share_the_scenario_clock(cx: &mut Chaos) -> ChaosResult {
+    let call = Call::new(|_| async {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+        Outcome::Ok
+    });
+    let out = cx
+        .scenario("one clock")
+        .load(Load::constant_rate(200), call)
+        .wait(Duration::from_millis(300))
+        .expect(Criterion::new(SlowToPrepare))
+        .stop_load()
+        .run()
+        .await?;
+    let started = out.first(|k| matches!(k, EventKind::LoadStarted { .. })).context("no LoadStarted")?.at;
+    let stopped = out.first(|k| matches!(k, EventKind::LoadStopped { .. })).context("no LoadStopped")?.at;
+    ensure!(started >= Duration::from_millis(150), "the criterion prepared before the load started: {out}");
+    let report = out.load_report.as_ref().context("no load report")?;
+    let issued: Vec<_> = report.records().iter().filter(|r| r.outcome != Outcome::Skipped).collect();
+    ensure!(issued.len() > 10 && issued.len() == report.records().len(), "the load ran, on schedule: {out}");
+    for r in issued {
+        ensure!(r.sent >= started, "request #{} sent at {:?}, before the load started at {started:?}", r.seq, r.sent);
+        ensure!(r.ended <= stopped, "request #{} ended at {:?}, after the load stopped at {stopped:?}", r.seq, r.ended);
+        ensure!(r.intended >= started, "request #{} due at {:?}, before the load started", r.seq, r.intended);
+    }
     Ok(())
 }

@@ -139,14 +139,18 @@ fn counts_ended(r: &LoadReport, t: Duration) -> (usize, usize) {
     tally(r.records().iter().filter(|x| x.ended < t))
 }
 
+/// (ok, failed) of the requests issued; a tick the generator never issued ([`Outcome::Skipped`],
+/// e.g. one due just before the load stopped while the machine was busy) is neither.
 fn tally<'a>(records: impl Iterator<Item = &'a chaos_harness::load::RequestRecord>) -> (usize, usize) {
-    records.fold((0, 0), |(ok, bad), x| if x.outcome.is_ok() { (ok + 1, bad) } else { (ok, bad + 1) })
+    records
+        .filter(|x| x.outcome != Outcome::Skipped)
+        .fold((0, 0), |(ok, bad), x| if x.outcome.is_ok() { (ok + 1, bad) } else { (ok, bad + 1) })
 }
 
 fn first_failure(r: &LoadReport, (from, to): (Duration, Duration)) -> String {
     r.records()
         .iter()
-        .find(|x| x.sent >= from && x.sent < to && !x.outcome.is_ok())
+        .find(|x| x.sent >= from && x.sent < to && !x.outcome.is_ok() && x.outcome != Outcome::Skipped)
         .map(|x| format!("#{} at +{} ms: {:?}", x.seq, x.sent.as_millis(), x.outcome))
         .unwrap_or_default()
 }

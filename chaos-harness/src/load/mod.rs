@@ -452,10 +452,23 @@ impl Load {
 
     /// Starts the load. Must be called inside a tokio runtime.
     pub fn start(&self, call: Call) -> LoadRun {
+        let now = Instant::now();
+        self.launch(call, now, now)
+    }
+
+    /// Starts the load now, with its records' times measured from `t0` (a scenario's start, so
+    /// that the records and the scenario's events share one clock). `t0` must not be in the
+    /// future; the open-loop schedule counts from now.
+    pub(crate) fn start_on_clock(&self, call: Call, t0: Instant) -> LoadRun {
+        let now = Instant::now();
+        self.launch(call, t0.min(now), now)
+    }
+
+    fn launch(&self, call: Call, started_at: Instant, schedule: Instant) -> LoadRun {
         let (stop_tx, stop_rx) = watch::channel(None);
         let sink = Arc::new(Sink::new(self.max_records));
-        let started_at = Instant::now();
-        let driver = tokio::spawn(drive(self.clone(), call, stop_rx, Arc::clone(&sink), started_at));
+        let clock = Clock { t0: started_at, schedule };
+        let driver = tokio::spawn(drive(self.clone(), call, stop_rx, Arc::clone(&sink), clock));
         LoadRun { stop: stop_tx, driver: Some(driver), sink, started_at }
     }
 }
@@ -539,7 +552,15 @@ async fn pause(d: Duration, stop: &mut watch::Receiver<Option<Instant>>) -> bool
     !stopped && stop.borrow().is_none()
 }
 
-async fn drive(spec: Load, call: Call, mut stop: watch::Receiver<Option<Instant>>, sink: Arc<Sink>, t0: Instant) {
+/// The load's clock: records' times count from `t0`, the open-loop schedule from `schedule`.
+#[derive(Clone, Copy)]
+struct Clock {
+    t0: Instant,
+    schedule: Instant,
+}
+
+async fn drive(spec: Load, call: Call, mut stop: watch::Receiver<Option<Instant>>, sink: Arc<Sink>, clock: Clock) {
+    let Clock { t0, schedule } = clock;
     let mut tasks = JoinSet::new();
     let timeout = spec.timeout;
     match spec.shape {
@@ -556,8 +577,11 @@ async fn drive(spec: Load, call: Call, mut stop: watch::Receiver<Option<Instant>
             let mut seq = 0u64;
             let mut ticks = profile.ticks();
             let mut next = ticks.next();
-            while let Some(at) = next {
-                let when = t0 + at;
+            // The records' times count from `t0` (the clock they share with a scenario's
+            // events, which may have started a little earlier).
+            let offset = schedule.saturating_duration_since(t0);
+            while let Some(tick) = next {
+                let (when, at) = (schedule + tick, offset + tick);
                 if let Some(stopped_at) = *stop.borrow() {
                     // Ticks due before the stop that the generator never reached were skipped.
                     if when < stopped_at {

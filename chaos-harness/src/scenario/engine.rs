@@ -296,7 +296,8 @@ pub(crate) async fn run(scenario: Scenario<'_>) -> Result<ScenarioOutcome, Scena
     }
     if let Some((spec, call)) = load {
         run.emit(EventKind::LoadStarted { load: spec.described().to_string() });
-        run.load = Some(spec.start(call));
+        // The records' times then count from the scenario's start, like its events and phases.
+        run.load = Some(spec.start_on_clock(call, run.t0));
     }
     let stop = match timeout {
         Some(limit) => {

@@ -65,6 +65,15 @@ fn main() -> std::process::ExitCode {
         .timeout(Duration::from_secs(240))
         .test("scenario_files::twin::worker-sigkill", |cx| twin(cx, "worker-sigkill"))
         .tags(["snakepit", "twin"])
+        .timeout(Duration::from_secs(240))
+        .test("scenario_files::twin::pool-crash", |cx| twin(cx, "pool-crash"))
+        .tags(["snakepit", "twin"])
+        .timeout(Duration::from_secs(240))
+        .test("scenario_files::twin::abandoned-requests", |cx| twin(cx, "abandoned-requests"))
+        .tags(["snakepit", "twin"])
+        .timeout(Duration::from_secs(240))
+        .test("scenario_files::twin::worker-crash-sessions", |cx| twin(cx, "worker-crash-sessions"))
+        .tags(["snakepit", "twin"])
         .timeout(Duration::from_secs(240));
     t.test("scenario_files::cli::validate_broken_copy_exits_1_listing_every_error", validate_broken).tags(["cli"]).run()
 }
@@ -76,9 +85,13 @@ fn twin<'a>(cx: &'a mut Chaos, file: &'static str) -> BoxTestFuture<'a> {
         let verdicts = |o: &chaos_harness::scenario::ScenarioOutcome| -> Vec<bool> {
             o.verdicts.iter().map(|v| v.passed).collect()
         };
+        use snakepit_chaos::scenarios as s;
         let rust = match file {
-            "beam-sigkill" => snakepit_chaos::scenarios::beam_sigkill(cx, &[]).await?,
-            _ => snakepit_chaos::scenarios::worker_sigkill_under_load(cx, &[]).await?,
+            "beam-sigkill" => s::beam_sigkill(cx, &[]).await?,
+            "pool-crash" => s::pool_crash(cx, &[]).await?,
+            "abandoned-requests" => s::abandoned_requests_free_their_workers(cx, &[]).await?,
+            "worker-crash-sessions" => s::worker_crash_keeps_sessions(cx, &[]).await?,
+            _ => s::worker_sigkill_under_load(cx, &[]).await?,
         };
         let rust = match &rust {
             Ok(o) => verdicts(o),

@@ -134,7 +134,8 @@ pub async fn telemetry_through_worker_restart(cx: &mut Chaos, defects: &[Defect]
 
 /// A worker SIGKILLed while a session load creates sessions (50/s, one fresh session per
 /// request, spread over every worker): the worker is replaced, every worker id the pool routes
-/// to answers, and every session acknowledged before the kill reads back (catches
+/// to answers, every session acknowledged before the kill reads back, and requests in a
+/// session still go to its last worker (catches
 /// `ghost_worker`: the dead id stays routable and fails requests; and `lose_sessions`: the
 /// sessions whose last worker died are dropped).
 pub async fn worker_crash_keeps_sessions(cx: &mut Chaos, defects: &[Defect]) -> Verdicts {
@@ -148,6 +149,9 @@ pub async fn worker_crash_keeps_sessions(cx: &mut Chaos, defects: &[Defect]) -> 
         .stop_load()
         .expect(Criterion::no_ghost_workers(&pit).within(secs(3)))
         .expect(Criterion::sessions_survive(&pit).within(secs(3)))
+        // Affinity is judged on an idle pool: after the concurrent checks above, not beside them.
+        .wait(Duration::from_millis(100))
+        .expect(Criterion::session_affinity(&pit))
         .run()
         .await)
 }

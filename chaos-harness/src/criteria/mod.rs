@@ -33,7 +33,7 @@ pub use resource::OomKills;
 #[cfg(feature = "snakepit")]
 pub use snakepit::{
     GenerationNotLeaked, HealthTruthful, Healthy, NoGhostWorkers, NoOrphanedWorkers, PoolRecoversCapacity,
-    SessionsSurvive, TelemetryFlow,
+    SessionAffinity, SessionsSurvive, TelemetryFlow,
 };
 
 use std::sync::Arc;

@@ -184,6 +184,10 @@ const WITHIN: Param = Param::optional("within", K::Duration, "5s", "how long it 
 fn sessions_survive(p: &Params, b: &dyn Bindings) -> Result<Criterion, Error> {
     Ok(Criterion::sessions_survive(pit(p, b)?).within(need_duration(p, "within")?).into())
 }
+fn session_affinity(p: &Params, b: &dyn Bindings) -> Result<Criterion, Error> {
+    let n = p.u64("sample").map_err(param_err)?.unwrap_or(20);
+    Ok(Criterion::session_affinity(pit(p, b)?).sample(usize::try_from(n).unwrap_or(usize::MAX)).into())
+}
 fn pool_recovers_capacity(p: &Params, b: &dyn Bindings) -> Result<Criterion, Error> {
     Ok(Criterion::pool_recovers_capacity(pit(p, b)?).within(need_duration(p, "within")?).into())
 }
@@ -205,6 +209,12 @@ inventory::submit! { CriterionEntry {
     summary: "every session the session_write load got acknowledged before the first fault reads back with its value",
     params: &[PIT, WITHIN],
     build: sessions_survive,
+} }
+inventory::submit! { CriterionEntry {
+    name: "session_affinity",
+    summary: "with the pool idle, a request in each session the session_write load wrote is served by the session's last worker",
+    params: &[PIT, Param::optional("sample", K::Count, "20", "how many sessions to check")],
+    build: session_affinity,
 } }
 inventory::submit! { CriterionEntry {
     name: "pool_recovers_capacity",

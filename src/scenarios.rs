@@ -195,3 +195,19 @@ pub async fn worker_elixir_kill_leaves_no_orphan(cx: &mut Chaos, defects: &[Defe
         .run()
         .await)
 }
+
+/// The session store crashes and restarts (admin API) while sessions are written: every session
+/// acknowledged before the crash reads back (catches `lose_sessions`: sessions live in memory
+/// only and vanish with the store).
+pub async fn session_store_restart_keeps_sessions(cx: &mut Chaos, defects: &[Defect]) -> Verdicts {
+    let pit = cx.start(pit(defects)).await?;
+    Ok(cx
+        .scenario("session store restart: sessions survive")
+        .load(Load::constant_rate(50).timeout(secs(5)), pit.session_writes())
+        .wait(Duration::from_millis(500))
+        .inject(Fault::snakepit_admin(&pit, AdminAction::RestartSessionStore))
+        .stop_load()
+        .expect(Criterion::sessions_survive(&pit).within(secs(3)))
+        .run()
+        .await)
+}

@@ -103,6 +103,11 @@ pub const SCENARIOS: &[ScenarioDef] = &[
         run: |cx, d| Box::pin(scenarios::worker_crash_keeps_sessions(cx, d)),
     },
     ScenarioDef {
+        name: "session-store-restart",
+        about: "restart the session store while sessions are written: every acknowledged session survives",
+        run: |cx, d| Box::pin(scenarios::session_store_restart_keeps_sessions(cx, d)),
+    },
+    ScenarioDef {
         name: "abandoned-requests",
         about: "clients disconnect mid-request: every worker is free again within 2 s",
         run: |cx, d| Box::pin(scenarios::abandoned_requests_free_their_workers(cx, d)),

@@ -266,3 +266,16 @@ async fn catches_orphan_on_kill(cx: &mut Chaos) -> ChaosResult {
         "no orphaned workers",
     )
 }
+
+#[chaos_test(tags = ["process", "snakepit", "sessions"], requires = ["elixir", "cgroups"], timeout = "2m")]
+async fn session_store_restart_keeps_sessions(cx: &mut Chaos) -> ChaosResult {
+    passed(snakepit_chaos::scenarios::session_store_restart_keeps_sessions(cx, &[]).await)
+}
+
+#[chaos_test(tags = ["meta", "snakepit", "sessions"], requires = ["elixir", "cgroups"], timeout = "2m")]
+async fn catches_lose_sessions_on_store_restart(cx: &mut Chaos) -> ChaosResult {
+    caught(
+        snakepit_chaos::scenarios::session_store_restart_keeps_sessions(cx, &[Defect::LoseSessions]).await,
+        "sessions survive",
+    )
+}

@@ -246,3 +246,53 @@ inventory::submit! { CriterionEntry {
     params: &[PIT, Param::optional("over", K::Duration, "2s", "how long to sample")],
     build: health_truthful,
 } }
+
+#[cfg(test)]
+mod tests {
+    use super::super::{self as registry, Bindings};
+    use crate::params::Params;
+
+    /// No fixture is running: lookups by name fail.
+    struct Nothing;
+    impl Bindings for Nothing {
+        fn handle(&self, name: &str) -> Result<&dyn crate::fixture::FixtureHandle, crate::Error> {
+            Err(crate::Error::Config { what: format!("target `{name}`"), cause: "not running".into(), fix: "-".into() })
+        }
+        fn typed(&self, name: &str) -> Result<&(dyn std::any::Any + Send + Sync), crate::Error> {
+            Err(crate::Error::Config { what: format!("target `{name}`"), cause: "not running".into(), fix: "-".into() })
+        }
+        fn names(&self) -> Vec<String> {
+            Vec::new()
+        }
+    }
+
+    #[test]
+    fn pool_integrity_criteria_are_registered_with_their_parameters() {
+        for name in [
+            "sessions_survive",
+            "session_affinity",
+            "pool_recovers_capacity",
+            "no_ghost_workers",
+            "generation_not_leaked",
+            "no_orphaned_workers",
+            "health_truthful",
+        ] {
+            let e = registry::criterion(name).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert!(e.params.iter().any(|p| p.name == "target" && p.required), "{name} takes a target");
+        }
+        let e = registry::criterion("health_truthful").unwrap();
+        let p = registry::validate("criterion", e.name, e.params, &Params::new().with("target", "pit")).unwrap();
+        assert_eq!(p.duration("over").unwrap(), Some(std::time::Duration::from_secs(2)));
+        assert!(registry::call("session_write").is_ok());
+    }
+
+    #[test]
+    fn admin_fault_names_the_nearest_action() {
+        let p = Params::new().with("target", "pit").with("action", "crash_pol");
+        let e = registry::build_fault("snakepit_admin", &p, &Nothing).unwrap_err().to_string();
+        assert!(e.contains("did you mean `crash_pool`"), "{e}");
+        let p = Params::new().with("target", "pit").with("count", 2).with("hold", "300ms");
+        let e = registry::build_fault("abandon_requests", &p, &Nothing).unwrap_err().to_string();
+        assert!(e.contains("`pit`"), "a missing target is named: {e}");
+    }
+}

@@ -186,7 +186,10 @@ fn sessions_survive(p: &Params, b: &dyn Bindings) -> Result<Criterion, Error> {
 }
 fn session_affinity(p: &Params, b: &dyn Bindings) -> Result<Criterion, Error> {
     let n = p.u64("sample").map_err(param_err)?.unwrap_or(20);
-    Ok(Criterion::session_affinity(pit(p, b)?).sample(usize::try_from(n).unwrap_or(usize::MAX)).into())
+    Ok(Criterion::session_affinity(pit(p, b)?)
+        .sample(usize::try_from(n).unwrap_or(usize::MAX))
+        .within(need_duration(p, "within")?)
+        .into())
 }
 fn pool_recovers_capacity(p: &Params, b: &dyn Bindings) -> Result<Criterion, Error> {
     Ok(Criterion::pool_recovers_capacity(pit(p, b)?).within(need_duration(p, "within")?).into())
@@ -213,7 +216,11 @@ inventory::submit! { CriterionEntry {
 inventory::submit! { CriterionEntry {
     name: "session_affinity",
     summary: "with the pool idle, a request in each session the session_write load wrote is served by the session's last worker",
-    params: &[PIT, Param::optional("sample", K::Count, "20", "how many sessions to check")],
+    params: &[
+        PIT,
+        Param::optional("sample", K::Count, "20", "how many sessions to check"),
+        Param::optional("within", K::Duration, "5s", "how long to wait for every worker to be ready first"),
+    ],
     build: session_affinity,
 } }
 inventory::submit! { CriterionEntry {

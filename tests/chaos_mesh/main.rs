@@ -126,10 +126,8 @@ fn is_go_duration(s: &str) -> bool {
             return false;
         }
         rest = &rest[digits..];
-        let Some(unit) = ["ns", "us", "µs", "ms", "s", "m", "h"]
-            .iter()
-            .filter(|u| rest.starts_with(**u))
-            .max_by_key(|u| u.len())
+        let Some(unit) =
+            ["ns", "us", "µs", "ms", "s", "m", "h"].iter().filter(|u| rest.starts_with(**u)).max_by_key(|u| u.len())
         else {
             return false;
         };
@@ -230,7 +228,9 @@ fn workflow_rules(w: &Value, errors: &mut Vec<String>) {
             "Serial" | "Parallel" if t["children"].as_array().is_none_or(Vec::is_empty) => {
                 errors.push(format!("template {n}: a {ty} node needs children"));
             }
-            "Suspend" if t.get("deadline").is_none() => errors.push(format!("template {n}: a Suspend needs a deadline")),
+            "Suspend" if t.get("deadline").is_none() => {
+                errors.push(format!("template {n}: a Suspend needs a deadline"))
+            }
             _ if CHAOS_KEYS.iter().any(|(k, _)| *k == ty) => {
                 if embedded != [ty] {
                     errors.push(format!("template {n}: a {ty} node must embed exactly its spec, found {embedded:?}"));
@@ -307,10 +307,13 @@ fn every_mapping_exports_valid_manifests_on_the_timeline() {
     // at 11.5s for 5s, the rest at 30s until the end (90s)
     assert_eq!(t("step-0-kill")["podChaos"]["action"], "container-kill");
     assert_eq!(t("step-0-kill")["podChaos"]["containerNames"], json!(["beam"]));
-    assert_eq!(t("step-1-kill")["podChaos"], json!({
-        "action": "pod-kill", "gracePeriod": 5, "mode": "all",
-        "selector": { "namespaces": ["default"], "labelSelectors": { "app.kubernetes.io/name": "web" } }
-    }));
+    assert_eq!(
+        t("step-1-kill")["podChaos"],
+        json!({
+            "action": "pod-kill", "gracePeriod": 5, "mode": "all",
+            "selector": { "namespaces": ["default"], "labelSelectors": { "app.kubernetes.io/name": "web" } }
+        })
+    );
     assert_eq!(t("at-1-wait")["deadline"], "1s500ms");
     assert_eq!(t("step-3-latency")["deadline"], "10s");
     assert_eq!(t("step-3-latency")["networkChaos"]["selector"]["labelSelectors"]["app.kubernetes.io/name"], "web");
@@ -323,7 +326,10 @@ fn every_mapping_exports_valid_manifests_on_the_timeline() {
     assert_eq!(t("at-3-wait")["deadline"], "30s");
     assert_eq!(t("step-9-packet-loss")["deadline"], "1m");
     assert_eq!(t("step-9-packet-loss")["networkChaos"]["loss"]["loss"], "30");
-    assert_eq!(t("step-11-cpu-burn")["stressChaos"]["selector"]["expressionSelectors"][0]["values"], json!(["pit", "web"]));
+    assert_eq!(
+        t("step-11-cpu-burn")["stressChaos"]["selector"]["expressionSelectors"][0]["values"],
+        json!(["pit", "web"])
+    );
     assert_eq!(t("step-14-kill")["podChaos"]["mode"], "one");
     assert_eq!(t("timeline")["deadline"], "2m");
     // the two kills start together at 0: a Parallel right under the entry
@@ -345,13 +351,55 @@ fn the_validator_rejects_what_the_crds_reject() {
         w["spec"]["templates"].as_array().unwrap().iter().position(|t| t.get("networkChaos").is_some()).unwrap()
     };
     let cases: Vec<(&str, Vec<String>)> = vec![
-        ("unknown field", broken(&|w| { let i = net(w); w["spec"]["templates"][i]["networkChaos"]["latency"] = "1s".into() })),
-        ("bad action", broken(&|w| { let i = net(w); w["spec"]["templates"][i]["networkChaos"]["action"] = "jitter".into() })),
-        ("bad mode", broken(&|w| { let i = net(w); w["spec"]["templates"][i]["networkChaos"]["mode"] = "some".into() })),
-        ("bad direction", broken(&|w| { let i = net(w); w["spec"]["templates"][i]["networkChaos"]["direction"] = "up".into() })),
-        ("bad duration", broken(&|w| { let i = net(w); w["spec"]["templates"][i]["deadline"] = "5 s".into() })),
-        ("missing selector", broken(&|w| { let i = net(w); w["spec"]["templates"][i]["networkChaos"].as_object_mut().unwrap().remove("selector"); })),
-        ("action without its field", broken(&|w| { let i = net(w); w["spec"]["templates"][i]["networkChaos"]["action"] = "loss".into() })),
+        (
+            "unknown field",
+            broken(&|w| {
+                let i = net(w);
+                w["spec"]["templates"][i]["networkChaos"]["latency"] = "1s".into()
+            }),
+        ),
+        (
+            "bad action",
+            broken(&|w| {
+                let i = net(w);
+                w["spec"]["templates"][i]["networkChaos"]["action"] = "jitter".into()
+            }),
+        ),
+        (
+            "bad mode",
+            broken(&|w| {
+                let i = net(w);
+                w["spec"]["templates"][i]["networkChaos"]["mode"] = "some".into()
+            }),
+        ),
+        (
+            "bad direction",
+            broken(&|w| {
+                let i = net(w);
+                w["spec"]["templates"][i]["networkChaos"]["direction"] = "up".into()
+            }),
+        ),
+        (
+            "bad duration",
+            broken(&|w| {
+                let i = net(w);
+                w["spec"]["templates"][i]["deadline"] = "5 s".into()
+            }),
+        ),
+        (
+            "missing selector",
+            broken(&|w| {
+                let i = net(w);
+                w["spec"]["templates"][i]["networkChaos"].as_object_mut().unwrap().remove("selector");
+            }),
+        ),
+        (
+            "action without its field",
+            broken(&|w| {
+                let i = net(w);
+                w["spec"]["templates"][i]["networkChaos"]["action"] = "loss".into()
+            }),
+        ),
         ("dangling child", broken(&|w| w["spec"]["templates"][0]["children"][0] = "nowhere".into())),
         ("bad name", broken(&|w| w["metadata"]["name"] = "Not_A_Name".into())),
         ("bad template type", broken(&|w| w["spec"]["templates"][0]["templateType"] = "Sequence".into())),
@@ -359,7 +407,16 @@ fn the_validator_rejects_what_the_crds_reject() {
     for (what, errors) in cases {
         assert!(!errors.is_empty(), "the validator accepted a manifest with a {what}");
     }
-    for (s, ok) in [("500ms", true), ("1m30s", true), ("1.5h", true), ("2h45m", true), ("", false), ("5", false), ("1 s", false), ("1d", false)] {
+    for (s, ok) in [
+        ("500ms", true),
+        ("1m30s", true),
+        ("1.5h", true),
+        ("2h45m", true),
+        ("", false),
+        ("5", false),
+        ("1 s", false),
+        ("1d", false),
+    ] {
         assert_eq!(is_go_duration(s), ok, "{s:?}");
     }
 }
@@ -377,8 +434,10 @@ fn implied_untranslated(spec: &ScenarioSpec) -> Vec<String> {
                     "kill" => signal == "SIGKILL" || (signal == "SIGTERM" && role.is_none_or(|r| r == "main")),
                     "bandwidth" => params.get("rate_kbps").and_then(Value::as_u64).unwrap_or(0) > 0,
                     "cpu_burn" => true,
-                    f => ["kill_tree", "restart", "latency", "link_down", "partition", "packet_loss", "memory_pressure"]
-                        .contains(&f),
+                    f => {
+                        ["kill_tree", "restart", "latency", "link_down", "partition", "packet_loss", "memory_pressure"]
+                            .contains(&f)
+                    }
                 };
                 if !ok {
                     out.push(format!("inject {fault}"));
@@ -424,7 +483,8 @@ fn every_catalogue_file_exports_valid_manifests() {
                 assert!(yaml.contains(&u.to_string()), "{}: the header does not name {u}", f.display());
             }
             // a scenario with a translatable fault exports a Workflow, one without none
-            let has_fault = l.spec.steps.iter().any(|s| matches!(&s.action, Action::Inject { .. } | Action::Parallel { .. }));
+            let has_fault =
+                l.spec.steps.iter().any(|s| matches!(&s.action, Action::Inject { .. } | Action::Parallel { .. }));
             let all_faults_left = left.iter().filter(|w| w.starts_with("inject ")).count()
                 == l.spec.steps.iter().filter(|s| matches!(s.action, Action::Inject { .. })).count();
             assert_eq!(e.workflow.is_some(), has_fault && !all_faults_left, "{}", f.display());
@@ -438,7 +498,11 @@ fn every_catalogue_file_exports_valid_manifests() {
 fn the_exact_leftovers_of_some_catalogue_files() {
     let leftovers = |rel: &str| -> Vec<String> {
         let l = file::load(&root().join(rel), &FileOptions::default()).unwrap();
-        export_as(&l[0].spec, &l[0].test_name, &Options::default()).untranslated.iter().map(|u| format!("{}: {}", u.at, u.what)).collect()
+        export_as(&l[0].spec, &l[0].test_name, &Options::default())
+            .untranslated
+            .iter()
+            .map(|u| format!("{}: {}", u.at, u.what))
+            .collect()
     };
     assert_eq!(leftovers("fixtures/scenarios/snakepit/beam-sigkill.chaos.toml"), ["step 1: expect no_orphans"]);
     assert_eq!(
@@ -484,19 +548,27 @@ fn render_snapshot_of_a_catalogue_file() {
 #[test]
 fn render_snapshot_of_every_mapping() {
     let e = export(&every_mapping(), &Options::default());
-    insta::assert_snapshot!("every_mapping", render("every-mapping (built in the test)", &[e], &Options::default()).unwrap());
+    insta::assert_snapshot!(
+        "every_mapping",
+        render("every-mapping (built in the test)", &[e], &Options::default()).unwrap()
+    );
 }
 
 fn chaos(args: &[&str]) -> (i32, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_chaos")).args(args).current_dir(root()).output().unwrap();
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
 }
 
 #[test]
 fn the_cli_writes_a_directory_and_says_partial_with_exit_4() {
     let dir = tempfile::tempdir().unwrap();
     let out = format!("{}/out/", dir.path().display());
-    let (code, _, stderr) = chaos(&["export", "--to", "chaos-mesh", "fixtures/scenarios/snakepit/beam-sigkill.chaos.toml", "-o", &out]);
+    let (code, _, stderr) =
+        chaos(&["export", "--to", "chaos-mesh", "fixtures/scenarios/snakepit/beam-sigkill.chaos.toml", "-o", &out]);
     assert_eq!(code, 4, "{stderr}");
     assert!(stderr.contains("step 1: expect no_orphans"), "{stderr}");
     let path: PathBuf = dir.path().join("out/beam-sigkill.yaml");
@@ -510,7 +582,14 @@ fn the_cli_writes_a_directory_and_says_partial_with_exit_4() {
     assert_eq!(code, 0, "{stderr}");
     assert!(stdout.contains("action: pod-kill"), "{stdout}");
 
-    let (code, _, stderr) = chaos(&["export", "--to", "chaos-mesh", "fixtures/scenarios/generic/http-kill.chaos.toml", "--namespace", "Bad_NS"]);
+    let (code, _, stderr) = chaos(&[
+        "export",
+        "--to",
+        "chaos-mesh",
+        "fixtures/scenarios/generic/http-kill.chaos.toml",
+        "--namespace",
+        "Bad_NS",
+    ]);
     assert_eq!(code, 2, "{stderr}");
     let (code, _, _) = chaos(&["export", "--to", "chaos-mesh", "no/such.chaos.toml"]);
     assert_eq!(code, 1);

@@ -193,3 +193,53 @@ async fn fallback_without_cgroups_shows_reduced_guarantee(cx: &mut Chaos) -> Cha
     ensure!(procfs::marked_pids(sb.run_id()).is_empty());
     Ok(())
 }
+
+/// Moves `pid` into the root cgroup of every mounted hierarchy, as a service manager or a
+/// container runtime may do to a process it adopts.
+fn move_out_of_all_cgroups(pid: i32) -> anyhow::Result<()> {
+    for h in chaos_harness::sandbox::cgroup::hierarchies() {
+        let procs = h.mount.join("cgroup.procs");
+        std::fs::write(&procs, pid.to_string()).with_context(|| format!("moving {pid} into {}", procs.display()))?;
+    }
+    Ok(())
+}
+
+/// [reliability] item 6: a fixture's child moved out of all of the fixture's cgroups is still
+/// the fixture's: the kernel's process events followed it from its fork, so it is a member,
+/// `no_orphans` counts it while it lives, and stopping the fixture kills it.
+#[chaos_test(tags = ["process", "safety"], timeout = "60s", requires = ["root", "cgroups"])]
+async fn a_child_moved_out_of_the_cgroups_is_still_the_fixtures(cx: &mut Chaos) -> ChaosResult {
+    let p = cx
+        .start(
+            Command::new("sh")
+                .name("mover")
+                .args(["-c", "(sleep 1000 & echo child $!); exec sleep 1000"])
+                .ready(Probe::log_line("^child ")),
+        )
+        .await?;
+    p.scope().kernel_tracking().map_err(|why| anyhow::anyhow!("no kernel process tracking as root: {why}"))?;
+    let log = std::fs::read_to_string(p.stdout_log())?;
+    let child: i32 = log
+        .lines()
+        .find_map(|l| l.strip_prefix("child "))
+        .and_then(|n| n.trim().parse().ok())
+        .with_context(|| format!("no child pid in {log:?}"))?;
+    let start_time = procfs::start_time(child).context("the child is alive")?;
+    move_out_of_all_cgroups(child)?;
+    ensure!(!p.scope().cgroups().iter().any(|c| c.contains(child)), "the child left every cgroup of the fixture");
+    ensure!(p.scope().members().iter().any(|m| m.pid == child), "a child moved out is still a member");
+    ensure!(p.scope().owns(child).is_ok(), "and still owned: {:?}", p.scope().owns(child).err());
+    let err = cx
+        .scenario("main SIGKILL, the moved child stays")
+        .inject(Fault::kill(p.main()))
+        .expect(Criterion::no_orphans().of(&p).within(Duration::from_millis(300)))
+        .run()
+        .await
+        .err()
+        .context("the moved child outlives its parent: no_orphans must fail")?;
+    let ScenarioError::CriteriaFailed(out) = &err else { bail!("expected a criteria failure, got {err}") };
+    ensure!(out.verdicts[0].detail.contains(&child.to_string()), "the orphan is named: {out}");
+    p.stop().await?;
+    ensure!(procfs::is_gone(child, start_time), "stopping the fixture killed the child moved out of its cgroups");
+    Ok(())
+}

@@ -169,6 +169,12 @@ fn leftovers(pid: u32) -> Vec<String> {
     left
 }
 
+/// The pid of the victim's child moved out of every cgroup, from its info file.
+fn escaped_pid(info: &Path) -> Option<i32> {
+    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(info).ok()?).ok()?;
+    v["escaped_pid"].as_i64().map(|p| p as i32)
+}
+
 fn alive(pid: i32) -> bool {
     procfs::stat(pid).is_some_and(|s| !s.is_dead())
 }
@@ -273,7 +279,7 @@ async fn sigkill_at_20_random_moments_leaves_nothing(cx: &mut Chaos) -> ChaosRes
     let (audit, audit_path) = audit_env(cx);
     let spec = survivor.spec();
     let t_all = Instant::now();
-    let (mut in_force, mut worst) = (0, Duration::ZERO);
+    let (mut in_force, mut worst, mut escapes) = (0, Duration::ZERO, 0);
     for i in 0..20 {
         let mid_setup = i % 4 == 3;
         let delay = Duration::from_millis(if mid_setup {
@@ -292,6 +298,7 @@ async fn sigkill_at_20_random_moments_leaves_nothing(cx: &mut Chaos) -> ChaosRes
         }
         tokio::time::sleep(delay).await;
         let ready = v.info.exists();
+        let escaped = escaped_pid(&v.info);
         let reaper = reaper_of(v.pid());
         v.signal(libc::SIGKILL);
         let killed = Instant::now();
@@ -322,8 +329,14 @@ async fn sigkill_at_20_random_moments_leaves_nothing(cx: &mut Chaos) -> ChaosRes
         let mut left = leftovers(v.pid());
         left.extend(survivor.problems());
         ensure!(left.is_empty(), "kill {i}: after the reaper exited: {left:?}");
+        if let Some(p) = escaped {
+            ensure!(!alive(p), "kill {i}: the child {p} moved out of its fixture's cgroups outlived the victim");
+            escapes += 1;
+        }
         in_force += ready as u32;
     }
+    // As root the kernel's process events are available: every kill in force had an escapee.
+    ensure!(escapes == in_force, "{escapes} of {in_force} kills in force had a child moved out of the cgroups");
     tracing::info!(
         in_force,
         worst_ms = worst.as_millis() as u64,

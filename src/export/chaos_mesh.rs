@@ -200,6 +200,8 @@ struct Chaos {
     template_type: &'static str,
     key: &'static str,
     spec: Value,
+    /// Repeated on a Schedule node (`@every ...`), for at most this long.
+    every: Option<(String, Duration)>,
 }
 
 struct Walk<'a> {
@@ -275,11 +277,33 @@ impl Walk<'_> {
         };
         match result {
             Ok((template_type, key, spec)) => {
-                let c = Chaos { at: at.into(), fault: fault.into(), template_type, key, spec };
+                let every = (fault == "crash_loop").then(|| self.every(at, params));
+                let c = Chaos { at: at.into(), fault: fault.into(), template_type, key, spec, every };
                 self.active.push((self.t, c));
             }
             Err(why) => self.untranslated.push(Untranslated { at: at.into(), what: format!("inject {fault}"), why }),
         }
+    }
+
+    /// A crash loop's period as a cron `@every` (whole seconds: robfig/cron, which Chaos Mesh's
+    /// Schedule uses, runs nothing more often than every second) and how long it lasts.
+    fn every(&mut self, at: &str, params: &Params) -> (String, Duration) {
+        let p = registry::fault("crash_loop")
+            .and_then(|e| registry::validate("fault", "crash_loop", e.params, params))
+            .unwrap_or_default();
+        let every = p.duration("every").ok().flatten().unwrap_or(Duration::from_millis(500));
+        let lasting = p.duration("lasting").ok().flatten().unwrap_or(Duration::from_secs(5));
+        let secs = every.as_secs_f64().ceil().max(1.0) as u64;
+        if Duration::from_secs(secs) != every {
+            self.note(
+                at,
+                format!(
+                    "crash_loop every {}: a Schedule runs at most every second, exported as @every {secs}s",
+                    go_duration(every)
+                ),
+            );
+        }
+        (format!("@every {secs}s"), lasting)
     }
 
     fn note(&mut self, at: &str, text: String) {
@@ -328,7 +352,10 @@ impl Walk<'_> {
             }
             "pause" => Err("Chaos Mesh has no SIGSTOP: pod-failure replaces the container with a pause image, the process does not survive it".into()),
             "freeze" => Err("Chaos Mesh has no cgroup freeze: pod-failure replaces the container with a pause image, the processes do not survive it".into()),
-            "crash_loop" => Err("repeated kills need a Schedule node (`@every`); not exported yet".into()),
+            "crash_loop" => {
+                let kill = Params::new().with("target", &target).with("signal", "SIGKILL");
+                self.translate("kill", &kill)
+            }
             "latency" | "bandwidth" | "link_down" => {
                 let (sel, mut spec) = self.link_selector(&target);
                 let toxicity = p.f64("toxicity").ok().flatten().unwrap_or(1.0);
@@ -538,8 +565,21 @@ fn workflow(name: &str, timeout: Option<Duration>, opts: &Options, done: &[(Dura
         let mut nodes = Vec::new();
         for c in faults {
             let name = dns_label(&format!("{}-{}", c.at, c.fault));
-            let mut t = json!({ "name": name, "templateType": c.template_type, "deadline": deadline });
-            t[c.key] = c.spec.clone();
+            let t = match &c.every {
+                None => {
+                    let mut t = json!({ "name": name, "templateType": c.template_type, "deadline": deadline });
+                    t[c.key] = c.spec.clone();
+                    t
+                }
+                Some((cron, lasting)) => {
+                    let d = go_duration((*end - *start).min(*lasting).max(MIN_NODE));
+                    let mut schedule = json!({
+                        "schedule": cron, "type": c.template_type, "concurrencyPolicy": "Allow", "historyLimit": 1,
+                    });
+                    schedule[c.key] = c.spec.clone();
+                    json!({ "name": name, "templateType": "Schedule", "deadline": d, "schedule": schedule })
+                }
+            };
             nodes.push(t);
         }
         let names: Vec<Value> = nodes.iter().map(|n| n["name"].clone()).collect();
@@ -706,6 +746,8 @@ const KEY_ORDER: &[&str] = &[
     "containerNames",
     "direction",
     "gracePeriod",
+    "schedule",
+    "type",
 ];
 
 fn ordered(v: &Value) -> serde_norway::Value {

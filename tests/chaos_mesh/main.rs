@@ -155,9 +155,11 @@ fn chaos_specs(m: &Value) -> Vec<(String, Value)> {
     }
     let mut out = Vec::new();
     for t in m.pointer("/spec/templates").and_then(Value::as_array).into_iter().flatten() {
-        for (kind, key) in CHAOS_KEYS {
-            if let Some(s) = t.get(*key) {
-                out.push((format!("template {}", t["name"]), json!({ *kind: s })));
+        for holder in [t, &t["schedule"]] {
+            for (kind, key) in CHAOS_KEYS {
+                if let Some(s) = holder.get(*key) {
+                    out.push((format!("template {}", t["name"]), json!({ *kind: s })));
+                }
             }
         }
     }
@@ -231,6 +233,21 @@ fn workflow_rules(w: &Value, errors: &mut Vec<String>) {
             "Suspend" if t.get("deadline").is_none() => {
                 errors.push(format!("template {n}: a Suspend needs a deadline"))
             }
+            "Schedule" => {
+                let s = &t["schedule"];
+                let inner: Vec<&str> =
+                    CHAOS_KEYS.iter().filter(|(_, k)| s.get(*k).is_some()).map(|(k, _)| *k).collect();
+                if s["type"].as_str().is_none_or(|ty| inner != [ty]) {
+                    errors.push(format!(
+                        "template {n}: a Schedule must embed exactly the spec of its type, found {inner:?}"
+                    ));
+                }
+                if t.get("deadline").is_none() || !embedded.is_empty() {
+                    errors.push(format!(
+                        "template {n}: a Schedule node needs a deadline and embeds its chaos in `schedule`"
+                    ));
+                }
+            }
             _ if CHAOS_KEYS.iter().any(|(k, _)| *k == ty) => {
                 if embedded != [ty] {
                     errors.push(format!("template {n}: a {ty} node must embed exactly its spec, found {embedded:?}"));
@@ -290,6 +307,7 @@ fn every_mapping() -> ScenarioSpec {
             { "action": "inject", "fault": "kill_tree", "target": "pit" },
             { "action": "inject", "fault": "restart", "target": "web" },
             { "action": "inject", "fault": "kill", "target": "pit.worker[1]" },
+            { "action": "inject", "fault": "crash_loop", "target": "pit.workers", "every": "500ms", "lasting": "20s" },
             { "action": "wait", "duration": "1m" }
         ]
     }))
@@ -331,6 +349,10 @@ fn every_mapping_exports_valid_manifests_on_the_timeline() {
         json!(["pit", "web"])
     );
     assert_eq!(t("step-14-kill")["podChaos"]["mode"], "one");
+    let crash = t("step-15-crash-loop");
+    assert_eq!((&crash["templateType"], &crash["deadline"]), (&json!("Schedule"), &json!("20s")));
+    assert_eq!(crash["schedule"]["schedule"], "@every 1s");
+    assert_eq!(crash["schedule"]["podChaos"]["action"], "container-kill");
     assert_eq!(t("timeline")["deadline"], "2m");
     // the two kills start together at 0: a Parallel right under the entry
     assert_eq!(t("timeline")["children"], json!(["at-0-together", "at-1", "at-2", "at-3"]));
@@ -403,6 +425,18 @@ fn the_validator_rejects_what_the_crds_reject() {
         ("dangling child", broken(&|w| w["spec"]["templates"][0]["children"][0] = "nowhere".into())),
         ("bad name", broken(&|w| w["metadata"]["name"] = "Not_A_Name".into())),
         ("bad template type", broken(&|w| w["spec"]["templates"][0]["templateType"] = "Sequence".into())),
+        (
+            "schedule of another type",
+            broken(&|w| {
+                let i = w["spec"]["templates"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .position(|t| t.get("schedule").is_some())
+                    .unwrap();
+                w["spec"]["templates"][i]["schedule"]["type"] = "StressChaos".into();
+            }),
+        ),
     ];
     for (what, errors) in cases {
         assert!(!errors.is_empty(), "the validator accepted a manifest with a {what}");
@@ -433,7 +467,7 @@ fn implied_untranslated(spec: &ScenarioSpec) -> Vec<String> {
                 let ok = match fault.as_str() {
                     "kill" => signal == "SIGKILL" || (signal == "SIGTERM" && role.is_none_or(|r| r == "main")),
                     "bandwidth" => params.get("rate_kbps").and_then(Value::as_u64).unwrap_or(0) > 0,
-                    "cpu_burn" => true,
+                    "cpu_burn" | "crash_loop" => true,
                     f => {
                         ["kill_tree", "restart", "latency", "link_down", "partition", "packet_loss", "memory_pressure"]
                             .contains(&f)

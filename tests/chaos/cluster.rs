@@ -411,3 +411,51 @@ async fn partition_then_harness_sigkill_leaves_nothing(cx: &mut Chaos) -> ChaosR
     println!("everything of run {run_id} undone {:.2} s after the SIGKILL", killed.elapsed().as_secs_f64());
     Ok(())
 }
+
+// ---- latency between nodes (a userspace delay line: no netem on this kernel) ----------------
+
+/// The time of one TCP connect from `m` to `to` (refused or accepted: one round trip).
+async fn connect_time(m: &chaos_harness::topology::Member, to: &chaos_harness::topology::Member) -> Duration {
+    let t0 = Instant::now();
+    let answered = m.reaches((to.addr(), chaos_harness::topology::netns::PROBE_PORT).into(), SECS(3)).await;
+    assert!(answered, "{} did not reach {}", m.addr(), to.addr());
+    t0.elapsed()
+}
+
+/// Latency between one member and two others: a round trip between the groups takes at least
+/// twice the delay while it is in force (open connections too), one within the second group
+/// does not, and after the clear the routes and TUN devices are gone and the delay with them.
+#[chaos_test(tags = ["cluster", "network"], requires = ["root", "netns"], timeout = "60s")]
+async fn latency_between_members_delays_only_the_cut_pairs(cx: &mut Chaos) -> anyhow::Result<()> {
+    use chaos_harness::fault::net::delay::DELAY_IF;
+    use chaos_harness::topology::{Bridge, Netns};
+    let lan = Bridge::create(cx.sandbox(), "dl").await?;
+    let mut m = Vec::new();
+    for n in ["dla", "dlb", "dlc"] {
+        m.push(lan.attach(&Netns::create(cx.sandbox(), n).await?).await?);
+    }
+    let delay = Duration::from_millis(80);
+    let before = connect_time(&m[0], &m[1]).await;
+    ensure!(before < delay, "a connect took {before:?} before the fault");
+    let sandbox = cx.sandbox().clone();
+    let fault = Fault::latency_between(&m[..1], &m[1..], delay);
+    let active = fault.inject(FaultContext { sandbox: &sandbox, rng: cx.rng() }).await?;
+    println!("{}", active.confirmation());
+    for (a, b) in [(0, 1), (0, 2), (2, 0)] {
+        let t = connect_time(&m[a], &m[b]).await;
+        ensure!(t >= 2 * delay, "{} -> {} took {t:?} with {delay:?} each way", m[a].addr(), m[b].addr());
+    }
+    let inside = connect_time(&m[1], &m[2]).await;
+    ensure!(inside < delay, "inside the second group a connect took {inside:?}");
+    let routes = m[0].netns().exec("ip", &["route"])?;
+    ensure!(routes.contains(DELAY_IF), "{routes}");
+    let healed = active.clear().await?;
+    println!("{healed}");
+    let after = connect_time(&m[0], &m[1]).await;
+    ensure!(after < delay, "after the clear a connect took {after:?}");
+    for x in &m {
+        let links = x.netns().exec("ip", &["-o", "link"])?;
+        ensure!(!links.contains(DELAY_IF), "{} still has {DELAY_IF}: {links}", x.netns().name());
+    }
+    Ok(())
+}

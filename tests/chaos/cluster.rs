@@ -422,9 +422,60 @@ async fn connect_time(m: &chaos_harness::topology::Member, to: &chaos_harness::t
     t0.elapsed()
 }
 
+/// An echo connection between two members, opened now and kept open: `ping()` sends one byte
+/// and returns the round trip. The sockets are made in threads moved into the namespaces.
+struct Echo(std::sync::mpsc::Sender<std::sync::mpsc::Sender<Duration>>);
+
+impl Echo {
+    fn open(from: &chaos_harness::topology::Member, to: &chaos_harness::topology::Member) -> anyhow::Result<Echo> {
+        use std::io::{Read, Write};
+        fn enter(ns: &str) -> anyhow::Result<()> {
+            let f = std::fs::File::open(format!("/run/netns/{ns}"))?;
+            nix::sched::setns(&f, nix::sched::CloneFlags::CLONE_NEWNET)?;
+            Ok(())
+        }
+        let addr = std::net::SocketAddr::from((to.addr(), 7007));
+        let (server_ns, client_ns) = (to.netns().name().to_string(), from.netns().name().to_string());
+        let (up_tx, up_rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let l = enter(&server_ns).and_then(|_| Ok(std::net::TcpListener::bind(addr)?));
+            let _ = up_tx.send(l.as_ref().map(|_| ()).map_err(|e| e.to_string()));
+            let Ok((mut s, _)) = l.and_then(|l| Ok(l.accept()?)) else { return };
+            let mut b = [0u8; 1];
+            while s.read_exact(&mut b).is_ok() && s.write_all(&b).is_ok() {}
+        });
+        up_rx.recv()?.map_err(|e| anyhow::anyhow!("echo server: {e}"))?;
+        let (tx, rx) = std::sync::mpsc::channel::<std::sync::mpsc::Sender<Duration>>();
+        let (ok_tx, ok_rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let c = enter(&client_ns).and_then(|_| Ok(std::net::TcpStream::connect_timeout(&addr, SECS(3))?));
+            let _ = ok_tx.send(c.as_ref().map(|_| ()).map_err(|e| e.to_string()));
+            let Ok(mut c) = c else { return };
+            let _ = c.set_nodelay(true);
+            let mut b = [7u8; 1];
+            while let Ok(reply) = rx.recv() {
+                let t0 = Instant::now();
+                if c.write_all(&b).and_then(|_| c.read_exact(&mut b)).is_err() {
+                    return;
+                }
+                let _ = reply.send(t0.elapsed());
+            }
+        });
+        ok_rx.recv()?.map_err(|e| anyhow::anyhow!("echo client: {e}"))?;
+        Ok(Echo(tx))
+    }
+
+    async fn ping(&self) -> anyhow::Result<Duration> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        self.0.send(tx)?;
+        Ok(tokio::task::spawn_blocking(move || rx.recv_timeout(SECS(5))).await??)
+    }
+}
+
 /// Latency between one member and two others: a round trip between the groups takes at least
-/// twice the delay while it is in force (open connections too), one within the second group
-/// does not, and after the clear the routes and TUN devices are gone and the delay with them.
+/// twice the delay while it is in force, on a connection opened before the fault as well as on
+/// new ones; one within the second group does not; after the clear the routes and TUN devices
+/// are gone and the delay with them.
 #[chaos_test(tags = ["cluster", "network"], requires = ["root", "netns"], timeout = "60s")]
 async fn latency_between_members_delays_only_the_cut_pairs(cx: &mut Chaos) -> anyhow::Result<()> {
     use chaos_harness::fault::net::delay::DELAY_IF;
@@ -437,6 +488,9 @@ async fn latency_between_members_delays_only_the_cut_pairs(cx: &mut Chaos) -> an
     let delay = Duration::from_millis(80);
     let before = connect_time(&m[0], &m[1]).await;
     ensure!(before < delay, "a connect took {before:?} before the fault");
+    let echo = Echo::open(&m[0], &m[1])?;
+    let open_before = echo.ping().await?;
+    ensure!(open_before < delay, "an echo took {open_before:?} before the fault");
     let sandbox = cx.sandbox().clone();
     let fault = Fault::latency_between(&m[..1], &m[1..], delay);
     let active = fault.inject(FaultContext { sandbox: &sandbox, rng: cx.rng() }).await?;
@@ -445,6 +499,8 @@ async fn latency_between_members_delays_only_the_cut_pairs(cx: &mut Chaos) -> an
         let t = connect_time(&m[a], &m[b]).await;
         ensure!(t >= 2 * delay, "{} -> {} took {t:?} with {delay:?} each way", m[a].addr(), m[b].addr());
     }
+    let open_during = echo.ping().await?;
+    ensure!(open_during >= 2 * delay, "the connection opened before the fault echoed in {open_during:?}");
     let inside = connect_time(&m[1], &m[2]).await;
     ensure!(inside < delay, "inside the second group a connect took {inside:?}");
     let routes = m[0].netns().exec("ip", &["route"])?;
@@ -453,6 +509,8 @@ async fn latency_between_members_delays_only_the_cut_pairs(cx: &mut Chaos) -> an
     println!("{healed}");
     let after = connect_time(&m[0], &m[1]).await;
     ensure!(after < delay, "after the clear a connect took {after:?}");
+    let open_after = echo.ping().await?;
+    ensure!(open_after < delay, "after the clear the open connection echoed in {open_after:?}");
     for x in &m {
         let links = x.netns().exec("ip", &["-o", "link"])?;
         ensure!(!links.contains(DELAY_IF), "{} still has {DELAY_IF}: {links}", x.netns().name());

@@ -147,6 +147,29 @@ async fn minority_partition_healed_with_consistent_sessions(cx: &mut Chaos) -> C
     Ok(())
 }
 
+#[chaos_test(tags = ["cluster"], requires = ["elixir", "cgroups", "netns"], timeout = "4m")]
+async fn slow_links_to_one_node_keep_sessions_consistent(cx: &mut Chaos) -> ChaosResult {
+    let c = three(cx, None).await?;
+    let h = History::new();
+    let load = background_load(&c, &h, SECS(10), cx.seed());
+    // 150 ms each way between n1 and the others: replica calls (1 s timeout) slow down, none fail
+    let slow = Fault::latency_between(&c.members_of(&[0]), &c.members_of(&[1, 2]), Duration::from_millis(150));
+    let mut s = cx
+        .scenario("150 ms latency between n1 and n2+n3 for 6 s under a register workload")
+        .wait(SECS(2))
+        .inject(slow)
+        .wait(SECS(6))
+        .clear_faults();
+    for crit in recovered(&c) {
+        s = s.expect(crit);
+    }
+    s.run().await?;
+    load.await?;
+    c.final_reads(&h, KEYS).await;
+    cx.scenario("history after the slow links").expect(Criterion::consistent_history(&h).min_ok(30)).run().await?;
+    Ok(())
+}
+
 async fn freeze_and_resume(cx: &mut Chaos, frozen: Duration) -> ChaosResult {
     let c = three(cx, None).await?;
     let h = History::new();

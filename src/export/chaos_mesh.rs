@@ -362,10 +362,15 @@ impl Walk<'_> {
                 if fault != "link_down" && toxicity < 1.0 {
                     self.note(&target, format!("toxicity {toxicity} (a share of connections) has no equivalent: netem and tbf act on every packet"));
                 }
-                let direction = match s("stream").as_str() {
-                    "upstream" => "from",
-                    _ => "to",
-                };
+                // Without a `target`, Chaos Mesh's webhook accepts only `to` for netem and tbf
+                // actions: the selected pods' egress, which is the downstream (server to client).
+                let direction = "to";
+                if fault != "link_down" && s("stream") == "upstream" {
+                    self.note(
+                        &target,
+                        format!("stream upstream (client to server): Chaos Mesh shapes the selected pods' egress only (direction to without a target), so the server's replies are {} instead", if fault == "latency" { "delayed" } else { "limited" }),
+                    );
+                }
                 match fault {
                     "latency" => {
                         let latency = p.duration("latency").ok().flatten().unwrap_or_default();
@@ -385,7 +390,7 @@ impl Walk<'_> {
                         spec.insert("action".into(), "bandwidth".into());
                         spec.insert(
                             "bandwidth".into(),
-                            json!({ "rate": format!("{rate}kbps"), "limit": BANDWIDTH_LIMIT, "buffer": BANDWIDTH_BUFFER }),
+                            json!({ "rate": format!("{}bps", rate * 1000), "limit": BANDWIDTH_LIMIT, "buffer": BANDWIDTH_BUFFER }),
                         );
                         spec.insert("direction".into(), direction.into());
                     }
@@ -400,13 +405,15 @@ impl Walk<'_> {
             "partition" | "packet_loss" => {
                 let sel = self.select(&target);
                 let mut spec = sel.spec();
-                spec.insert("direction".into(), "both".into());
                 if fault == "partition" {
                     spec.insert("action".into(), "partition".into());
+                    spec.insert("direction".into(), "both".into());
                 } else {
                     let pct = p.u64("percent").ok().flatten().unwrap_or(0);
                     spec.insert("action".into(), "loss".into());
                     spec.insert("loss".into(), json!({ "loss": pct.to_string() }));
+                    spec.insert("direction".into(), "to".into());
+                    self.note(&target, format!("packet_loss {pct}%: Chaos Mesh drops on the pods' egress only (direction to without a target); the harness drops in and out"));
                 }
                 Ok(("NetworkChaos", "networkChaos", Value::Object(spec)))
             }

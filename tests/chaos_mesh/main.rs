@@ -169,10 +169,64 @@ fn chaos_specs(m: &Value) -> Vec<(String, Value)> {
 /// Rules of the webhooks and the docs beyond the field types.
 fn spec_rules(wrapped: &Value, path: &str, errors: &mut Vec<String>) {
     let (kind, spec) = wrapped.as_object().unwrap().iter().next().unwrap();
-    let mode = spec["mode"].as_str().unwrap_or("");
-    let has_value = spec.get("value").is_some();
-    if matches!(mode, "one" | "all") == has_value {
-        errors.push(format!("{path}: mode {mode} {} a value", if has_value { "takes no" } else { "needs" }));
+    // common_validation.go validatePodSelector: `fixed` needs a positive count, the percent
+    // modes a percentage
+    let value = spec["value"].as_str().and_then(|v| v.parse::<i64>().ok());
+    match spec["mode"].as_str() {
+        Some("fixed") if value.is_none_or(|v| v <= 0) => errors.push(format!("{path}: mode fixed needs a count")),
+        Some("fixed-percent" | "random-max-percent") if value.is_none_or(|v| !(1..=100).contains(&v)) => {
+            errors.push(format!("{path}: a percent mode needs a value from 1 to 100"))
+        }
+        _ => {}
+    }
+    // networkchaos_webhook.go: netem and tbf actions accept `from`/`both` only with a target;
+    // rates are an integer and a unit of ConvertUnitToBytes; percentages parse as floats
+    if kind == "NetworkChaos" && spec["action"] != "partition" {
+        let dir = spec["direction"].as_str().unwrap_or("to");
+        if matches!(dir, "from" | "both") && spec.get("target").is_none() {
+            errors.push(format!("{path}: direction {dir} needs a target for a netem action"));
+        }
+    }
+    if let Some(rate) = spec.pointer("/bandwidth/rate").and_then(Value::as_str) {
+        let ok = ["tbps", "gbps", "mbps", "kbps", "bps"]
+            .iter()
+            .find_map(|u| rate.to_lowercase().strip_suffix(u).map(|n| n.trim().parse::<u64>().is_ok()));
+        if ok != Some(true) {
+            errors.push(format!("{path}: bandwidth rate {rate:?} is not an integer and a unit (bps, kbps, ...)"));
+        }
+    }
+    // stresschaos_webhook.go: workers positive; a memory size is a percentage or what
+    // docker/go-units' FromHumanSize reads (digits, an optional unit letter, i, B)
+    for which in ["cpu", "memory"] {
+        if let Some(w) = spec.pointer(&format!("/stressors/{which}/workers")).and_then(Value::as_i64)
+            && w <= 0
+        {
+            errors.push(format!("{path}: {which} workers must be positive, found {w}"));
+        }
+    }
+    if let Some(size) = spec.pointer("/stressors/memory/size").and_then(Value::as_str) {
+        let human = |t: &str| {
+            let digits = t.trim_end_matches(|c: char| c.is_ascii_alphabetic()).trim_end();
+            let unit = t[t.trim_end_matches(|c: char| c.is_ascii_alphabetic()).len()..].to_lowercase();
+            digits.parse::<f64>().is_ok()
+                && ["", "b", "ib"].iter().any(|rest| {
+                    unit == *rest || "kmgtp".chars().any(|u| unit == format!("{u}{rest}") || unit == format!("{u}"))
+                })
+        };
+        let ok = match size.strip_suffix('%') {
+            Some(p) => p.parse::<u8>().is_ok_and(|p| p <= 100),
+            None => human(size),
+        };
+        if !ok {
+            errors.push(format!("{path}: memory size {size:?} is not a size Chaos Mesh reads"));
+        }
+    }
+    for p in ["/loss/loss", "/loss/correlation", "/delay/correlation"] {
+        if let Some(x) = spec.pointer(p).and_then(Value::as_str)
+            && x.parse::<f32>().is_err()
+        {
+            errors.push(format!("{path}: {p} {x:?} is not a number"));
+        }
     }
     match (kind.as_str(), spec["action"].as_str()) {
         ("NetworkChaos", Some(action)) => {
@@ -335,8 +389,8 @@ fn every_mapping_exports_valid_manifests_on_the_timeline() {
     assert_eq!(t("at-1-wait")["deadline"], "1s500ms");
     assert_eq!(t("step-3-latency")["deadline"], "10s");
     assert_eq!(t("step-3-latency")["networkChaos"]["selector"]["labelSelectors"]["app.kubernetes.io/name"], "web");
-    assert_eq!(t("step-4-bandwidth")["networkChaos"]["direction"], "from");
-    assert_eq!(t("step-4-bandwidth")["networkChaos"]["bandwidth"]["rate"], "100kbps");
+    assert_eq!(t("step-4-bandwidth")["networkChaos"]["direction"], "to");
+    assert_eq!(t("step-4-bandwidth")["networkChaos"]["bandwidth"]["rate"], "100000bps");
     assert_eq!(t("at-1-together")["templateType"], "Parallel");
     assert_eq!(t("at-2-wait")["deadline"], "11s500ms");
     assert_eq!(t("step-7-0-partition")["deadline"], "5s");
@@ -392,6 +446,37 @@ fn the_validator_rejects_what_the_crds_reject() {
             broken(&|w| {
                 let i = net(w);
                 w["spec"]["templates"][i]["networkChaos"]["mode"] = "some".into()
+            }),
+        ),
+        (
+            "direction both without a target",
+            broken(&|w| {
+                let i = net(w);
+                w["spec"]["templates"][i]["networkChaos"]["direction"] = "both".into()
+            }),
+        ),
+        (
+            "bandwidth rate in a unit Chaos Mesh does not parse",
+            broken(&|w| {
+                let i = w["spec"]["templates"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .position(|t| t["name"] == "step-4-bandwidth")
+                    .unwrap();
+                w["spec"]["templates"][i]["networkChaos"]["bandwidth"]["rate"] = "1.5mbit".into()
+            }),
+        ),
+        (
+            "memory size in words",
+            broken(&|w| {
+                let i = w["spec"]["templates"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .position(|t| t.get("stressChaos").is_some())
+                    .unwrap();
+                w["spec"]["templates"][i]["stressChaos"]["stressors"]["memory"]["size"] = "lots".into()
             }),
         ),
         (

@@ -357,7 +357,7 @@ impl Walk<'_> {
                 self.translate("kill", &kill)
             }
             "latency" | "bandwidth" | "link_down" => {
-                let (sel, mut spec) = self.link_selector(&target);
+                let (link_notes, mut spec) = self.link_selector(&target);
                 let toxicity = p.f64("toxicity").ok().flatten().unwrap_or(1.0);
                 if fault != "link_down" && toxicity < 1.0 {
                     self.note(&target, format!("toxicity {toxicity} (a share of connections) has no equivalent: netem and tbf act on every packet"));
@@ -399,7 +399,7 @@ impl Walk<'_> {
                         spec.insert("direction".into(), "both".into());
                     }
                 }
-                self.notes.extend(sel);
+                self.notes.extend(link_notes);
                 Ok(("NetworkChaos", "networkChaos", Value::Object(spec)))
             }
             "partition" | "packet_loss" => {

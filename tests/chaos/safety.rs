@@ -225,6 +225,17 @@ impl Victim {
         }
     }
 
+    /// Waits for the victim to exit, at most [`BUDGET`] after `since` (a signal's sending).
+    fn exit_within(&mut self, since: Instant, what: &str) -> anyhow::Result<std::process::ExitStatus> {
+        loop {
+            if let Some(st) = self.child.try_wait()? {
+                return Ok(st);
+            }
+            ensure!(since.elapsed() < BUDGET, "{what}: the victim still runs {BUDGET:?} later:\n{}", self.output());
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
     fn signal(&self, sig: i32) {
         // SAFETY: plain kill(2) of our own child.
         unsafe { libc::kill(self.child.id() as i32, sig) };
@@ -394,13 +405,7 @@ async fn sigint_at_random_moments_undoes_and_writes_partial_junit(cx: &mut Chaos
         let ready = v.info.exists();
         v.signal(libc::SIGINT);
         let sent = Instant::now();
-        let status = loop {
-            if let Some(st) = v.child.try_wait()? {
-                break st;
-            }
-            ensure!(sent.elapsed() < BUDGET, "SIGINT {i}: the victim still runs {BUDGET:?} later:\n{}", v.output());
-            std::thread::sleep(Duration::from_millis(5));
-        };
+        let status = v.exit_within(sent, &format!("SIGINT {i}"))?;
         if let Err(left) = wait_clean(v.pid(), &survivor, sent) {
             bail!("SIGINT {i} (after {delay:?}, in force: {ready}): left after {BUDGET:?}: {left:#?}\n{}", v.output());
         }
@@ -868,13 +873,7 @@ async fn kill_campaign_leaves_nothing_and_every_decoy_intact(cx: &mut Chaos) -> 
             std::fs::read_to_string(&v.info).ok().and_then(|t| serde_json::from_str(&t).ok());
         v.signal(sig);
         let sent = Instant::now();
-        let status = loop {
-            if let Some(st) = v.child.try_wait()? {
-                break st;
-            }
-            ensure!(sent.elapsed() < BUDGET, "run {i} (signal {sig}): still running {BUDGET:?} later:\n{}", v.output());
-            std::thread::sleep(Duration::from_millis(5));
-        };
+        let status = v.exit_within(sent, &format!("run {i} (signal {sig})"))?;
         let took = wait_clean(v.pid(), &survivor, sent).map_err(|left| {
             anyhow::anyhow!("run {i} (signal {sig}, early {early}, after {delay:?}): left {left:#?}\n{}", v.output())
         })?;

@@ -47,6 +47,10 @@ struct Prometheus {
     child: Child,
     addr: SocketAddr,
     _dir: tempfile::TempDir,
+    /// Unix seconds at which instant queries are evaluated (`None`: now). A target that has
+    /// exited is marked stale at the next failed scrape, and its series vanish from queries
+    /// evaluated after that.
+    eval_at: std::cell::Cell<Option<f64>>,
 }
 
 impl Prometheus {
@@ -70,7 +74,7 @@ impl Prometheus {
             .stderr(log)
             .spawn()
             .context("starting prometheus")?;
-        let p = Self { child, addr, _dir: dir };
+        let p = Self { child, addr, _dir: dir, eval_at: std::cell::Cell::new(None) };
         let deadline = Instant::now() + Duration::from_secs(30);
         while http_get(p.addr, "/-/ready").is_err() {
             ensure!(Instant::now() < deadline, "prometheus not ready within 30 s:\n{}", p.log());
@@ -85,7 +89,8 @@ impl Prometheus {
 
     /// An instant query's result: (labels, value) per series.
     fn query(&self, promql: &str) -> anyhow::Result<Vec<(serde_json::Value, f64)>> {
-        let body = http_get(self.addr, &format!("/api/v1/query?query={}", urlencode(promql)))?;
+        let time = self.eval_at.get().map(|t| format!("&time={t:.3}")).unwrap_or_default();
+        let body = http_get(self.addr, &format!("/api/v1/query?query={}{time}", urlencode(promql)))?;
         let v: serde_json::Value =
             serde_json::from_str(&body).with_context(|| format!("prometheus answered {body}"))?;
         ensure!(v["status"] == "success", "query {promql} failed: {body}");
@@ -248,6 +253,10 @@ fn prometheus_scrapes_chaos_run() -> ChaosResult {
         .context("running chaos run")?;
     let stderr = String::from_utf8_lossy(&out.stderr);
     ensure!(out.status.success(), "chaos run failed:\n{stderr}");
+    // Query the run as it was during its 3 s linger (scraped every 250 ms), before Prometheus
+    // marked its series stale.
+    let exited = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs_f64();
+    prom.eval_at.set(Some(exited - 0.5));
     let exposition = std::fs::read_to_string(&file).context("reading --metrics-file")?;
 
     // What the run's own report says: the requests that succeeded (its per-phase table).

@@ -104,7 +104,7 @@ fn header(o: &mut String, run: &RunReport) {
 }
 
 /// The scenario's name without the cycle prefix (`cycle0003::beam-sigkill` -> `beam-sigkill`).
-fn base_name(name: &str) -> &str {
+pub(crate) fn base_name(name: &str) -> &str {
     match name.split_once("::") {
         Some((c, rest)) if c.starts_with("cycle") && c[5..].chars().all(|d| d.is_ascii_digit()) => rest,
         _ => name,

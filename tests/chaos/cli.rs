@@ -131,9 +131,7 @@ async fn a_failing_run_names_the_violated_criterion_in_json_and_junit(cx: &mut C
 }
 
 #[chaos_test(tags = ["cli", "snakepit"], requires = ["root", "elixir", "cgroups"], timeout = "5m")]
-async fn report_compare_of_two_real_runs_names_the_scenario_and_the_changed_measurement(
-    cx: &mut Chaos,
-) -> ChaosResult {
+async fn report_compare_of_two_real_runs_names_the_scenario_and_the_changed_measurement(cx: &mut Chaos) -> ChaosResult {
     // Two saved runs of the same scenario against the reference target: one healthy, one with
     // a defect that breaks it.
     let (good, bad) = (cx.sandbox().temp_dir().join("good"), cx.sandbox().temp_dir().join("bad"));

@@ -153,7 +153,13 @@ impl HistoryEntry {
                 .map(|t| t.name.clone())
                 .collect(),
             duration_ms: run.tests.iter().map(|t| t.duration.as_secs_f64() * 1000.0).sum(),
-            scenarios: run.tests.iter().map(ScenarioHistory::of).collect(),
+            // A skipped run has no verdict: neither a pass nor a failure in the history.
+            scenarios: run
+                .tests
+                .iter()
+                .filter(|t| !matches!(t.status, super::TestStatus::Skipped { .. }))
+                .map(ScenarioHistory::of)
+                .collect(),
             harness_version: run.harness_version.clone(),
             defects: run.defects.clone(),
         }

@@ -16,6 +16,7 @@ use std::time::Duration;
 use chaos_harness::report::{
     CriterionVerdict, PhaseReport, RunReport, ScenarioReport, SeriesPoint, TestRecord, TestStatus, TimelineEvent, html,
 };
+use chaos_harness::scenario::{FixtureLog, ProcessChange};
 
 fn chromium() -> PathBuf {
     ["chromium", "chromium-browser", "google-chrome"]
@@ -76,6 +77,30 @@ fn scenario(name: &str, passed: bool) -> ScenarioReport {
         ],
         phases: vec![phase("baseline", 0, 4000), phase("fault", 4000, 5000), phase("recovery", 5000, 10000)],
         series,
+        processes: if passed {
+            vec![]
+        } else {
+            vec![ProcessChange {
+                fixture: "pit".into(),
+                pid: 4242,
+                ppid: 1,
+                pgid: 4242,
+                sid: 4242,
+                command: "python3 grpc_server.py --port 50051".into(),
+                change: "survived".into(),
+                at_ms: None,
+            }]
+        },
+        logs: if passed {
+            vec![]
+        } else {
+            vec![FixtureLog {
+                file: "pit.stderr.log".into(),
+                first_line: 40,
+                lines: vec!["worker 4242 ready".into(), "beam: heartbeat missed for worker 4242".into()],
+                scenario_from: 1,
+            }]
+        },
     }
 }
 
@@ -251,6 +276,8 @@ fn reports_open_cleanly_in_chromium_with_legends_ticks_and_fault_labels() {
                 assert!(o.dom.contains("class=\"fail\">1 failed") && o.dom.contains("no_heartbeat"));
                 assert!(o.dom.contains("<b>violated:</b> no_orphans within 5s"), "root cause names the criterion");
                 assert!(o.dom.contains("4.000 s fault: inject #1 sigkill pit.beam"), "and the fault before it");
+                assert!(o.dom.contains("<td>4242</td>") && o.dom.contains("python3 grpc_server.py --port 50051"));
+                assert!(o.dom.contains("beam: heartbeat missed for worker 4242"), "the fixture's log lines");
             }
             "interrupted" => {
                 assert!(o.dom.contains("Interrupted (SIGINT after 13.1 s)") && o.dom.contains("INTERRUPTED"));

@@ -203,50 +203,53 @@ mod tests {
         let err = run_inner(&parse(&[tmp.path().to_str().unwrap(), "--since", "7d"])).unwrap_err();
         assert!(err.contains("history.jsonl") && err.contains("--history PATH"), "{err}");
     }
-}
 
-/// A synthetic history: `stable-scenario` passes with steady numbers, `flaky-scenario`
-/// alternates with the same code, `slow-scenario` passes but its fault p99 jumps in the latest
-/// run. A failure of `stable-scenario` 10 days ago lies outside `--since 7d`.
-#[cfg(test)]
-fn synthetic_history(path: &Path) {
-    use chaos_harness::report::history::{HistoryEntry, ScenarioHistory};
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
-    let day = 86_400_000;
-    let entry = |at: u64, scenarios: Vec<(&str, bool, f64)>| HistoryEntry {
-        started_unix_ms: at,
-        suite: "snakepit-chaos".into(),
-        passed: 0,
-        failed: 0,
-        skipped: 0,
-        failures: vec![],
-        duration_ms: 0.0,
-        scenarios: scenarios
-            .into_iter()
-            .map(|(name, passed, p99)| ScenarioHistory {
-                name: name.into(),
-                passed,
-                measurements: [("fault.p99_us".to_string(), p99), ("duration_ms".to_string(), 9000.0)].into(),
-            })
-            .collect(),
-        harness_version: "0.1.0".into(),
-        defects: vec![],
-    };
-    let mut lines = vec![entry(now - 10 * day, vec![("stable-scenario", false, 4000.0)])];
-    for i in 0..5u64 {
+    /// A synthetic history: `stable-scenario` passes with steady numbers, `flaky-scenario`
+    /// alternates with the same code, `slow-scenario` passes but its fault p99 jumps in the latest
+    /// run. A failure of `stable-scenario` 10 days ago lies outside `--since 7d`.
+    fn synthetic_history(path: &Path) {
+        use chaos_harness::report::history::{HistoryEntry, ScenarioHistory};
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
+        let day = 86_400_000;
+        let entry = |at: u64, scenarios: Vec<(&str, bool, f64)>| HistoryEntry {
+            started_unix_ms: at,
+            suite: "snakepit-chaos".into(),
+            passed: 0,
+            failed: 0,
+            skipped: 0,
+            failures: vec![],
+            duration_ms: 0.0,
+            scenarios: scenarios
+                .into_iter()
+                .map(|(name, passed, p99)| ScenarioHistory {
+                    name: name.into(),
+                    passed,
+                    measurements: [("fault.p99_us".to_string(), p99), ("duration_ms".to_string(), 9000.0)].into(),
+                })
+                .collect(),
+            harness_version: "0.1.0".into(),
+            defects: vec![],
+        };
+        let mut lines = vec![entry(now - 10 * day, vec![("stable-scenario", false, 4000.0)])];
+        for i in 0..5u64 {
+            lines.push(entry(
+                now - (6 - i) * day,
+                vec![
+                    ("stable-scenario", true, 4000.0 + 100.0 * (i % 2) as f64),
+                    ("flaky-scenario", i % 2 == 0, 3000.0),
+                    ("slow-scenario", true, 5000.0 + 50.0 * i as f64),
+                ],
+            ));
+        }
         lines.push(entry(
-            now - (6 - i) * day,
+            now - day / 2,
             vec![
-                ("stable-scenario", true, 4000.0 + 100.0 * (i % 2) as f64),
-                ("flaky-scenario", i % 2 == 0, 3000.0),
-                ("slow-scenario", true, 5000.0 + 50.0 * i as f64),
+                ("stable-scenario", true, 4050.0),
+                ("flaky-scenario", true, 3000.0),
+                ("slow-scenario", true, 48_000.0),
             ],
         ));
+        let text: String = lines.iter().map(|e| serde_json::to_string(e).unwrap() + "\n").collect();
+        std::fs::write(path, text).unwrap();
     }
-    lines.push(entry(
-        now - day / 2,
-        vec![("stable-scenario", true, 4050.0), ("flaky-scenario", true, 3000.0), ("slow-scenario", true, 48_000.0)],
-    ));
-    let text: String = lines.iter().map(|e| serde_json::to_string(e).unwrap() + "\n").collect();
-    std::fs::write(path, text).unwrap();
 }

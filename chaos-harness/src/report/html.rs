@@ -207,6 +207,9 @@ fn root_cause(sc: &ScenarioReport) -> Markup {
         .iter()
         .filter(|e| e.at_ms <= at && matches!(e.kind.as_str(), "fault" | "clear" | "fixture" | "guard"))
         .collect();
+    // Survivors first: they are what a failed orphan or recovery criterion is about.
+    let mut processes: Vec<_> = sc.processes.iter().collect();
+    processes.sort_by_key(|p| (["survived", "started", "exited"].iter().position(|c| *c == p.change), p.pid));
     html! {
         div.rootcause {
             h3 { "root cause" }
@@ -216,6 +219,35 @@ fn root_cause(sc: &ScenarioReport) -> Markup {
                 ul {
                     @for e in before {
                         li { (secs(e.at_ms)) " " (e.kind) ": " (e.detail) }
+                    }
+                }
+            }
+            @if !processes.is_empty() {
+                p { "processes when it failed (survived: alive before the scenario and still alive):" }
+                table.processes {
+                    tr {
+                        th { "change" } th { "fixture" } th { "pid" } th { "ppid" } th { "pgid" } th { "sid" }
+                        th { "command" }
+                    }
+                    @for p in &processes {
+                        tr class=(p.change) {
+                            td { (p.change) @if let Some(at) = p.at_ms { " at " (secs(at)) } }
+                            td { (p.fixture) } td { (p.pid) } td { (p.ppid) } td { (p.pgid) } td { (p.sid) }
+                            td { code { (clean(&p.command)) } }
+                        }
+                    }
+                }
+            }
+            @for l in &sc.logs {
+                details.log {
+                    summary {
+                        "log " (l.file) ": lines " (l.first_line) "-" (l.first_line + l.lines.len().saturating_sub(1))
+                        " (" (l.during_scenario().len()) " written during the scenario)"
+                    }
+                    pre {
+                        @for (i, line) in l.lines.iter().enumerate() {
+                            @if i < l.scenario_from { span.before { (clean(line)) } "\n" } @else { (clean(line)) "\n" }
+                        }
                     }
                 }
             }
@@ -476,7 +508,7 @@ fn clean(s: &str) -> String {
     s.chars().filter(|c| !c.is_control() || *c == '\n' || *c == '\t').collect()
 }
 
-const CSS: &str = "body{font-family:system-ui,sans-serif;margin:2em;max-width:1000px}table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:2px 8px;text-align:left}.pass{color:#282}.fail{color:#c22;font-weight:bold}.skip{color:#888}.zero{color:#444}.flaky{color:#b60;font-weight:bold}.interrupted{background:#fff3cd;border:1px solid #e0c060;padding:.5em}.header th{background:#f4f4f4}p.failure{color:#c22;font-weight:bold}.rootcause{border-left:4px solid #c22;padding:0 1em;background:#fff6f6}details.cycle{margin:.3em 0}pre{background:#f6f6f6;padding:.5em;overflow-x:auto;max-height:30em}.chart{background:#fcfcfc;border:1px solid #eee}";
+const CSS: &str = "body{font-family:system-ui,sans-serif;margin:2em;max-width:1000px}table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:2px 8px;text-align:left}.pass{color:#282}.fail{color:#c22;font-weight:bold}.skip{color:#888}.zero{color:#444}.flaky{color:#b60;font-weight:bold}.interrupted{background:#fff3cd;border:1px solid #e0c060;padding:.5em}.header th{background:#f4f4f4}p.failure{color:#c22;font-weight:bold}.rootcause{border-left:4px solid #c22;padding:0 1em;background:#fff6f6}details.cycle{margin:.3em 0}tr.survived td{background:#fde8e8}pre span.before{color:#888}pre{background:#f6f6f6;padding:.5em;overflow-x:auto;max-height:30em}.chart{background:#fcfcfc;border:1px solid #eee}";
 
 #[cfg(test)]
 mod tests {
@@ -509,6 +541,7 @@ mod tests {
                     ..Default::default()
                 })
                 .collect(),
+            ..Default::default()
         });
         let page = render(&RunReport::new("suite", vec![t]));
         assert!(!page.contains("<script>"));

@@ -42,6 +42,12 @@ pub struct ScenarioOutcome {
     /// The guard that stopped the scenario, with its reading.
     #[serde(default)]
     pub aborted_by_guard: Option<String>,
+    /// When it failed: each fixture's processes that survived, started or exited.
+    #[serde(default)]
+    pub processes: Vec<super::ProcessChange>,
+    /// When it failed: the last lines of each fixture log at the failure.
+    #[serde(default)]
+    pub logs: Vec<super::FixtureLog>,
 }
 
 impl ScenarioOutcome {
@@ -105,6 +111,15 @@ impl std::fmt::Display for ScenarioOutcome {
         }
         for n in &self.notes {
             writeln!(f, "  note: {n}")?;
+        }
+        for p in &self.processes {
+            writeln!(f, "  process {p}")?;
+        }
+        for l in &self.logs {
+            for (i, line) in l.during_scenario().iter().enumerate() {
+                let n = l.first_line + l.scenario_from + i;
+                writeln!(f, "  log {}:{n}: {line}", l.file)?;
+            }
         }
         Ok(())
     }

@@ -246,14 +246,3 @@ async fn api_answers_with_20000_idle_connections_open() {
     drop(holders);
     api.shutdown().await;
 }
-
-async fn futures_connect(addr: std::net::SocketAddr, n: usize) -> Vec<TcpStream> {
-    let tasks: Vec<_> = (0..n).map(|_| tokio::spawn(TcpStream::connect(addr))).collect();
-    let mut out = Vec::with_capacity(n);
-    for t in tasks {
-        if let Ok(Ok(s)) = t.await {
-            out.push(s);
-        }
-    }
-    out
-}

@@ -299,3 +299,59 @@ async fn a_child_moved_out_of_the_cgroups_is_still_the_fixtures(cx: &mut Chaos) 
     ensure!(procfs::is_gone(child, start_time), "stopping the fixture killed the child moved out of its cgroups");
     Ok(())
 }
+
+/// Starts a `sleep` fixture and stops it.
+async fn cycle(cx: &mut Chaos, i: usize) -> anyhow::Result<()> {
+    let p = cx.start(Command::new("sleep").name(format!("cycle{i}")).arg("1000")).await?;
+    p.stop().await?;
+    Ok(())
+}
+
+/// Open fds, threads and RSS (KiB) of this process.
+fn own_usage() -> anyhow::Result<(usize, usize, u64)> {
+    let fds = std::fs::read_dir("/proc/self/fd")?.count();
+    let status = std::fs::read_to_string("/proc/self/status")?;
+    let field = |name: &str| -> anyhow::Result<u64> {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .with_context(|| format!("no {name} in /proc/self/status"))
+    };
+    Ok((fds, field("Threads:")? as usize, field("VmRSS:")?))
+}
+
+/// [reliability]: 1000 fixture start/stop cycles in one harness process leave its open fds,
+/// threads and RSS where they were after a warm-up (bounds: +8 fds, +4 threads, +32 MiB).
+/// Opt-in (`slow`): about a minute.
+#[chaos_test(tags = ["process", "slow"], timeout = "20m", requires = ["cgroups"])]
+async fn a_thousand_fixture_cycles_leak_no_fds_threads_or_memory(cx: &mut Chaos) -> ChaosResult {
+    for i in 0..50 {
+        cycle(cx, i).await?;
+    }
+    let (fds0, threads0, rss0) = own_usage()?;
+    let t0 = std::time::Instant::now();
+    for i in 50..1050 {
+        cycle(cx, i).await?;
+        if i % 250 == 49 {
+            let (fds, threads, rss) = own_usage()?;
+            tracing::info!(cycles = i - 49, fds, threads, rss_kib = rss, "progress");
+        }
+    }
+    let (fds, threads, rss) = own_usage()?;
+    tracing::info!(
+        fds0,
+        fds,
+        threads0,
+        threads,
+        rss0_kib = rss0,
+        rss_kib = rss,
+        per_cycle_ms = t0.elapsed().as_millis() as u64 / 1000,
+        "1000 fixture start/stop cycles"
+    );
+    ensure!(fds <= fds0 + 8, "open fds grew from {fds0} to {fds} over 1000 cycles");
+    ensure!(threads <= threads0 + 4, "threads grew from {threads0} to {threads} over 1000 cycles");
+    ensure!(rss <= rss0 + 32 * 1024, "RSS grew from {rss0} KiB to {rss} KiB over 1000 cycles");
+    Ok(())
+}

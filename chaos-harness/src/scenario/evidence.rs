@@ -125,30 +125,89 @@ pub(crate) fn process_changes(sandbox: &Sandbox, t0: Instant) -> Vec<ProcessChan
     out
 }
 
-/// The last [`LOG_LINES`] lines of every fixture log, the lines after `sizes` (the sizes at the
-/// scenario's start) marked as written during the scenario.
+/// At most this many bytes are read from the end of each log.
+const LOG_WINDOW: u64 = 64 * 1024;
+
+/// The last [`LOG_LINES`] lines of every fixture log (read from its last 64 KiB), the lines
+/// after `sizes` (the sizes at the scenario's start) marked as written during the scenario.
 pub(crate) fn log_tails(sandbox: &Sandbox, sizes: &[(PathBuf, u64)]) -> Vec<FixtureLog> {
     let Ok(dir) = std::fs::read_dir(sandbox.logs_dir()) else { return Vec::new() };
     let mut paths: Vec<PathBuf> = dir.flatten().map(|e| e.path()).collect();
     paths.sort();
     let mut out = Vec::new();
     for path in paths {
-        let Ok(bytes) = std::fs::read(&path) else { continue };
-        let before = sizes.iter().find(|(p, _)| *p == path).map_or(0, |(_, n)| *n as usize).min(bytes.len());
-        // Lines that end at or before `before` were there when the scenario started.
-        let old_lines = bytes[..before].iter().filter(|b| **b == b'\n').count();
-        let text = String::from_utf8_lossy(&bytes);
-        let lines: Vec<&str> = text.lines().collect();
-        if lines.is_empty() {
-            continue;
+        let before = sizes.iter().find(|(p, _)| *p == path).map_or(0, |(_, n)| *n);
+        if let Some(log) = tail(&path, before) {
+            out.push(log);
         }
-        let start = lines.len().saturating_sub(LOG_LINES);
-        out.push(FixtureLog {
-            file: path.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default(),
-            first_line: start + 1,
-            lines: lines[start..].iter().map(|l| l.to_string()).collect(),
-            scenario_from: old_lines.saturating_sub(start).min(lines.len() - start),
-        });
     }
     out
+}
+
+/// The last lines of one log; `before`: its size when the scenario started.
+fn tail(path: &std::path::Path, before: u64) -> Option<FixtureLog> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = std::fs::File::open(path).ok()?;
+    let len = f.metadata().ok()?.len();
+    let from = len.saturating_sub(LOG_WINDOW);
+    // Line numbers: the newlines before the window, counted in chunks.
+    let mut newlines = 0usize;
+    const CHUNK: usize = 64 * 1024;
+    let mut buf = vec![0u8; CHUNK];
+    let mut left = from;
+    while left > 0 {
+        let n = f.read(&mut buf[..left.min(CHUNK as u64) as usize]).ok()?;
+        if n == 0 {
+            break;
+        }
+        newlines += buf[..n].iter().filter(|b| **b == b'\n').count();
+        left -= n as u64;
+    }
+    f.seek(SeekFrom::Start(from)).ok()?;
+    let mut window = Vec::new();
+    f.take(len - from).read_to_end(&mut window).ok()?;
+    // A window that starts mid-line drops that partial line.
+    let skip = if from > 0 { window.iter().position(|b| *b == b'\n').map_or(window.len(), |i| i + 1) } else { 0 };
+    let first_line_no = newlines + usize::from(from > 0) + 1;
+    let text = String::from_utf8_lossy(&window[skip..]);
+    let lines: Vec<&str> = text.lines().collect();
+    if lines.is_empty() {
+        return None;
+    }
+    // Lines that end at or before `before` were there when the scenario started.
+    let old_end = before.saturating_sub(from + skip as u64).min(window.len().saturating_sub(skip) as u64) as usize;
+    let old_in_window = window[skip..skip + old_end].iter().filter(|b| **b == b'\n').count();
+    let start = lines.len().saturating_sub(LOG_LINES);
+    Some(FixtureLog {
+        file: path.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default(),
+        first_line: first_line_no + start,
+        lines: lines[start..].iter().map(|l| l.to_string()).collect(),
+        scenario_from: old_in_window.saturating_sub(start).min(lines.len() - start),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_log_tail_is_bounded_numbered_and_marks_the_scenario_s_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("web.stdout.log");
+        // 5000 lines of ~20 bytes (beyond the 64 KiB window), the scenario starting at line 4990.
+        let text: String = (1..=5000).map(|i| format!("line {i:06} .........\n")).collect();
+        let before = text.lines().take(4989).map(|l| l.len() as u64 + 1).sum::<u64>();
+        std::fs::write(&path, &text).unwrap();
+        let log = tail(&path, before).unwrap();
+        assert_eq!(log.lines.len(), LOG_LINES);
+        assert_eq!(log.first_line, 5000 - LOG_LINES + 1);
+        assert_eq!(log.lines[0], format!("line {:06} .........", log.first_line));
+        assert_eq!(log.lines.last().unwrap(), "line 005000 .........");
+        assert_eq!(log.during_scenario().len(), 11, "lines 4990-5000");
+        assert_eq!(log.during_scenario()[0], "line 004990 .........");
+        // Nothing written during the scenario; an empty log has no tail.
+        assert!(tail(&path, text.len() as u64).unwrap().during_scenario().is_empty());
+        std::fs::write(&path, "").unwrap();
+        assert!(tail(&path, 0).is_none());
+    }
 }

@@ -3,10 +3,12 @@
 //! scenario (pass rate with a Wilson interval over repeated runs, worst duration, flaky), then
 //! one section per run: verdicts first, a latency chart (p50/p99, gaps where nothing succeeded)
 //! and a throughput chart by outcome, both with phases shaded, axis ticks, a legend and labelled
-//! fault/clear annotations; failure detail, timeline and logs collapsed. All markup (page and
-//! SVG) is built with maud, which escapes every value.
+//! fault/clear annotations; failure detail, timeline and logs collapsed. The page is built with
+//! maud (which escapes every value), the charts with plotters' SVG backend, inlined.
 
 use maud::{DOCTYPE, Markup, PreEscaped, html};
+use plotters::coord::types::RangedCoordf64;
+use plotters::prelude::*;
 
 use super::{RunReport, ScenarioReport, TestStatus};
 
@@ -309,179 +311,162 @@ fn scenario(sc: &ScenarioReport) -> Markup {
     }
 }
 
-const W: f64 = 820.0;
-const H: f64 = 200.0;
-/// Left margin (y tick labels), top margin (legend, annotation labels), bottom (x ticks).
-const LEFT: f64 = 64.0;
-const TOP: f64 = 46.0;
-const BOTTOM: f64 = 30.0;
-const RIGHT: f64 = 12.0;
+/// Chart size in pixels.
+const W: u32 = 820;
+const H: u32 = 210;
 
-/// "Nice" tick values from 0 to at least `max` (1, 2, 5 x 10^k steps), about `n` of them.
-fn ticks(max: f64, n: usize) -> Vec<f64> {
-    let max = if max > 0.0 { max } else { 1.0 };
-    let raw = max / n as f64;
-    let mag = 10f64.powf(raw.log10().floor());
-    let step = [1.0, 2.0, 5.0, 10.0].iter().map(|m| m * mag).find(|s| *s >= raw).unwrap_or(10.0 * mag);
-    let mut v = Vec::new();
-    let mut t = 0.0;
-    while t <= max + step * 1e-9 {
-        v.push(t);
-        t += step;
+/// Phase shading colours.
+fn phase_fill(phase: &str) -> RGBColor {
+    match phase {
+        "baseline" => RGBColor(0xe8, 0xf0, 0xfe),
+        "fault" => RGBColor(0xfd, 0xe8, 0xe8),
+        "recovery" => RGBColor(0xe8, 0xf7, 0xe8),
+        _ => RGBColor(0xf0, 0xf0, 0xf0),
     }
-    if *v.last().unwrap_or(&0.0) < max {
-        v.push(t);
-    }
-    v
 }
 
-/// A coordinate in SVG user units, one decimal.
-fn c(v: f64) -> String {
-    format!("{v:.1}")
-}
+const FAULT: RGBColor = RGBColor(0xcc, 0x22, 0x22);
+const CLEAR: RGBColor = RGBColor(0x22, 0x88, 0x22);
+const AXIS: RGBColor = RGBColor(0x88, 0x88, 0x88);
 
-/// The frame every chart shares: scales, phases, ticks, annotations and legend.
-struct Chart<'a> {
-    sc: &'a ScenarioReport,
-    t_max: f64,
-    y_max: f64,
-    x_ticks: Vec<f64>,
-    y_ticks: Vec<f64>,
-}
-
-impl<'a> Chart<'a> {
-    fn new(sc: &'a ScenarioReport, y_max: f64) -> Self {
-        let t_end = sc.series.iter().map(|p| p.at_ms + 250).chain(sc.events.iter().map(|e| e.at_ms)).max();
-        let x_ticks = ticks(t_end.unwrap_or(1000).max(1) as f64 / 1000.0, 8);
-        let y_ticks = ticks(y_max, 4);
-        Self {
-            sc,
-            t_max: x_ticks.last().copied().unwrap_or(1.0) * 1000.0,
-            y_max: y_ticks.last().copied().unwrap_or(1.0),
-            x_ticks,
-            y_ticks,
+/// One chart drawn with plotters' SVG backend: phases shaded and named, axis ticks with labels
+/// (seconds on x, `y_label` on y), fault and clear annotations labelled above the plot, then
+/// `draw` adds the data series (their labels make the legend).
+fn chart<F>(sc: &ScenarioReport, y_max: f64, y_label: &dyn Fn(&f64) -> String, draw: F) -> Markup
+where
+    F: FnOnce(&mut PlotChart<'_, '_>) -> Result<(), String>,
+{
+    let t_end = sc.series.iter().map(|p| p.at_ms + 250).chain(sc.events.iter().map(|e| e.at_ms)).max();
+    let t_max = t_end.unwrap_or(1000).max(1) as f64 / 1000.0;
+    let mut svg = String::new();
+    let drawn = (|| -> Result<(), String> {
+        let root = SVGBackend::with_string(&mut svg, (W, H)).into_drawing_area();
+        root.fill(&RGBColor(0xfc, 0xfc, 0xfc)).map_err(|e| e.to_string())?;
+        let mut c = ChartBuilder::on(&root)
+            .margin_top(40)
+            .margin_right(14)
+            .margin_left(6)
+            .x_label_area_size(26)
+            .y_label_area_size(62)
+            .build_cartesian_2d(0f64..t_max, 0f64..y_max * 1.05)
+            .map_err(|e| e.to_string())?;
+        let small = ("sans-serif", 12).into_font();
+        for p in &sc.phases {
+            let (a, b) = (p.from_ms as f64 / 1000.0, p.to_ms as f64 / 1000.0);
+            c.draw_series(std::iter::once(Rectangle::new(
+                [(a, 0.0), (b, y_max * 1.05)],
+                phase_fill(&p.phase).filled(),
+            )))
+            .map_err(|e| e.to_string())?;
+            c.draw_series(std::iter::once(
+                EmptyElement::at((a, 0.0))
+                    + Text::new(p.phase.clone(), (3, -12), small.color(&RGBColor(0x66, 0x66, 0x66))),
+            ))
+            .map_err(|e| e.to_string())?;
         }
-    }
-
-    fn x(&self, ms: f64) -> f64 {
-        LEFT + ms / self.t_max * (W - LEFT - RIGHT)
-    }
-
-    fn y(&self, v: f64) -> f64 {
-        TOP + (H - TOP - BOTTOM) * (1.0 - v / self.y_max)
-    }
-
-    /// The whole chart: phases shaded, axis ticks with labels, the axes, fault and clear
-    /// annotations, the legend, then `body` (the data).
-    fn render(&self, y_label: impl Fn(f64) -> String, legend: &[(&str, &str)], body: Markup) -> Markup {
-        let (x0, x1, y0, y1) = (LEFT, W - RIGHT, TOP, H - BOTTOM);
-        let annotations: Vec<_> = self.sc.events.iter().filter(|e| e.kind == "fault" || e.kind == "clear").collect();
-        // Legend entries laid out from the right edge.
-        let mut lx = x1 - 10.0;
-        let mut entries = Vec::new();
-        for (name, color) in legend.iter().rev() {
-            lx -= 8.0 + 6.5 * name.len() as f64 + 14.0;
-            entries.push((lx, *name, *color));
+        c.configure_mesh()
+            .disable_x_mesh()
+            .x_labels(10)
+            .y_labels(5)
+            .x_label_formatter(&|v| format!("{v} s"))
+            .y_label_formatter(y_label)
+            .light_line_style(RGBColor(0xee, 0xee, 0xee))
+            .bold_line_style(RGBColor(0xe4, 0xe4, 0xe4))
+            .axis_style(AXIS)
+            .label_style(small.clone())
+            .draw()
+            .map_err(|e| e.to_string())?;
+        let marks = sc.events.iter().filter(|e| e.kind == "fault" || e.kind == "clear");
+        for (k, e) in marks.enumerate() {
+            let x = e.at_ms as f64 / 1000.0;
+            let color = if e.kind == "fault" { FAULT } else { CLEAR };
+            let label: String = e.detail.chars().take(40).collect();
+            c.draw_series(std::iter::once(PathElement::new(vec![(x, 0.0), (x, y_max * 1.05)], color.stroke_width(1))))
+                .map_err(|e| e.to_string())?;
+            // Labels above the plot, alternating rows so neighbours do not overlap.
+            let dy = -6 - 12 * (k % 2) as i32;
+            c.draw_series(std::iter::once(
+                EmptyElement::at((x, y_max * 1.05))
+                    + Text::new(format!("{}: {label}", e.kind), (2, dy - 8), small.color(&color)),
+            ))
+            .map_err(|e| e.to_string())?;
         }
-        html! {
-            svg.chart viewBox={ "0 0 " (W) " " (H) } width=(W) height=(H) role="img" font-size="10" {
-                @for p in &self.sc.phases {
-                    @let (a, b) = (self.x(p.from_ms as f64), self.x(p.to_ms as f64));
-                    @let fill = match p.phase.as_str() {
-                        "baseline" => "#e8f0fe",
-                        "fault" => "#fde8e8",
-                        "recovery" => "#e8f7e8",
-                        _ => "#f0f0f0",
-                    };
-                    g.phase {
-                        rect x=(c(a)) y=(y0) width=(c((b - a).max(0.5))) height=(c(y1 - y0)) fill=(fill) {}
-                        text x=(c(a + 3.0)) y=(c(y1 - 4.0)) fill="#666" { (p.phase) }
-                    }
-                }
-                @for v in &self.y_ticks {
-                    @let y = self.y(*v);
-                    g class="tick y" {
-                        line x1=(x0) y1=(c(y)) x2=(x1) y2=(c(y)) stroke="#e4e4e4" {}
-                        text x=(c(x0 - 4.0)) y=(c(y + 3.0)) text-anchor="end" { (y_label(*v)) }
-                    }
-                }
-                @for t in &self.x_ticks {
-                    @let x = self.x(t * 1000.0);
-                    g class="tick x" {
-                        line x1=(c(x)) y1=(y1) x2=(c(x)) y2=(c(y1 + 4.0)) stroke="#888" {}
-                        text x=(c(x)) y=(c(y1 + 15.0)) text-anchor="middle" { (t) " s" }
-                    }
-                }
-                line x1=(x0) y1=(y1) x2=(x1) y2=(y1) stroke="#888" {}
-                line x1=(x0) y1=(y0) x2=(x0) y2=(y1) stroke="#888" {}
-                @for (k, e) in annotations.iter().enumerate() {
-                    @let x = self.x(e.at_ms as f64);
-                    @let color = if e.kind == "fault" { "#c22" } else { "#282" };
-                    @let label: String = e.detail.chars().take(40).collect();
-                    @let ly = y0 - 2.0 - (k % 2) as f64 * 11.0;
-                    g class={ "annotation " (e.kind) } {
-                        line x1=(c(x)) y1=(c(ly + 2.0)) x2=(c(x)) y2=(y1) stroke=(color) stroke-dasharray="4 3" {}
-                        text x=(c(x + 2.0)) y=(c(ly)) fill=(color) { (e.kind) ": " (label) }
-                        title { (e.detail) }
-                    }
-                }
-                g.legend {
-                    @for (lx, name, color) in entries {
-                        rect x=(c(lx)) y="4" width="10" height="10" fill=(color) {}
-                        text x=(c(lx + 14.0)) y="13" { (name) }
-                    }
-                }
-                (body)
-            }
-        }
+        draw(&mut c)?;
+        c.configure_series_labels()
+            .position(SeriesLabelPosition::UpperRight)
+            .background_style(WHITE.mix(0.85))
+            .border_style(AXIS)
+            .label_font(small)
+            .draw()
+            .map_err(|e| e.to_string())?;
+        root.present().map_err(|e| e.to_string())
+    })();
+    match drawn {
+        Ok(()) => html! { div.chart { (PreEscaped(svg)) } },
+        Err(e) => html! { p.fail { "chart not drawn: " (e) } },
     }
 }
+
+/// The plotters chart type every chart draws on.
+type PlotChart<'a, 'b> = ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
 
 fn latency_chart(sc: &ScenarioReport) -> Markup {
     let y_max = sc.series.iter().filter_map(|p| p.p99_us.or(p.p50_us)).max().unwrap_or(1).max(1) as f64;
-    let chart = Chart::new(sc, y_max);
-    let mut lines: Vec<(&str, Vec<(f64, f64)>)> = Vec::new();
-    for (pick, color) in [(0usize, "#36c"), (1, "#c63")] {
-        // One polyline per run of buckets with successes: a gap where none succeeded.
-        let mut run: Vec<(f64, f64)> = Vec::new();
-        for p in &sc.series {
-            match if pick == 0 { p.p50_us } else { p.p99_us } {
-                Some(v) => run.push((chart.x(p.at_ms as f64 + 125.0), chart.y(v as f64))),
-                None if !run.is_empty() => lines.push((color, std::mem::take(&mut run))),
-                None => {}
+    chart(sc, y_max, &|v| us(Some(*v as u64)), |c| {
+        for (name, pick, color) in [("p50", 0usize, RGBColor(0x33, 0x66, 0xcc)), ("p99", 1, RGBColor(0xcc, 0x66, 0x33))]
+        {
+            // One line per run of buckets with successes: a gap where none succeeded; a run of
+            // one bucket is a dot.
+            let mut runs: Vec<Vec<(f64, f64)>> = vec![Vec::new()];
+            for p in &sc.series {
+                match if pick == 0 { p.p50_us } else { p.p99_us } {
+                    Some(v) => runs.last_mut().expect("one run").push(((p.at_ms as f64 + 125.0) / 1000.0, v as f64)),
+                    None => runs.push(Vec::new()),
+                }
+            }
+            runs.retain(|r| !r.is_empty());
+            // The legend entry comes from the first series drawn under the name (an empty one
+            // when nothing succeeded at all).
+            if runs.is_empty() {
+                runs.push(Vec::new());
+            }
+            let mut labelled = false;
+            for run in runs {
+                let anno = if let [(x, y)] = run.as_slice() {
+                    c.draw_series(std::iter::once(Circle::new((*x, *y), 2, color.filled())))
+                } else {
+                    c.draw_series(LineSeries::new(run, color.stroke_width(2)))
+                }
+                .map_err(|e| e.to_string())?;
+                if !labelled {
+                    anno.label(name)
+                        .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 10, y + 5)], color.filled()));
+                    labelled = true;
+                }
             }
         }
-        if !run.is_empty() {
-            lines.push((color, run));
-        }
-    }
-    let body = html! {
-        @for (color, run) in &lines {
-            @if let [(x, y)] = run.as_slice() {
-                circle cx=(c(*x)) cy=(c(*y)) r="1.5" fill=(color) {}
-            } @else {
-                @let points: Vec<String> = run.iter().map(|(x, y)| format!("{},{}", c(*x), c(*y))).collect();
-                polyline.series fill="none" stroke=(color) stroke-width="1.5" points=(points.join(" ")) {}
-            }
-        }
-    };
-    chart.render(|v| us(Some(v as u64)), &[("p50", "#36c"), ("p99", "#c63")], body)
+        Ok(())
+    })
 }
 
 fn throughput_chart(sc: &ScenarioReport) -> Markup {
     let y_max = sc.series.iter().map(|p| p.ok + p.failed).max().unwrap_or(1).max(1) as f64;
-    let chart = Chart::new(sc, y_max);
-    let base = chart.y(0.0);
-    let body = html! {
-        @for p in &sc.series {
-            @let x = chart.x(p.at_ms as f64);
-            @let bw = (chart.x(p.at_ms as f64 + 250.0) - x) * 0.85;
-            @let (y_ok, y_all) = (chart.y(p.ok as f64), chart.y((p.ok + p.failed) as f64));
-            rect x=(c(x)) y=(c(y_ok)) width=(c(bw)) height=(c(base - y_ok)) fill="#4a4" {}
-            rect x=(c(x)) y=(c(y_all)) width=(c(bw)) height=(c(y_ok - y_all)) fill="#d33" {}
-        }
-    };
-    chart.render(|v| format!("{v} req"), &[("ok", "#4a4"), ("failed or lost", "#d33")], body)
+    let (ok, failed) = (RGBColor(0x44, 0xaa, 0x44), RGBColor(0xdd, 0x33, 0x33));
+    chart(sc, y_max, &|v| format!("{v} req"), |c| {
+        let bar = |p: &super::SeriesPoint, lo: u64, hi: u64, color: RGBColor| {
+            let x = p.at_ms as f64 / 1000.0;
+            Rectangle::new([(x, lo as f64), (x + 0.25 * 0.85, hi as f64)], color.filled())
+        };
+        c.draw_series(sc.series.iter().map(|p| bar(p, 0, p.ok, ok)))
+            .map_err(|e| e.to_string())?
+            .label("ok")
+            .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 10, y + 5)], ok.filled()));
+        c.draw_series(sc.series.iter().map(|p| bar(p, p.ok, p.ok + p.failed, failed)))
+            .map_err(|e| e.to_string())?
+            .label("failed or lost")
+            .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 10, y + 5)], failed.filled()));
+        Ok(())
+    })
 }
 
 fn status(t: &super::TestRecord) -> (&'static str, &'static str) {
@@ -515,6 +500,14 @@ mod tests {
     use super::*;
     use crate::report::{CriterionVerdict, SeriesPoint, TestRecord, TimelineEvent};
 
+    /// The text of every `<text>` element inside the page's SVG charts, trimmed.
+    fn svg_texts(page: &str) -> Vec<String> {
+        page.split("<text")
+            .skip(1)
+            .filter_map(|t| Some(t.split_once('>')?.1.split_once("</text>")?.0.trim().to_string()))
+            .collect()
+    }
+
     #[test]
     fn scenario_sections_and_charts_render_and_escape() {
         let mut t = TestRecord::new(
@@ -547,13 +540,18 @@ mod tests {
         assert!(!page.contains("<script>"));
         assert!(page.contains("&lt;script&gt;"));
         assert_eq!(page.matches("<svg").count(), 2);
-        assert!(page.contains("class=\"legend\"") && page.contains("class=\"tick x\""));
-        assert!(page.contains("fault: SIGKILL beam"), "labelled fault annotation");
+        let texts = svg_texts(&page);
+        for want in ["p50", "p99", "ok", "failed or lost", "0 s", "1 s", "fault: SIGKILL beam"] {
+            assert!(texts.iter().any(|t| t == want), "`{want}` (legend, x ticks, labelled fault) in {texts:?}");
+        }
+        assert!(texts.iter().any(|t| t.ends_with(" ms")) && texts.iter().any(|t| t.ends_with(" req")), "y ticks");
         assert!(page.contains("<polyline") && page.contains("<rect"));
         // Two runs (before and after the outage) for each of p50 and p99: the run before is a
         // line, the one after holds a single bucket and is drawn as a dot. Nothing crosses the gap.
-        assert_eq!(page.matches("<polyline class=\"series\"").count(), 2);
-        assert_eq!(page.matches("r=\"1.5\"").count(), 2);
+        let data_line =
+            |stroke: &str| format!("<polyline fill=\"none\" opacity=\"1\" stroke=\"{stroke}\" stroke-width=\"2\"");
+        assert_eq!(page.matches(&data_line("#3366CC")).count() + page.matches(&data_line("#CC6633")).count(), 2);
+        assert_eq!(page.matches("<circle").count(), 2);
         assert!(page.contains("SIGKILL beam") && page.contains("violated") && page.contains("pid 42 survived"));
     }
 }

@@ -121,7 +121,7 @@ pub enum Effect {
         /// Its start time (against pid reuse).
         start_time: u64,
     },
-    /// A cgroup control file is about to be changed (issue [resources]). Undo: write
+    /// A cgroup control file is about to be changed (resource faults). Undo: write
     /// `previous` back and read it back.
     CgroupLimit {
         /// The cgroup directory.
@@ -510,7 +510,7 @@ impl std::fmt::Display for TeardownReport {
 }
 
 /// The writer side of a journal. Thread-safe; [`Journal::record`] holds the lock while the
-/// side effect happens, so [`Journal::close_and_undo`] never races a half-done effect.
+/// side effect happens, so closing and undoing never races a half-done effect.
 #[derive(Debug)]
 pub struct Journal {
     path: PathBuf,

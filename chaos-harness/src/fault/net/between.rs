@@ -359,7 +359,7 @@ impl Fault {
         BetweenMembers { a: a.to_vec(), b: b.to_vec(), kind: Kind::Symmetric }
     }
 
-    /// Drop packets from `from` to `to` only (see the [module docs](between)). Needs `nft`.
+    /// Drop packets from `from` to `to` only (see the [module docs](self)). Needs `nft`.
     ///
     /// ```no_run
     /// # fn f(n: &[chaos_harness::topology::Member]) {

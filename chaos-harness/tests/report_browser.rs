@@ -1,8 +1,8 @@
 //! The HTML report as a person sees it: reports of a passing, a failing, an interrupted and a
 //! 20-cycle run, each opened in headless Chromium (Debian's `chromium`, installed by
 //! scripts/install-deps). Checks: no console errors, no request leaves the page (every request
-//! Chromium makes goes to a local proxy that records it), the legend, axis ticks and labelled
-//! fault annotations are in the rendered DOM; a screenshot of each goes to
+//! Chromium makes goes to a local proxy that records it), the legend, axis ticks, labelled
+//! fault/clear annotations and named phases are text inside the rendered charts' SVG; a screenshot of each goes to
 //! target/report-screenshots/. A negative control (a page with a console error and an external
 //! image) proves both checks can fail.
 
@@ -16,6 +16,7 @@ use std::time::Duration;
 use chaos_harness::report::{
     CriterionVerdict, PhaseReport, RunReport, ScenarioReport, SeriesPoint, TestRecord, TestStatus, TimelineEvent, html,
 };
+use chaos_harness::scenario::{FixtureLog, ProcessChange};
 
 fn chromium() -> PathBuf {
     ["chromium", "chromium-browser", "google-chrome"]
@@ -76,6 +77,30 @@ fn scenario(name: &str, passed: bool) -> ScenarioReport {
         ],
         phases: vec![phase("baseline", 0, 4000), phase("fault", 4000, 5000), phase("recovery", 5000, 10000)],
         series,
+        processes: if passed {
+            vec![]
+        } else {
+            vec![ProcessChange {
+                fixture: "pit".into(),
+                pid: 4242,
+                ppid: 1,
+                pgid: 4242,
+                sid: 4242,
+                command: "python3 grpc_server.py --port 50051".into(),
+                change: "survived".into(),
+                at_ms: None,
+            }]
+        },
+        logs: if passed {
+            vec![]
+        } else {
+            vec![FixtureLog {
+                file: "pit.stderr.log".into(),
+                first_line: 40,
+                lines: vec!["worker 4242 ready".into(), "beam: heartbeat missed for worker 4242".into()],
+                scenario_from: 1,
+            }]
+        },
     }
 }
 
@@ -216,6 +241,16 @@ fn open(page: &Path, screenshot: &Path) -> Opened {
     Opened { dom: String::from_utf8_lossy(&out.stdout).into_owned(), console_errors, requests }
 }
 
+/// The text of every `<text>` element inside the page's `<svg>` elements, trimmed.
+fn svg_texts(dom: &str) -> Vec<String> {
+    dom.split("<svg")
+        .skip(1)
+        .filter_map(|svg| svg.split_once("</svg>").map(|(inside, _)| inside))
+        .flat_map(|svg| svg.split("<text").skip(1))
+        .filter_map(|t| Some(t.split_once('>')?.1.split_once("</text>")?.0.trim().to_string()))
+        .collect()
+}
+
 fn shots_dir() -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
@@ -238,12 +273,17 @@ fn reports_open_cleanly_in_chromium_with_legends_ticks_and_fault_labels() {
         assert!(o.dom.contains("<html"), "{name}: no DOM");
         assert!(!o.dom.contains("Some(") && !o.dom.contains(" { "), "{name}: Debug output in the page");
         if name != "interrupted" {
-            assert!(o.dom.contains("class=\"legend\"") && o.dom.contains(">p99<"), "{name}: legend");
-            assert!(o.dom.contains("class=\"tick x\"") && o.dom.contains(">2 s<"), "{name}: x ticks");
-            assert!(o.dom.contains("class=\"tick y\""), "{name}: y ticks");
-            assert!(o.dom.contains("fault: inject #1 sigkill pit.beam"), "{name}: labelled fault");
-            assert!(o.dom.contains("clear: cleared #1"), "{name}: labelled clear");
-            assert!(o.dom.contains("class=\"phase\""), "{name}: phases shaded");
+            // What the charts (plotters' SVG) show, read from the text inside the rendered <svg>s.
+            let texts = svg_texts(&o.dom);
+            let has = |t: &str| texts.iter().any(|x| x == t);
+            assert!(["p50", "p99", "ok", "failed or lost"].iter().all(|t| has(t)), "{name}: legend: {texts:?}");
+            assert!(has("0 s") && has("2 s"), "{name}: x ticks: {texts:?}");
+            assert!(texts.iter().any(|t| t.ends_with(" ms")), "{name}: latency y ticks: {texts:?}");
+            assert!(texts.iter().any(|t| t.ends_with(" req")), "{name}: throughput y ticks: {texts:?}");
+            assert!(has("fault: inject #1 sigkill pit.beam"), "{name}: labelled fault: {texts:?}");
+            assert!(texts.iter().any(|t| t.starts_with("clear: cleared #1")), "{name}: labelled clear: {texts:?}");
+            assert!(["baseline", "fault", "recovery"].iter().all(|t| has(t)), "{name}: phases named: {texts:?}");
+            assert!(o.dom.contains("fill=\"#FDE8E8\""), "{name}: the fault phase shaded");
         }
         match name {
             "passing" => assert!(o.dom.contains("class=\"zero\">0 failed"), "0 failed is not red"),
@@ -251,6 +291,8 @@ fn reports_open_cleanly_in_chromium_with_legends_ticks_and_fault_labels() {
                 assert!(o.dom.contains("class=\"fail\">1 failed") && o.dom.contains("no_heartbeat"));
                 assert!(o.dom.contains("<b>violated:</b> no_orphans within 5s"), "root cause names the criterion");
                 assert!(o.dom.contains("4.000 s fault: inject #1 sigkill pit.beam"), "and the fault before it");
+                assert!(o.dom.contains("<td>4242</td>") && o.dom.contains("python3 grpc_server.py --port 50051"));
+                assert!(o.dom.contains("beam: heartbeat missed for worker 4242"), "the fixture's log lines");
             }
             "interrupted" => {
                 assert!(o.dom.contains("Interrupted (SIGINT after 13.1 s)") && o.dom.contains("INTERRUPTED"));

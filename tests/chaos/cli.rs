@@ -129,3 +129,53 @@ async fn a_failing_run_names_the_violated_criterion_in_json_and_junit(cx: &mut C
     ensure!(junit.contains("name=\"defects\"") || report["defects"][0] == "no_heartbeat", "{report}");
     Ok(())
 }
+
+#[chaos_test(tags = ["cli", "snakepit"], requires = ["root", "elixir", "cgroups"], timeout = "5m")]
+async fn report_compare_of_two_real_runs_names_the_scenario_and_the_changed_measurement(cx: &mut Chaos) -> ChaosResult {
+    // Two saved runs of the same scenario against the reference target: one healthy, one with
+    // a defect that breaks it.
+    let (good, bad) = (cx.sandbox().temp_dir().join("good"), cx.sandbox().temp_dir().join("bad"));
+    for (dir, defect) in [(&good, None), (&bad, Some("no_heartbeat"))] {
+        let mut cmd = chaos();
+        cmd.args(["-q", "run", "--only", "beam-sigkill", "--report"]).arg(dir);
+        if let Some(d) = defect {
+            cmd.args(["--defect", d]);
+        }
+        let out = cmd.output()?;
+        let want = if defect.is_some() { 1 } else { 0 };
+        ensure!(
+            out.status.code() == Some(want),
+            "run with defect {defect:?}: exit {:?}, want {want}:\n{}",
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(bad.join("report.json"))?)?;
+    let verdicts = report["tests"][0]["scenario"]["verdicts"].as_array().context("verdicts")?;
+    let violated = verdicts.iter().find(|v| v["passed"] == false).context("a violated criterion")?;
+    let criterion = violated["criterion"].as_str().context("criterion")?.to_string();
+
+    let out = chaos().args(["report", "--compare"]).arg(&good).arg(&bad).output()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    ensure!(out.status.success(), "exit {:?}: {}", out.status.code(), String::from_utf8_lossy(&out.stderr));
+    ensure!(text.lines().any(|l| l == "beam-sigkill: verdict passed -> failed"), "the verdict change:\n{text}");
+    let line = text
+        .lines()
+        .find(|l| l.starts_with(&format!("beam-sigkill: criterion `{criterion}` held (")))
+        .with_context(|| format!("the criterion `{criterion}` that changed:\n{text}"))?;
+    ensure!(line.contains("-> violated ("), "{line}");
+    // The same runs the other way round, as JSON: the scenario and the measurement by field.
+    let out = chaos().args(["report", "--format", "json", "--compare"]).arg(&bad).arg(&good).output()?;
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).context("report --compare --format json")?;
+    let changes = v.as_array().context("an array of changes")?;
+    ensure!(
+        changes.iter().any(|c| c["scenario"] == "beam-sigkill"
+            && c["measurement"] == format!("criterion `{criterion}`")
+            && c["new"].as_str().is_some_and(|n| n.starts_with("held"))),
+        "{v}"
+    );
+    // A run compared with itself changes nothing.
+    let out = chaos().args(["report", "--compare"]).arg(&good).arg(&good).output()?;
+    ensure!(String::from_utf8_lossy(&out.stdout) == "no scenario or measurement changed\n", "self-compare");
+    Ok(())
+}

@@ -41,6 +41,62 @@ async fn prefork_master_sigkill_with_staying_workers_is_orphaning(cx: &mut Chaos
     Ok(())
 }
 
+/// The root cause of a real orphaning failure: the report lists the surviving workers (pid,
+/// reparented away from the dead master, their own sessions, their rewritten command lines), the
+/// master as exited, and the fixture's log lines, which name the same pids.
+#[chaos_test(tags = ["process", "report"], timeout = "60s", requires = ["cgroups", "python3"])]
+async fn root_cause_lists_the_surviving_processes_and_the_fixture_log(cx: &mut Chaos) -> ChaosResult {
+    use chaos_harness::report::{RunReport, TestRecord, TestStatus, html, scenario::scenario_report};
+    let p = cx.start(prefork(3, "stay")?).await?;
+    members(&p, 4).await?;
+    let master = p.pid().context("master pid")?;
+    let err = cx
+        .scenario("master SIGKILL, workers stay")
+        .inject(Fault::kill(p.main()))
+        .expect(Criterion::no_orphans().of(&p).within(Duration::from_millis(500)))
+        .run()
+        .await
+        .err()
+        .context("staying workers must be judged orphans")?;
+    let out = err.outcome();
+    let report = scenario_report(out);
+    let survivors: Vec<_> = report.processes.iter().filter(|c| c.change == "survived").collect();
+    ensure!(survivors.len() == 3, "three workers survived: {out}");
+    for i in 0..3 {
+        let w = survivors
+            .iter()
+            .find(|c| c.command.contains(&format!("prefork: worker {i}")))
+            .with_context(|| format!("worker {i} listed with its command line: {out}"))?;
+        ensure!(w.ppid != master && w.sid == w.pid, "reparented, own session: {w}");
+    }
+    let gone = report.processes.iter().find(|c| c.pid == master).context("the master is listed")?;
+    ensure!(gone.change == "exited" && gone.command.contains("prefork: master"), "{gone}");
+    let log = report
+        .logs
+        .iter()
+        .find(|l| l.file.starts_with("prefork") && l.file.ends_with(".stdout.log"))
+        .with_context(|| format!("the fixture's stdout log: {:?}", report.logs))?;
+    ensure!(log.lines.iter().any(|l| l == "ready: 3 workers"), "{log:?}");
+    for w in &survivors {
+        ensure!(log.lines.iter().any(|l| l.ends_with(&format!(" pid {} started", w.pid))), "{log:?}");
+    }
+    // The page's root cause shows them.
+    let mut t = TestRecord::new(
+        "process::orphans",
+        TestStatus::Failed { message: out.failure_message().unwrap_or_default(), detail: String::new() },
+    );
+    t.scenario = Some(report.clone());
+    let page = html::render(&RunReport::new("process", vec![t]));
+    let start = page.find("<div class=\"rootcause\">").context("a root cause")?;
+    let root = &page[start..start + page[start..].find("</div>").context("its end")?];
+    for w in &survivors {
+        ensure!(root.contains(&format!("<td>{}</td>", w.pid)), "pid {} in the root cause", w.pid);
+        ensure!(root.contains(&w.command), "{} in the root cause", w.command);
+    }
+    ensure!(root.contains("ready: 3 workers") && root.contains("prefork"), "the log in the root cause: {root}");
+    Ok(())
+}
+
 #[chaos_test(tags = ["process"], timeout = "60s", requires = ["cgroups", "python3"])]
 async fn prefork_master_sigkill_with_exiting_workers_is_not_orphaning(cx: &mut Chaos) -> ChaosResult {
     let p = cx.start(prefork(3, "exit")?).await?;

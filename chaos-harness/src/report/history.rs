@@ -28,6 +28,12 @@ pub struct HistoryEntry {
     /// Per scenario: verdict and key measurements.
     #[serde(default)]
     pub scenarios: Vec<ScenarioHistory>,
+    /// Harness version of the run (with `defects`: what "the same code" means for flakiness).
+    #[serde(default)]
+    pub harness_version: String,
+    /// Defects of the target that were enabled.
+    #[serde(default)]
+    pub defects: Vec<String>,
 }
 
 /// One scenario run, as history keeps it.
@@ -66,17 +72,13 @@ impl ScenarioHistory {
 ///     started_unix_ms: 0, suite: "s".into(), passed: 1, failed: 0, skipped: 0, failures: vec![], duration_ms: 0.0,
 ///     scenarios: vec![ScenarioHistory { name: "a".into(), passed: true,
 ///         measurements: [("fault.p99_us".to_string(), v)].into() }],
+///     harness_version: "0.1.0".into(), defects: vec![],
 /// };
 /// let past: Vec<_> = [1000.0, 1100.0, 950.0, 1050.0].map(entry).to_vec();
 /// assert_eq!(regressions(&past, &entry(5000.0)).len(), 1);
 /// assert!(regressions(&past, &entry(1080.0)).is_empty());
 /// ```
 pub fn regressions(past: &[HistoryEntry], now: &HistoryEntry) -> Vec<(String, String, f64, f64)> {
-    fn median(v: &mut [f64]) -> f64 {
-        v.sort_by(|a, b| a.total_cmp(b));
-        let n = v.len();
-        if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 }
-    }
     let mut out = Vec::new();
     for s in &now.scenarios {
         for (k, &v) in &s.measurements {
@@ -86,18 +88,41 @@ pub fn regressions(past: &[HistoryEntry], now: &HistoryEntry) -> Vec<(String, St
                 .filter(|p| p.name == s.name)
                 .filter_map(|p| p.measurements.get(k).copied())
                 .collect();
-            if hist.len() < 3 {
-                continue;
-            }
-            let med = median(&mut hist);
-            let mut dev: Vec<f64> = hist.iter().map(|x| (x - med).abs()).collect();
-            let spread = median(&mut dev).max(0.1 * med.abs());
-            if v > med + spread.max(f64::EPSILON) {
+            if let Some((med, spread)) = median_spread(&mut hist)
+                && worse(v, med, spread)
+            {
                 out.push((s.name.clone(), k.clone(), med, v));
             }
         }
     }
     out
+}
+
+/// The median of `values` and their spread (median absolute deviation, at least 10 % of the
+/// median); `None` with fewer than three values (too little history to judge).
+///
+/// ```
+/// use chaos_harness::report::history::median_spread;
+/// assert_eq!(median_spread(&mut [1000.0, 1100.0, 950.0, 1050.0]), Some((1025.0, 102.5)));
+/// assert_eq!(median_spread(&mut [1.0, 2.0]), None);
+/// ```
+pub fn median_spread(values: &mut [f64]) -> Option<(f64, f64)> {
+    fn median(v: &mut [f64]) -> f64 {
+        v.sort_by(|a, b| a.total_cmp(b));
+        let n = v.len();
+        if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 }
+    }
+    if values.len() < 3 {
+        return None;
+    }
+    let med = median(values);
+    let mut dev: Vec<f64> = values.iter().map(|x| (x - med).abs()).collect();
+    Some((med, median(&mut dev).max(0.1 * med.abs())))
+}
+
+/// Whether `value` is worse (higher) than `median` by more than `spread`.
+pub(crate) fn worse(value: f64, median: f64, spread: f64) -> bool {
+    value > median + spread.max(f64::EPSILON)
 }
 
 /// Scenarios whose verdict changed over the last `window` runs of the same code (the same
@@ -128,7 +153,15 @@ impl HistoryEntry {
                 .map(|t| t.name.clone())
                 .collect(),
             duration_ms: run.tests.iter().map(|t| t.duration.as_secs_f64() * 1000.0).sum(),
-            scenarios: run.tests.iter().map(ScenarioHistory::of).collect(),
+            // A skipped run has no verdict: neither a pass nor a failure in the history.
+            scenarios: run
+                .tests
+                .iter()
+                .filter(|t| !matches!(t.status, super::TestStatus::Skipped { .. }))
+                .map(ScenarioHistory::of)
+                .collect(),
+            harness_version: run.harness_version.clone(),
+            defects: run.defects.clone(),
         }
     }
 }

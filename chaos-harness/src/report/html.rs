@@ -3,9 +3,12 @@
 //! scenario (pass rate with a Wilson interval over repeated runs, worst duration, flaky), then
 //! one section per run: verdicts first, a latency chart (p50/p99, gaps where nothing succeeded)
 //! and a throughput chart by outcome, both with phases shaded, axis ticks, a legend and labelled
-//! fault/clear annotations; failure detail, timeline and logs collapsed.
+//! fault/clear annotations; failure detail, timeline and logs collapsed. The page is built with
+//! maud (which escapes every value), the charts with plotters' SVG backend, inlined.
 
-use std::fmt::Write;
+use maud::{DOCTYPE, Markup, PreEscaped, html};
+use plotters::coord::types::RangedCoordf64;
+use plotters::prelude::*;
 
 use super::{RunReport, ScenarioReport, TestStatus};
 
@@ -17,70 +20,75 @@ use super::{RunReport, ScenarioReport, TestStatus};
 /// assert!(page.contains("a&lt;b&gt;") && page.starts_with("<!DOCTYPE html>"));
 /// ```
 pub fn render(run: &RunReport) -> String {
-    let mut o = String::new();
-    let _ = write!(
-        o,
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>chaos report: {suite}</title>\n<style>{CSS}</style></head><body>\n<h1>chaos report: {suite}</h1>\n",
-        suite = esc(&run.suite),
-    );
-    header(&mut o, run);
     let failed = run.failed();
-    let _ = writeln!(
-        o,
-        "<p class=\"summary\"><span class=\"pass\">{} passed</span> <span class=\"{}\">{failed} failed</span> <span class=\"skip\">{} skipped</span></p>",
-        run.passed(),
-        if failed > 0 { "fail" } else { "zero" },
-        run.skipped(),
-    );
-    by_scenario(&mut o, run);
     let repeated = run.cycles > 1;
-    for (i, t) in run.tests.iter().enumerate() {
-        let (class, label) = status(t);
-        let ok = !matches!(t.status, TestStatus::Failed { .. });
-        // Repeated runs: failures expanded, passing repetitions collapsed.
-        let (open, close) = if repeated && ok {
-            (
-                format!(
-                    "<details class=\"cycle\"><summary>{} <span class=\"{class}\">{label}</span></summary>",
-                    esc(&t.name)
-                ),
-                "</details>",
-            )
-        } else {
-            (format!("<h2>{} <span class=\"{class}\">{label}</span></h2>", esc(&t.name)), "")
-        };
-        let _ = writeln!(o, "<section id=\"t{i}\">{open}");
-        match &t.status {
-            TestStatus::Failed { message, .. } => {
-                let _ = writeln!(o, "<p class=\"failure\">{}</p>", esc(message));
+    let page = html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                title { "chaos report: " (run.suite) }
+                style { (PreEscaped(CSS)) }
             }
-            TestStatus::Skipped { reason: Some(r) } => {
-                let _ = writeln!(o, "<p>skipped: {}</p>", esc(r));
+            body {
+                h1 { "chaos report: " (run.suite) }
+                (header(run))
+                p.summary {
+                    span.pass { (run.passed()) " passed" } " "
+                    span class=(if failed > 0 { "fail" } else { "zero" }) { (failed) " failed" } " "
+                    span.skip { (run.skipped()) " skipped" }
+                }
+                (by_scenario(run))
+                @for (i, t) in run.tests.iter().enumerate() {
+                    @let (class, label) = status(t);
+                    @let body = test_body(t);
+                    section id={ "t" (i) } {
+                        // Repeated runs: failures expanded, passing repetitions collapsed.
+                        @if repeated && !matches!(t.status, TestStatus::Failed { .. }) {
+                            details.cycle {
+                                summary { (t.name) " " span class=(class) { (label) } }
+                                (body)
+                            }
+                        } @else {
+                            h2 { (t.name) " " span class=(class) { (label) } }
+                            (body)
+                        }
+                    }
+                }
             }
+        }
+    };
+    page.into_string()
+}
+
+/// One test's section: why it failed or was skipped, its scenario, the collapsed detail and logs.
+fn test_body(t: &super::TestRecord) -> Markup {
+    html! {
+        @match &t.status {
+            TestStatus::Failed { message, .. } => p.failure { (message) },
+            TestStatus::Skipped { reason: Some(r) } => p { "skipped: " (r) },
             _ => {}
         }
-        if let Some(sc) = &t.scenario {
-            scenario(&mut o, sc);
+        @if let Some(sc) = &t.scenario {
+            (scenario(sc))
         }
-        if let TestStatus::Failed { detail, .. } = &t.status {
-            let _ = writeln!(o, "<details><summary>failure detail</summary><pre>{}</pre></details>", esc(detail));
+        @if let TestStatus::Failed { detail, .. } = &t.status {
+            details { summary { "failure detail" } pre { (clean(detail)) } }
         }
-        if !t.output.trim().is_empty() {
-            let _ = writeln!(o, "<details><summary>captured output</summary><pre>{}</pre></details>", esc(&t.output));
+        @if !t.output.trim().is_empty() {
+            details { summary { "captured output" } pre { (clean(&t.output)) } }
         }
-        let _ = writeln!(o, "{close}</section>");
     }
-    o.push_str("</body></html>\n");
-    o
 }
 
 /// The run header: when, what, where, with which settings.
-fn header(o: &mut String, run: &RunReport) {
+fn header(run: &RunReport) -> Markup {
     let when = std::time::UNIX_EPOCH + std::time::Duration::from_millis(run.started_unix_ms);
+    let or_dash = |s: &str| if s.is_empty() { "-".to_string() } else { s.to_string() };
     let mut rows = vec![
         ("date", humantime::format_rfc3339_seconds(when).to_string()),
-        ("command", if run.command_line.is_empty() { "-".into() } else { run.command_line.clone() }),
-        ("host", if run.host.is_empty() { "-".into() } else { run.host.clone() }),
+        ("command", or_dash(&run.command_line)),
+        ("host", or_dash(&run.host)),
         ("harness", run.harness_version.clone()),
         ("profile", run.profile.clone().unwrap_or_else(|| "default".into())),
         ("defects", if run.defects.is_empty() { "none".into() } else { run.defects.join(", ") }),
@@ -89,22 +97,22 @@ fn header(o: &mut String, run: &RunReport) {
     if run.cycles > 1 {
         rows.push(("cycles", run.cycles.to_string()));
     }
-    o.push_str("<table class=\"header\">");
-    for (k, v) in rows {
-        let _ = write!(o, "<tr><th>{k}</th><td>{}</td></tr>", esc(&v));
-    }
-    o.push_str("</table>\n");
-    if let Some(why) = &run.interrupted {
-        let _ = writeln!(
-            o,
-            "<p class=\"interrupted\">Interrupted ({}): the scenarios below finished; the one running was cut short.</p>",
-            esc(why)
-        );
+    html! {
+        table.header {
+            @for (k, v) in &rows {
+                tr { th { (k) } td { (v) } }
+            }
+        }
+        @if let Some(why) = &run.interrupted {
+            p.interrupted {
+                "Interrupted (" (why) "): the scenarios below finished; the one running was cut short."
+            }
+        }
     }
 }
 
 /// The scenario's name without the cycle prefix (`cycle0003::beam-sigkill` -> `beam-sigkill`).
-fn base_name(name: &str) -> &str {
+pub(crate) fn base_name(name: &str) -> &str {
     match name.split_once("::") {
         Some((c, rest)) if c.starts_with("cycle") && c[5..].chars().all(|d| d.is_ascii_digit()) => rest,
         _ => name,
@@ -129,7 +137,7 @@ pub fn wilson(k: usize, n: usize) -> (f64, f64) {
 }
 
 /// Summary per scenario: runs, passes, pass rate with its interval, worst duration.
-fn by_scenario(o: &mut String, run: &RunReport) {
+fn by_scenario(run: &RunReport) -> Markup {
     let mut names: Vec<&str> = Vec::new();
     for t in &run.tests {
         let n = base_name(&t.name);
@@ -137,45 +145,57 @@ fn by_scenario(o: &mut String, run: &RunReport) {
             names.push(n);
         }
     }
-    o.push_str("<table class=\"scenarios\"><tr><th>scenario</th><th>runs</th><th>passed</th><th>failed</th><th>pass rate (95% interval)</th><th>worst duration</th><th>verdict</th></tr>\n");
-    for n in names {
-        let runs: Vec<(usize, &super::TestRecord)> =
-            run.tests.iter().enumerate().filter(|(_, t)| base_name(&t.name) == n).collect();
-        let passed = runs.iter().filter(|(_, t)| t.status == TestStatus::Passed).count();
-        let failed = runs.iter().filter(|(_, t)| matches!(t.status, TestStatus::Failed { .. })).count();
-        let counted = passed + failed;
-        let (lo, hi) = wilson(passed, counted);
-        let worst = runs.iter().map(|(_, t)| t.duration).max().unwrap_or_default();
-        let first = runs.first().map(|(i, _)| *i).unwrap_or(0);
-        let interrupted = runs.iter().any(|(_, t)| t.interrupted);
-        let (class, verdict) = match (passed, failed) {
-            (0, 1) if interrupted => ("fail", "interrupted"),
-            (_, 0) if passed > 0 => ("pass", "passed"),
-            (0, _) if failed > 0 => ("fail", "failed"),
-            (0, 0) => ("skip", "skipped"),
-            _ => ("flaky", "flaky"),
-        };
-        let _ = writeln!(
-            o,
-            "<tr><td><a href=\"#t{first}\">{}</a></td><td>{}</td><td>{passed}</td><td class=\"{}\">{failed}</td><td>{}</td><td>{:.2} s</td><td class=\"{class}\">{verdict}</td></tr>",
-            esc(n),
-            runs.len(),
-            if failed > 0 { "fail" } else { "zero" },
-            if counted == 0 {
-                "-".to_string()
-            } else {
-                format!("{:.0}% ({:.0}-{:.0}%)", 100.0 * passed as f64 / counted as f64, lo * 100.0, hi * 100.0)
-            },
-            worst.as_secs_f64(),
-        );
+    html! {
+        table.scenarios {
+            tr {
+                th { "scenario" } th { "runs" } th { "passed" } th { "failed" }
+                th { "pass rate (95% interval)" } th { "worst duration" } th { "verdict" }
+            }
+            @for n in names {
+                @let runs: Vec<(usize, &super::TestRecord)> =
+                    run.tests.iter().enumerate().filter(|(_, t)| base_name(&t.name) == n).collect();
+                @let passed = runs.iter().filter(|(_, t)| t.status == TestStatus::Passed).count();
+                @let failed = runs.iter().filter(|(_, t)| matches!(t.status, TestStatus::Failed { .. })).count();
+                @let counted = passed + failed;
+                @let (lo, hi) = wilson(passed, counted);
+                @let worst = runs.iter().map(|(_, t)| t.duration).max().unwrap_or_default();
+                @let first = runs.first().map(|(i, _)| *i).unwrap_or(0);
+                @let interrupted = runs.iter().any(|(_, t)| t.interrupted);
+                @let (class, verdict) = match (passed, failed) {
+                    (0, 1) if interrupted => ("fail", "interrupted"),
+                    (_, 0) if passed > 0 => ("pass", "passed"),
+                    (0, _) if failed > 0 => ("fail", "failed"),
+                    (0, 0) => ("skip", "skipped"),
+                    _ => ("flaky", "flaky"),
+                };
+                tr {
+                    td { a href={ "#t" (first) } { (n) } }
+                    td { (runs.len()) }
+                    td { (passed) }
+                    td class=(if failed > 0 { "fail" } else { "zero" }) { (failed) }
+                    td {
+                        @if counted == 0 {
+                            "-"
+                        } @else {
+                            (format!("{:.0}% ({:.0}-{:.0}%)", 100.0 * passed as f64 / counted as f64, lo * 100.0, hi * 100.0))
+                        }
+                    }
+                    td { (format!("{:.2} s", worst.as_secs_f64())) }
+                    td class=(class) { (verdict) }
+                }
+            }
+        }
     }
-    o.push_str("</table>\n");
+}
+
+fn secs(ms: u64) -> String {
+    format!("{:.3} s", ms as f64 / 1000.0)
 }
 
 /// Why it failed: the violated criterion and what it observed, then what happened before it
 /// (faults, clears, fixture exits and restarts, guards) with their times.
-fn root_cause(o: &mut String, sc: &ScenarioReport) {
-    let Some(v) = sc.verdicts.iter().find(|v| !v.passed) else { return };
+fn root_cause(sc: &ScenarioReport) -> Markup {
+    let Some(v) = sc.verdicts.iter().find(|v| !v.passed) else { return html! {} };
     // The verdict's time on the timeline, when the engine recorded it; else the end.
     let at = sc
         .events
@@ -184,269 +204,269 @@ fn root_cause(o: &mut String, sc: &ScenarioReport) {
         .or(sc.events.last())
         .map(|e| e.at_ms)
         .unwrap_or(0);
-    let _ = writeln!(
-        o,
-        "<div class=\"rootcause\"><h3>root cause</h3><p><b>violated:</b> {} <br><b>observed:</b> {}</p>",
-        esc(&v.criterion),
-        esc(&v.detail)
-    );
     let before: Vec<_> = sc
         .events
         .iter()
         .filter(|e| e.at_ms <= at && matches!(e.kind.as_str(), "fault" | "clear" | "fixture" | "guard"))
         .collect();
-    if !before.is_empty() {
-        let _ = writeln!(o, "<p>before it (verdict at {:.3} s):</p><ul>", at as f64 / 1000.0);
-        for e in before {
-            let _ = writeln!(o, "<li>{:.3} s {}: {}</li>", e.at_ms as f64 / 1000.0, esc(&e.kind), esc(&e.detail));
+    // Survivors first: they are what a failed orphan or recovery criterion is about.
+    let mut processes: Vec<_> = sc.processes.iter().collect();
+    processes.sort_by_key(|p| (["survived", "started", "exited"].iter().position(|c| *c == p.change), p.pid));
+    html! {
+        div.rootcause {
+            h3 { "root cause" }
+            p { b { "violated:" } " " (v.criterion) " " br; b { "observed:" } " " (v.detail) }
+            @if !before.is_empty() {
+                p { "before it (verdict at " (secs(at)) "):" }
+                ul {
+                    @for e in before {
+                        li { (secs(e.at_ms)) " " (e.kind) ": " (e.detail) }
+                    }
+                }
+            }
+            @if !processes.is_empty() {
+                p { "processes when it failed (survived: alive before the scenario and still alive):" }
+                table.processes {
+                    tr {
+                        th { "change" } th { "fixture" } th { "pid" } th { "ppid" } th { "pgid" } th { "sid" }
+                        th { "command" }
+                    }
+                    @for p in &processes {
+                        tr class=(p.change) {
+                            td { (p.change) @if let Some(at) = p.at_ms { " at " (secs(at)) } }
+                            td { (p.fixture) } td { (p.pid) } td { (p.ppid) } td { (p.pgid) } td { (p.sid) }
+                            td { code { (clean(&p.command)) } }
+                        }
+                    }
+                }
+            }
+            @for l in &sc.logs {
+                details.log {
+                    summary {
+                        "log " (l.file) ": lines " (l.first_line) "-" (l.first_line + l.lines.len().saturating_sub(1))
+                        " (" (l.during_scenario().len()) " written during the scenario)"
+                    }
+                    pre {
+                        @for (i, line) in l.lines.iter().enumerate() {
+                            @if i < l.scenario_from { span.before { (clean(line)) } "\n" } @else { (clean(line)) "\n" }
+                        }
+                    }
+                }
+            }
         }
-        o.push_str("</ul>");
     }
-    o.push_str("</div>\n");
 }
 
-fn scenario(o: &mut String, sc: &ScenarioReport) {
-    root_cause(o, sc);
-    if !sc.verdicts.is_empty() {
-        o.push_str("<h3>criteria</h3><table><tr><th>criterion</th><th>verdict</th><th>observed</th></tr>\n");
-        for v in &sc.verdicts {
-            let (class, label) = if v.passed { ("pass", "held") } else { ("fail", "violated") };
-            let _ = writeln!(
-                o,
-                "<tr><td>{}</td><td class=\"{class}\">{label}</td><td>{}</td></tr>",
-                esc(&v.criterion),
-                esc(&v.detail)
-            );
+fn scenario(sc: &ScenarioReport) -> Markup {
+    html! {
+        (root_cause(sc))
+        @if !sc.verdicts.is_empty() {
+            h3 { "criteria" }
+            table {
+                tr { th { "criterion" } th { "verdict" } th { "observed" } }
+                @for v in &sc.verdicts {
+                    tr {
+                        td { (v.criterion) }
+                        @if v.passed { td.pass { "held" } } @else { td.fail { "violated" } }
+                        td { (v.detail) }
+                    }
+                }
+            }
         }
-        o.push_str("</table>\n");
+        @if !sc.series.is_empty() {
+            h3 { "latency of successful requests" }
+            (latency_chart(sc))
+            h3 { "throughput by outcome" }
+            (throughput_chart(sc))
+        }
+        @if !sc.phases.is_empty() {
+            h3 { "phases" }
+            table {
+                tr {
+                    th { "phase" } th { "from" } th { "to" } th { "requests" } th { "ok" } th { "errors" }
+                    th { "lost" } th { "p50" } th { "p99" }
+                }
+                @for p in &sc.phases {
+                    tr {
+                        td { (p.phase) }
+                        td { (format!("{:.1} s", p.from_ms as f64 / 1000.0)) }
+                        td { (format!("{:.1} s", p.to_ms as f64 / 1000.0)) }
+                        td { (p.total) } td { (p.ok) } td { (p.errors) } td { (p.lost) }
+                        td { (us(p.p50_us)) } td { (us(p.p99_us)) }
+                    }
+                }
+            }
+        }
+        @if !sc.events.is_empty() {
+            details {
+                summary { "timeline (events)" }
+                table {
+                    tr { th { "t" } th { "kind" } th { "what" } }
+                    @for e in &sc.events {
+                        tr { td { (secs(e.at_ms)) } td { (e.kind) } td { (e.detail) } }
+                    }
+                }
+            }
+        }
     }
-    if !sc.series.is_empty() {
-        o.push_str("<h3>latency of successful requests</h3>\n");
-        o.push_str(&latency_chart(sc));
-        o.push_str("<h3>throughput by outcome</h3>\n");
-        o.push_str(&throughput_chart(sc));
+}
+
+/// Chart size in pixels.
+const W: u32 = 820;
+const H: u32 = 210;
+
+/// Phase shading colours.
+fn phase_fill(phase: &str) -> RGBColor {
+    match phase {
+        "baseline" => RGBColor(0xe8, 0xf0, 0xfe),
+        "fault" => RGBColor(0xfd, 0xe8, 0xe8),
+        "recovery" => RGBColor(0xe8, 0xf7, 0xe8),
+        _ => RGBColor(0xf0, 0xf0, 0xf0),
     }
-    if !sc.phases.is_empty() {
-        o.push_str("<h3>phases</h3><table><tr><th>phase</th><th>from</th><th>to</th><th>requests</th><th>ok</th><th>errors</th><th>lost</th><th>p50</th><th>p99</th></tr>\n");
+}
+
+const FAULT: RGBColor = RGBColor(0xcc, 0x22, 0x22);
+const CLEAR: RGBColor = RGBColor(0x22, 0x88, 0x22);
+const AXIS: RGBColor = RGBColor(0x88, 0x88, 0x88);
+
+/// One chart drawn with plotters' SVG backend: phases shaded and named, axis ticks with labels
+/// (seconds on x, `y_label` on y), fault and clear annotations labelled above the plot, then
+/// `draw` adds the data series (their labels make the legend).
+fn chart<F>(sc: &ScenarioReport, y_max: f64, y_label: &dyn Fn(&f64) -> String, draw: F) -> Markup
+where
+    F: FnOnce(&mut PlotChart<'_, '_>) -> Result<(), String>,
+{
+    let t_end = sc.series.iter().map(|p| p.at_ms + 250).chain(sc.events.iter().map(|e| e.at_ms)).max();
+    let t_max = t_end.unwrap_or(1000).max(1) as f64 / 1000.0;
+    let mut svg = String::new();
+    let drawn = (|| -> Result<(), String> {
+        let root = SVGBackend::with_string(&mut svg, (W, H)).into_drawing_area();
+        root.fill(&RGBColor(0xfc, 0xfc, 0xfc)).map_err(|e| e.to_string())?;
+        let mut c = ChartBuilder::on(&root)
+            .margin_top(40)
+            .margin_right(14)
+            .margin_left(6)
+            .x_label_area_size(26)
+            .y_label_area_size(62)
+            .build_cartesian_2d(0f64..t_max, 0f64..y_max * 1.05)
+            .map_err(|e| e.to_string())?;
+        let small = ("sans-serif", 12).into_font();
         for p in &sc.phases {
-            let _ = writeln!(
-                o,
-                "<tr><td>{}</td><td>{:.1} s</td><td>{:.1} s</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                esc(&p.phase),
-                p.from_ms as f64 / 1000.0,
-                p.to_ms as f64 / 1000.0,
-                p.total,
-                p.ok,
-                p.errors,
-                p.lost,
-                us(p.p50_us),
-                us(p.p99_us)
-            );
+            let (a, b) = (p.from_ms as f64 / 1000.0, p.to_ms as f64 / 1000.0);
+            c.draw_series(std::iter::once(Rectangle::new(
+                [(a, 0.0), (b, y_max * 1.05)],
+                phase_fill(&p.phase).filled(),
+            )))
+            .map_err(|e| e.to_string())?;
+            c.draw_series(std::iter::once(
+                EmptyElement::at((a, 0.0))
+                    + Text::new(p.phase.clone(), (3, -12), small.color(&RGBColor(0x66, 0x66, 0x66))),
+            ))
+            .map_err(|e| e.to_string())?;
         }
-        o.push_str("</table>\n");
-    }
-    if !sc.events.is_empty() {
-        o.push_str(
-            "<details><summary>timeline (events)</summary><table><tr><th>t</th><th>kind</th><th>what</th></tr>\n",
-        );
-        for e in &sc.events {
-            let _ = writeln!(
-                o,
-                "<tr><td>{:.3} s</td><td>{}</td><td>{}</td></tr>",
-                e.at_ms as f64 / 1000.0,
-                esc(&e.kind),
-                esc(&e.detail)
-            );
-        }
-        o.push_str("</table></details>\n");
-    }
-}
-
-const W: f64 = 820.0;
-const H: f64 = 200.0;
-/// Left margin (y tick labels), top margin (legend, annotation labels), bottom (x ticks).
-const LEFT: f64 = 64.0;
-const TOP: f64 = 46.0;
-const BOTTOM: f64 = 30.0;
-const RIGHT: f64 = 12.0;
-
-/// "Nice" tick values from 0 to at least `max` (1, 2, 5 x 10^k steps), about `n` of them.
-fn ticks(max: f64, n: usize) -> Vec<f64> {
-    let max = if max > 0.0 { max } else { 1.0 };
-    let raw = max / n as f64;
-    let mag = 10f64.powf(raw.log10().floor());
-    let step = [1.0, 2.0, 5.0, 10.0].iter().map(|m| m * mag).find(|s| *s >= raw).unwrap_or(10.0 * mag);
-    let mut v = Vec::new();
-    let mut t = 0.0;
-    while t <= max + step * 1e-9 {
-        v.push(t);
-        t += step;
-    }
-    if *v.last().unwrap_or(&0.0) < max {
-        v.push(t);
-    }
-    v
-}
-
-struct Chart {
-    t_max: f64,
-    y_max: f64,
-    svg: String,
-}
-
-impl Chart {
-    fn x(&self, ms: f64) -> f64 {
-        LEFT + ms / self.t_max * (W - LEFT - RIGHT)
-    }
-
-    fn y(&self, v: f64) -> f64 {
-        TOP + (H - TOP - BOTTOM) * (1.0 - v / self.y_max)
-    }
-
-    /// Frame, phases shaded, axis ticks with labels, fault and clear annotations, the legend.
-    fn new(sc: &ScenarioReport, y_max: f64, y_label: impl Fn(f64) -> String, legend: &[(&str, &str)]) -> Self {
-        let t_end = sc.series.iter().map(|p| p.at_ms + 250).chain(sc.events.iter().map(|e| e.at_ms)).max();
-        let xt = ticks(t_end.unwrap_or(1000).max(1) as f64 / 1000.0, 8);
-        let yt = ticks(y_max, 4);
-        let mut c = Self {
-            t_max: xt.last().copied().unwrap_or(1.0) * 1000.0,
-            y_max: yt.last().copied().unwrap_or(1.0),
-            svg: String::new(),
-        };
-        let (x0, x1, y0, y1) = (LEFT, W - RIGHT, TOP, H - BOTTOM);
-        let _ = writeln!(
-            c.svg,
-            "<svg class=\"chart\" viewBox=\"0 0 {W} {H}\" width=\"{W}\" height=\"{H}\" role=\"img\" font-size=\"10\">"
-        );
-        for p in &sc.phases {
-            let (a, b) = (c.x(p.from_ms as f64), c.x(p.to_ms as f64));
-            let fill = match p.phase.as_str() {
-                "baseline" => "#e8f0fe",
-                "fault" => "#fde8e8",
-                "recovery" => "#e8f7e8",
-                _ => "#f0f0f0",
-            };
-            let _ = writeln!(
-                c.svg,
-                "<g class=\"phase\"><rect x=\"{a:.1}\" y=\"{y0}\" width=\"{:.1}\" height=\"{:.1}\" fill=\"{fill}\"/><text x=\"{:.1}\" y=\"{:.1}\" fill=\"#666\">{}</text></g>",
-                (b - a).max(0.5),
-                y1 - y0,
-                a + 3.0,
-                y1 - 4.0,
-                esc(&p.phase)
-            );
-        }
-        for v in &yt {
-            let y = c.y(*v);
-            let _ = writeln!(
-                c.svg,
-                "<g class=\"tick y\"><line x1=\"{x0}\" y1=\"{y:.1}\" x2=\"{x1}\" y2=\"{y:.1}\" stroke=\"#e4e4e4\"/><text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{}</text></g>",
-                x0 - 4.0,
-                y + 3.0,
-                esc(&y_label(*v))
-            );
-        }
-        for t in &xt {
-            let x = c.x(t * 1000.0);
-            let _ = writeln!(
-                c.svg,
-                "<g class=\"tick x\"><line x1=\"{x:.1}\" y1=\"{y1}\" x2=\"{x:.1}\" y2=\"{:.1}\" stroke=\"#888\"/><text x=\"{x:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{t} s</text></g>",
-                y1 + 4.0,
-                y1 + 15.0
-            );
-        }
-        let _ = writeln!(
-            c.svg,
-            "<line x1=\"{x0}\" y1=\"{y1}\" x2=\"{x1}\" y2=\"{y1}\" stroke=\"#888\"/><line x1=\"{x0}\" y1=\"{y0}\" x2=\"{x0}\" y2=\"{y1}\" stroke=\"#888\"/>"
-        );
-        for (k, e) in sc.events.iter().filter(|e| e.kind == "fault" || e.kind == "clear").enumerate() {
-            let x = c.x(e.at_ms as f64);
-            let color = if e.kind == "fault" { "#c22" } else { "#282" };
+        c.configure_mesh()
+            .disable_x_mesh()
+            .x_labels(10)
+            .y_labels(5)
+            .x_label_formatter(&|v| format!("{v} s"))
+            .y_label_formatter(y_label)
+            .light_line_style(RGBColor(0xee, 0xee, 0xee))
+            .bold_line_style(RGBColor(0xe4, 0xe4, 0xe4))
+            .axis_style(AXIS)
+            .label_style(small.clone())
+            .draw()
+            .map_err(|e| e.to_string())?;
+        let marks = sc.events.iter().filter(|e| e.kind == "fault" || e.kind == "clear");
+        for (k, e) in marks.enumerate() {
+            let x = e.at_ms as f64 / 1000.0;
+            let color = if e.kind == "fault" { FAULT } else { CLEAR };
             let label: String = e.detail.chars().take(40).collect();
-            let ly = y0 - 2.0 - (k % 2) as f64 * 11.0;
-            let _ = writeln!(
-                c.svg,
-                "<g class=\"annotation {kind}\"><line x1=\"{x:.1}\" y1=\"{:.1}\" x2=\"{x:.1}\" y2=\"{y1}\" stroke=\"{color}\" stroke-dasharray=\"4 3\"/><text x=\"{:.1}\" y=\"{ly:.1}\" fill=\"{color}\">{kind}: {}</text><title>{}</title></g>",
-                ly + 2.0,
-                x + 2.0,
-                esc(&label),
-                esc(&e.detail),
-                kind = e.kind,
-            );
+            c.draw_series(std::iter::once(PathElement::new(vec![(x, 0.0), (x, y_max * 1.05)], color.stroke_width(1))))
+                .map_err(|e| e.to_string())?;
+            // Labels above the plot, alternating rows so neighbours do not overlap.
+            let dy = -6 - 12 * (k % 2) as i32;
+            c.draw_series(std::iter::once(
+                EmptyElement::at((x, y_max * 1.05))
+                    + Text::new(format!("{}: {label}", e.kind), (2, dy - 8), small.color(&color)),
+            ))
+            .map_err(|e| e.to_string())?;
         }
-        let mut lx = x1 - 10.0;
-        let _ = write!(c.svg, "<g class=\"legend\">");
-        for (name, color) in legend.iter().rev() {
-            lx -= 8.0 + 6.5 * name.len() as f64 + 14.0;
-            let _ = write!(
-                c.svg,
-                "<rect x=\"{lx:.1}\" y=\"4\" width=\"10\" height=\"10\" fill=\"{color}\"/><text x=\"{:.1}\" y=\"13\">{}</text>",
-                lx + 14.0,
-                esc(name)
-            );
-        }
-        c.svg.push_str("</g>\n");
-        c
-    }
-
-    fn finish(mut self, body: &str) -> String {
-        self.svg.push_str(body);
-        self.svg.push_str("</svg>\n");
-        self.svg
+        draw(&mut c)?;
+        c.configure_series_labels()
+            .position(SeriesLabelPosition::UpperRight)
+            .background_style(WHITE.mix(0.85))
+            .border_style(AXIS)
+            .label_font(small)
+            .draw()
+            .map_err(|e| e.to_string())?;
+        root.present().map_err(|e| e.to_string())
+    })();
+    match drawn {
+        Ok(()) => html! { div.chart { (PreEscaped(svg)) } },
+        Err(e) => html! { p.fail { "chart not drawn: " (e) } },
     }
 }
 
-fn latency_chart(sc: &ScenarioReport) -> String {
+/// The plotters chart type every chart draws on.
+type PlotChart<'a, 'b> = ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+fn latency_chart(sc: &ScenarioReport) -> Markup {
     let y_max = sc.series.iter().filter_map(|p| p.p99_us.or(p.p50_us)).max().unwrap_or(1).max(1) as f64;
-    let legend = [("p50", "#36c"), ("p99", "#c63")];
-    let c = Chart::new(sc, y_max, |v| us(Some(v as u64)), &legend);
-    let mut body = String::new();
-    for (pick, color) in [(0usize, "#36c"), (1, "#c63")] {
-        // One polyline per run of buckets with successes: a gap where none succeeded.
-        let mut run: Vec<String> = Vec::new();
-        let flush = |run: &mut Vec<String>, body: &mut String| {
-            if run.len() == 1 {
-                let (x, y) = run[0].split_once(',').unwrap_or(("0", "0"));
-                let _ = writeln!(body, "<circle cx=\"{x}\" cy=\"{y}\" r=\"1.5\" fill=\"{color}\"/>");
-            } else if run.len() > 1 {
-                let _ = writeln!(
-                    body,
-                    "<polyline class=\"series\" fill=\"none\" stroke=\"{color}\" stroke-width=\"1.5\" points=\"{}\"/>",
-                    run.join(" ")
-                );
+    chart(sc, y_max, &|v| us(Some(*v as u64)), |c| {
+        for (name, pick, color) in [("p50", 0usize, RGBColor(0x33, 0x66, 0xcc)), ("p99", 1, RGBColor(0xcc, 0x66, 0x33))]
+        {
+            // One line per run of buckets with successes: a gap where none succeeded; a run of
+            // one bucket is a dot.
+            let mut runs: Vec<Vec<(f64, f64)>> = vec![Vec::new()];
+            for p in &sc.series {
+                match if pick == 0 { p.p50_us } else { p.p99_us } {
+                    Some(v) => runs.last_mut().expect("one run").push(((p.at_ms as f64 + 125.0) / 1000.0, v as f64)),
+                    None => runs.push(Vec::new()),
+                }
             }
-            run.clear();
-        };
-        for p in &sc.series {
-            let v = if pick == 0 { p.p50_us } else { p.p99_us };
-            match v {
-                Some(v) => run.push(format!("{:.1},{:.1}", c.x(p.at_ms as f64 + 125.0), c.y(v as f64))),
-                None => flush(&mut run, &mut body),
+            runs.retain(|r| !r.is_empty());
+            // The legend entry comes from the first series drawn under the name (an empty one
+            // when nothing succeeded at all).
+            if runs.is_empty() {
+                runs.push(Vec::new());
+            }
+            let mut labelled = false;
+            for run in runs {
+                let anno = if let [(x, y)] = run.as_slice() {
+                    c.draw_series(std::iter::once(Circle::new((*x, *y), 2, color.filled())))
+                } else {
+                    c.draw_series(LineSeries::new(run, color.stroke_width(2)))
+                }
+                .map_err(|e| e.to_string())?;
+                if !labelled {
+                    anno.label(name)
+                        .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 10, y + 5)], color.filled()));
+                    labelled = true;
+                }
             }
         }
-        flush(&mut run, &mut body);
-    }
-    c.finish(&body)
+        Ok(())
+    })
 }
 
-fn throughput_chart(sc: &ScenarioReport) -> String {
+fn throughput_chart(sc: &ScenarioReport) -> Markup {
     let y_max = sc.series.iter().map(|p| p.ok + p.failed).max().unwrap_or(1).max(1) as f64;
-    let legend = [("ok", "#4a4"), ("failed or lost", "#d33")];
-    let c = Chart::new(sc, y_max, |v| format!("{v} req"), &legend);
-    let mut body = String::new();
-    for p in &sc.series {
-        let x = c.x(p.at_ms as f64);
-        let bw = (c.x(p.at_ms as f64 + 250.0) - x) * 0.85;
-        let (y_ok, y_all) = (c.y(p.ok as f64), c.y((p.ok + p.failed) as f64));
-        let base = c.y(0.0);
-        let _ = writeln!(
-            body,
-            "<rect x=\"{x:.1}\" y=\"{y_ok:.1}\" width=\"{bw:.1}\" height=\"{:.1}\" fill=\"#4a4\"/><rect x=\"{x:.1}\" y=\"{y_all:.1}\" width=\"{bw:.1}\" height=\"{:.1}\" fill=\"#d33\"/>",
-            base - y_ok,
-            y_ok - y_all
-        );
-    }
-    c.finish(&body)
+    let (ok, failed) = (RGBColor(0x44, 0xaa, 0x44), RGBColor(0xdd, 0x33, 0x33));
+    chart(sc, y_max, &|v| format!("{v} req"), |c| {
+        let bar = |p: &super::SeriesPoint, lo: u64, hi: u64, color: RGBColor| {
+            let x = p.at_ms as f64 / 1000.0;
+            Rectangle::new([(x, lo as f64), (x + 0.25 * 0.85, hi as f64)], color.filled())
+        };
+        c.draw_series(sc.series.iter().map(|p| bar(p, 0, p.ok, ok)))
+            .map_err(|e| e.to_string())?
+            .label("ok")
+            .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 10, y + 5)], ok.filled()));
+        c.draw_series(sc.series.iter().map(|p| bar(p, p.ok, p.ok + p.failed, failed)))
+            .map_err(|e| e.to_string())?
+            .label("failed or lost")
+            .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 10, y + 5)], failed.filled()));
+        Ok(())
+    })
 }
 
 fn status(t: &super::TestRecord) -> (&'static str, &'static str) {
@@ -467,29 +487,26 @@ fn us(v: Option<u64>) -> String {
     }
 }
 
-/// Escapes text for HTML element content and attribute values.
-fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c if c.is_control() && c != '\n' && c != '\t' => {}
-            c => out.push(c),
-        }
-    }
-    out
+/// Text without control characters (ANSI escapes from captured output), newlines and tabs kept;
+/// maud escapes the rest.
+fn clean(s: &str) -> String {
+    s.chars().filter(|c| !c.is_control() || *c == '\n' || *c == '\t').collect()
 }
 
-const CSS: &str = "body{font-family:system-ui,sans-serif;margin:2em;max-width:1000px}table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:2px 8px;text-align:left}.pass{color:#282}.fail{color:#c22;font-weight:bold}.skip{color:#888}.zero{color:#444}.flaky{color:#b60;font-weight:bold}.interrupted{background:#fff3cd;border:1px solid #e0c060;padding:.5em}.header th{background:#f4f4f4}p.failure{color:#c22;font-weight:bold}.rootcause{border-left:4px solid #c22;padding:0 1em;background:#fff6f6}details.cycle{margin:.3em 0}pre{background:#f6f6f6;padding:.5em;overflow-x:auto;max-height:30em}.chart{background:#fcfcfc;border:1px solid #eee}";
+const CSS: &str = "body{font-family:system-ui,sans-serif;margin:2em;max-width:1000px}table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:2px 8px;text-align:left}.pass{color:#282}.fail{color:#c22;font-weight:bold}.skip{color:#888}.zero{color:#444}.flaky{color:#b60;font-weight:bold}.interrupted{background:#fff3cd;border:1px solid #e0c060;padding:.5em}.header th{background:#f4f4f4}p.failure{color:#c22;font-weight:bold}.rootcause{border-left:4px solid #c22;padding:0 1em;background:#fff6f6}details.cycle{margin:.3em 0}tr.survived td{background:#fde8e8}pre span.before{color:#888}pre{background:#f6f6f6;padding:.5em;overflow-x:auto;max-height:30em}.chart{background:#fcfcfc;border:1px solid #eee}";
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::report::{CriterionVerdict, SeriesPoint, TestRecord, TimelineEvent};
+
+    /// The text of every `<text>` element inside the page's SVG charts, trimmed.
+    fn svg_texts(page: &str) -> Vec<String> {
+        page.split("<text")
+            .skip(1)
+            .filter_map(|t| Some(t.split_once('>')?.1.split_once("</text>")?.0.trim().to_string()))
+            .collect()
+    }
 
     #[test]
     fn scenario_sections_and_charts_render_and_escape() {
@@ -517,18 +534,24 @@ mod tests {
                     ..Default::default()
                 })
                 .collect(),
+            ..Default::default()
         });
         let page = render(&RunReport::new("suite", vec![t]));
         assert!(!page.contains("<script>"));
         assert!(page.contains("&lt;script&gt;"));
         assert_eq!(page.matches("<svg").count(), 2);
-        assert!(page.contains("class=\"legend\"") && page.contains("class=\"tick x\""));
-        assert!(page.contains("fault: SIGKILL beam"), "labelled fault annotation");
+        let texts = svg_texts(&page);
+        for want in ["p50", "p99", "ok", "failed or lost", "0 s", "1 s", "fault: SIGKILL beam"] {
+            assert!(texts.iter().any(|t| t == want), "`{want}` (legend, x ticks, labelled fault) in {texts:?}");
+        }
+        assert!(texts.iter().any(|t| t.ends_with(" ms")) && texts.iter().any(|t| t.ends_with(" req")), "y ticks");
         assert!(page.contains("<polyline") && page.contains("<rect"));
         // Two runs (before and after the outage) for each of p50 and p99: the run before is a
         // line, the one after holds a single bucket and is drawn as a dot. Nothing crosses the gap.
-        assert_eq!(page.matches("<polyline class=\"series\"").count(), 2);
-        assert_eq!(page.matches("r=\"1.5\"").count(), 2);
+        let data_line =
+            |stroke: &str| format!("<polyline fill=\"none\" opacity=\"1\" stroke=\"{stroke}\" stroke-width=\"2\"");
+        assert_eq!(page.matches(&data_line("#3366CC")).count() + page.matches(&data_line("#CC6633")).count(), 2);
+        assert_eq!(page.matches("<circle").count(), 2);
         assert!(page.contains("SIGKILL beam") && page.contains("violated") && page.contains("pid 42 survived"));
     }
 }

@@ -12,6 +12,7 @@ mod model;
 pub mod scenario;
 #[cfg(feature = "metrics")]
 pub mod trace;
+pub mod trends;
 
 use std::time::Duration;
 

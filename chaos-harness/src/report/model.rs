@@ -99,6 +99,12 @@ pub struct ScenarioReport {
     pub phases: Vec<PhaseReport>,
     /// Load over time (one point per bucket), for charts.
     pub series: Vec<SeriesPoint>,
+    /// When it failed: each fixture's processes that survived, started or exited (root cause).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub processes: Vec<crate::scenario::ProcessChange>,
+    /// When it failed: the last lines of each fixture log at the failure (root cause).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub logs: Vec<crate::scenario::FixtureLog>,
 }
 
 /// One criterion's verdict.

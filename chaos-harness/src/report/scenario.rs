@@ -137,5 +137,7 @@ pub fn scenario_report(o: &ScenarioOutcome) -> ScenarioReport {
         events,
         phases,
         series,
+        processes: o.processes.clone(),
+        logs: o.logs.clone(),
     }
 }

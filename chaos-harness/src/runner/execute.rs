@@ -181,7 +181,7 @@ fn run_once(spec: TestSpec, settings: &RunSettings) -> (Result<Completion, Faile
     let Ended { end, outcomes } = run_body(spec.body, &spec.name, seed, timeout, &sandbox, &capture);
     let last = outcomes.last();
     record.scenario = last.map(crate::report::scenario::scenario_report);
-    let scenario_failure = last.and_then(crate::scenario::ScenarioOutcome::failure_summary);
+    let scenario_failure = last.and_then(crate::scenario::ScenarioOutcome::failure_message);
     let fixture_logs = fixture_log_tails(&sandbox.temp_dir().join("logs"), 20);
     let plan = sandbox.plan();
     let dry_run = sandbox.is_dry_run();
@@ -240,9 +240,9 @@ fn run_once(spec: TestSpec, settings: &RunSettings) -> (Result<Completion, Faile
 
     // The one line CI shows: the violated criterion with what it observed, when a scenario
     // failed; else the first line of the first problem.
-    let message = match (&scenario_failure, last) {
-        (Some(summary), Some(o)) => format!("scenario {:?}: {summary}", o.name),
-        _ => problems[0].lines().next().unwrap_or_default().to_string(),
+    let message = match scenario_failure {
+        Some(message) => message,
+        None => problems[0].lines().next().unwrap_or_default().to_string(),
     };
     let mut detail = problems.join("\n");
     detail.push_str(&format!(

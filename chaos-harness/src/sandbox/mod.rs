@@ -408,6 +408,19 @@ impl Sandbox {
         name
     }
 
+    /// The process scopes of the fixtures still alive in this sandbox (in creation order).
+    ///
+    /// ```
+    /// let sb = chaos_harness::sandbox::Sandbox::new("doc::scopes").unwrap();
+    /// let web = sb.scope("web").unwrap();
+    /// assert_eq!(sb.scopes().iter().map(|s| s.name().to_string()).collect::<Vec<_>>(), ["web"]);
+    /// drop(web);
+    /// sb.teardown().unwrap();
+    /// ```
+    pub fn scopes(&self) -> Vec<Arc<Scope>> {
+        self.live_scopes()
+    }
+
     fn live_scopes(&self) -> Vec<Arc<Scope>> {
         self.scopes.lock().unwrap_or_else(|e| e.into_inner()).iter().filter_map(Weak::upgrade).collect()
     }

@@ -44,6 +44,8 @@ struct Run {
     verdicts: Vec<Verdict>,
     load: Option<LoadRun>,
     final_load: Option<LoadReport>,
+    /// Fixture log sizes at the start (to mark the lines written during the scenario).
+    log_sizes: Vec<(std::path::PathBuf, u64)>,
     /// The requests (by sequence number) already counted in a `LoadSample`.
     sampled: std::collections::HashSet<u64>,
 }
@@ -272,6 +274,7 @@ pub(crate) async fn run(scenario: Scenario<'_>) -> Result<ScenarioOutcome, Scena
         verdicts: Vec::new(),
         load: None,
         final_load: None,
+        log_sizes: super::evidence::log_sizes(&sandbox),
         sampled: Default::default(),
     };
     run.emit(EventKind::ScenarioStarted { scenario: name.clone(), seed });
@@ -455,6 +458,11 @@ async fn finish(run: Run, name: String, not_injected: Option<String>, guard: Opt
         ..Default::default()
     };
     let passed = outcome.passed();
+    if !passed && !run.sandbox.is_dry_run() {
+        // The root cause's evidence, while the fixtures still run.
+        outcome.processes = super::evidence::process_changes(&run.sandbox, run.t0);
+        outcome.logs = super::evidence::log_tails(&run.sandbox, &run.log_sizes);
+    }
     run.emit(EventKind::ScenarioFinished { passed });
     outcome.events = run.events();
     let end = outcome.events.last().map_or(Duration::ZERO, |e| e.at);

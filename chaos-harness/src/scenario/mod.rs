@@ -12,6 +12,7 @@
 //! | [`bind`] | a spec bound to a running test through the registries |
 //! | [`engine`] | runs the steps, emits events, tracks phases |
 //! | [`outcome`] | the outcome and the error that carries it |
+//! | [`evidence`] | process-tree difference and fixture log tails of a failed scenario |
 //!
 //! ```no_run
 //! # use chaos_harness::prelude::*;
@@ -29,11 +30,13 @@
 pub mod bind;
 pub mod builder;
 pub mod engine;
+pub mod evidence;
 pub mod file;
 pub mod outcome;
 pub mod spec;
 mod step;
 
 pub use builder::{Parallel, Scenario};
+pub use evidence::{FixtureLog, ProcessChange};
 pub use outcome::{ScenarioError, ScenarioOutcome};
 pub use spec::{Action, CallSpec, GuardSpec, LoadSpec, ScenarioSpec, SpecError, StepSpec, TargetSpec};

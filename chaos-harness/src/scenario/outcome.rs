@@ -42,6 +42,12 @@ pub struct ScenarioOutcome {
     /// The guard that stopped the scenario, with its reading.
     #[serde(default)]
     pub aborted_by_guard: Option<String>,
+    /// When it failed: each fixture's processes that survived, started or exited.
+    #[serde(default)]
+    pub processes: Vec<super::ProcessChange>,
+    /// When it failed: the last lines of each fixture log at the failure.
+    #[serde(default)]
+    pub logs: Vec<super::FixtureLog>,
 }
 
 impl ScenarioOutcome {
@@ -72,6 +78,22 @@ impl ScenarioOutcome {
         }
         self.verdicts.iter().find(|v| !v.passed).map(|v| format!("{}: {}", v.criterion, v.detail))
     }
+
+    /// The one line CI shows (JUnit `<failure message>`, the CLI's summary): the scenario and
+    /// [`failure_summary`](Self::failure_summary); `None` when it passed.
+    ///
+    /// ```
+    /// use chaos_harness::criteria::Verdict;
+    /// let o = chaos_harness::scenario::ScenarioOutcome {
+    ///     name: "beam-sigkill".into(),
+    ///     verdicts: vec![Verdict { criterion: "no_orphans within 5s".into(), passed: false, detail: "pid 42 survived".into() }],
+    ///     ..Default::default()
+    /// };
+    /// assert_eq!(o.failure_message().unwrap(), "scenario \"beam-sigkill\": no_orphans within 5s: pid 42 survived");
+    /// ```
+    pub fn failure_message(&self) -> Option<String> {
+        self.failure_summary().map(|summary| format!("scenario {:?}: {summary}", self.name))
+    }
 }
 
 impl std::fmt::Display for ScenarioOutcome {
@@ -89,6 +111,15 @@ impl std::fmt::Display for ScenarioOutcome {
         }
         for n in &self.notes {
             writeln!(f, "  note: {n}")?;
+        }
+        for p in &self.processes {
+            writeln!(f, "  process {p}")?;
+        }
+        for l in &self.logs {
+            for (i, line) in l.during_scenario().iter().enumerate() {
+                let n = l.first_line + l.scenario_from + i;
+                writeln!(f, "  log {}:{n}: {line}", l.file)?;
+            }
         }
         Ok(())
     }
@@ -114,5 +145,50 @@ impl ScenarioError {
         match self {
             ScenarioError::NotInjected(o) | ScenarioError::CriteriaFailed(o) | ScenarioError::AbortedByGuard(o) => o,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn outcome() -> ScenarioOutcome {
+        let v = |criterion: &str, passed, detail: &str| Verdict {
+            criterion: criterion.into(),
+            passed,
+            detail: detail.into(),
+        };
+        ScenarioOutcome {
+            name: "beam-sigkill".into(),
+            seed: 7,
+            verdicts: vec![
+                v("error_rate during baseline at most 0", true, "0 of 400 requests failed"),
+                v(
+                    "no_orphans within 5s",
+                    false,
+                    "2 process(es) survived: pid 4242 (python3 grpc_server.py --port 50051), pid 4243 (python3 grpc_server.py --port 50052)",
+                ),
+                v("recovers within 30s", false, "not healthy after 30 s"),
+            ],
+            ..Default::default()
+        }
+    }
+
+    /// The JUnit failure message of each way a scenario fails, as reviewed snapshots.
+    #[test]
+    fn failure_messages() {
+        let violated = outcome();
+        let mut not_injected = outcome();
+        not_injected.not_injected = Some("sigkill pit.beam: pid 4200 still alive 2 s after SIGKILL".into());
+        let mut guarded = outcome();
+        guarded.aborted_by_guard = Some("memory above 90% of the host (93.1%)".into());
+        let mut passed = outcome();
+        passed.verdicts.retain(|v| v.passed);
+        let text = [violated, not_injected, guarded, passed]
+            .iter()
+            .map(|o| o.failure_message().unwrap_or_else(|| "(passed: no message)".into()))
+            .collect::<Vec<_>>()
+            .join("\n");
+        insta::assert_snapshot!(text);
     }
 }

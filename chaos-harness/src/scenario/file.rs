@@ -173,14 +173,14 @@ fn stem(path: &Path) -> String {
 }
 
 /// Where text positions are turned into line:column.
-struct Src<'a> {
-    file: &'a str,
-    text: &'a str,
-    errors: Vec<FileError>,
+pub(super) struct Src<'a> {
+    pub(super) file: &'a str,
+    pub(super) text: &'a str,
+    pub(super) errors: Vec<FileError>,
 }
 
 impl Src<'_> {
-    fn pos(&self, offset: usize) -> (usize, usize) {
+    pub(super) fn pos(&self, offset: usize) -> (usize, usize) {
         let offset = offset.min(self.text.len());
         let before = self.text.get(..offset).unwrap_or("");
         let line = before.matches('\n').count() + 1;
@@ -188,7 +188,7 @@ impl Src<'_> {
         (line, col)
     }
 
-    fn err(&mut self, span: Range<usize>, key: &str, message: impl Into<String>, help: impl Into<String>) {
+    pub(super) fn err(&mut self, span: Range<usize>, key: &str, message: impl Into<String>, help: impl Into<String>) {
         let (line, column) = self.pos(span.start);
         self.errors.push(FileError {
             file: self.file.to_string(),
@@ -203,7 +203,7 @@ impl Src<'_> {
 
 type Table<'i> = DeTable<'i>;
 
-fn hint(given: &str, valid: &[&str]) -> String {
+pub(super) fn hint(given: &str, valid: &[&str]) -> String {
     match nearest(given, valid) {
         Some(n) => format!("did you mean `{n}`?"),
         None => format!("expected one of: {}", valid.join(", ")),

@@ -12,6 +12,8 @@
 //! | [`bind`] | a spec bound to a running test through the registries |
 //! | [`engine`] | runs the steps, emits events, tracks phases |
 //! | [`outcome`] | the outcome and the error that carries it |
+//! | [`file`] | scenario files (`*.chaos.toml`) |
+//! | [`project`] | the project file `chaos.toml`: defaults, profiles, precedence |
 //!
 //! ```no_run
 //! # use chaos_harness::prelude::*;
@@ -31,6 +33,7 @@ pub mod builder;
 pub mod engine;
 pub mod file;
 pub mod outcome;
+pub mod project;
 pub mod spec;
 mod step;
 

@@ -217,13 +217,13 @@ fn suggest(given: &str, valid: &[&str]) -> String {
     }
 }
 
-const TOP_KEYS: &[&str] =
+pub(super) const TOP_KEYS: &[&str] =
     &["name", "tags", "timeout", "repeat", "extends", "params", "target", "load", "step", "expect", "guard"];
 const STEP_ACTIONS: &[&str] = &["inject", "wait", "clear", "expect", "stop_load", "phase", "parallel"];
-const COMMAND_KEYS: &[&str] = &["name", "command", "env", "cwd", "ready", "ready_timeout", "user", "netns"];
-const READY_KINDS: &[&str] = &["tcp", "http", "log_line", "file"];
+pub(super) const COMMAND_KEYS: &[&str] = &["name", "command", "env", "cwd", "ready", "ready_timeout", "user", "netns"];
+pub(super) const READY_KINDS: &[&str] = &["tcp", "http", "log_line", "file"];
 const LOAD_KINDS: &[&str] = &["constant_rate", "closed_loop"];
-const LOAD_KEYS: &[&str] = &["kind", "rate", "clients", "timeout", "max_in_flight", "call"];
+pub(super) const LOAD_KEYS: &[&str] = &["kind", "rate", "clients", "timeout", "max_in_flight", "call"];
 const PHASES: &[&str] = &["baseline", "fault", "recovery"];
 /// The most scenarios one template may yield.
 const MAX_COMBINATIONS: usize = 256;

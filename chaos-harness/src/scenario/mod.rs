@@ -14,6 +14,7 @@
 //! | [`outcome`] | the outcome and the error that carries it |
 //! | [`file`] | scenario files (`*.chaos.toml`) |
 //! | [`project`] | the project file `chaos.toml`: defaults, profiles, precedence |
+//! | [`schema`] | the JSON Schemas of both files (schemars) |
 //!
 //! ```no_run
 //! # use chaos_harness::prelude::*;
@@ -34,6 +35,7 @@ pub mod engine;
 pub mod file;
 pub mod outcome;
 pub mod project;
+pub mod schema;
 pub mod spec;
 mod step;
 

@@ -1,6 +1,7 @@
 //! Subcommands of the `chaos` CLI, one module each.
 
 pub mod cleanup;
+mod config;
 mod doctor;
 mod list;
 mod plan;

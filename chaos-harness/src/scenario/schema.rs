@@ -151,7 +151,7 @@ pub struct ScenarioFile {
 #[serde(untagged)]
 pub enum Target {
     /// Any program.
-    Command(CommandTarget),
+    Command(Box<CommandTarget>),
     /// A registered kind with its parameters.
     Kind(KindTarget),
 }

@@ -10,6 +10,9 @@
 //!   between the two sides fail either way, but datagrams and already-sent data flow one way.
 //! * [`Fault::loss_between`]: `percent` % of the packets between `a` and `b` are dropped.
 //!
+//! Latency between members is [`Fault::latency_between`](super::delay) (nftables cannot hold a
+//! packet; a userspace delay line does).
+//!
 //! Each table (`netdev chaos_cut_*` / `chaos_lossy_*`) is journaled (`nft_table` with its
 //! namespace) before it is created, so teardown or the crash reaper deletes it. A cut is
 //! confirmed by TCP connects from inside each cut side that were answered before the fault and

@@ -102,8 +102,13 @@ fn twin<'a>(cx: &'a mut Chaos, file: &'static str) -> BoxTestFuture<'a> {
 }
 
 fn chaos(args: &[&str]) -> std::process::Output {
+    chaos_env(args, &[])
+}
+
+fn chaos_env(args: &[&str], env: &[(&str, String)]) -> std::process::Output {
     std::process::Command::new(env!("CARGO_BIN_EXE_chaos"))
         .args(args)
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .expect("run the chaos binary")
@@ -179,7 +184,9 @@ fn run_with_profile(_: &mut Chaos) -> BoxTestFuture<'_> {
         std::fs::write(&project, "report_dir = \"rep\"\nformat = \"text\"\n[profile.ci]\nformat = \"json\"\n")?;
         let config = project.display().to_string();
         let file = "fixtures/scenarios/generic/http-kill.chaos.toml";
-        let out = chaos(&["run", "--config", &config, "--profile", "ci", file]);
+        // Its own port: the file's test runs at the same time on the default one.
+        let port = [("HTTP_KILL_PORT", chaos_harness::fixture::free_port()?.to_string())];
+        let out = chaos_env(&["run", "--config", &config, "--profile", "ci", file], &port);
         let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
         anyhow::ensure!(out.status.code() == Some(0), "chaos run: {:?}\n{text}", out.status);
         let v: serde_json::Value = serde_json::from_slice(&out.stdout).map_err(|e| anyhow::anyhow!("{e}: {text}"))?;

@@ -2,8 +2,11 @@
 //!
 //! ```text
 //! chaos [-q|-v] [--color auto|always|never] COMMAND
-//! chaos run [--report DIR] [--cycles N] [--defect NAME]... [--only NAME]... [--format text|json]
+//! chaos run [FILE|DIR]... [--report DIR] [--cycles N] [--defect NAME]... [--only NAME]... [--format text|json]
+//!           [--seed N] [--timeout DUR] [--tag EXPR]... [--config PATH] [--profile NAME]
 //!           [--metrics-addr ADDR] [--metrics-linger DUR] [--metrics-file PATH] [--pushgateway URL] [--trace-file PATH]
+//! chaos validate [FILE|DIR]... [--format text|json] [--config PATH] [--profile NAME]   check scenario files
+//! chaos plan FILE [--timeout DUR] [--config PATH] [--profile NAME]                    the resolved timeline
 //! chaos list [--format text|json]                                 the built-in scenarios
 //! chaos report [DIR] | --compare OLD NEW [--format text|json]     re-render a saved run, or compare two
 //! chaos doctor [--format text|json]                               what this machine lacks, and the fix
@@ -15,6 +18,8 @@
 //! missing); 2 invalid arguments or an unwritable output path (checked before anything runs);
 //! 3 the harness could not run; 5 the production guard refused (see
 //! `chaos_harness::sandbox::production`); 130/143 interrupted by SIGINT/SIGTERM (partial report written).
+//! Settings come from flags > `CHAOS_*` > the `chaos.toml` profile > the scenario file >
+//! `chaos.toml` > built-in defaults (docs/scenario-files.md).
 //! `CHAOS_NOTIFY_WEBHOOK`: on failure, `chaos run` POSTs the failing scenarios and the report
 //! link (`CHAOS_REPORT_URL`, else the report path) as JSON.
 

@@ -85,7 +85,12 @@ fn main() -> std::process::ExitCode {
         })
         .tags(["snakepit", "meta"])
         .timeout(Duration::from_secs(120));
-    t.test("scenario_files::cli::validate_broken_copy_exits_1_listing_every_error", validate_broken).tags(["cli"]).run()
+    t.test("scenario_files::cli::validate_broken_copy_exits_1_listing_every_error", validate_broken)
+        .tags(["cli"])
+        .test("scenario_files::cli::run_a_file_with_a_chaos_toml_profile", run_with_profile)
+        .tags(["cli", "generic"])
+        .timeout(Duration::from_secs(120))
+        .run()
 }
 
 /// Runs a Rust suite scenario and its file twin in one test and compares their verdicts
@@ -146,8 +151,13 @@ fn catches<'a>(
 }
 
 fn chaos(args: &[&str]) -> std::process::Output {
+    chaos_env(args, &[])
+}
+
+fn chaos_env(args: &[&str], env: &[(&str, String)]) -> std::process::Output {
     std::process::Command::new(env!("CARGO_BIN_EXE_chaos"))
         .args(args)
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .expect("run the chaos binary")
@@ -208,6 +218,41 @@ fn validate_broken(_: &mut Chaos) -> BoxTestFuture<'_> {
                     "http-memory.chaos.toml:14:9 `bytes`: expected a size like \"64MiB\", \"512KiB\" or a number of bytes, found \"64MeB\"",
                 ],
             "{errors:#?}"
+        );
+        Ok(())
+    })
+}
+
+/// `chaos run FILE --config chaos.toml --profile ci`: the profile's format (json) and the
+/// project's report_dir (relative to chaos.toml) apply; an unknown profile exits 2 naming the
+/// file, the profiles and the nearest; `chaos validate` checks the project file too.
+fn run_with_profile(_: &mut Chaos) -> BoxTestFuture<'_> {
+    Box::pin(async {
+        let dir = tempfile::tempdir()?;
+        let project = dir.path().join("chaos.toml");
+        std::fs::write(&project, "report_dir = \"rep\"\nformat = \"text\"\n[profile.ci]\nformat = \"json\"\n")?;
+        let config = project.display().to_string();
+        let file = "fixtures/scenarios/generic/http-kill.chaos.toml";
+        // Its own port: the file's test runs at the same time on the default one.
+        let port = [("HTTP_KILL_PORT", chaos_harness::fixture::free_port()?.to_string())];
+        let out = chaos_env(&["run", "--config", &config, "--profile", "ci", file], &port);
+        let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+        anyhow::ensure!(out.status.code() == Some(0), "chaos run: {:?}\n{text}", out.status);
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).map_err(|e| anyhow::anyhow!("{e}: {text}"))?;
+        anyhow::ensure!(v["passed"] == 1 && v["scenarios"][0]["name"] == "http-kill", "{v}");
+        anyhow::ensure!(dir.path().join("rep/report.json").is_file(), "no report in the project's report_dir: {text}");
+        let out = chaos(&["run", "--config", &config, "--profile", "cj", file]);
+        let err = String::from_utf8_lossy(&out.stderr).to_string();
+        anyhow::ensure!(out.status.code() == Some(2), "unknown profile: {:?} {err}", out.status);
+        anyhow::ensure!(err.contains(&config) && err.contains("did you mean `ci`?"), "{err}");
+        std::fs::write(&project, "report_dri = \"rep\"\n")?;
+        let out = chaos(&["validate", "--config", &config, file]);
+        let err = String::from_utf8_lossy(&out.stderr).to_string();
+        anyhow::ensure!(out.status.code() == Some(1), "bad chaos.toml: {:?} {err}", out.status);
+        anyhow::ensure!(
+            err.contains(&format!("{config}:1:1: unknown key `report_dri`"))
+                && err.contains("did you mean `report_dir`?"),
+            "{err}"
         );
         Ok(())
     })

@@ -173,6 +173,9 @@ fn bad_cases() -> Vec<(&'static str, String, &'static str, &'static str)> {
         ("profile in a scenario file", format!("{w}[profile.ci]\ntimeout = \"1s\"\n"), "t.chaos.toml:3:2: unknown key `profile`", "chaos.toml"),
         ("unknown snakepit parameter", "[target.pit]\nkind = \"snakepit\"\npool_sise = 2\n".into(), "t.chaos.toml:3:1: fixture `snakepit` has no parameter `pool_sise`", "did you mean `pool_size`?"),
         ("too many template combinations", "[params]\na = [1, 2, 3, 4, 5, 6, 7, 8]\nb = [1, 2, 3, 4, 5, 6, 7, 8]\nc = [1, 2, 3, 4, 5, 6, 7, 8]\n".into(), "t.chaos.toml:4:5: [params] yields more than 256 combinations", "fewer values"),
+        ("netns naming a missing target", "[target.zone]\nkind = \"netns\"\n[target.web]\ncommand = [\"sleep\", \"1\"]\nnetns = \"zome\"\n".into(), "t.chaos.toml:5:9: `zome` is not a target of this scenario", "did you mean `zone`?"),
+        ("netns naming a command target", "[target.db]\ncommand = [\"sleep\", \"1\"]\n[target.web]\ncommand = [\"sleep\", \"1\"]\nnetns = \"db\"\n".into(), "t.chaos.toml:5:9: `db` is a target of kind `command`, not a network namespace", "kind = \"netns\""),
+        ("user not a string", "[target.web]\ncommand = [\"sleep\", \"1\"]\nuser = 65534\n".into(), "t.chaos.toml:3:8: `target.web.user`: expected a string, found integer", "user = \"65534\""),
         ("link without upstream", "[target.db]\nkind = \"link\"\n".into(), "t.chaos.toml:1:1: fixture `link` needs parameter `upstream`", "add upstream = ..."),
     ]
 }

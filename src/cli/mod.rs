@@ -1,6 +1,7 @@
 //! Subcommands of the `chaos` CLI, one module each.
 
 pub mod cleanup;
+mod config;
 mod doctor;
 mod export;
 mod list;
@@ -42,9 +43,10 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run the Snakepit chaos scenarios and write a report (HTML, JSON, CSV, JUnit, history).
+    /// Run the Snakepit chaos scenarios, or scenario files, and write a report (HTML, JSON,
+    /// CSV, JUnit, history).
     #[command(after_help = EXIT_CODES)]
-    Run(run::RunArgs),
+    Run(Box<run::RunArgs>),
     /// List the built-in scenarios.
     List(list::ListArgs),
     /// Re-render HTML, CSV and JUnit from a saved report.json, or compare two runs
@@ -160,7 +162,7 @@ pub fn dispatch(cli: Cli) -> ExitCode {
     }
     let ui = Ui { quiet: cli.quiet, verbose: cli.verbose };
     match cli.command {
-        Command::Run(args) => run::run(args, ui),
+        Command::Run(args) => run::run(*args, ui),
         Command::Cleanup(args) => cleanup::run(&args),
         Command::Validate(args) => validate::run(&args),
         Command::Plan(args) => plan::run(&args),

@@ -3,7 +3,11 @@
 //! Each scenario runs in its own sandbox (cgroups, journal, temp dir) exactly as under the test
 //! runner, and is torn down before the next one starts. `--cycles N` repeats the set (release
 //! crash-cycle suites); `--defect NAME` enables a defect of the target to see the scenarios
-//! catch it.
+//! catch it. `chaos run FILE|DIR...` runs scenario files (`*.chaos.toml`) instead, each file
+//! and template combination one scenario, the same way.
+//!
+//! Settings layer as documented in docs/scenario-files.md: flag > `CHAOS_*` > the `chaos.toml`
+//! profile (`--profile`, `CHAOS_PROFILE`) > the scenario file > `chaos.toml` > built-in.
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -24,14 +28,24 @@ use console::style;
 use indicatif::{ProgressBar, ProgressStyle};
 use snakepit_chaos::scenarios::{self, Verdicts};
 
+use super::config::{Config, ConfigArgs};
 use super::{Format, Ui};
+use chaos_harness::runner::registry::BoxTestFuture;
+use chaos_harness::runner::tags::TagFilter;
+use chaos_harness::scenario::file::{self, LoadedScenario, Options};
+use chaos_harness::scenario::project::{Resolved, Settings};
 
 /// Arguments of `chaos run`.
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
-    /// Directory for report.html, report.json, results.csv, junit.xml and history.jsonl.
-    #[arg(long, default_value = "target/chaos-report")]
-    report: PathBuf,
+    /// Scenario files or directories (`*.chaos.toml`) to run instead of the built-in Snakepit
+    /// scenarios (default: chaos.toml's `scenarios`, else the built-in ones).
+    #[arg(value_name = "FILE|DIR")]
+    files: Vec<PathBuf>,
+    /// Directory for report.html, report.json, results.csv, junit.xml and history.jsonl
+    /// [default: target/chaos-report; also CHAOS_REPORT_DIR, chaos.toml `report_dir`].
+    #[arg(long)]
+    report: Option<PathBuf>,
     /// Run the whole set this many times (crash-cycle suites).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
     cycles: u32,
@@ -41,12 +55,23 @@ pub struct RunArgs {
     /// Run only these scenarios (repeatable; see `chaos list`).
     #[arg(long = "only", value_name = "SCENARIO")]
     only: Vec<String>,
-    /// Seed for every random choice (printed in the report; default: random).
-    #[arg(long, env = "CHAOS_SEED")]
+    /// Seed for every random choice (printed in the report; default: random; also CHAOS_SEED,
+    /// chaos.toml `seed`).
+    #[arg(long)]
     seed: Option<u64>,
-    /// Output format of the summary on stdout (progress always goes to stderr).
-    #[arg(long, value_enum, default_value_t = Format::Text)]
-    format: Format,
+    /// Output format of the summary on stdout (progress always goes to stderr) [default: text;
+    /// also CHAOS_FORMAT, chaos.toml `format`].
+    #[arg(long, value_enum)]
+    format: Option<Format>,
+    /// Timeout of each scenario (default: the file's `timeout`, else 180s built-in / 120s for
+    /// files; also CHAOS_TIMEOUT, chaos.toml `timeout`).
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    timeout: Option<Duration>,
+    /// Run only scenarios with these tags (`net,!slow`; repeatable; also CHAOS_TAGS, chaos.toml `tags`).
+    #[arg(long = "tag", value_name = "EXPR")]
+    tags: Vec<String>,
+    #[command(flatten)]
+    config: ConfigArgs,
     /// Serve Prometheus metrics on http://ADDR/metrics for the length of the run.
     #[arg(long, value_name = "ADDR")]
     metrics_addr: Option<std::net::SocketAddr>,
@@ -124,11 +149,123 @@ pub const SCENARIOS: &[ScenarioDef] = &[
     },
 ];
 
-/// What `run` decided before running anything: the scenarios, or the exit code and why not.
-fn preflight(args: &RunArgs) -> Result<Vec<&'static ScenarioDef>, (u8, String)> {
-    if let Some(unknown) = args.only.iter().find(|o| !SCENARIOS.iter().any(|s| s.name == o.as_str())) {
-        let names: Vec<&str> = SCENARIOS.iter().map(|s| s.name).collect();
+/// One scenario to run: a built-in one, or one from a scenario file.
+#[derive(Clone)]
+enum Job {
+    Builtin(&'static ScenarioDef),
+    File(Box<LoadedScenario>),
+}
+
+impl Job {
+    fn name(&self) -> &str {
+        match self {
+            Job::Builtin(d) => d.name,
+            Job::File(l) => &l.test_name,
+        }
+    }
+
+    fn tags(&self) -> Vec<String> {
+        match self {
+            Job::Builtin(_) => vec!["snakepit".into()],
+            Job::File(l) => l.spec.tags.clone(),
+        }
+    }
+}
+
+/// What `run` decided before running anything.
+struct Plan {
+    jobs: Vec<Job>,
+    /// The run-wide settings (report dir, seed, format, tags), resolved.
+    settings: Resolved,
+    config: Config,
+    flags: Settings,
+}
+
+impl Plan {
+    fn report_dir(&self) -> PathBuf {
+        self.settings.settings.report_dir.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_REPORT_DIR))
+    }
+
+    fn format(&self) -> Format {
+        if self.settings.settings.format.as_deref() == Some("json") { Format::Json } else { Format::Text }
+    }
+
+    /// The timeout of one job: its file's `timeout` is a layer of its own.
+    fn timeout(&self, job: &Job) -> Duration {
+        let (file, builtin) = match job {
+            Job::Builtin(_) => (None, BUILTIN_TIMEOUT),
+            Job::File(l) => (l.spec.timeout, FILE_TIMEOUT),
+        };
+        let file = Settings { timeout: file, ..Settings::default() };
+        let builtin = Settings { timeout: Some(builtin), ..Settings::default() };
+        self.config.resolve(self.flags.clone(), file, builtin).settings.timeout.unwrap_or(builtin_timeout_of(job))
+    }
+}
+
+const DEFAULT_REPORT_DIR: &str = "target/chaos-report";
+const BUILTIN_TIMEOUT: Duration = Duration::from_secs(180);
+const FILE_TIMEOUT: Duration = Duration::from_secs(120);
+
+fn builtin_timeout_of(job: &Job) -> Duration {
+    if matches!(job, Job::Builtin(_)) { BUILTIN_TIMEOUT } else { FILE_TIMEOUT }
+}
+
+/// The flags as the highest settings layer.
+fn flag_layer(args: &RunArgs) -> Settings {
+    Settings {
+        seed: args.seed,
+        timeout: args.timeout,
+        tags: (!args.tags.is_empty()).then(|| args.tags.join(",")),
+        report_dir: args.report.clone(),
+        format: args.format.map(|f| if f == Format::Json { "json".into() } else { "text".into() }),
+        scenarios: (!args.files.is_empty()).then(|| args.files.clone()),
+    }
+}
+
+/// What `run` decided before running anything: the plan, or the exit code and why not.
+fn preflight(args: &RunArgs) -> Result<Plan, (u8, String)> {
+    preflight_in(args, &std::env::current_dir().unwrap_or_else(|_| PathBuf::from(".")), |k| std::env::var(k).ok())
+}
+
+fn preflight_in(args: &RunArgs, cwd: &Path, env: impl Fn(&str) -> Option<String>) -> Result<Plan, (u8, String)> {
+    let config = args.config.load(cwd, env).map_err(|e| (2, e.0))?;
+    let flags = flag_layer(args);
+    let builtin = Settings {
+        report_dir: Some(PathBuf::from(DEFAULT_REPORT_DIR)),
+        format: Some("text".into()),
+        ..Settings::default()
+    };
+    let settings = config.resolve(flags.clone(), Settings::default(), builtin);
+    let mut jobs: Vec<Job> = match &settings.settings.scenarios {
+        Some(paths) => {
+            let files = super::validate::files(paths);
+            if files.is_empty() {
+                return Err((2, format!("no *.chaos.toml file in {paths:?}; name scenario files or directories")));
+            }
+            let mut jobs = Vec::new();
+            let mut errors = Vec::new();
+            for f in &files {
+                match file::load(f, &Options::default()) {
+                    Ok(l) => jobs.extend(l.into_iter().map(|l| Job::File(Box::new(l)))),
+                    Err(e) => errors.push(e.to_string()),
+                }
+            }
+            if !errors.is_empty() {
+                return Err((2, format!("invalid scenario files (see `chaos validate`):\n{}", errors.join("\n"))));
+            }
+            jobs
+        }
+        None => SCENARIOS.iter().map(Job::Builtin).collect(),
+    };
+    if let Some(unknown) = args.only.iter().find(|o| !jobs.iter().any(|j| j.name() == o.as_str())) {
+        let names: Vec<&str> = jobs.iter().map(Job::name).collect();
         return Err((2, format!("unknown scenario `{unknown}`; valid: {}", names.join(", "))));
+    }
+    jobs.retain(|j| args.only.is_empty() || args.only.iter().any(|o| o == j.name()));
+    if let Some(expr) = &settings.settings.tags {
+        let source = settings.source("tags").map(|l| l.to_string()).unwrap_or_default();
+        let filter = TagFilter::parse(expr).map_err(|e| (2, format!("tags `{expr}` (from {source}): {e}")))?;
+        jobs.retain(|j| filter.selects(&j.tags()));
     }
     // The production guard first: a refused run exits with the documented refusal code, before
     // anything is checked or started (a dry run is allowed: it changes nothing).
@@ -139,11 +276,14 @@ fn preflight(args: &RunArgs) -> Result<Vec<&'static ScenarioDef>, (u8, String)> 
             Ok(None) => {}
         }
     }
-    check_writable(&args.report).map_err(|e| (2, e))?;
-    if let Err(why) = chaos_harness::host::capability::check_all(&["elixir", "cgroups"]) {
-        return Err((3, format!("cannot run the Snakepit scenarios: {why} (see `chaos doctor`)")));
+    let plan = Plan { jobs, settings, config, flags };
+    check_writable(&plan.report_dir()).map_err(|e| (2, e))?;
+    let needs: &[&str] =
+        if plan.jobs.iter().any(|j| matches!(j, Job::Builtin(_))) { &["elixir", "cgroups"] } else { &["cgroups"] };
+    if let Err(why) = chaos_harness::host::capability::check_all(needs) {
+        return Err((3, format!("cannot run the scenarios: {why} (see `chaos doctor`)")));
     }
-    Ok(SCENARIOS.iter().filter(|s| args.only.is_empty() || args.only.iter().any(|o| o == s.name)).collect())
+    Ok(plan)
 }
 
 /// The report directory can be created and written: checked before anything runs, so a bad
@@ -218,22 +358,25 @@ impl Progress {
 
 /// Runs the scenarios and writes the report.
 pub fn run(args: RunArgs, ui: Ui) -> ExitCode {
-    let selected = match preflight(&args) {
+    let plan = match preflight(&args) {
         Ok(s) => s,
         Err((code, why)) => {
             eprintln!("{} {why}", style("error:").red().bold());
             return ExitCode::from(code);
         }
     };
-    let total = selected.len() as u32 * args.cycles;
+    let report_dir = plan.report_dir();
+    let format = plan.format();
+    let seed_setting = plan.settings.settings.seed;
+    let total = plan.jobs.len() as u32 * args.cycles;
     let defects: Vec<String> = args.defects.iter().map(|d| d.to_string()).collect();
     let mut template = RunReport::new("snakepit-chaos", Vec::new());
     template.harness_version = env!("CARGO_PKG_VERSION").into();
     template.command_line = std::env::args().collect::<Vec<_>>().join(" ");
     template.defects = defects.clone();
-    template.seed = args.seed;
+    template.seed = seed_setting;
     template.cycles = args.cycles;
-    let shared = Arc::new(Mutex::new(Shared { template, dir: args.report.clone(), finished: Vec::new() }));
+    let shared = Arc::new(Mutex::new(Shared { template, dir: report_dir.clone(), finished: Vec::new() }));
     {
         let shared = Arc::clone(&shared);
         let installed = interrupt::install(move |info| {
@@ -254,9 +397,15 @@ pub fn run(args: RunArgs, ui: Ui) -> ExitCode {
         }
     }
     if !ui.quiet {
+        let against = if plan.jobs.iter().all(|j| matches!(j, Job::File(_))) {
+            "from scenario files"
+        } else {
+            "against the reference Snakepit target"
+        };
         eprintln!(
-            "chaos run: {total} scenario run(s) against the reference Snakepit target{}",
-            if defects.is_empty() { String::new() } else { format!(" with defects {}", defects.join(",")) }
+            "chaos run: {total} scenario run(s) {against}{} ({})",
+            if defects.is_empty() { String::new() } else { format!(" with defects {}", defects.join(",")) },
+            plan.config.describe()
         );
     }
     let progress = Arc::new(Progress::new(u64::from(total), ui));
@@ -276,17 +425,19 @@ pub fn run(args: RunArgs, ui: Ui) -> ExitCode {
     let started = Instant::now();
     let (mut passed, mut failed) = (0u32, 0u32);
     'cycles: for cycle in 1..=args.cycles {
-        for def in &selected {
-            let name = if args.cycles > 1 { format!("cycle{cycle:04}::{}", def.name) } else { def.name.to_string() };
-            let seed = args.seed.unwrap_or_else(rand::random);
+        for job in &plan.jobs {
+            let name =
+                if args.cycles > 1 { format!("cycle{cycle:04}::{}", job.name()) } else { job.name().to_string() };
+            let seed = seed_setting.unwrap_or_else(rand::random);
             let cycle_tag = if args.cycles > 1 { format!("cycle {cycle}/{} · ", args.cycles) } else { String::new() };
-            progress.bar.set_message(format!("{cycle_tag}{}", def.name));
+            progress.bar.set_message(format!("{cycle_tag}{}", job.name()));
             if progress.plain && ui.verbose > 0 {
                 progress.line(&format!("[{:>4}/{total}] {name}: started", passed + failed + 1));
             }
             let traces = TraceSink::from_env(args.trace_file.as_deref()).map(|sink| (sink, TraceRecorder::new()));
             let hooks = Hooks { metrics: &metrics, traces: traces.as_ref().map(|(_, r)| r.clone()) };
-            let record = run_one(def, &name, seed, &args.defects, Arc::clone(&progress), cycle_tag, hooks);
+            let one = OneTest::new(&name).tags(job.tags()).timeout(plan.timeout(job)).seed(Some(seed));
+            let record = run_one(job, one, &args.defects, Arc::clone(&progress), cycle_tag, hooks);
             if let Some((sink, recorder)) = &traces
                 && let Err(e) = trace::export(recorder, sink)
             {
@@ -299,7 +450,7 @@ pub fn run(args: RunArgs, ui: Ui) -> ExitCode {
                 break 'cycles;
             }
             let ok = record.status == TestStatus::Passed;
-            metrics.record_test(def.name, ok);
+            metrics.record_test(job.name(), ok);
             if ok {
                 passed += 1
             } else {
@@ -332,13 +483,13 @@ pub fn run(args: RunArgs, ui: Ui) -> ExitCode {
         report.tests = s.finished.clone();
         report
     };
-    if let Err(e) = write_report(&args.report, &report, true) {
+    if let Err(e) = write_report(&report_dir, &report, true) {
         eprintln!("{} writing the report: {e}", style("error:").red().bold());
         return ExitCode::from(3);
     }
-    let html = args.report.join("report.html");
-    if !ui.quiet && args.format == Format::Text {
-        let (entries, _) = history::read(&args.report.join("history.jsonl"));
+    let html = report_dir.join("report.html");
+    if !ui.quiet && format == Format::Text {
+        let (entries, _) = history::read(&report_dir.join("history.jsonl"));
         if let Some((now, past)) = entries.split_last() {
             let past = &past[past.len().saturating_sub(20)..];
             for (scenario, what, median, value) in history::regressions(past, now) {
@@ -356,8 +507,8 @@ pub fn run(args: RunArgs, ui: Ui) -> ExitCode {
             }
         }
     }
-    match args.format {
-        Format::Json => println!("{}", summary_json(&report, &args.report)),
+    match format {
+        Format::Json => println!("{}", summary_json(&report, &report_dir)),
         Format::Text => {
             if !ui.quiet {
                 eprintln!(
@@ -445,19 +596,18 @@ fn summary_json(report: &RunReport, dir: &Path) -> serde_json::Value {
 /// One scenario on the runner's own execution path (sandbox, timeout, teardown, record); its
 /// typed events drive the progress line.
 fn run_one(
-    def: &'static ScenarioDef,
-    name: &str,
-    seed: u64,
+    job: &Job,
+    test: OneTest,
     defects: &[Defect],
     progress: Arc<Progress>,
     prefix: String,
     hooks: Hooks<'_>,
 ) -> TestRecord {
     let defects = defects.to_vec();
-    let test = OneTest::new(name).tags(["snakepit"]).timeout(Duration::from_secs(180)).seed(Some(seed));
-    let label = format!("{prefix}{}", def.name);
-    let subscriber = hooks.metrics.subscriber(def.name);
+    let label = format!("{prefix}{}", job.name());
+    let subscriber = hooks.metrics.subscriber(job.name());
     let traces = hooks.traces;
+    let job = job.clone();
     chaos_harness::runner::run_one(test, move |cx| {
         cx.events().subscribe(subscriber);
         if let Some(recorder) = traces {
@@ -478,13 +628,30 @@ fn run_one(
                 }
             }
         });
+        job_body(job, defects)(cx)
+    })
+}
+
+/// The body of one job.
+fn job_body(job: Job, defects: Vec<Defect>) -> impl for<'a> FnOnce(&'a mut Chaos) -> BoxTestFuture<'a> + Send {
+    move |cx: &mut Chaos| -> BoxTestFuture<'_> {
         Box::pin(async move {
-            match (def.run)(cx, &defects).await? {
-                Ok(_) => Ok(()),
-                Err(e) => Err(anyhow::Error::new(e)),
+            match job {
+                Job::Builtin(def) => match (def.run)(cx, &defects).await? {
+                    Ok(_) => Ok(()),
+                    Err(e) => Err(anyhow::Error::new(e)),
+                },
+                Job::File(l) => {
+                    for _ in 0..l.repeat {
+                        if let Err(e) = cx.run_spec(&l.spec).await? {
+                            return Err(anyhow::Error::new(e));
+                        }
+                    }
+                    Ok(())
+                }
             }
         })
-    })
+    }
 }
 
 /// What a scenario run reports to besides the report: metrics and traces.
@@ -550,6 +717,64 @@ mod tests {
             a: RunArgs,
         }
         W::parse_from(["run", "--report", report]).a
+    }
+
+    fn args_of(argv: &[&str]) -> RunArgs {
+        use clap::Parser;
+        #[derive(clap::Parser)]
+        struct W {
+            #[command(flatten)]
+            a: RunArgs,
+        }
+        W::parse_from(std::iter::once("run").chain(argv.iter().copied())).a
+    }
+
+    /// `chaos run` in a project: chaos.toml's defaults, its profile (CHAOS_PROFILE or
+    /// --profile), CHAOS_* and flags, each over the one below; the scenario file's timeout
+    /// over chaos.toml's but under the profile's.
+    #[test]
+    fn run_settings_layer_flags_env_profile_file_and_chaos_toml() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::create_dir_all(d.join("s")).unwrap();
+        std::fs::write(
+            d.join("chaos.toml"),
+            "report_dir = \"from-project\"\ntimeout = \"2m\"\nscenarios = [\"s\"]\nformat = \"json\"\n\n[profile.ci]\nreport_dir = \"from-profile\"\n\n[profile.slow]\ntimeout = \"9m\"\n",
+        )
+        .unwrap();
+        let web = "[target.web]\ncommand = [\"sleep\", \"60\"]\n[[step]]\nwait = \"10ms\"\n";
+        std::fs::write(d.join("s/a.chaos.toml"), format!("timeout = \"30s\"\ntags = [\"fast\"]\n{web}")).unwrap();
+        std::fs::write(d.join("s/b.chaos.toml"), format!("tags = [\"slow\"]\n{web}")).unwrap();
+        let no_env = |_: &str| None;
+        let p = preflight_in(&args_of(&[]), d, no_env).map_err(|e| e.1).unwrap();
+        assert_eq!(p.jobs.iter().map(Job::name).collect::<Vec<_>>(), ["a", "b"]);
+        assert_eq!(p.report_dir(), d.join("from-project"));
+        assert_eq!(p.format(), Format::Json);
+        let timeouts: Vec<Duration> = p.jobs.iter().map(|j| p.timeout(j)).collect();
+        assert_eq!(timeouts, [Duration::from_secs(30), Duration::from_secs(120)], "file over chaos.toml");
+        let ci = |k: &str| (k == "CHAOS_PROFILE").then(|| "ci".to_string());
+        let p = preflight_in(&args_of(&[]), d, ci).map_err(|e| e.1).unwrap();
+        assert_eq!(p.report_dir(), d.join("from-profile"), "profile over chaos.toml");
+        let p = preflight_in(&args_of(&["--profile", "slow"]), d, no_env).map_err(|e| e.1).unwrap();
+        assert_eq!(p.timeout(&p.jobs[0]), Duration::from_secs(540), "profile over the file");
+        let env = |k: &str| match k {
+            "CHAOS_PROFILE" => Some("ci".to_string()),
+            "CHAOS_REPORT_DIR" => Some(d.join("from-env").display().to_string()),
+            "CHAOS_TAGS" => Some("fast".into()),
+            _ => None,
+        };
+        let p = preflight_in(&args_of(&[]), d, env).map_err(|e| e.1).unwrap();
+        assert_eq!(p.report_dir(), d.join("from-env"), "env over profile");
+        assert_eq!(p.jobs.iter().map(Job::name).collect::<Vec<_>>(), ["a"], "CHAOS_TAGS selects");
+        let flag_dir = d.join("from-flag").display().to_string();
+        let p = preflight_in(&args_of(&["--report", &flag_dir, "--format", "text", "--timeout", "5s"]), d, env)
+            .map_err(|e| e.1)
+            .unwrap();
+        assert_eq!((p.report_dir(), p.format()), (d.join("from-flag"), Format::Text), "flag over env");
+        assert_eq!(p.timeout(&p.jobs[0]), Duration::from_secs(5));
+        let (code, why) = preflight_in(&args_of(&["--profile", "cl"]), d, no_env).err().unwrap();
+        assert_eq!(code, 2);
+        assert!(why.contains("chaos.toml") && why.contains("ci, slow") && why.contains("did you mean `ci`?"), "{why}");
     }
 
     #[test]

@@ -254,3 +254,85 @@ async fn data_dir_seed_checkpoint_restore(cx: &mut Chaos) -> ChaosResult {
     ensure!(std::fs::metadata(&table)?.uid() == 33, "ownership kept");
     Ok(())
 }
+
+/// Reads a scenario file's text (no process environment) and returns its one spec.
+fn spec_from_file_text(
+    name: &str,
+    text: &str,
+    vars: &[(&str, String)],
+) -> anyhow::Result<chaos_harness::scenario::ScenarioSpec> {
+    use chaos_harness::scenario::file::{Options, parse_str};
+    let mut opts = Options { no_process_env: true, ..Options::default() };
+    opts.vars.extend(vars.iter().map(|(k, v)| (k.to_string(), v.clone())));
+    let mut loaded = parse_str(name, text, &opts).map_err(|e| anyhow::anyhow!("{e}"))?;
+    ensure!(loaded.len() == 1, "{name}: {} scenarios", loaded.len());
+    Ok(loaded.remove(0).spec)
+}
+
+/// The main pid of the fixture `name` that a bound spec started.
+fn main_pid_of(cx: &Chaos, name: &str) -> anyhow::Result<i32> {
+    let t = cx.fixtures().into_iter().find(|t| t.name() == name).context("the fixture was not started")?;
+    Ok(t.main().context("the fixture has no main process")?.pid)
+}
+
+/// A scenario file's command target with `user = "nobody"`: the program the file starts runs
+/// with nobody's real and effective uid, read from /proc (the key was refused before).
+#[chaos_test(tags = ["ergonomics", "process", "files"], timeout = "30s", requires = ["root", "cgroups"])]
+async fn file_command_target_runs_as_nobody(cx: &mut Chaos) -> ChaosResult {
+    let spec = spec_from_file_text(
+        "as-nobody.chaos.toml",
+        "[target.app]\ncommand = [\"sleep\", \"60\"]\nuser = \"nobody\"\n\n[[step]]\nwait = \"10ms\"\n",
+        &[],
+    )?;
+    if let Err(e) = cx.run_spec(&spec).await? {
+        anyhow::bail!("{e}");
+    }
+    let pid = main_pid_of(cx, "app")?;
+    let nobody = nix::unistd::User::from_name("nobody")?.context("no user nobody on this machine")?;
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let uids: Vec<u32> = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .context("no Uid: line")?
+        .split_whitespace()
+        .filter_map(|u| u.parse().ok())
+        .collect();
+    let want = nobody.uid.as_raw();
+    ensure!(uids.len() == 4 && uids.iter().all(|u| *u == want), "uids of pid {pid}: {uids:?}, want all {want}");
+    Ok(())
+}
+
+/// A scenario file's command target with `netns = "zone"` (a `netns` target of the same file)
+/// runs in that namespace: its `/proc/PID/ns/net` differs from the harness's, and it cannot
+/// reach a port listening on the host's loopback, which the same program outside reaches.
+/// With `user = "nobody"` too: the namespace is entered before the uid is dropped.
+#[chaos_test(tags = ["ergonomics", "network", "files"], timeout = "30s", requires = ["root", "cgroups", "netns", "python3"])]
+async fn file_command_target_runs_in_a_netns(cx: &mut Chaos) -> ChaosResult {
+    let host = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let port = host.local_addr()?.port();
+    let probe = "import socket,sys,time\n\
+        try:\n    socket.create_connection(('127.0.0.1', int(sys.argv[1])), timeout=2).close(); print('connect ok', flush=True)\n\
+        except OSError as e:\n    print('connect failed', e, flush=True)\n\
+        time.sleep(60)";
+    let text = format!(
+        "[target.zone]\nkind = \"netns\"\n\n\
+         [target.inside]\ncommand = [\"python3\", \"-c\", {probe:?}, \"${{HOST_PORT}}\"]\nnetns = \"zone\"\nuser = \"nobody\"\nready = {{ log_line = \"^connect \" }}\n\n\
+         [target.outside]\ncommand = [\"python3\", \"-c\", {probe:?}, \"${{HOST_PORT}}\"]\nready = {{ log_line = \"^connect \" }}\n\n\
+         [[step]]\nwait = \"10ms\"\n"
+    );
+    let spec = spec_from_file_text("in-netns.chaos.toml", &text, &[("HOST_PORT", port.to_string())])?;
+    if let Err(e) = cx.run_spec(&spec).await? {
+        anyhow::bail!("{e}");
+    }
+    let logs = cx.sandbox().temp_dir().join("logs");
+    let inside = std::fs::read_to_string(logs.join("inside.stdout.log"))?;
+    let outside = std::fs::read_to_string(logs.join("outside.stdout.log"))?;
+    ensure!(outside.starts_with("connect ok"), "outside the namespace: {outside:?}");
+    ensure!(inside.starts_with("connect failed"), "inside the namespace: {inside:?}");
+    let ns_of = |pid: &str| std::fs::read_link(format!("/proc/{pid}/ns/net"));
+    let (inside_pid, outside_pid) = (main_pid_of(cx, "inside")?, main_pid_of(cx, "outside")?);
+    ensure!(ns_of(&inside_pid.to_string())? != ns_of("self")?, "pid {inside_pid} is in the harness's namespace");
+    ensure!(ns_of(&outside_pid.to_string())? == ns_of("self")?, "the control left the harness's namespace");
+    drop(host);
+    Ok(())
+}

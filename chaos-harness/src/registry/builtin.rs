@@ -278,6 +278,19 @@ fn start_command(
     if let Some(cwd) = p.str("cwd").map_err(param_err)? {
         c = c.cwd(cwd);
     }
+    if let Some(user) = p.str("user").map_err(param_err)? {
+        c = c.user(user);
+    }
+    if let Some(ns) = p.str("netns").map_err(param_err)? {
+        if !ns.starts_with('/') {
+            return Err(Error::Config {
+                what: format!("netns `{ns}` of a command target"),
+                cause: "it names no running namespace (a spec resolves a netns target's name to its file when binding; this one was not resolved)".into(),
+                fix: "name a target of kind \"netns\" of the same scenario, or give the namespace file /run/netns/NAME".into(),
+            });
+        }
+        c = c.netns(ns);
+    }
     if let Some(a) = p.str("ready_tcp").map_err(param_err)? {
         c = c.ready(Probe::tcp(a));
     }
@@ -306,6 +319,8 @@ inventory::submit! { FixtureEntry {
         Param::optional("args", K::Texts, "[]", "its arguments"),
         Param::maybe("env", K::Table, "extra environment variables"),
         Param::maybe("cwd", K::Text, "working directory"),
+        Param::maybe("user", K::Text, "run as this user (a name from the user database; needs root)"),
+        Param::maybe("netns", K::Text, "run inside this network namespace: a target of kind netns, or /run/netns/NAME (needs root)"),
         Param::maybe("ready_tcp", K::Text, "ready when a TCP connect to IP:PORT succeeds"),
         Param::maybe("ready_http", K::Text, "ready when GET IP:PORT/PATH answers 200"),
         Param::maybe("ready_log_line", K::Text, "ready when a log line matches this regex"),

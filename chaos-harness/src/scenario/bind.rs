@@ -47,12 +47,21 @@ impl Chaos {
     /// ```
     pub async fn bind(&mut self, spec: &ScenarioSpec) -> Result<Scenario<'_>, Error> {
         spec.validate().map_err(spec_error)?;
-        for (name, target) in &spec.targets {
+        // A target that runs inside another one (a command's `netns`) starts after the rest.
+        let mut order: Vec<_> = spec.targets.iter().collect();
+        order.sort_by_key(|(_, t)| t.params.get("netns").is_some());
+        for (name, target) in order {
             if self.has_fixture(name) {
                 continue;
             }
             let entry = registry::fixture(&target.kind)?;
-            let params = registry::validate("fixture", &target.kind, entry.params, &target.params)?;
+            let mut params = registry::validate("fixture", &target.kind, entry.params, &target.params)?;
+            if let Ok(Some(ns)) = params.str("netns")
+                && !ns.starts_with('/')
+            {
+                let path = self.netns_file(name, ns)?;
+                params = params.with("netns", path);
+            }
             let fixture_name = params.str("name").ok().flatten().unwrap_or(name).to_string();
             let started = (entry.start)(fixture_name, &params, self.sandbox().clone())?.await?;
             self.adopt(name.clone(), started, Some(Described::new(target.kind.clone(), target.params.clone())));
@@ -85,6 +94,22 @@ impl Chaos {
         scenario.load = load;
         scenario.guards = guards;
         Ok(scenario)
+    }
+
+    /// The namespace file of the `netns` target `ns` that target `of` runs in.
+    fn netns_file(&self, of: &str, ns: &str) -> Result<String, Error> {
+        #[cfg(feature = "net")]
+        {
+            let _ = of;
+            let b = self.bindings();
+            registry::typed::<crate::topology::Netns>(&b, ns, "netns").map(|n| format!("/run/netns/{}", n.name()))
+        }
+        #[cfg(not(feature = "net"))]
+        Err(Error::Config {
+            what: format!("target `{of}`: netns `{ns}`"),
+            cause: "network namespaces need chaos-harness's `net` feature".into(),
+            fix: "build with the default features".into(),
+        })
     }
 
     /// Binds and runs `spec` (see [`Chaos::bind`]). The outer `Result` is the binding (a bad

@@ -173,14 +173,14 @@ fn stem(path: &Path) -> String {
 }
 
 /// Where text positions are turned into line:column.
-struct Src<'a> {
-    file: &'a str,
-    text: &'a str,
-    errors: Vec<FileError>,
+pub(super) struct Src<'a> {
+    pub(super) file: &'a str,
+    pub(super) text: &'a str,
+    pub(super) errors: Vec<FileError>,
 }
 
 impl Src<'_> {
-    fn pos(&self, offset: usize) -> (usize, usize) {
+    pub(super) fn pos(&self, offset: usize) -> (usize, usize) {
         let offset = offset.min(self.text.len());
         let before = self.text.get(..offset).unwrap_or("");
         let line = before.matches('\n').count() + 1;
@@ -188,7 +188,7 @@ impl Src<'_> {
         (line, col)
     }
 
-    fn err(&mut self, span: Range<usize>, key: &str, message: impl Into<String>, help: impl Into<String>) {
+    pub(super) fn err(&mut self, span: Range<usize>, key: &str, message: impl Into<String>, help: impl Into<String>) {
         let (line, column) = self.pos(span.start);
         self.errors.push(FileError {
             file: self.file.to_string(),
@@ -203,7 +203,7 @@ impl Src<'_> {
 
 type Table<'i> = DeTable<'i>;
 
-fn hint(given: &str, valid: &[&str]) -> String {
+pub(super) fn hint(given: &str, valid: &[&str]) -> String {
     match nearest(given, valid) {
         Some(n) => format!("did you mean `{n}`?"),
         None => format!("expected one of: {}", valid.join(", ")),
@@ -217,13 +217,13 @@ fn suggest(given: &str, valid: &[&str]) -> String {
     }
 }
 
-const TOP_KEYS: &[&str] =
+pub(super) const TOP_KEYS: &[&str] =
     &["name", "tags", "timeout", "repeat", "extends", "params", "target", "load", "step", "expect", "guard"];
 const STEP_ACTIONS: &[&str] = &["inject", "wait", "clear", "expect", "stop_load", "phase", "parallel"];
-const COMMAND_KEYS: &[&str] = &["name", "command", "env", "cwd", "ready", "ready_timeout", "user", "netns"];
-const READY_KINDS: &[&str] = &["tcp", "http", "log_line", "file"];
+pub(super) const COMMAND_KEYS: &[&str] = &["name", "command", "env", "cwd", "ready", "ready_timeout", "user", "netns"];
+pub(super) const READY_KINDS: &[&str] = &["tcp", "http", "log_line", "file"];
 const LOAD_KINDS: &[&str] = &["constant_rate", "closed_loop"];
-const LOAD_KEYS: &[&str] = &["kind", "rate", "clients", "timeout", "max_in_flight", "call"];
+pub(super) const LOAD_KEYS: &[&str] = &["kind", "rate", "clients", "timeout", "max_in_flight", "call"];
 const PHASES: &[&str] = &["baseline", "fault", "recovery"];
 /// The most scenarios one template may yield.
 const MAX_COMBINATIONS: usize = 256;
@@ -670,6 +670,7 @@ fn read_scenario(src: &mut Src<'_>, doc: &Table<'_>, vars: &Vars<'_>, path: &Pat
             }
         }
     }
+    check_netns_refs(src, doc, &spec);
     let targets: Vec<String> = spec.targets.keys().cloned().collect();
     let refs = Refs { targets: &targets };
     if let Some(v) = doc.get("load") {
@@ -729,6 +730,37 @@ fn read_scenario(src: &mut Src<'_>, doc: &Table<'_>, vars: &Vars<'_>, path: &Pat
         return None;
     }
     Some((spec, repeat))
+}
+
+/// A command target's `netns` names a target of kind `netns` of the same file.
+fn check_netns_refs(src: &mut Src<'_>, doc: &Table<'_>, spec: &ScenarioSpec) {
+    let Some(DeValue::Table(targets)) = doc.get("target").map(Spanned::get_ref) else { return };
+    let namespaces: Vec<&str> =
+        spec.targets.iter().filter(|(_, t)| t.kind == "netns").map(|(n, _)| n.as_str()).collect();
+    for (name, tv) in targets.iter() {
+        let DeValue::Table(t) = tv.get_ref() else { continue };
+        let Some(nv) = t.get("netns") else { continue };
+        let Some(ns) = spec.targets.get(name.get_ref().as_ref()).and_then(|t| t.params.str("netns").ok().flatten())
+        else {
+            continue;
+        };
+        if namespaces.contains(&ns) || ns.starts_with('/') {
+            continue;
+        }
+        let key = format!("target.{}.netns", name.get_ref());
+        let what = match spec.targets.get(ns) {
+            Some(t) => format!("`{ns}` is a target of kind `{}`, not a network namespace", t.kind),
+            None => format!("`{ns}` is not a target of this scenario"),
+        };
+        let help = match nearest(ns, &namespaces) {
+            Some(n) => format!("did you mean `{n}`?"),
+            None if namespaces.is_empty() => {
+                format!("add a namespace target: [target.{ns}] with kind = \"netns\"")
+            }
+            None => format!("its netns targets: {}", namespaces.join(", ")),
+        };
+        src.err(nv.span(), &key, what, help);
+    }
 }
 
 struct Refs<'a> {
@@ -794,16 +826,6 @@ fn read_target(src: &mut Src<'_>, name: &str, v: &Spanned<DeValue<'_>>, vars: &V
                 );
             }
         }
-        for unsupported in ["user", "netns"] {
-            if let Some(u) = t.get(unsupported) {
-                src.err(
-                    u.span(),
-                    &format!("{at}.{unsupported}"),
-                    format!("`{unsupported}` is not supported by the command fixture yet"),
-                    "remove it (run the program under a wrapper such as `setpriv`/`ip netns exec` in `command` instead)",
-                );
-            }
-        }
         match to_json(src, cmd, &format!("{at}.command"), vars) {
             Value::Array(a) if !a.is_empty() && a.iter().all(Value::is_string) => {
                 p = p.with("program", &a[0]);
@@ -827,7 +849,7 @@ fn read_target(src: &mut Src<'_>, name: &str, v: &Spanned<DeValue<'_>>, vars: &V
                 ),
             }
         }
-        for k in ["cwd", "name"] {
+        for k in ["cwd", "name", "user", "netns"] {
             if let Some(x) = t.get(k)
                 && let Some(s) = str_of(src, x, &format!("{at}.{k}"), vars)
             {

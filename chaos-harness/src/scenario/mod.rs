@@ -13,6 +13,9 @@
 //! | [`engine`] | runs the steps, emits events, tracks phases |
 //! | [`outcome`] | the outcome and the error that carries it |
 //! | [`evidence`] | process-tree difference and fixture log tails of a failed scenario |
+//! | [`file`] | scenario files (`*.chaos.toml`) |
+//! | [`project`] | the project file `chaos.toml`: defaults, profiles, precedence |
+//! | [`schema`] | the JSON Schemas of both files (schemars) |
 //!
 //! ```no_run
 //! # use chaos_harness::prelude::*;
@@ -33,6 +36,8 @@ pub mod engine;
 pub mod evidence;
 pub mod file;
 pub mod outcome;
+pub mod project;
+pub mod schema;
 pub mod spec;
 mod step;
 

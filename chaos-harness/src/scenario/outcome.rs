@@ -42,6 +42,10 @@ pub struct ScenarioOutcome {
     /// The guard that stopped the scenario, with its reading.
     #[serde(default)]
     pub aborted_by_guard: Option<String>,
+    /// Resource series (CPU, RSS, fds, threads, processes) per fixture and role, sampled every
+    /// 100 ms while the scenario ran (see [`crate::observe::Monitor`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub monitor: Vec<crate::observe::MonitorSeries>,
 }
 
 impl ScenarioOutcome {
@@ -59,6 +63,16 @@ impl ScenarioOutcome {
     /// ```
     pub fn first(&self, pred: impl Fn(&EventKind) -> bool) -> Option<&Event> {
         self.events.iter().find(|e| pred(&e.kind))
+    }
+
+    /// The resource series of a selector expression (`web.main`, `pit.workers`), if monitored.
+    ///
+    /// ```
+    /// let o = chaos_harness::scenario::ScenarioOutcome::default();
+    /// assert!(o.monitor_of("web.main").is_none());
+    /// ```
+    pub fn monitor_of(&self, expr: &str) -> Option<&crate::observe::MonitorSeries> {
+        self.monitor.iter().find(|s| s.expr() == expr)
     }
 
     /// The one-line summary of what failed: the not-injected fault, the guard, or the first

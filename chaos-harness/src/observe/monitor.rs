@@ -25,7 +25,6 @@
 //! ```
 
 use std::collections::HashMap;
-use std::io::Read;
 use std::sync::mpsc::{RecvTimeoutError, Sender, channel};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
@@ -144,28 +143,68 @@ pub fn parse_stat_usage(text: &str) -> Option<(u64, bool, u64, u64, u64)> {
 
 /// The number of open fds of `pid`: the size of `/proc/PID/fd` (Linux 6.2 and later), else
 /// the count of its entries.
-fn fd_count(pid: i32, path: &mut String) -> u64 {
-    use std::fmt::Write;
-    path.clear();
-    let _ = write!(path, "/proc/{pid}/fd");
-    match std::fs::metadata(&*path) {
+#[cfg(test)]
+fn fd_count(pid: i32) -> u64 {
+    let path = format!("/proc/{pid}/fd");
+    match std::fs::metadata(&path) {
         Ok(m) if m.len() > 0 => m.len(),
-        Ok(_) => std::fs::read_dir(&*path).map_or(0, |d| d.count() as u64),
+        Ok(_) => std::fs::read_dir(&path).map_or(0, |d| d.count() as u64),
         Err(_) => 0,
     }
 }
 
-/// Reads one process's usage; `None` when it is gone.
-fn usage(pid: i32, buf: &mut Vec<u8>, path: &mut String) -> Option<ProcUsage> {
-    use std::fmt::Write;
-    path.clear();
-    let _ = write!(path, "/proc/{pid}/stat");
-    buf.clear();
-    std::fs::File::open(&*path).ok()?.read_to_end(buf).ok()?;
-    let (start_time, dead, cpu_ticks, threads, rss_pages) = parse_stat_usage(std::str::from_utf8(buf).ok()?)?;
-    let fds = if dead { 0 } else { fd_count(pid, path) };
-    Some(ProcUsage { start_time, dead, cpu_ticks, threads, rss_pages, fds })
+/// A process's `/proc/PID/stat` and `/proc/PID/fd`, held open between ticks: reading them again
+/// costs a `pread` and an `fstat`, no path walk. The files stay bound to the process they were
+/// opened for, so a reused pid fails to read (and is reopened) instead of reading a stranger.
+struct ProcFiles {
+    stat: std::fs::File,
+    fd_dir: std::fs::File,
 }
+
+impl ProcFiles {
+    fn open(pid: i32) -> Option<Self> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let stat = std::fs::File::open(format!("/proc/{pid}/stat")).ok()?;
+        let fd_dir = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_PATH | libc::O_DIRECTORY)
+            .open(format!("/proc/{pid}/fd"))
+            .ok()?;
+        Some(Self { stat, fd_dir })
+    }
+
+    /// Reads the usage now; `None` when the process is gone.
+    fn read(&self, pid: i32, buf: &mut Vec<u8>) -> Option<ProcUsage> {
+        use std::os::unix::fs::FileExt;
+        buf.resize(1024, 0);
+        let mut n = 0;
+        loop {
+            let got = self.stat.read_at(&mut buf[n..], n as u64).ok()?;
+            n += got;
+            if got == 0 || n < buf.len() {
+                break;
+            }
+            buf.resize(buf.len() * 2, 0);
+        }
+        let (start_time, dead, cpu_ticks, threads, rss_pages) =
+            parse_stat_usage(std::str::from_utf8(&buf[..n]).ok()?)?;
+        let fds = if dead {
+            0
+        } else {
+            match self.fd_dir.metadata() {
+                Ok(m) if m.len() > 0 => m.len(),
+                // Before Linux 6.2 the size is 0: count the entries.
+                Ok(_) => std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count() as u64),
+                Err(_) => 0,
+            }
+        };
+        Some(ProcUsage { start_time, dead, cpu_ticks, threads, rss_pages, fds })
+    }
+}
+
+/// At most this many processes keep their files open between ticks (two fds each); beyond it,
+/// they are opened per tick.
+const MAX_OPEN: usize = 512;
 
 /// What the monitor samples of one fixture: its target and its roles.
 struct Watched {
@@ -179,8 +218,9 @@ struct Sampler {
     series: Arc<Mutex<Vec<MonitorSeries>>>,
     /// Command line and comm per (pid, start time), read once per process.
     cmdlines: HashMap<(i32, u64), (String, String)>,
+    /// Open `/proc` files per pid.
+    files: HashMap<i32, ProcFiles>,
     buf: Vec<u8>,
-    path: String,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -199,12 +239,29 @@ impl Sampler {
         let mut out: Vec<(OwnedPid, ProcUsage)> = pids
             .into_iter()
             .filter_map(|pid| {
-                let u = usage(pid, &mut self.buf, &mut self.path)?;
+                let u = self.usage(pid)?;
                 (!u.dead).then(|| (OwnedPid { pid, start_time: u.start_time, fixture: target.name().to_string() }, u))
             })
             .collect();
         out.sort_by_key(|(o, _)| (o.start_time, o.pid));
         out
+    }
+
+    /// One process's usage, through its open files (opened on first sight, reopened when the
+    /// pid was reused); `None` when it is gone.
+    fn usage(&mut self, pid: i32) -> Option<ProcUsage> {
+        if let Some(f) = self.files.get(&pid) {
+            if let Some(u) = f.read(pid, &mut self.buf) {
+                return Some(u);
+            }
+            self.files.remove(&pid);
+        }
+        let f = ProcFiles::open(pid)?;
+        let u = f.read(pid, &mut self.buf);
+        if u.is_some() && self.files.len() < MAX_OPEN {
+            self.files.insert(pid, f);
+        }
+        u
     }
 
     fn matches(&mut self, o: &OwnedPid, re: &regex::Regex) -> bool {
@@ -228,17 +285,19 @@ impl Sampler {
             alive.extend(owned.iter().map(|o| (o.pid, o.start_time)));
             let main = w.target.main();
             for (idx, sel) in &w.roles {
-                let picked: Vec<OwnedPid> = match sel.selector() {
-                    Selector::Cmdline(re) => owned.iter().filter(|o| self.matches(o, re)).cloned().collect(),
+                let picked: std::collections::HashSet<(i32, u64)> = match sel.selector() {
+                    Selector::Cmdline(re) => {
+                        owned.iter().filter(|o| self.matches(o, re)).map(|o| (o.pid, o.start_time)).collect()
+                    }
                     s => {
                         let mut rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(0);
-                        s.pick(&owned, main.as_ref(), &mut rng)
+                        s.pick(&owned, main.as_ref(), &mut rng).into_iter().map(|o| (o.pid, o.start_time)).collect()
                     }
                 };
                 let mut s = ResourceSample { at, ..Default::default() };
                 let mut ticks = 0u64;
                 for (o, u) in &members {
-                    if picked.iter().any(|p| p.pid == o.pid && p.start_time == o.start_time) {
+                    if picked.contains(&(o.pid, o.start_time)) {
                         ticks += u.cpu_ticks;
                         s.rss_bytes += u.rss_pages * page;
                         s.fds += u.fds;
@@ -252,6 +311,8 @@ impl Sampler {
         }
         self.fixtures = fixtures;
         self.cmdlines.retain(|k, _| alive.contains(k));
+        let live_pids: std::collections::HashSet<i32> = alive.iter().map(|(p, _)| *p).collect();
+        self.files.retain(|pid, _| live_pids.contains(pid));
         let mut series = lock(&self.series);
         for (i, s) in samples {
             if let Some(ser) = series.get_mut(i) {
@@ -326,8 +387,8 @@ impl Monitor {
             fixtures,
             series: Arc::clone(&handle.series),
             cmdlines: HashMap::new(),
-            buf: Vec::with_capacity(512),
-            path: String::with_capacity(32),
+            files: HashMap::new(),
+            buf: Vec::with_capacity(1024),
         };
         let thread = std::thread::Builder::new()
             .name("chaos-monitor".into())
@@ -397,8 +458,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_child_process_usage_is_read() {
-        let (mut buf, mut path) = (Vec::new(), String::new());
+    fn a_child_process_usage_is_read_through_held_files_until_it_is_reaped() {
+        let mut buf = Vec::new();
         let mut child = std::process::Command::new("sleep")
             .arg("10")
             .stdin(std::process::Stdio::null())
@@ -407,14 +468,20 @@ mod tests {
             .spawn()
             .unwrap();
         let pid = child.id() as i32;
-        let u = usage(pid, &mut buf, &mut path).unwrap();
+        let files = ProcFiles::open(pid).unwrap();
+        let u = files.read(pid, &mut buf).unwrap();
         assert!(!u.dead);
         assert_eq!(u.threads, 1);
+        assert_eq!(u.start_time, procfs::stat(pid).unwrap().start_time);
         let listed = std::fs::read_dir(format!("/proc/{pid}/fd")).unwrap().count() as u64;
         assert_eq!(u.fds, listed);
+        assert_eq!(fd_count(pid), listed);
         assert!(u.fds >= 3);
+        // Read again through the same files: the same process.
+        assert_eq!(files.read(pid, &mut buf).unwrap().start_time, u.start_time);
         child.kill().unwrap();
         child.wait().unwrap();
-        assert!(usage(pid, &mut buf, &mut path).is_none_or(|u| u.dead));
+        // Reaped: the held files no longer read (a reused pid would not be read through them).
+        assert!(files.read(pid, &mut buf).is_none());
     }
 }

@@ -355,6 +355,8 @@ async fn scenario_spans_reach_an_otlp_receiver(cx: &mut Chaos) -> ChaosResult {
     let (head, body) = receiver.join().map_err(|_| anyhow::anyhow!("receiver panicked"))??;
     ensure!(head.starts_with("POST /v1/traces HTTP/1.1"), "{head}");
     ensure!(head.to_ascii_lowercase().contains("content-type: application/json"), "{head}");
+    // Sent by the OpenTelemetry OTLP exporter, not by hand.
+    ensure!(head.to_ascii_lowercase().contains("user-agent: otel-otlp-exporter-rust/"), "{head}");
     let req: serde_json::Value = serde_json::from_str(&body)?;
     let spans = req["resourceSpans"][0]["scopeSpans"][0]["spans"].as_array().context("no spans")?.clone();
     let by_name = |prefix: &str| {

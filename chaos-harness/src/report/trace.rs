@@ -105,6 +105,14 @@ struct Inner {
     state: Mutex<State>,
 }
 
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // Spans still open are dropped under the recorder's dispatch (see `on_event`).
+        let st = std::mem::take(self.state.get_mut().unwrap_or_else(|e| e.into_inner()));
+        tracing::dispatcher::with_default(&self.dispatch, || drop(st));
+    }
+}
+
 /// Records a stream's events as OpenTelemetry spans (cheap clones share the recording).
 #[derive(Clone)]
 pub struct TraceRecorder {
@@ -181,7 +189,7 @@ impl TraceRecorder {
     pub fn spans(&self) -> Vec<SpanData> {
         {
             let mut st = lock(&self.inner.state);
-            self.close_open(&mut st);
+            tracing::dispatcher::with_default(&self.inner.dispatch, || self.close_open(&mut st));
         }
         let _ = self.inner.provider.force_flush();
         lock(&self.inner.collector.spans).clone()
@@ -201,6 +209,14 @@ impl TraceRecorder {
 
 impl Subscriber for TraceRecorder {
     fn on_event(&mut self, event: &Event) {
+        // Spans are created and dropped under the recorder's own dispatch: a closing child
+        // releases its parent through the current default dispatch.
+        tracing::dispatcher::with_default(&self.inner.dispatch, || self.record(event));
+    }
+}
+
+impl TraceRecorder {
+    fn record(&self, event: &Event) {
         let mut st = lock(&self.inner.state);
         let wall0 = *st.wall0.get_or_insert_with(|| SystemTime::now().checked_sub(event.at).unwrap_or(SystemTime::UNIX_EPOCH));
         let at = wall0 + event.at;
@@ -375,5 +391,91 @@ pub fn export(rec: &TraceRecorder, sink: &TraceSink) -> Result<(), crate::Error>
                 .map_err(|_| fail("the export thread panicked".into()))?;
             sent.map_err(fail)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fault::Confirmation;
+    use crate::observe::{EventStream, FaultRef, Phase};
+
+    #[test]
+    fn a_timeline_becomes_nested_spans_with_the_event_times() {
+        let run = || {
+            let stream = EventStream::new();
+            let rec = TraceRecorder::new();
+            stream.subscribe(rec.clone());
+            let fault = FaultRef { id: 0, kind: "kill".into(), description: "SIGKILL web".into() };
+            stream.emit(EventKind::ScenarioStarted { scenario: "s".into(), seed: 1 });
+            stream.emit(EventKind::PhaseEntered { phase: Phase::Baseline });
+            stream.emit(EventKind::StepStarted { step: 0, what: "wait".into() });
+            stream.emit(EventKind::StepStarted { step: 1, what: "inject".into() });
+            stream.emit(EventKind::FaultInjecting { fault: fault.clone() });
+            let confirmation = Confirmation::new("SIGKILL web", "gone", vec![42]);
+            stream.emit(EventKind::FaultConfirmed { fault, confirmation, one_shot: true });
+            stream.emit(EventKind::StepStarted { step: 2, what: "expect".into() });
+            stream.emit(EventKind::CriterionVerdict {
+                criterion: "c".into(),
+                criterion_kind: "no_orphans".into(),
+                passed: true,
+                detail: "ok".into(),
+            });
+            stream.emit(EventKind::ScenarioFinished { passed: true });
+            (stream, rec.spans())
+        };
+        // Under another subscriber as the default, as in the runner.
+        let (stream, spans) = tracing::subscriber::with_default(tracing_subscriber::registry(), run);
+        assert_eq!(spans.len(), 5, "{spans:#?}");
+        let by = |n: &str| spans.iter().find(|s| s.name == n).unwrap_or_else(|| panic!("no span {n}: {spans:#?}"));
+        let root = by("scenario s");
+        let inject = by("step 1: inject");
+        let fault = by("fault kill");
+        assert_eq!(inject.parent_span_id, root.span_context.span_id());
+        assert_eq!(fault.parent_span_id, inject.span_context.span_id());
+        let wall0 = SystemTime::now() - stream.now();
+        let events = stream.events();
+        let at = |i: usize| wall0 + events[i].at;
+        // Start and end are the times of the events, to the microsecond.
+        let near = |a: SystemTime, b: SystemTime| {
+            a.duration_since(b).unwrap_or_else(|e| e.duration()) < Duration::from_millis(50)
+        };
+        assert!(near(fault.start_time, at(4)) && near(fault.end_time, at(5)));
+        assert_eq!(fault.end_time.duration_since(fault.start_time).unwrap(), events[5].at - events[4].at);
+        assert_eq!(root.end_time.duration_since(root.start_time).unwrap(), events[8].at - events[0].at);
+        let verdict = &by("step 2: expect").events.events[0];
+        assert_eq!(verdict.name, "verdict");
+        assert_eq!(verdict.timestamp.duration_since(root.start_time).unwrap(), events[7].at - events[0].at);
+    }
+
+    #[test]
+    fn the_file_sink_appends_one_otlp_json_request_per_export() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("traces.jsonl");
+        let stream = EventStream::new();
+        let rec = TraceRecorder::new();
+        stream.subscribe(rec.clone());
+        stream.emit(EventKind::ScenarioStarted { scenario: "f".into(), seed: 7 });
+        stream.emit(EventKind::StepStarted { step: 0, what: "wait".into() });
+        stream.emit(EventKind::ScenarioFinished { passed: false });
+        export(&rec, &TraceSink::File(path.clone())).unwrap();
+        export(&rec, &TraceSink::File(path.clone())).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text.lines().count(), 2);
+        let req: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+        let rs = &req["resourceSpans"][0];
+        assert!(rs["resource"].to_string().contains("chaos-harness"), "{rs}");
+        assert_eq!(rs["scopeSpans"][0]["scope"]["name"], "chaos_harness");
+        let spans = rs["scopeSpans"][0]["spans"].as_array().unwrap();
+        let root = spans.iter().find(|s| s["name"] == "scenario f").unwrap();
+        assert_eq!(root["traceId"].as_str().unwrap().len(), 32, "{root}");
+        assert_eq!(root["spanId"].as_str().unwrap().len(), 16, "{root}");
+        // A failed scenario's span has the error status (code 2).
+        assert_eq!(root["status"]["code"], 2, "{root}");
+        let step = spans.iter().find(|s| s["name"] == "step 0: wait").unwrap();
+        assert_eq!(step["parentSpanId"], root["spanId"]);
+        assert_eq!(step["traceId"], root["traceId"]);
+        let e = TraceSink::File(dir.path().join("no/such/dir/t.json"));
+        assert!(export(&rec, &e).unwrap_err().to_string().contains("--trace-file"));
     }
 }

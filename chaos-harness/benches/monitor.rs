@@ -63,12 +63,14 @@ fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
     let mut cx = Chaos::standalone("bench::monitor", 1).expect("sandbox (needs root for cgroups)");
     let p = rt
-        .block_on(cx.start(
-            Command::new("sh")
-                .name("hundred")
-                .args(["-c", "for i in $(seq 99); do sleep 600 & done; echo ready; wait"])
-                .ready(Probe::log_line("^ready")),
-        ))
+        .block_on(
+            cx.start(
+                Command::new("sh")
+                    .name("hundred")
+                    .args(["-c", "for i in $(seq 99); do sleep 600 & done; echo ready; wait"])
+                    .ready(Probe::log_line("^ready")),
+            ),
+        )
         .expect("start the fixture");
     let t0 = Instant::now();
     while p.scope().members().len() < 100 {

@@ -186,8 +186,7 @@ impl ProcFiles {
             }
             buf.resize(buf.len() * 2, 0);
         }
-        let (start_time, dead, cpu_ticks, threads, rss_pages) =
-            parse_stat_usage(std::str::from_utf8(&buf[..n]).ok()?)?;
+        let (start_time, dead, cpu_ticks, threads, rss_pages) = parse_stat_usage(std::str::from_utf8(&buf[..n]).ok()?)?;
         let fds = if dead {
             0
         } else {
@@ -444,10 +443,8 @@ impl Drop for Monitor {
 }
 
 fn emit_latest(series: &Mutex<Vec<MonitorSeries>>, stream: &EventStream) {
-    let latest: Vec<(String, String, ResourceSample)> = lock(series)
-        .iter()
-        .filter_map(|s| s.last().map(|l| (s.fixture.clone(), s.role.clone(), l.clone())))
-        .collect();
+    let latest: Vec<(String, String, ResourceSample)> =
+        lock(series).iter().filter_map(|s| s.last().map(|l| (s.fixture.clone(), s.role.clone(), l.clone()))).collect();
     for (fixture, role, sample) in latest {
         stream.emit(EventKind::MonitorSample { fixture, role, sample });
     }

@@ -155,10 +155,20 @@ impl TraceRecorder {
     }
 
     /// A new span named `name` under `parent` (a root when `None`), starting at `at`.
-    fn open(&self, name: String, parent: Option<&tracing::Span>, at: SystemTime, attrs: Vec<KeyValue>) -> tracing::Span {
+    fn open(
+        &self,
+        name: String,
+        parent: Option<&tracing::Span>,
+        at: SystemTime,
+        attrs: Vec<KeyValue>,
+    ) -> tracing::Span {
         let span = tracing::dispatcher::with_default(&self.inner.dispatch, || match parent {
-            Some(p) => tracing::info_span!(target: "chaos_harness::trace", parent: p, "chaos", otel.name = name.as_str()),
-            None => tracing::info_span!(target: "chaos_harness::trace", parent: None, "chaos", otel.name = name.as_str()),
+            Some(p) => {
+                tracing::info_span!(target: "chaos_harness::trace", parent: p, "chaos", otel.name = name.as_str())
+            }
+            None => {
+                tracing::info_span!(target: "chaos_harness::trace", parent: None, "chaos", otel.name = name.as_str())
+            }
         });
         for a in attrs {
             span.set_attribute(a.key, a.value);
@@ -218,7 +228,8 @@ impl Subscriber for TraceRecorder {
 impl TraceRecorder {
     fn record(&self, event: &Event) {
         let mut st = lock(&self.inner.state);
-        let wall0 = *st.wall0.get_or_insert_with(|| SystemTime::now().checked_sub(event.at).unwrap_or(SystemTime::UNIX_EPOCH));
+        let wall0 =
+            *st.wall0.get_or_insert_with(|| SystemTime::now().checked_sub(event.at).unwrap_or(SystemTime::UNIX_EPOCH));
         let at = wall0 + event.at;
         st.last = Some(at);
         let fault_span = |st: &State, id: u32| st.faults.iter().find(|(f, _)| *f == id).map(|(_, s)| s.clone());
@@ -233,9 +244,12 @@ impl TraceRecorder {
                 if let Some(prev) = st.step.take() {
                     self.close(prev, at);
                 }
-                let span = self.open(format!("step {step}: {what}"), st.scenario.as_ref(), at, vec![
-                    kv("chaos.step", int(*step)),
-                ]);
+                let span = self.open(
+                    format!("step {step}: {what}"),
+                    st.scenario.as_ref(),
+                    at,
+                    vec![kv("chaos.step", int(*step))],
+                );
                 st.step = Some(span);
             }
             EventKind::FaultInjecting { fault } => {
@@ -250,10 +264,11 @@ impl TraceRecorder {
             }
             EventKind::FaultConfirmed { fault, confirmation, one_shot } => {
                 if let Some(span) = fault_span(&st, fault.id) {
-                    span.add_event_with_timestamp("confirmed", at, vec![
-                        kv("chaos.detail", confirmation.detail.clone()),
-                        kv("chaos.one_shot", *one_shot),
-                    ]);
+                    span.add_event_with_timestamp(
+                        "confirmed",
+                        at,
+                        vec![kv("chaos.detail", confirmation.detail.clone()), kv("chaos.one_shot", *one_shot)],
+                    );
                     if *one_shot {
                         st.faults.retain(|(id, _)| *id != fault.id);
                         self.close(span, at);
@@ -276,12 +291,16 @@ impl TraceRecorder {
             }
             EventKind::CriterionVerdict { criterion, criterion_kind, passed, detail } => {
                 if let Some(span) = st.step.as_ref().or(st.scenario.as_ref()) {
-                    span.add_event_with_timestamp("verdict", at, vec![
-                        kv("chaos.criterion", criterion.clone()),
-                        kv("chaos.criterion.kind", criterion_kind.clone()),
-                        kv("chaos.passed", *passed),
-                        kv("chaos.detail", detail.clone()),
-                    ]);
+                    span.add_event_with_timestamp(
+                        "verdict",
+                        at,
+                        vec![
+                            kv("chaos.criterion", criterion.clone()),
+                            kv("chaos.criterion.kind", criterion_kind.clone()),
+                            kv("chaos.passed", *passed),
+                            kv("chaos.detail", detail.clone()),
+                        ],
+                    );
                 }
             }
             EventKind::PhaseEntered { phase } => {
@@ -365,7 +384,8 @@ pub fn export(rec: &TraceRecorder, sink: &TraceSink) -> Result<(), crate::Error>
                 what: format!("exporting spans over OTLP/HTTP to {url}"),
                 path: Default::default(),
                 source: std::io::Error::other(cause),
-                fix: "check OTEL_EXPORTER_OTLP_ENDPOINT (http://HOST:PORT of an OTLP/HTTP receiver) and that it runs".into(),
+                fix: "check OTEL_EXPORTER_OTLP_ENDPOINT (http://HOST:PORT of an OTLP/HTTP receiver) and that it runs"
+                    .into(),
             };
             let spans = rec.spans();
             let resource = rec.inner.resource.clone();

@@ -82,6 +82,8 @@ async fn monitor_criteria_catch_a_child_that_leaks_memory_and_fds(cx: &mut Chaos
     ensure!(last.rss_bytes >= first.rss_bytes + 20 * MIB, "RSS {} -> {}", first.rss_bytes, last.rss_bytes);
     ensure!(last.fds >= first.fds + 10, "fds {} -> {}", first.fds, last.fds);
     ensure!(s.samples.iter().all(|x| x.processes == 1 && x.threads >= 1), "{s:?}");
+    // Python's own start-up alone takes more than a clock tick of CPU.
+    ensure!(last.cpu_us > 0 && last.cpu_us >= first.cpu_us, "CPU {} -> {} us", first.cpu_us, last.cpu_us);
     ensure!(s.samples.windows(2).all(|w| w[0].at < w[1].at), "samples out of order");
     // Live consumers saw it on the stream too.
     let live = out.events.iter().filter(|e| matches!(&e.kind, EventKind::MonitorSample { role, .. } if role == "main"));

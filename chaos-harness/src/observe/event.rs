@@ -264,7 +264,7 @@ impl fmt::Display for EventKind {
                 sample.rss_bytes / 1024,
                 sample.fds,
                 sample.threads,
-                sample.cpu_secs
+                sample.cpu_secs()
             ),
             EventKind::Note { text } => f.write_str(text),
             EventKind::ScenarioFinished { passed } => {

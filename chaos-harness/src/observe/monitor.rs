@@ -54,8 +54,9 @@ pub struct ResourceSample {
     /// When, as an offset from the scenario's start.
     #[serde(rename = "at_us", with = "super::event::duration_us")]
     pub at: Duration,
-    /// CPU time (user + system) the live processes have used since they started, seconds.
-    pub cpu_secs: f64,
+    /// CPU time (user + system) the live processes have used since they started, microseconds
+    /// (the kernel counts it in clock ticks, 10 ms here).
+    pub cpu_us: u64,
     /// Resident set size, bytes.
     pub rss_bytes: u64,
     /// Open file descriptors.
@@ -64,6 +65,18 @@ pub struct ResourceSample {
     pub threads: u64,
     /// Live processes.
     pub processes: u64,
+}
+
+impl ResourceSample {
+    /// [`ResourceSample::cpu_us`] in seconds.
+    ///
+    /// ```
+    /// let s = chaos_harness::observe::ResourceSample { cpu_us: 1_500_000, ..Default::default() };
+    /// assert_eq!(s.cpu_secs(), 1.5);
+    /// ```
+    pub fn cpu_secs(&self) -> f64 {
+        self.cpu_us as f64 / 1e6
+    }
 }
 
 /// The samples of one role of one fixture (`pit.workers`), in time order.
@@ -273,7 +286,7 @@ impl Sampler {
     }
 
     fn tick(&mut self, at: Duration) {
-        let hz = procfs::clock_ticks() as f64;
+        let hz = procfs::clock_ticks().max(1);
         let page = procfs::page_size();
         let mut samples: Vec<(usize, ResourceSample)> = Vec::new();
         let fixtures = std::mem::take(&mut self.fixtures);
@@ -304,7 +317,7 @@ impl Sampler {
                         s.processes += 1;
                     }
                 }
-                s.cpu_secs = ticks as f64 / hz;
+                s.cpu_us = ticks.saturating_mul(1_000_000) / hz;
                 samples.push((*idx, s));
             }
         }

@@ -486,7 +486,7 @@ impl Subscriber for MetricsSubscriber {
             EventKind::MonitorSample { fixture, role, sample } => {
                 let l = RoleLabel { fixture: fixture.clone(), role: role.clone() };
                 let int = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
-                f.monitor_cpu.get_or_create(&l).set(sample.cpu_secs);
+                f.monitor_cpu.get_or_create(&l).set(sample.cpu_secs());
                 f.monitor_rss.get_or_create(&l).set(int(sample.rss_bytes));
                 f.monitor_fds.get_or_create(&l).set(int(sample.fds));
                 f.monitor_threads.get_or_create(&l).set(int(sample.threads));
@@ -777,7 +777,7 @@ mod tests {
         s.subscribe(m.subscriber("leak"));
         let sample = |rss: u64, fds: u64| crate::observe::ResourceSample {
             at: Duration::from_millis(100),
-            cpu_secs: 1.5,
+            cpu_us: 1_500_000,
             rss_bytes: rss,
             fds,
             threads: 3,

@@ -7,6 +7,7 @@
 //! chaos list [--format text|json]                                 the built-in scenarios
 //! chaos report [DIR] | --compare OLD NEW [--format text|json]     re-render a saved run, or compare two
 //! chaos doctor [--format text|json]                               what this machine lacks, and the fix
+//! chaos export --to chaos-mesh FILE [-o DIR|FILE] [--namespace NS]   Kubernetes manifests (exit 4: partial)
 //! chaos cleanup [--force] [--dry-run] [--match TEXT] [--journals-only] [--json]   emergency stop
 //! ```
 //!

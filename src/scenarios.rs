@@ -11,7 +11,7 @@ use std::time::Duration;
 use chaos_harness::Chaos;
 use chaos_harness::criteria::Criterion;
 use chaos_harness::fault::{Fault, Signal};
-use chaos_harness::fixture::snakepit::{Defect, Execute, Snakepit};
+use chaos_harness::fixture::snakepit::{AdminAction, Defect, Execute, Snakepit};
 use chaos_harness::load::Load;
 use chaos_harness::observe::Phase;
 use chaos_harness::scenario::{ScenarioError, ScenarioOutcome};
@@ -128,6 +128,86 @@ pub async fn telemetry_through_worker_restart(cx: &mut Chaos, defects: &[Defect]
                 .max_gap(secs(1))
                 .during(Phase::Recovery),
         )
+        .run()
+        .await)
+}
+
+/// A worker SIGKILLed while a session load creates sessions (50/s, one fresh session per
+/// request, spread over every worker): the worker is replaced, every worker id the pool routes
+/// to answers, every session acknowledged before the kill reads back, and requests in a
+/// session still go to its last worker (catches
+/// `ghost_worker`: the dead id stays routable and fails requests; and `lose_sessions`: the
+/// sessions whose last worker died are dropped).
+pub async fn worker_crash_keeps_sessions(cx: &mut Chaos, defects: &[Defect]) -> Verdicts {
+    let pit = cx.start(pit(defects)).await?;
+    Ok(cx
+        .scenario("worker crash: sessions survive, no ghost worker")
+        .load(Load::constant_rate(50).timeout(secs(5)), pit.session_writes())
+        .wait(secs(1))
+        .inject(Fault::kill(pit.worker(0)).signal(Signal::SIGKILL))
+        .expect(Criterion::respawned(pit.workers()).within(secs(5)))
+        .stop_load()
+        .expect(Criterion::no_ghost_workers(&pit).within(secs(3)))
+        .expect(Criterion::sessions_survive(&pit).within(secs(3)))
+        // Affinity is judged on an idle pool: after the concurrent checks above, not beside them.
+        .wait(Duration::from_millis(100))
+        .expect(Criterion::session_affinity(&pit))
+        .run()
+        .await)
+}
+
+/// Two clients disconnect while their 300 ms requests run: both workers are free again within
+/// 2 s (catches `stuck_busy`: a worker whose client vanished stays busy forever).
+pub async fn abandoned_requests_free_their_workers(cx: &mut Chaos, defects: &[Defect]) -> Verdicts {
+    let pit = cx.start(pit(defects)).await?;
+    Ok(cx
+        .scenario("clients disconnect mid-request: the pool recovers its capacity")
+        .inject(Fault::abandon_requests(&pit, 2).holding(Duration::from_millis(300)))
+        .expect(Criterion::pool_recovers_capacity(&pit).within(secs(2)))
+        .run()
+        .await)
+}
+
+/// The pool process crashes (admin API): the supervisor starts a new pool whose workers replace
+/// the old ones, no second generation of Python workers survives, and `/health` tells the truth
+/// while the new pool starts (catches `leak_generation`: the old generation keeps running; and
+/// `health_lies`: `/health` says ok with every worker ready while none is).
+pub async fn pool_crash(cx: &mut Chaos, defects: &[Defect]) -> Verdicts {
+    let pit = cx.start(pit(defects)).await?;
+    Ok(cx
+        .scenario("pool process crash: one generation of workers, truthful health")
+        .inject(Fault::snakepit_admin(&pit, AdminAction::CrashPool))
+        .expect(Criterion::health_truthful(&pit).over(secs(2)))
+        .expect(Criterion::generation_not_leaked(&pit).within(secs(5)))
+        .run()
+        .await)
+}
+
+/// A worker's Elixir process is killed without cleanup (admin API): its Python process does
+/// not outlive it (catches `orphan_on_kill`: the Python keeps running, and heartbeating, next
+/// to its replacement).
+pub async fn worker_elixir_kill_leaves_no_orphan(cx: &mut Chaos, defects: &[Defect]) -> Verdicts {
+    let pit = cx.start(pit(defects)).await?;
+    Ok(cx
+        .scenario("worker's Elixir process killed: no orphaned Python worker")
+        .inject(Fault::snakepit_admin(&pit, AdminAction::KillWorkerProcess(None)))
+        .expect(Criterion::no_orphaned_workers(&pit).within(secs(5)))
+        .run()
+        .await)
+}
+
+/// The session store crashes and restarts (admin API) while sessions are written: every session
+/// acknowledged before the crash reads back (catches `lose_sessions`: sessions live in memory
+/// only and vanish with the store).
+pub async fn session_store_restart_keeps_sessions(cx: &mut Chaos, defects: &[Defect]) -> Verdicts {
+    let pit = cx.start(pit(defects)).await?;
+    Ok(cx
+        .scenario("session store restart: sessions survive")
+        .load(Load::constant_rate(50).timeout(secs(5)), pit.session_writes())
+        .wait(Duration::from_millis(500))
+        .inject(Fault::snakepit_admin(&pit, AdminAction::RestartSessionStore))
+        .stop_load()
+        .expect(Criterion::sessions_survive(&pit).within(secs(3)))
         .run()
         .await)
 }

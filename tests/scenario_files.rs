@@ -65,7 +65,26 @@ fn main() -> std::process::ExitCode {
         .timeout(Duration::from_secs(240))
         .test("scenario_files::twin::worker-sigkill", |cx| twin(cx, "worker-sigkill"))
         .tags(["snakepit", "twin"])
-        .timeout(Duration::from_secs(240));
+        .timeout(Duration::from_secs(240))
+        .test("scenario_files::twin::pool-crash", |cx| twin(cx, "pool-crash"))
+        .tags(["snakepit", "twin"])
+        .timeout(Duration::from_secs(240))
+        .test("scenario_files::twin::abandoned-requests", |cx| twin(cx, "abandoned-requests"))
+        .tags(["snakepit", "twin"])
+        .timeout(Duration::from_secs(240))
+        .test("scenario_files::twin::worker-crash-sessions", |cx| twin(cx, "worker-crash-sessions"))
+        .tags(["snakepit", "twin"])
+        .timeout(Duration::from_secs(240))
+        .test("scenario_files::defects::pool-crash_catches_leak_generation", |cx| {
+            catches(cx, "pool-crash", "leak_generation", "generation not leaked")
+        })
+        .tags(["snakepit", "meta"])
+        .timeout(Duration::from_secs(120))
+        .test("scenario_files::defects::abandoned-requests_catches_stuck_busy", |cx| {
+            catches(cx, "abandoned-requests", "stuck_busy", "pool recovers capacity")
+        })
+        .tags(["snakepit", "meta"])
+        .timeout(Duration::from_secs(120));
     t.test("scenario_files::cli::validate_broken_copy_exits_1_listing_every_error", validate_broken).tags(["cli"]).run()
 }
 
@@ -76,9 +95,13 @@ fn twin<'a>(cx: &'a mut Chaos, file: &'static str) -> BoxTestFuture<'a> {
         let verdicts = |o: &chaos_harness::scenario::ScenarioOutcome| -> Vec<bool> {
             o.verdicts.iter().map(|v| v.passed).collect()
         };
+        use snakepit_chaos::scenarios as s;
         let rust = match file {
-            "beam-sigkill" => snakepit_chaos::scenarios::beam_sigkill(cx, &[]).await?,
-            _ => snakepit_chaos::scenarios::worker_sigkill_under_load(cx, &[]).await?,
+            "beam-sigkill" => s::beam_sigkill(cx, &[]).await?,
+            "pool-crash" => s::pool_crash(cx, &[]).await?,
+            "abandoned-requests" => s::abandoned_requests_free_their_workers(cx, &[]).await?,
+            "worker-crash-sessions" => s::worker_crash_keeps_sessions(cx, &[]).await?,
+            _ => s::worker_sigkill_under_load(cx, &[]).await?,
         };
         let rust = match &rust {
             Ok(o) => verdicts(o),
@@ -92,6 +115,32 @@ fn twin<'a>(cx: &'a mut Chaos, file: &'static str) -> BoxTestFuture<'a> {
         };
         anyhow::ensure!(!rust.is_empty(), "the Rust form judged no criterion");
         anyhow::ensure!(rust == from_file, "verdicts differ: Rust {rust:?}, file {from_file:?}");
+        Ok(())
+    })
+}
+
+/// Runs a shipped Snakepit scenario file with `defect` switched on in its `pit` target: the
+/// file form must fail, on a criterion whose description contains `criterion`.
+fn catches<'a>(
+    cx: &'a mut Chaos,
+    file: &'static str,
+    defect: &'static str,
+    criterion: &'static str,
+) -> BoxTestFuture<'a> {
+    Box::pin(async move {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("fixtures/scenarios/snakepit/{file}.chaos.toml"));
+        let mut spec = file::load(&path, &Options::default()).map_err(|e| anyhow::anyhow!("{e}"))?.remove(0).spec;
+        let pit = spec.targets.get_mut("pit").ok_or_else(|| anyhow::anyhow!("{file} has no target `pit`"))?;
+        pit.params = pit.params.clone().with("defects", vec![defect]);
+        let outcome = match cx.run_spec(&spec).await? {
+            Ok(o) => anyhow::bail!("{file} with {defect} passed: the defect was not caught\n{o}"),
+            Err(e) => e.outcome().clone(),
+        };
+        let failed: Vec<&str> = outcome.verdicts.iter().filter(|v| !v.passed).map(|v| v.criterion.as_str()).collect();
+        anyhow::ensure!(
+            failed.iter().any(|c| c.contains(criterion)),
+            "{file} with {defect} failed on {failed:?}, not on a criterion containing {criterion:?}\n{outcome}"
+        );
         Ok(())
     })
 }

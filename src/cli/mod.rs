@@ -2,6 +2,7 @@
 
 pub mod cleanup;
 mod doctor;
+mod export;
 mod list;
 mod plan;
 mod report;
@@ -60,6 +61,10 @@ enum Command {
     Validate(validate::ValidateArgs),
     /// Print the resolved timeline of a scenario file.
     Plan(plan::PlanArgs),
+    /// Translate a scenario file into another chaos engine's manifests (`--to chaos-mesh`:
+    /// Kubernetes YAML); what has no equivalent is listed on stderr and in the output.
+    #[command(after_help = export::EXIT_CODES)]
+    Export(export::ExportArgs),
     /// Merge the JUnit reports of several CI shards (`cargo nextest run --partition hash:k/N`)
     /// into one: suites of the same name joined, totals recomputed.
     JunitMerge(JunitMergeArgs),
@@ -159,6 +164,7 @@ pub fn dispatch(cli: Cli) -> ExitCode {
         Command::Cleanup(args) => cleanup::run(&args),
         Command::Validate(args) => validate::run(&args),
         Command::Plan(args) => plan::run(&args),
+        Command::Export(args) => export::run(&args),
         Command::JunitMerge(args) => junit_merge(&args),
         Command::List(args) => list::run(&args),
         Command::Doctor(args) => doctor::run(&args),
@@ -193,6 +199,16 @@ mod tests {
         let mut cmd = Cli::command();
         let run = cmd.find_subcommand_mut("run").unwrap().render_long_help().to_string();
         assert!(run.contains("2    invalid arguments, or an output path"), "{run}");
+    }
+
+    #[test]
+    fn export_flags_parse() {
+        let cli = Cli::try_parse_from(["chaos", "export", "--to", "chaos-mesh", "f.chaos.toml", "-o", "out/"]).unwrap();
+        let Command::Export(a) = cli.command else { panic!("expected export") };
+        assert_eq!(a.to, export::Engine::ChaosMesh);
+        assert_eq!(a.out.as_deref(), Some(std::path::Path::new("out/")));
+        assert_eq!(a.namespace, "default");
+        assert!(Cli::try_parse_from(["chaos", "export", "--to", "litmus", "f.chaos.toml"]).is_err());
     }
 
     #[test]

@@ -97,6 +97,31 @@ pub const SCENARIOS: &[ScenarioDef] = &[
         about: "SIGKILL a busy worker under load: replaced within 5 s, no request lost",
         run: |cx, d| Box::pin(scenarios::worker_sigkill_under_load(cx, d)),
     },
+    ScenarioDef {
+        name: "worker-crash-sessions",
+        about: "SIGKILL a worker while sessions are written: sessions survive, affinity holds, no ghost worker",
+        run: |cx, d| Box::pin(scenarios::worker_crash_keeps_sessions(cx, d)),
+    },
+    ScenarioDef {
+        name: "session-store-restart",
+        about: "restart the session store while sessions are written: every acknowledged session survives",
+        run: |cx, d| Box::pin(scenarios::session_store_restart_keeps_sessions(cx, d)),
+    },
+    ScenarioDef {
+        name: "abandoned-requests",
+        about: "clients disconnect mid-request: every worker is free again within 2 s",
+        run: |cx, d| Box::pin(scenarios::abandoned_requests_free_their_workers(cx, d)),
+    },
+    ScenarioDef {
+        name: "pool-crash",
+        about: "crash the pool process: one generation of workers, /health truthful meanwhile",
+        run: |cx, d| Box::pin(scenarios::pool_crash(cx, d)),
+    },
+    ScenarioDef {
+        name: "worker-elixir-kill",
+        about: "kill a worker's Elixir process: its Python process does not outlive it",
+        run: |cx, d| Box::pin(scenarios::worker_elixir_kill_leaves_no_orphan(cx, d)),
+    },
 ];
 
 /// What `run` decided before running anything: the scenarios, or the exit code and why not.

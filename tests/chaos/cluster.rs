@@ -147,6 +147,29 @@ async fn minority_partition_healed_with_consistent_sessions(cx: &mut Chaos) -> C
     Ok(())
 }
 
+#[chaos_test(tags = ["cluster"], requires = ["elixir", "cgroups", "netns"], timeout = "4m")]
+async fn slow_links_to_one_node_keep_sessions_consistent(cx: &mut Chaos) -> ChaosResult {
+    let c = three(cx, None).await?;
+    let h = History::new();
+    let load = background_load(&c, &h, SECS(10), cx.seed());
+    // 150 ms each way between n1 and the others: replica calls (1 s timeout) slow down, none fail
+    let slow = Fault::latency_between(&c.members_of(&[0]), &c.members_of(&[1, 2]), Duration::from_millis(150));
+    let mut s = cx
+        .scenario("150 ms latency between n1 and n2+n3 for 6 s under a register workload")
+        .wait(SECS(2))
+        .inject(slow)
+        .wait(SECS(6))
+        .clear_faults();
+    for crit in recovered(&c) {
+        s = s.expect(crit);
+    }
+    s.run().await?;
+    load.await?;
+    c.final_reads(&h, KEYS).await;
+    cx.scenario("history after the slow links").expect(Criterion::consistent_history(&h).min_ok(30)).run().await?;
+    Ok(())
+}
+
 async fn freeze_and_resume(cx: &mut Chaos, frozen: Duration) -> ChaosResult {
     let c = three(cx, None).await?;
     let h = History::new();
@@ -409,5 +432,111 @@ async fn partition_then_harness_sigkill_leaves_nothing(cx: &mut Chaos) -> ChaosR
         bail!("{:?} after the harness SIGKILL, still there: {left:#?}", killed.elapsed());
     }
     println!("everything of run {run_id} undone {:.2} s after the SIGKILL", killed.elapsed().as_secs_f64());
+    Ok(())
+}
+
+// ---- latency between nodes (a userspace delay line: no netem on this kernel) ----------------
+
+/// The time of one TCP connect from `m` to `to` (refused or accepted: one round trip).
+async fn connect_time(m: &chaos_harness::topology::Member, to: &chaos_harness::topology::Member) -> Duration {
+    let t0 = Instant::now();
+    let answered = m.reaches((to.addr(), chaos_harness::topology::netns::PROBE_PORT).into(), SECS(3)).await;
+    assert!(answered, "{} did not reach {}", m.addr(), to.addr());
+    t0.elapsed()
+}
+
+/// An echo connection between two members, opened now and kept open: `ping()` sends one byte
+/// and returns the round trip. The sockets are made in threads moved into the namespaces.
+struct Echo(std::sync::mpsc::Sender<std::sync::mpsc::Sender<Duration>>);
+
+impl Echo {
+    fn open(from: &chaos_harness::topology::Member, to: &chaos_harness::topology::Member) -> anyhow::Result<Echo> {
+        use std::io::{Read, Write};
+        fn enter(ns: &str) -> anyhow::Result<()> {
+            let f = std::fs::File::open(format!("/run/netns/{ns}"))?;
+            nix::sched::setns(&f, nix::sched::CloneFlags::CLONE_NEWNET)?;
+            Ok(())
+        }
+        let addr = std::net::SocketAddr::from((to.addr(), 7007));
+        let (server_ns, client_ns) = (to.netns().name().to_string(), from.netns().name().to_string());
+        let (up_tx, up_rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let l = enter(&server_ns).and_then(|_| Ok(std::net::TcpListener::bind(addr)?));
+            let _ = up_tx.send(l.as_ref().map(|_| ()).map_err(|e| e.to_string()));
+            let Ok((mut s, _)) = l.and_then(|l| Ok(l.accept()?)) else { return };
+            let mut b = [0u8; 1];
+            while s.read_exact(&mut b).is_ok() && s.write_all(&b).is_ok() {}
+        });
+        up_rx.recv()?.map_err(|e| anyhow::anyhow!("echo server: {e}"))?;
+        let (tx, rx) = std::sync::mpsc::channel::<std::sync::mpsc::Sender<Duration>>();
+        let (ok_tx, ok_rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let c = enter(&client_ns).and_then(|_| Ok(std::net::TcpStream::connect_timeout(&addr, SECS(3))?));
+            let _ = ok_tx.send(c.as_ref().map(|_| ()).map_err(|e| e.to_string()));
+            let Ok(mut c) = c else { return };
+            let _ = c.set_nodelay(true);
+            let mut b = [7u8; 1];
+            while let Ok(reply) = rx.recv() {
+                let t0 = Instant::now();
+                if c.write_all(&b).and_then(|_| c.read_exact(&mut b)).is_err() {
+                    return;
+                }
+                let _ = reply.send(t0.elapsed());
+            }
+        });
+        ok_rx.recv()?.map_err(|e| anyhow::anyhow!("echo client: {e}"))?;
+        Ok(Echo(tx))
+    }
+
+    async fn ping(&self) -> anyhow::Result<Duration> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        self.0.send(tx)?;
+        Ok(tokio::task::spawn_blocking(move || rx.recv_timeout(SECS(5))).await??)
+    }
+}
+
+/// Latency between one member and two others: a round trip between the groups takes at least
+/// twice the delay while it is in force, on a connection opened before the fault as well as on
+/// new ones; one within the second group does not; after the clear the routes and TUN devices
+/// are gone and the delay with them.
+#[chaos_test(tags = ["cluster", "network"], requires = ["root", "netns"], timeout = "60s")]
+async fn latency_between_members_delays_only_the_cut_pairs(cx: &mut Chaos) -> anyhow::Result<()> {
+    use chaos_harness::fault::net::delay::DELAY_IF;
+    use chaos_harness::topology::{Bridge, Netns};
+    let lan = Bridge::create(cx.sandbox(), "dl").await?;
+    let mut m = Vec::new();
+    for n in ["dla", "dlb", "dlc"] {
+        m.push(lan.attach(&Netns::create(cx.sandbox(), n).await?).await?);
+    }
+    let delay = Duration::from_millis(80);
+    let before = connect_time(&m[0], &m[1]).await;
+    ensure!(before < delay, "a connect took {before:?} before the fault");
+    let echo = Echo::open(&m[0], &m[1])?;
+    let open_before = echo.ping().await?;
+    ensure!(open_before < delay, "an echo took {open_before:?} before the fault");
+    let sandbox = cx.sandbox().clone();
+    let fault = Fault::latency_between(&m[..1], &m[1..], delay);
+    let active = fault.inject(FaultContext { sandbox: &sandbox, rng: cx.rng() }).await?;
+    println!("{}", active.confirmation());
+    for (a, b) in [(0, 1), (0, 2), (2, 0)] {
+        let t = connect_time(&m[a], &m[b]).await;
+        ensure!(t >= 2 * delay, "{} -> {} took {t:?} with {delay:?} each way", m[a].addr(), m[b].addr());
+    }
+    let open_during = echo.ping().await?;
+    ensure!(open_during >= 2 * delay, "the connection opened before the fault echoed in {open_during:?}");
+    let inside = connect_time(&m[1], &m[2]).await;
+    ensure!(inside < delay, "inside the second group a connect took {inside:?}");
+    let routes = m[0].netns().exec("ip", &["route"])?;
+    ensure!(routes.contains(DELAY_IF), "{routes}");
+    let healed = active.clear().await?;
+    println!("{healed}");
+    let after = connect_time(&m[0], &m[1]).await;
+    ensure!(after < delay, "after the clear a connect took {after:?}");
+    let open_after = echo.ping().await?;
+    ensure!(open_after < delay, "after the clear the open connection echoed in {open_after:?}");
+    for x in &m {
+        let links = x.netns().exec("ip", &["-o", "link"])?;
+        ensure!(!links.contains(DELAY_IF), "{} still has {DELAY_IF}: {links}", x.netns().name());
+    }
     Ok(())
 }

@@ -193,3 +193,109 @@ async fn fallback_without_cgroups_shows_reduced_guarantee(cx: &mut Chaos) -> Cha
     ensure!(procfs::marked_pids(sb.run_id()).is_empty());
     Ok(())
 }
+
+/// Moves `pid` into the root cgroup of every mounted hierarchy, as a service manager or a
+/// container runtime may do to a process it adopts.
+fn move_out_of_all_cgroups(pid: i32) -> anyhow::Result<()> {
+    for h in chaos_harness::sandbox::cgroup::hierarchies() {
+        let procs = h.mount.join("cgroup.procs");
+        std::fs::write(&procs, pid.to_string()).with_context(|| format!("moving {pid} into {}", procs.display()))?;
+    }
+    Ok(())
+}
+
+/// [reliability] item 6: a fixture's child moved out of all of the fixture's cgroups is still
+/// the fixture's: the kernel's process events followed it from its fork, so it is a member,
+/// `no_orphans` counts it while it lives, and stopping the fixture kills it.
+#[chaos_test(tags = ["process", "safety"], timeout = "60s", requires = ["root", "cgroups"])]
+async fn a_child_moved_out_of_the_cgroups_is_still_the_fixtures(cx: &mut Chaos) -> ChaosResult {
+    let p = cx
+        .start(
+            Command::new("sh")
+                .name("mover")
+                .args(["-c", "(sleep 1000 & echo child $!); exec sleep 1000"])
+                .ready(Probe::log_line("^child ")),
+        )
+        .await?;
+    p.scope().kernel_tracking().map_err(|why| anyhow::anyhow!("no kernel process tracking as root: {why}"))?;
+    let log = std::fs::read_to_string(p.stdout_log())?;
+    let child: i32 = log
+        .lines()
+        .find_map(|l| l.strip_prefix("child "))
+        .and_then(|n| n.trim().parse().ok())
+        .with_context(|| format!("no child pid in {log:?}"))?;
+    let start_time = procfs::start_time(child).context("the child is alive")?;
+    move_out_of_all_cgroups(child)?;
+    ensure!(!p.scope().cgroups().iter().any(|c| c.contains(child)), "the child left every cgroup of the fixture");
+    ensure!(p.scope().members().iter().any(|m| m.pid == child), "a child moved out is still a member");
+    ensure!(p.scope().owns(child).is_ok(), "and still owned: {:?}", p.scope().owns(child).err());
+    let err = cx
+        .scenario("main SIGKILL, the moved child stays")
+        .inject(Fault::kill(p.main()))
+        .expect(Criterion::no_orphans().of(&p).within(Duration::from_millis(300)))
+        .run()
+        .await
+        .err()
+        .context("the moved child outlives its parent: no_orphans must fail")?;
+    let ScenarioError::CriteriaFailed(out) = &err else { bail!("expected a criteria failure, got {err}") };
+    ensure!(out.verdicts[0].detail.contains(&child.to_string()), "the orphan is named: {out}");
+    p.stop().await?;
+    ensure!(procfs::is_gone(child, start_time), "stopping the fixture killed the child moved out of its cgroups");
+    Ok(())
+}
+
+/// Starts a `sleep` fixture and stops it.
+async fn cycle(cx: &mut Chaos, i: usize) -> anyhow::Result<()> {
+    let p = cx.start(Command::new("sleep").name(format!("cycle{i}")).arg("1000")).await?;
+    p.stop().await?;
+    Ok(())
+}
+
+/// Open fds, threads and RSS (KiB) of this process.
+fn own_usage() -> anyhow::Result<(usize, usize, u64)> {
+    let fds = std::fs::read_dir("/proc/self/fd")?.count();
+    let status = std::fs::read_to_string("/proc/self/status")?;
+    let field = |name: &str| -> anyhow::Result<u64> {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .with_context(|| format!("no {name} in /proc/self/status"))
+    };
+    Ok((fds, field("Threads:")? as usize, field("VmRSS:")?))
+}
+
+/// [reliability]: 1000 fixture start/stop cycles in one harness process leave its open fds,
+/// threads and RSS where they were after a warm-up (bounds: +8 fds, +4 threads, +32 MiB).
+/// Opt-in (`slow`): about a minute.
+#[chaos_test(tags = ["process", "slow"], timeout = "20m", requires = ["cgroups"])]
+async fn a_thousand_fixture_cycles_leak_no_fds_threads_or_memory(cx: &mut Chaos) -> ChaosResult {
+    for i in 0..50 {
+        cycle(cx, i).await?;
+    }
+    let (fds0, threads0, rss0) = own_usage()?;
+    let t0 = std::time::Instant::now();
+    for i in 50..1050 {
+        cycle(cx, i).await?;
+        if i % 250 == 49 {
+            let (fds, threads, rss) = own_usage()?;
+            tracing::info!(cycles = i - 49, fds, threads, rss_kib = rss, "progress");
+        }
+    }
+    let (fds, threads, rss) = own_usage()?;
+    tracing::info!(
+        fds0,
+        fds,
+        threads0,
+        threads,
+        rss0_kib = rss0,
+        rss_kib = rss,
+        per_cycle_ms = t0.elapsed().as_millis() as u64 / 1000,
+        "1000 fixture start/stop cycles"
+    );
+    ensure!(fds <= fds0 + 8, "open fds grew from {fds0} to {fds} over 1000 cycles");
+    ensure!(threads <= threads0 + 4, "threads grew from {threads0} to {threads} over 1000 cycles");
+    ensure!(rss <= rss0 + 32 * 1024, "RSS grew from {rss0} KiB to {rss} KiB over 1000 cycles");
+    Ok(())
+}

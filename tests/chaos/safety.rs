@@ -169,6 +169,12 @@ fn leftovers(pid: u32) -> Vec<String> {
     left
 }
 
+/// The pid of the victim's child moved out of every cgroup, from its info file.
+fn escaped_pid(info: &Path) -> Option<i32> {
+    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(info).ok()?).ok()?;
+    v["escaped_pid"].as_i64().map(|p| p as i32)
+}
+
 fn alive(pid: i32) -> bool {
     procfs::stat(pid).is_some_and(|s| !s.is_dead())
 }
@@ -215,6 +221,17 @@ impl Victim {
                 bail!("the victim exited early ({st}):\n{}", self.output());
             }
             ensure!(t0.elapsed() < limit, "the victim was not ready after {limit:?}:\n{}", self.output());
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// Waits for the victim to exit, at most [`BUDGET`] after `since` (a signal's sending).
+    fn exit_within(&mut self, since: Instant, what: &str) -> anyhow::Result<std::process::ExitStatus> {
+        loop {
+            if let Some(st) = self.child.try_wait()? {
+                return Ok(st);
+            }
+            ensure!(since.elapsed() < BUDGET, "{what}: the victim still runs {BUDGET:?} later:\n{}", self.output());
             std::thread::sleep(Duration::from_millis(5));
         }
     }
@@ -273,7 +290,7 @@ async fn sigkill_at_20_random_moments_leaves_nothing(cx: &mut Chaos) -> ChaosRes
     let (audit, audit_path) = audit_env(cx);
     let spec = survivor.spec();
     let t_all = Instant::now();
-    let (mut in_force, mut worst) = (0, Duration::ZERO);
+    let (mut in_force, mut worst, mut escapes) = (0, Duration::ZERO, 0);
     for i in 0..20 {
         let mid_setup = i % 4 == 3;
         let delay = Duration::from_millis(if mid_setup {
@@ -292,6 +309,7 @@ async fn sigkill_at_20_random_moments_leaves_nothing(cx: &mut Chaos) -> ChaosRes
         }
         tokio::time::sleep(delay).await;
         let ready = v.info.exists();
+        let escaped = escaped_pid(&v.info);
         let reaper = reaper_of(v.pid());
         v.signal(libc::SIGKILL);
         let killed = Instant::now();
@@ -322,8 +340,14 @@ async fn sigkill_at_20_random_moments_leaves_nothing(cx: &mut Chaos) -> ChaosRes
         let mut left = leftovers(v.pid());
         left.extend(survivor.problems());
         ensure!(left.is_empty(), "kill {i}: after the reaper exited: {left:?}");
+        if let Some(p) = escaped {
+            ensure!(!alive(p), "kill {i}: the child {p} moved out of its fixture's cgroups outlived the victim");
+            escapes += 1;
+        }
         in_force += ready as u32;
     }
+    // As root the kernel's process events are available: every kill in force had an escapee.
+    ensure!(escapes == in_force, "{escapes} of {in_force} kills in force had a child moved out of the cgroups");
     tracing::info!(
         in_force,
         worst_ms = worst.as_millis() as u64,
@@ -381,13 +405,7 @@ async fn sigint_at_random_moments_undoes_and_writes_partial_junit(cx: &mut Chaos
         let ready = v.info.exists();
         v.signal(libc::SIGINT);
         let sent = Instant::now();
-        let status = loop {
-            if let Some(st) = v.child.try_wait()? {
-                break st;
-            }
-            ensure!(sent.elapsed() < BUDGET, "SIGINT {i}: the victim still runs {BUDGET:?} later:\n{}", v.output());
-            std::thread::sleep(Duration::from_millis(5));
-        };
+        let status = v.exit_within(sent, &format!("SIGINT {i}"))?;
         if let Err(left) = wait_clean(v.pid(), &survivor, sent) {
             bail!("SIGINT {i} (after {delay:?}, in force: {ready}): left after {BUDGET:?}: {left:#?}\n{}", v.output());
         }
@@ -741,5 +759,156 @@ async fn a_tripped_guard_aborts_and_heals_and_everything_is_audited(cx: &mut Cha
         mine.iter().any(|e| e.event == Event::Guard && e.by == By::Harness && e.what.contains("test probe")),
         "no guard entry: {mine:#?}"
     );
+    Ok(())
+}
+
+/// Things that look like a harness's but are a user's: a temp dir named like a run's, a cgroup
+/// under the harness's parent, a network namespace and an nft table with chaos-like names,
+/// and a process in that cgroup carrying a spoofed run marker. No run may touch them.
+struct Decoys {
+    temp_dir: PathBuf,
+    cgroup: PathBuf,
+    netns: String,
+    table: String,
+    marked: Child,
+}
+
+impl Decoys {
+    fn create() -> anyhow::Result<Self> {
+        let tok = format!("{}x{}", std::process::id(), Instant::now().elapsed().subsec_nanos());
+        let temp_dir = std::env::temp_dir().join(format!("chaos-harness-userdecoy-{tok}"));
+        std::fs::create_dir_all(&temp_dir)?;
+        std::fs::write(temp_dir.join("keep"), b"a user's file")?;
+        let pids = cgroup::hierarchies().iter().find(|h| h.controller == "pids").context("no pids cgroup hierarchy")?;
+        let cgroup = pids.mount.join(cgroup::PARENT).join(format!("userjob-{tok}"));
+        std::fs::create_dir_all(&cgroup)?;
+        let netns = format!("chaos-userns-{tok}");
+        ensure!(run_tool("ip", &["netns", "add", &netns]), "ip netns add {netns}");
+        let table = format!("chaos_user_{tok}");
+        ensure!(run_tool("nft", &["add", "table", "inet", &table]), "nft add table inet {table}");
+        let marked = Std::new("sleep")
+            .arg("3000")
+            .env(chaos_harness::sandbox::RUN_MARKER_ENV, "1700000000-999999-0")
+            .stdin(Stdio::null())
+            .spawn()?;
+        std::fs::write(cgroup.join("cgroup.procs"), marked.id().to_string())?;
+        Ok(Self { temp_dir, cgroup, netns, table, marked })
+    }
+
+    /// What of the decoys is no longer intact.
+    fn problems(&self) -> Vec<String> {
+        let mut p = Vec::new();
+        if !self.temp_dir.join("keep").exists() {
+            p.push(format!("decoy temp dir {} was touched", self.temp_dir.display()));
+        }
+        if !self.cgroup.exists() {
+            p.push(format!("decoy cgroup {} was removed", self.cgroup.display()));
+        }
+        if !chaos_harness::safety::cleanup::chaos_netns().contains(&self.netns) {
+            p.push(format!("decoy netns {} was removed", self.netns));
+        }
+        if !chaos_harness::safety::cleanup::chaos_nft_tables().iter().any(|(_, n)| *n == self.table) {
+            p.push(format!("decoy nft table {} was removed", self.table));
+        }
+        if !alive(self.marked.id() as i32) {
+            p.push(format!("decoy process {} with a spoofed marker was killed", self.marked.id()));
+        }
+        p
+    }
+}
+
+impl Drop for Decoys {
+    fn drop(&mut self) {
+        let _ = self.marked.kill();
+        let _ = self.marked.wait();
+        let _ = std::fs::remove_dir_all(&self.temp_dir);
+        let _ = std::fs::remove_dir(&self.cgroup);
+        run_tool("ip", &["netns", "delete", &self.netns]);
+        run_tool("nft", &["delete", "table", "inet", &self.table]);
+    }
+}
+
+fn run_tool(program: &str, args: &[&str]) -> bool {
+    Std::new(program).args(args).stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success())
+}
+
+/// The kill campaign of [reliability]: 50 SIGKILLs, 30 SIGINTs (10 of them 0-40 ms after the
+/// start) and 20 SIGTERMs, in random order, of a harness holding process, network, resource
+/// and external-proxy effects. After each: nothing of it left, its external proxy deleted,
+/// the survivor restored and every decoy intact. Opt-in (`soak`): about 100 harness runs.
+#[chaos_test(
+    tags = ["safety", "soak"],
+    timeout = "60m",
+    requires = ["root", "cgroups", "freezer", "netns", "nft", "tmpfs"]
+)]
+async fn kill_campaign_leaves_nothing_and_every_decoy_intact(cx: &mut Chaos) -> ChaosResult {
+    use rand::seq::SliceRandom;
+    let _serial = SERIAL.lock().await;
+    victim_binary()?;
+    let decoys = Decoys::create()?;
+    let registry = chaos_proxy::ProxyRegistry::new(3);
+    let api = chaos_proxy::ApiServer::start("127.0.0.1:0", registry.clone()).await?;
+    let url = api.url();
+    let survivor = Survivor::start(cx).await?;
+    let dir = cx.sandbox().temp_dir().to_path_buf();
+    let spec = survivor.spec();
+    let mut plan: Vec<(i32, bool)> = Vec::new();
+    plan.extend(std::iter::repeat_n((libc::SIGKILL, false), 50));
+    plan.extend(std::iter::repeat_n((libc::SIGINT, true), 10));
+    plan.extend(std::iter::repeat_n((libc::SIGINT, false), 20));
+    plan.extend(std::iter::repeat_n((libc::SIGTERM, false), 20));
+    plan.shuffle(cx.rng());
+    let (mut in_force, mut worst, t_all) = (0u32, Duration::ZERO, Instant::now());
+    for (i, &(sig, early)) in plan.iter().enumerate() {
+        let env = [("SAFETY_SURVIVOR", spec.as_str()), ("SAFETY_TOXIPROXY_URL", url.as_str())];
+        let mut v = Victim::spawn(&dir, &format!("c{i}"), &["b_hold_everything_in_force", "--exact"], &env)?;
+        let delay = if early {
+            Duration::from_millis(cx.rng().random_range(0..40))
+        } else {
+            v.wait_ready(Duration::from_secs(20))?;
+            Duration::from_millis(cx.rng().random_range(0..150))
+        };
+        tokio::time::sleep(delay).await;
+        let info: Option<serde_json::Value> =
+            std::fs::read_to_string(&v.info).ok().and_then(|t| serde_json::from_str(&t).ok());
+        v.signal(sig);
+        let sent = Instant::now();
+        let status = v.exit_within(sent, &format!("run {i} (signal {sig})"))?;
+        let took = wait_clean(v.pid(), &survivor, sent).map_err(|left| {
+            anyhow::anyhow!("run {i} (signal {sig}, early {early}, after {delay:?}): left {left:#?}\n{}", v.output())
+        })?;
+        worst = worst.max(took);
+        if let Some(info) = &info {
+            in_force += 1;
+            let want = match sig {
+                libc::SIGINT => Some(130),
+                libc::SIGTERM => Some(143),
+                _ => None,
+            };
+            ensure!(
+                want.is_none() || status.code() == want,
+                "run {i}: exit {status} after signal {sig}, want {want:?}"
+            );
+            if let Some(name) = info["external_proxy"].as_str() {
+                while registry.get(name).is_ok() {
+                    ensure!(sent.elapsed() < Duration::from_secs(10), "run {i}: external proxy {name} still exists");
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            }
+        }
+        let broken = decoys.problems();
+        ensure!(broken.is_empty(), "run {i} (signal {sig}): {broken:?}");
+    }
+    let stray: Vec<String> = registry.names().into_iter().filter(|n| n.starts_with("chaos-")).collect();
+    ensure!(stray.is_empty(), "external proxies left: {stray:?}");
+    tracing::info!(
+        runs = plan.len(),
+        in_force,
+        worst_clean_ms = worst.as_millis() as u64,
+        total_s = t_all.elapsed().as_secs(),
+        "kill campaign: 50 SIGKILL, 30 SIGINT (10 within 40 ms of start), 20 SIGTERM; 0 leftovers, decoys intact"
+    );
+    api.shutdown().await;
+    drop(survivor.proc);
     Ok(())
 }

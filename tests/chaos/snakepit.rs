@@ -205,3 +205,77 @@ async fn catches_telemetry_gap(cx: &mut Chaos) -> ChaosResult {
         "keeps flowing",
     )
 }
+
+// ---- pool integrity and sessions: the reference target's defects of issue 18 ---------------
+
+#[chaos_test(tags = ["process", "snakepit", "sessions"], requires = ["elixir", "cgroups"], timeout = "2m")]
+async fn worker_crash_keeps_sessions_and_leaves_no_ghost(cx: &mut Chaos) -> ChaosResult {
+    passed(snakepit_chaos::scenarios::worker_crash_keeps_sessions(cx, &[]).await)
+}
+
+#[chaos_test(tags = ["meta", "snakepit", "sessions"], requires = ["elixir", "cgroups"], timeout = "2m")]
+async fn catches_lose_sessions(cx: &mut Chaos) -> ChaosResult {
+    caught(
+        snakepit_chaos::scenarios::worker_crash_keeps_sessions(cx, &[Defect::LoseSessions]).await,
+        "sessions survive",
+    )
+}
+
+#[chaos_test(tags = ["meta", "snakepit"], requires = ["elixir", "cgroups"], timeout = "2m")]
+async fn catches_ghost_worker(cx: &mut Chaos) -> ChaosResult {
+    caught(snakepit_chaos::scenarios::worker_crash_keeps_sessions(cx, &[Defect::GhostWorker]).await, "no ghost worker")
+}
+
+#[chaos_test(tags = ["process", "snakepit"], requires = ["elixir", "cgroups"], timeout = "2m")]
+async fn abandoned_requests_free_their_workers(cx: &mut Chaos) -> ChaosResult {
+    passed(snakepit_chaos::scenarios::abandoned_requests_free_their_workers(cx, &[]).await)
+}
+
+#[chaos_test(tags = ["meta", "snakepit"], requires = ["elixir", "cgroups"], timeout = "2m")]
+async fn catches_stuck_busy(cx: &mut Chaos) -> ChaosResult {
+    caught(
+        snakepit_chaos::scenarios::abandoned_requests_free_their_workers(cx, &[Defect::StuckBusy]).await,
+        "pool recovers capacity",
+    )
+}
+
+#[chaos_test(tags = ["process", "snakepit"], requires = ["elixir", "cgroups"], timeout = "2m")]
+async fn pool_crash_leaves_one_generation_and_truthful_health(cx: &mut Chaos) -> ChaosResult {
+    passed(snakepit_chaos::scenarios::pool_crash(cx, &[]).await)
+}
+
+#[chaos_test(tags = ["meta", "snakepit"], requires = ["elixir", "cgroups"], timeout = "2m")]
+async fn catches_leak_generation(cx: &mut Chaos) -> ChaosResult {
+    caught(snakepit_chaos::scenarios::pool_crash(cx, &[Defect::LeakGeneration]).await, "generation not leaked")
+}
+
+#[chaos_test(tags = ["meta", "snakepit"], requires = ["elixir", "cgroups"], timeout = "2m")]
+async fn catches_health_lies(cx: &mut Chaos) -> ChaosResult {
+    caught(snakepit_chaos::scenarios::pool_crash(cx, &[Defect::HealthLies]).await, "health truthful")
+}
+
+#[chaos_test(tags = ["process", "snakepit"], requires = ["elixir", "cgroups"], timeout = "2m")]
+async fn worker_elixir_kill_leaves_no_orphaned_python(cx: &mut Chaos) -> ChaosResult {
+    passed(snakepit_chaos::scenarios::worker_elixir_kill_leaves_no_orphan(cx, &[]).await)
+}
+
+#[chaos_test(tags = ["meta", "snakepit"], requires = ["elixir", "cgroups"], timeout = "2m")]
+async fn catches_orphan_on_kill(cx: &mut Chaos) -> ChaosResult {
+    caught(
+        snakepit_chaos::scenarios::worker_elixir_kill_leaves_no_orphan(cx, &[Defect::OrphanOnKill]).await,
+        "no orphaned workers",
+    )
+}
+
+#[chaos_test(tags = ["process", "snakepit", "sessions"], requires = ["elixir", "cgroups"], timeout = "2m")]
+async fn session_store_restart_keeps_sessions(cx: &mut Chaos) -> ChaosResult {
+    passed(snakepit_chaos::scenarios::session_store_restart_keeps_sessions(cx, &[]).await)
+}
+
+#[chaos_test(tags = ["meta", "snakepit", "sessions"], requires = ["elixir", "cgroups"], timeout = "2m")]
+async fn catches_lose_sessions_on_store_restart(cx: &mut Chaos) -> ChaosResult {
+    caught(
+        snakepit_chaos::scenarios::session_store_restart_keeps_sessions(cx, &[Defect::LoseSessions]).await,
+        "sessions survive",
+    )
+}

@@ -31,7 +31,10 @@ pub use network::TcpConnect;
 pub use process::{ExitsWithin, NoOrphans, ProcessCount, ProcessesGone, Respawned};
 pub use resource::{Fds, OomKills, Rss};
 #[cfg(feature = "snakepit")]
-pub use snakepit::{Healthy, TelemetryFlow};
+pub use snakepit::{
+    GenerationNotLeaked, HealthTruthful, Healthy, NoGhostWorkers, NoOrphanedWorkers, PoolRecoversCapacity,
+    SessionAffinity, SessionsSurvive, TelemetryFlow,
+};
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -16,6 +16,8 @@
 pub mod net;
 pub mod process;
 pub mod resource;
+#[cfg(feature = "snakepit")]
+pub mod snakepit;
 
 use std::sync::Arc;
 

@@ -26,7 +26,7 @@ pub enum TestBody {
     /// An `async fn`, run on the test's own tokio runtime.
     Async(for<'a> fn(&'a mut Chaos) -> BoxTestFuture<'a>),
     /// A plain `fn`, run on the test's thread inside the runtime context (so it may call
-    /// `Handle::current().block_on(..)` through [`Chaos::block_on`]).
+    /// `Handle::current().block_on(..)` through `Chaos::block_on`).
     Sync(fn(&mut Chaos) -> ChaosResult),
 }
 

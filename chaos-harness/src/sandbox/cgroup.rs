@@ -2,7 +2,7 @@
 //! machine) and cgroup2 (the unified hierarchy, alone or beside v1 in the hybrid layout).
 //!
 //! Every function here works from paths alone, so the journal can undo a cgroup without the
-//! in-memory state that created it (the reaper of issue [safety] replays it after a crash).
+//! in-memory state that created it (the reaper replays it after a crash).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -1,8 +1,7 @@
 //! Dry runs: `CHAOS_DRY_RUN=1` prints the plan and the exact side effects, and performs none.
 //!
-//! The cut is made where every side effect passes: [`Journal::record`]
-//! (crate::sandbox::journal::Journal::record), which [`Sandbox::record`]
-//! (crate::sandbox::Sandbox::record), fixture cgroups and spawns, and every journaled fault go
+//! The cut is made where every side effect passes: [`Journal::record`](crate::sandbox::journal::Journal::record),
+//! which [`Sandbox::record`](crate::sandbox::Sandbox::record), fixture cgroups and spawns, and every journaled fault go
 //! through. In a dry run it prints `dry run [<test>]: would <effect>`, adds the line to
 //! [`Sandbox::plan`](crate::sandbox::Sandbox::plan), writes a `planned` audit line, and refuses
 //! the effect with [`Error::DryRun`](crate::Error::DryRun) instead of calling the closure that

@@ -25,6 +25,7 @@ pub mod cgroup;
 pub mod dry_run;
 pub mod journal;
 pub mod owner;
+pub mod proc_events;
 pub mod procfs;
 pub mod production;
 pub mod reaper;
@@ -376,7 +377,14 @@ impl Sandbox {
             self.note(format!("sandbox guarantee for fixture {name}: {g}"));
             g
         };
-        let scope = Scope::new(name, self.run_id.clone(), cgroups, guarantee, self.journal.clone());
+        let scope = Scope::new(name.clone(), self.run_id.clone(), cgroups, guarantee, self.journal.clone());
+        if scope.guarantee().is_full()
+            && let Err(why) = scope.kernel_tracking()
+        {
+            self.note(format!(
+                "fixture {name}: no kernel process tracking ({why}); a process moved out of its cgroups by another program would escape"
+            ));
+        }
         self.scopes.lock().unwrap_or_else(|e| e.into_inner()).push(Arc::downgrade(&scope));
         Ok(scope)
     }

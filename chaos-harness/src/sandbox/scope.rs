@@ -9,7 +9,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::os::fd::OwnedFd;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
@@ -18,6 +18,7 @@ use nix::sys::signal::Signal;
 use super::cgroup::{self, CgroupRef};
 use super::journal::Journal;
 use super::owner::{self, OwnedPid};
+use super::proc_events::{self, Tracker};
 use super::procfs;
 use crate::Error;
 use crate::sandbox::snapshot::{ProcRecord, ProcSnapshot};
@@ -69,11 +70,14 @@ pub const CGROUP_SAMPLE: Duration = Duration::from_millis(20);
 pub const FALLBACK_SAMPLE: Duration = Duration::from_millis(50);
 /// How long the fallback remembers pids it found foreign before reading them again.
 const FOREIGN_TTL: Duration = Duration::from_secs(1);
+/// Ids of scopes for the kernel process tracker.
+static NEXT_SCOPE_ID: AtomicU64 = AtomicU64::new(1);
 
 /// The processes of one fixture. Created by [`Sandbox::scope`](crate::sandbox::Sandbox::scope);
 /// shared by the fixture handle, faults, selectors and criteria.
 #[derive(Debug)]
 pub struct Scope {
+    id: u64,
     name: String,
     run_id: String,
     cgroups: Vec<CgroupRef>,
@@ -90,6 +94,10 @@ pub struct Scope {
     sampler_started: AtomicBool,
     stopped: AtomicBool,
     created: Instant,
+    /// Kernel process events (with cgroups, when available): descendants followed from fork.
+    events: Option<&'static Tracker>,
+    /// Followed processes found outside the cgroups, already journaled for the reaper.
+    escapes: Mutex<HashSet<(i32, u64)>>,
 }
 
 impl Scope {
@@ -100,8 +108,10 @@ impl Scope {
         guarantee: Guarantee,
         journal: Arc<Journal>,
     ) -> Arc<Self> {
-        let (cgroups, cgroup_seqs) = cgroups.into_iter().unzip();
+        let (cgroups, cgroup_seqs): (Vec<CgroupRef>, Vec<u64>) = cgroups.into_iter().unzip();
+        let events = if cgroups.is_empty() { None } else { proc_events::tracker().ok() };
         Arc::new(Self {
+            id: NEXT_SCOPE_ID.fetch_add(1, Ordering::Relaxed),
             name,
             run_id,
             cgroups,
@@ -116,7 +126,25 @@ impl Scope {
             sampler_started: AtomicBool::new(false),
             stopped: AtomicBool::new(false),
             created: Instant::now(),
+            events,
+            escapes: Mutex::new(HashSet::new()),
         })
+    }
+
+    /// How the scope follows processes beyond its cgroups: `Ok` when the kernel reports every
+    /// fork (a process moved out of the cgroups stays the fixture's), `Err` with the reason.
+    ///
+    /// ```no_run
+    /// # fn f(scope: &chaos_harness::sandbox::Scope) {
+    /// if let Err(why) = scope.kernel_tracking() { eprintln!("processes moved out of the cgroups escape: {why}"); }
+    /// # }
+    /// ```
+    pub fn kernel_tracking(&self) -> Result<(), String> {
+        match (self.events, self.cgroups.is_empty()) {
+            (Some(_), _) => Ok(()),
+            (None, true) => Err("no cgroups (see the guarantee)".into()),
+            (None, false) => Err(proc_events::tracker().err().unwrap_or("unavailable").to_string()),
+        }
     }
 
     /// The fixture name (unique within the sandbox).
@@ -165,6 +193,9 @@ impl Scope {
             Some(OwnedPid { pid, start_time, fixture: self.name.clone() });
         *self.process_seq.lock().unwrap_or_else(|e| e.into_inner()) = Some(process_seq);
         self.tracked.lock().unwrap_or_else(|e| e.into_inner()).insert((pid, start_time));
+        if let Some(t) = self.events {
+            t.adopt(self.id, pid, start_time);
+        }
         self.stopped.store(false, Ordering::SeqCst);
     }
 
@@ -193,11 +224,59 @@ impl Scope {
     /// The live (non-zombie) processes the fixture owns right now, oldest first.
     pub fn members(&self) -> Vec<OwnedPid> {
         let mut v: Vec<OwnedPid> = match self.primary() {
-            Some(cg) => cg.procs().into_iter().filter_map(|p| self.own(p)).collect(),
+            Some(cg) => {
+                let mut v: Vec<OwnedPid> = cg.procs().into_iter().filter_map(|p| self.own(p)).collect();
+                v.extend(self.escaped(&v));
+                v
+            }
             None => self.fallback_refresh(),
         };
         v.sort_by_key(|o| (o.start_time, o.pid));
         v
+    }
+
+    /// The fixture's processes that the kernel saw forked from its own but that are no longer
+    /// in its cgroups (moved out by a privileged program). Each cgroup member is followed from
+    /// now on; each escape is journaled once, so the reaper kills it too.
+    fn escaped(&self, in_cgroups: &[OwnedPid]) -> Vec<OwnedPid> {
+        let Some(t) = self.events else { return Vec::new() };
+        for m in in_cgroups {
+            t.adopt(self.id, m.pid, m.start_time);
+        }
+        let out: Vec<OwnedPid> = t
+            .followed(self.id)
+            .into_iter()
+            .filter(|(pid, st)| !in_cgroups.iter().any(|m| m.pid == *pid && m.start_time == *st))
+            .filter(|(pid, _)| owner::forbidden(*pid).is_none() && !self.primary().is_some_and(|c| c.contains(*pid)))
+            .map(|(pid, start_time)| OwnedPid { pid, start_time, fixture: self.name.clone() })
+            .collect();
+        let mut journaled = self.escapes.lock().unwrap_or_else(|e| e.into_inner());
+        let seq = *self.process_seq.lock().unwrap_or_else(|e| e.into_inner());
+        for o in &out {
+            if journaled.insert((o.pid, o.start_time))
+                && let Some(seq) = seq
+            {
+                let _ = self.journal.pid(seq, o.pid, o.start_time);
+            }
+        }
+        out
+    }
+
+    /// Kills the processes followed out of the cgroups, waiting until `deadline`; returns the
+    /// survivors.
+    fn kill_escaped(&self, deadline: Instant) -> Vec<i32> {
+        let escaped = self.escaped(&[]);
+        for o in &escaped {
+            let _ = owner::signal_checked(o, Signal::SIGKILL, |_| true);
+        }
+        while escaped.iter().any(|o| !o.is_gone()) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        escaped.iter().filter(|o| !o.is_gone()).map(|o| o.pid).collect()
+    }
+
+    fn follows(&self, pid: i32, start_time: u64) -> bool {
+        self.events.is_some_and(|t| t.follows(self.id, pid, start_time))
     }
 
     /// Fallback membership: tracked tree (children of tracked processes, found by ppid) plus
@@ -284,7 +363,7 @@ impl Scope {
             return Err(refuse("it is already dead (zombie)".into()));
         }
         let ok = match self.primary() {
-            Some(cg) => cg.contains(pid),
+            Some(cg) => cg.contains(pid) || self.follows(pid, s.start_time),
             None => {
                 self.fallback_refresh();
                 self.tracked.lock().unwrap_or_else(|e| e.into_inner()).contains(&(pid, s.start_time))
@@ -306,7 +385,7 @@ impl Scope {
 
     fn still_owned(&self, pid: i32) -> bool {
         match self.primary() {
-            Some(cg) => cg.contains(pid),
+            Some(cg) => cg.contains(pid) || procfs::start_time(pid).is_some_and(|st| self.follows(pid, st)),
             None => procfs::stat(pid)
                 .is_some_and(|s| self.tracked.lock().unwrap_or_else(|e| e.into_inner()).contains(&(pid, s.start_time))),
         }
@@ -334,7 +413,9 @@ impl Scope {
     pub fn kill_all(&self, timeout: Duration) -> Result<(), Vec<i32>> {
         let deadline = Instant::now() + timeout;
         if !self.cgroups.is_empty() {
-            return cgroup::kill_all(&self.cgroups, deadline);
+            let mut left = self.kill_escaped(deadline);
+            left.extend(cgroup::kill_all(&self.cgroups, deadline).err().unwrap_or_default());
+            return if left.is_empty() { Ok(()) } else { Err(left) };
         }
         loop {
             let m = self.fallback_refresh();
@@ -357,10 +438,15 @@ impl Scope {
     pub(crate) fn release(&self) -> Result<(), Vec<String>> {
         let deadline = Instant::now() + Duration::from_secs(3);
         let mut problems = Vec::new();
-        if self.cgroups.is_empty()
-            && let Err(left) = self.kill_all(Duration::from_secs(3))
-        {
-            problems.push(format!("pids {left:?} survived SIGKILL"));
+        // With cgroups, processes followed out of them are killed here; what is in the
+        // cgroups goes with the cgroups below.
+        let survivors = if self.cgroups.is_empty() {
+            self.kill_all(Duration::from_secs(3)).err().unwrap_or_default()
+        } else {
+            self.kill_escaped(deadline)
+        };
+        if !survivors.is_empty() {
+            problems.push(format!("pids {survivors:?} survived SIGKILL"));
         }
         for (cg, seq) in self.cgroups.iter().zip(&self.cgroup_seqs) {
             match cgroup::remove(cg, deadline) {
@@ -395,7 +481,8 @@ impl Scope {
         }
         for ((pid, st), r) in h.iter_mut() {
             if r.gone_at.is_none() && r.last_seen != now && procfs::is_gone(*pid, *st) {
-                r.gone_at = Some(now);
+                // The kernel's exit time when it reported one; else when the sample saw it gone.
+                r.gone_at = Some(self.events.and_then(|t| t.exited_at(self.id, *pid, *st)).unwrap_or(now));
             }
         }
         snaps
@@ -438,5 +525,13 @@ impl Scope {
     /// Stops the background sampler.
     pub(crate) fn stop_sampler(&self) {
         self.stopped.store(true, Ordering::SeqCst);
+    }
+}
+
+impl Drop for Scope {
+    fn drop(&mut self) {
+        if let Some(t) = self.events {
+            t.forget(self.id);
+        }
     }
 }

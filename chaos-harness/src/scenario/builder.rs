@@ -1,5 +1,5 @@
 //! [`Scenario`]: the fluent builder. It holds the steps as values (faults, criteria, load),
-//! runs them through the [engine](super::engine), and writes them down as a
+//! runs them through the [engine], and writes them down as a
 //! [`ScenarioSpec`] when every part can be described ([`Scenario::spec`]).
 
 use std::time::Duration;

@@ -1,5 +1,5 @@
 //! The engine: runs a scenario's steps on the timeline, emits every happening as a typed
-//! [`Event`](crate::observe::Event), tracks the phases, and builds the [`ScenarioOutcome`]
+//! [`Event`], tracks the phases, and builds the [`ScenarioOutcome`]
 //! from what it emitted. One engine for the fluent builder and bound specs.
 
 use std::sync::Arc;

@@ -1,6 +1,6 @@
 //! Scenarios: a scenario is a value. [`ScenarioSpec`] is the plain-data form (serde; what
 //! scenario files hold); [`Scenario`] is the fluent builder over a running [`Chaos`](crate::Chaos).
-//! Both run through one [engine](engine): steps on a timeline (inject, wait, clear, expect,
+//! Both run through one [engine]: steps on a timeline (inject, wait, clear, expect,
 //! stop the load, named phases, parallel groups, `at` offsets), every happening a typed
 //! [`Event`](crate::observe::Event), phases as a type, and a [`ScenarioOutcome`] built from
 //! the events.

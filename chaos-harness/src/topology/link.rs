@@ -87,7 +87,7 @@ impl LinkBuilder {
     }
 
     /// Seed of the proxy's random source (toxicity draws, jitter, slice sizes), usually
-    /// [`Chaos::seed`]. Default 0. Embedded proxies only (Toxiproxy seeds itself).
+    /// `Chaos::seed`. Default 0. Embedded proxies only (Toxiproxy seeds itself).
     ///
     /// ```
     /// let b = chaos_harness::topology::Link::builder("db", "127.0.0.1:5432").seed(42);

@@ -10,6 +10,9 @@
 //!   between the two sides fail either way, but datagrams and already-sent data flow one way.
 //! * [`Fault::loss_between`]: `percent` % of the packets between `a` and `b` are dropped.
 //!
+//! Latency between members is [`Fault::latency_between`](super::delay) (nftables cannot hold a
+//! packet; a userspace delay line does).
+//!
 //! Each table (`netdev chaos_cut_*` / `chaos_lossy_*`) is journaled (`nft_table` with its
 //! namespace) before it is created, so teardown or the crash reaper deletes it. A cut is
 //! confirmed by TCP connects from inside each cut side that were answered before the fault and
@@ -356,7 +359,7 @@ impl Fault {
         BetweenMembers { a: a.to_vec(), b: b.to_vec(), kind: Kind::Symmetric }
     }
 
-    /// Drop packets from `from` to `to` only (see the [module docs](between)). Needs `nft`.
+    /// Drop packets from `from` to `to` only (see the [module docs](self)). Needs `nft`.
     ///
     /// ```no_run
     /// # fn f(n: &[chaos_harness::topology::Member]) {

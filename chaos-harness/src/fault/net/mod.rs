@@ -1,6 +1,7 @@
 //! Network faults: toxics and link-down on a proxied [`Link`](crate::topology::Link)
 //! ([`toxics`]), partitions and packet loss inside a [`Netns`](crate::topology::Netns)
-//! ([`nft`]). The proxy itself is the `chaos-proxy` crate; where a fixture sits on the network
+//! ([`nft`]), partitions and loss between the members of a bridge ([`between`]) and latency
+//! between them ([`delay`], a userspace delay line through TUN devices). The proxy itself is the `chaos-proxy` crate; where a fixture sits on the network
 //! is [`crate::topology`].
 //!
 //! ```no_run
@@ -12,10 +13,12 @@
 //! ```
 
 pub mod between;
+pub mod delay;
 pub mod nft;
 pub mod toxics;
 
 pub use between::BetweenMembers;
 pub use chaos_proxy::{Stream, ToxicKind, ToxicStats};
+pub use delay::LatencyBetween;
 pub use nft::NftFault;
 pub use toxics::{DEFAULT_CONFIRM_WITHIN, Latency, LinkDown, ToxicFault};

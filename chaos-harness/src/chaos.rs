@@ -153,6 +153,21 @@ impl Chaos {
         self.fixtures.iter().filter_map(|f| f.handle.as_ref().map(|h| h.target())).collect()
     }
 
+    /// The roles the resource monitor samples by default: each fixture whole (`all`), plus
+    /// its own plain roles (Snakepit's `beam`, `workers`), or its `main` process when it has none.
+    pub(crate) fn monitor_selections(&self) -> Vec<crate::fixture::Selection> {
+        let mut out = Vec::new();
+        for h in self.fixtures.iter().filter_map(|f| f.handle.as_ref()) {
+            out.push(h.all());
+            let own: Vec<&str> = h.own_roles().iter().copied().filter(|r| !r.contains('[')).collect();
+            if own.is_empty() {
+                out.push(h.main());
+            }
+            out.extend(own.into_iter().filter_map(|r| h.role(r).ok()));
+        }
+        out
+    }
+
     /// Each fixture's name and spec description (for `Scenario::spec`).
     pub(crate) fn fixture_specs(&self) -> Vec<(String, Option<Described>)> {
         self.fixtures.iter().map(|f| (f.name.clone(), f.described.clone())).collect()

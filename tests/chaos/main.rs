@@ -5,6 +5,7 @@ mod cli;
 mod cluster;
 mod ergonomics;
 mod model;
+mod monitor;
 mod network;
 mod observability;
 mod process;

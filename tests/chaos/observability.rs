@@ -315,9 +315,10 @@ fn query_check_catches_unknown_metric() -> ChaosResult {
     Ok(())
 }
 
-/// A scenario's spans reach a local OTLP/HTTP receiver with the right structure: one root span
-/// for the scenario, step spans under it, the fault's span under its inject step (with the
-/// confirmation), a verdict event on the expect step.
+/// A scenario's spans reach a local OTLP/HTTP receiver, sent by `opentelemetry-otlp` from spans
+/// that `tracing-opentelemetry` built, with the right structure: one root span for the
+/// scenario, step spans under it, the fault's span under its inject step (with the
+/// confirmation), a verdict event on the expect step, every span inside the scenario's time.
 #[chaos_test(tags = ["observability", "process"], timeout = "60s", requires = ["cgroups"])]
 async fn scenario_spans_reach_an_otlp_receiver(cx: &mut Chaos) -> ChaosResult {
     use chaos_harness::fixture::Command as Cmd;
@@ -363,12 +364,16 @@ async fn scenario_spans_reach_an_otlp_receiver(cx: &mut Chaos) -> ChaosResult {
     let (head, body) = receiver.join().map_err(|_| anyhow::anyhow!("receiver panicked"))??;
     ensure!(head.starts_with("POST /v1/traces HTTP/1.1"), "{head}");
     ensure!(head.to_ascii_lowercase().contains("content-type: application/json"), "{head}");
+    // Sent by the OpenTelemetry OTLP exporter, not by hand.
+    ensure!(head.to_ascii_lowercase().contains("user-agent: otel-otlp-exporter-rust/"), "{head}");
     let req: serde_json::Value = serde_json::from_str(&body)?;
     let spans = req["resourceSpans"][0]["scopeSpans"][0]["spans"].as_array().context("no spans")?.clone();
     let by_name = |prefix: &str| {
         spans.iter().filter(|s| s["name"].as_str().is_some_and(|n| n.starts_with(prefix))).cloned().collect::<Vec<_>>()
     };
-    let roots: Vec<_> = spans.iter().filter(|s| s.get("parentSpanId").is_none()).collect();
+    // The OTLP JSON encoding writes a root's parent as absent or empty.
+    let roots: Vec<_> =
+        spans.iter().filter(|s| s.get("parentSpanId").and_then(|p| p.as_str()).is_none_or(str::is_empty)).collect();
     ensure!(roots.len() == 1, "one root span: {spans:#?}");
     let root = roots[0];
     ensure!(root["name"] == "scenario kill the sleeper", "{root}");

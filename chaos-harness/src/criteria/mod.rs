@@ -29,7 +29,7 @@ pub mod snakepit;
 pub use load::{ErrorRate, Latency, LoadCheck, NoLostRequests, Over, RecoversWithin, Throughput, Windows};
 pub use network::TcpConnect;
 pub use process::{ExitsWithin, NoOrphans, ProcessCount, ProcessesGone, Respawned};
-pub use resource::OomKills;
+pub use resource::{Fds, OomKills, Rss};
 #[cfg(feature = "snakepit")]
 pub use snakepit::{
     GenerationNotLeaked, HealthTruthful, Healthy, NoGhostWorkers, NoOrphanedWorkers, PoolRecoversCapacity,
@@ -69,6 +69,8 @@ pub struct JudgeContext {
     pub seed: u64,
     /// The scenario's events so far (offsets from the scenario's start).
     pub events: Vec<crate::observe::Event>,
+    /// The resource series being sampled (see [`Judge::monitors`]); empty outside a scenario.
+    pub monitor: crate::observe::MonitorHandle,
 }
 
 impl JudgeContext {
@@ -83,6 +85,7 @@ impl JudgeContext {
             load: None,
             seed,
             events: Vec::new(),
+            monitor: Default::default(),
         }
     }
 
@@ -136,6 +139,12 @@ pub trait Judge: Send + Sync {
     fn described(&self) -> Option<crate::params::Described> {
         None
     }
+
+    /// The selections whose resource series this criterion reads from
+    /// [`JudgeContext::monitor`]: the scenario monitors them from its start.
+    fn monitors(&self) -> Vec<crate::fixture::Selection> {
+        Vec::new()
+    }
 }
 
 /// A criterion, ready for [`Scenario::expect`](crate::scenario::Scenario::expect).
@@ -179,6 +188,11 @@ impl Criterion {
     /// See [`Judge::described`].
     pub fn described(&self) -> Option<crate::params::Described> {
         self.0.described()
+    }
+
+    /// See [`Judge::monitors`].
+    pub fn monitors(&self) -> Vec<crate::fixture::Selection> {
+        self.0.monitors()
     }
 }
 

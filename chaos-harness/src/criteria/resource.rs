@@ -1,5 +1,6 @@
 //! Resource criteria: OOM kills observed in a fixture's memory cgroup
-//! (`Criterion::oom_kills(&p).at_least(1)`).
+//! (`Criterion::oom_kills(&p).at_least(1)`), and the resource monitor's series of a selection:
+//! `Criterion::rss().of(sel).at_most(bytes)`, `Criterion::fds().of(sel).no_growth_after(d)`.
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -7,7 +8,8 @@ use std::time::{Duration, Instant};
 use super::{Criterion, Judge, JudgeContext, Verdict};
 use crate::BoxFuture;
 use crate::fault::resource::MemoryCgroup;
-use crate::fixture::{FixtureHandle, Target};
+use crate::fixture::{FixtureHandle, Selection, Target};
+use crate::observe::MonitorSeries;
 
 /// How often the OOM-kill counter is polled while waiting.
 const OOM_POLL: Duration = Duration::from_millis(50);
@@ -167,6 +169,285 @@ impl Judge for OomKills {
                 }
                 tokio::time::sleep(OOM_POLL).await;
             }
+        })
+    }
+}
+
+/// How long a monitor criterion waits for its selection's first sample.
+const FIRST_SAMPLE: Duration = Duration::from_secs(2);
+
+/// The monitored series of `sel`, waiting up to `until` for it to hold at least one sample at or
+/// after `from` (scenario time).
+async fn series_until(
+    cx: &JudgeContext,
+    sel: &Selection,
+    from: Duration,
+    until: Instant,
+) -> Result<MonitorSeries, String> {
+    loop {
+        let series = cx.monitor.series_of(&sel.expr());
+        let ready = series.as_ref().is_some_and(|s| s.samples.iter().any(|x| x.at >= from));
+        if ready || Instant::now() >= until {
+            return match series {
+                Some(s) if !s.samples.is_empty() => Ok(s),
+                Some(_) => Err(format!("no resource sample of {} was taken", sel.expr())),
+                None => Err(format!(
+                    "{} is not monitored (monitor criteria are judged inside a scenario, which samples their selections)",
+                    sel.expr()
+                )),
+            };
+        }
+        tokio::time::sleep(crate::observe::monitor::INTERVAL / 2).await;
+    }
+}
+
+fn mib(bytes: u64) -> String {
+    format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
+}
+
+/// Criterion: the resident memory of a selection (summed over its processes) stays at most a
+/// limit at every sample of the scenario so far (see [`Criterion::rss`]).
+///
+/// ```no_run
+/// # use chaos_harness::criteria::Criterion;
+/// # use chaos_harness::fixture::FixtureHandle;
+/// # fn f(p: &chaos_harness::fixture::Process) {
+/// let c = Criterion::rss().of(p.main()).at_most(64 << 20);
+/// # }
+/// ```
+pub struct Rss {
+    sel: Option<Selection>,
+    at_most: u64,
+}
+
+impl Rss {
+    /// The processes whose RSS is summed.
+    ///
+    /// ```no_run
+    /// # use chaos_harness::fixture::FixtureHandle;
+    /// # fn f(p: &chaos_harness::fixture::Process) {
+    /// let c = chaos_harness::criteria::Criterion::rss().of(p.children());
+    /// # }
+    /// ```
+    pub fn of(mut self, sel: Selection) -> Self {
+        self.sel = Some(sel);
+        self
+    }
+
+    /// The largest RSS allowed, bytes.
+    ///
+    /// ```no_run
+    /// # use chaos_harness::fixture::FixtureHandle;
+    /// # fn f(p: &chaos_harness::fixture::Process) {
+    /// let c = chaos_harness::criteria::Criterion::rss().of(p.main()).at_most(100 << 20);
+    /// # }
+    /// ```
+    pub fn at_most(mut self, bytes: u64) -> Self {
+        self.at_most = bytes;
+        self
+    }
+}
+
+/// Criterion: the open fds of a selection (summed over its processes) do not grow after a
+/// warm-up (see [`Criterion::fds`]).
+///
+/// ```no_run
+/// # use chaos_harness::criteria::Criterion;
+/// # use chaos_harness::fixture::FixtureHandle;
+/// # fn f(p: &chaos_harness::fixture::Process) {
+/// let c = Criterion::fds().of(p.main()).no_growth_after(std::time::Duration::from_secs(1));
+/// # }
+/// ```
+pub struct Fds {
+    sel: Option<Selection>,
+    after: Duration,
+    tolerance: u64,
+}
+
+impl Fds {
+    /// The processes whose fds are summed.
+    ///
+    /// ```no_run
+    /// # use chaos_harness::fixture::FixtureHandle;
+    /// # fn f(p: &chaos_harness::fixture::Process) {
+    /// let c = chaos_harness::criteria::Criterion::fds().of(p.all());
+    /// # }
+    /// ```
+    pub fn of(mut self, sel: Selection) -> Self {
+        self.sel = Some(sel);
+        self
+    }
+
+    /// From `d` after the scenario's start on, no sample may hold more fds than the first
+    /// sample at or after `d` (plus [`Fds::tolerance`]).
+    ///
+    /// ```no_run
+    /// # use chaos_harness::fixture::FixtureHandle;
+    /// # fn f(p: &chaos_harness::fixture::Process) {
+    /// let c = chaos_harness::criteria::Criterion::fds().of(p.main()).no_growth_after(std::time::Duration::from_millis(500));
+    /// # }
+    /// ```
+    pub fn no_growth_after(mut self, d: Duration) -> Self {
+        self.after = d;
+        self
+    }
+
+    /// How many fds more than the reference are still no growth (default 0).
+    ///
+    /// ```no_run
+    /// # use chaos_harness::fixture::FixtureHandle;
+    /// # fn f(p: &chaos_harness::fixture::Process) {
+    /// let c = chaos_harness::criteria::Criterion::fds().of(p.main()).tolerance(2);
+    /// # }
+    /// ```
+    pub fn tolerance(mut self, n: u64) -> Self {
+        self.tolerance = n;
+        self
+    }
+}
+
+impl Criterion {
+    /// The resident memory of a selection, from the scenario's resource monitor: combine with
+    /// [`Rss::of`] and [`Rss::at_most`]. It holds when no sample so far exceeds the limit.
+    ///
+    /// ```no_run
+    /// # use chaos_harness::prelude::*;
+    /// # use chaos_harness::fixture::FixtureHandle;
+    /// # async fn f(cx: &mut Chaos, p: &chaos_harness::fixture::Process) -> ChaosResult {
+    /// cx.scenario("no leak")
+    ///     .wait(Duration::from_secs(2))
+    ///     .expect(Criterion::rss().of(p.main()).at_most(64 << 20))
+    ///     .run()
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn rss() -> Rss {
+        Rss { sel: None, at_most: u64::MAX }
+    }
+
+    /// The open fds of a selection, from the scenario's resource monitor: combine with
+    /// [`Fds::of`] and [`Fds::no_growth_after`].
+    ///
+    /// ```no_run
+    /// # use chaos_harness::prelude::*;
+    /// # use chaos_harness::fixture::FixtureHandle;
+    /// # async fn f(cx: &mut Chaos, p: &chaos_harness::fixture::Process) -> ChaosResult {
+    /// cx.scenario("no fd leak")
+    ///     .wait(Duration::from_secs(2))
+    ///     .expect(Criterion::fds().of(p.main()).no_growth_after(Duration::from_millis(500)))
+    ///     .run()
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn fds() -> Fds {
+        Fds { sel: None, after: Duration::ZERO, tolerance: 0 }
+    }
+}
+
+impl Judge for Rss {
+    fn described(&self) -> Option<crate::params::Described> {
+        let sel = self.sel.as_ref()?;
+        let p = crate::params::Params::new().with("target", sel.expr()).with("at_most", self.at_most);
+        Some(crate::params::Described::new("rss", p))
+    }
+
+    fn describe(&self) -> String {
+        let of = self.sel.as_ref().map_or_else(|| "?".to_string(), Selection::expr);
+        format!("RSS of {of} at most {}", mib(self.at_most))
+    }
+
+    fn monitors(&self) -> Vec<Selection> {
+        self.sel.iter().cloned().collect()
+    }
+
+    fn judge<'a>(&'a self, cx: &'a JudgeContext) -> BoxFuture<'a, Verdict> {
+        Box::pin(async move {
+            let criterion = self.describe();
+            let Some(sel) = &self.sel else { return super::no_target(criterion) };
+            let verdict = |passed, detail| Verdict { criterion: criterion.clone(), passed, detail };
+            let series = match series_until(cx, sel, Duration::ZERO, Instant::now() + FIRST_SAMPLE).await {
+                Ok(s) => s,
+                Err(e) => return verdict(false, e),
+            };
+            let Some(peak) = series.samples.iter().max_by_key(|s| s.rss_bytes) else {
+                return verdict(false, format!("no resource sample of {}", sel.expr()));
+            };
+            let n = series.samples.len();
+            let last = series.last().map_or(0, |s| s.rss_bytes);
+            let passed = peak.rss_bytes <= self.at_most;
+            verdict(
+                passed,
+                format!(
+                    "peak {} at +{} ms ({} processes), last {}, over {n} samples; limit {}",
+                    mib(peak.rss_bytes),
+                    peak.at.as_millis(),
+                    peak.processes,
+                    mib(last),
+                    mib(self.at_most)
+                ),
+            )
+        })
+    }
+}
+
+impl Judge for Fds {
+    fn described(&self) -> Option<crate::params::Described> {
+        let sel = self.sel.as_ref()?;
+        let p = crate::params::Params::new().with("target", sel.expr()).with("tolerance", self.tolerance);
+        Some(crate::params::Described::new("fds", p.with_duration("no_growth_after", self.after)))
+    }
+
+    fn describe(&self) -> String {
+        let of = self.sel.as_ref().map_or_else(|| "?".to_string(), Selection::expr);
+        let tol = if self.tolerance > 0 { format!(" (tolerance {})", self.tolerance) } else { String::new() };
+        format!("open fds of {of} do not grow after +{}{tol}", super::ms(self.after))
+    }
+
+    fn monitors(&self) -> Vec<Selection> {
+        self.sel.iter().cloned().collect()
+    }
+
+    fn judge<'a>(&'a self, cx: &'a JudgeContext) -> BoxFuture<'a, Verdict> {
+        Box::pin(async move {
+            let criterion = self.describe();
+            let Some(sel) = &self.sel else { return super::no_target(criterion) };
+            let verdict = |passed, detail| Verdict { criterion: criterion.clone(), passed, detail };
+            // Wait for a reference sample and a few after it, if the scenario is that young.
+            let reference_by = cx.scenario_start + self.after + FIRST_SAMPLE;
+            let later = self.after + 3 * crate::observe::monitor::INTERVAL;
+            let series = match series_until(cx, sel, later, reference_by).await {
+                Ok(s) => s,
+                Err(e) => return verdict(false, e),
+            };
+            let mut after = series.samples.iter().filter(|s| s.at >= self.after);
+            let Some(reference) = after.next() else {
+                return verdict(
+                    false,
+                    format!(
+                        "no sample of {} at or after +{} (the last is at +{} ms)",
+                        sel.expr(),
+                        super::ms(self.after),
+                        series.last().map_or(0, |s| s.at.as_millis())
+                    ),
+                );
+            };
+            let peak = after.max_by_key(|s| s.fds).unwrap_or(reference);
+            let grew = peak.fds.saturating_sub(reference.fds);
+            let passed = grew <= self.tolerance;
+            let last = series.last().unwrap_or(reference);
+            verdict(
+                passed,
+                format!(
+                    "{} fds at +{} ms, peak {} at +{} ms, last {} at +{} ms: grew by {grew} (tolerance {})",
+                    reference.fds,
+                    reference.at.as_millis(),
+                    peak.fds,
+                    peak.at.as_millis(),
+                    last.fds,
+                    last.at.as_millis(),
+                    self.tolerance
+                ),
+            )
         })
     }
 }

@@ -199,6 +199,16 @@ pub enum EventKind {
         /// The program now.
         to: String,
     },
+    /// The latest resource sample of one monitored role (about once a second while a scenario
+    /// runs; the full series is in the outcome).
+    MonitorSample {
+        /// The fixture.
+        fixture: String,
+        /// The role (`main`, `all`, `workers`, ...).
+        role: String,
+        /// The sample.
+        sample: super::monitor::ResourceSample,
+    },
     /// Anything else worth a line on the timeline.
     Note {
         /// The text.
@@ -247,6 +257,15 @@ impl fmt::Display for EventKind {
             EventKind::FixtureReexeced { fixture, pid, from, to } => {
                 write!(f, "fixture {fixture}: pid {pid} re-executed ({from} -> {to})")
             }
+            EventKind::MonitorSample { fixture, role, sample } => write!(
+                f,
+                "monitor {fixture}.{role}: {} processes, RSS {} KiB, {} fds, {} threads, CPU {:.2} s",
+                sample.processes,
+                sample.rss_bytes / 1024,
+                sample.fds,
+                sample.threads,
+                sample.cpu_secs()
+            ),
             EventKind::Note { text } => f.write_str(text),
             EventKind::ScenarioFinished { passed } => {
                 write!(f, "scenario {}", if *passed { "passed" } else { "failed" })

@@ -1,5 +1,6 @@
 //! The built-in registry entries: the `command` fixture, process faults, and the process,
-//! load, resource and network criteria. (Snakepit's are in `snakepit.rs`.)
+//! load, resource (OOM kills, monitored RSS and fds) and network criteria. (Snakepit's are in
+//! `snakepit.rs`.)
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -165,6 +166,22 @@ fn oom_kills(p: &Params, b: &dyn Bindings) -> Result<Criterion, Error> {
     Ok(c.within(p.duration("within").map_err(param_err)?.unwrap_or(Duration::ZERO)).into())
 }
 
+fn rss(p: &Params, b: &dyn Bindings) -> Result<Criterion, Error> {
+    let sel = b.selection(need_str(p, "target")?)?;
+    let limit = p.bytes("at_most").map_err(param_err)?.ok_or_else(|| Error::Config {
+        what: "parameter `at_most` of criterion rss".into(),
+        cause: "it is missing".into(),
+        fix: "add at_most = \"64MiB\"".into(),
+    })?;
+    Ok(Criterion::rss().of(sel).at_most(limit).into())
+}
+
+fn fds(p: &Params, b: &dyn Bindings) -> Result<Criterion, Error> {
+    let sel = b.selection(need_str(p, "target")?)?;
+    let tolerance = p.u64("tolerance").map_err(param_err)?.unwrap_or(0);
+    Ok(Criterion::fds().of(sel).no_growth_after(need_duration(p, "no_growth_after")?).tolerance(tolerance).into())
+}
+
 fn tcp_connect(p: &Params, _: &dyn Bindings) -> Result<Criterion, Error> {
     let addr = need_str(p, "addr")?;
     let addr = addr.parse().map_err(|e| Error::Config {
@@ -245,6 +262,22 @@ inventory::submit! { CriterionEntry {
         Param::optional("within", K::Duration, "0s", "how long to wait for them"),
     ],
     build: oom_kills,
+} }
+inventory::submit! { CriterionEntry {
+    name: "rss",
+    summary: "the resident memory of the selection (summed over its processes, sampled every 100 ms) never exceeds `at_most`",
+    params: &[TARGET_SEL, Param::required("at_most", K::Size, "the largest RSS allowed: bytes or \"64MiB\"")],
+    build: rss,
+} }
+inventory::submit! { CriterionEntry {
+    name: "fds",
+    summary: "the open fds of the selection (summed, sampled every 100 ms) do not grow after `no_growth_after` from the scenario's start",
+    params: &[
+        TARGET_SEL,
+        Param::required("no_growth_after", K::Duration, "the warm-up: the first sample from then on is the reference"),
+        Param::optional("tolerance", K::Count, "0", "how many fds more than the reference are still no growth"),
+    ],
+    build: fds,
 } }
 inventory::submit! { CriterionEntry {
     name: "tcp_connect",

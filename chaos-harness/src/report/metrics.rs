@@ -8,7 +8,8 @@
 //! writes it for a textfile collector, [`push`] sends it to a Pushgateway.
 //!
 //! Labels have few values: fault and criterion *kinds* (registry names), phases, outcome
-//! kinds, scenario names; never pids or descriptions.
+//! kinds, scenario names, fixture names and roles (the resource monitor's
+//! `chaos_monitor_*` gauges); never pids or descriptions.
 //!
 //! ```
 //! use chaos_harness::observe::{EventKind, EventStream, FaultRef};
@@ -77,6 +78,12 @@ struct PhaseOutcome {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RoleLabel {
+    fixture: String,
+    role: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct EventLabel {
     event: String,
 }
@@ -119,6 +126,11 @@ struct Families {
     request_duration: Family<PhaseLabel, Histogram, fn() -> Histogram>,
     guard_trips: Counter,
     fixture_events: Family<EventLabel, Counter>,
+    monitor_cpu: Family<RoleLabel, Gauge<f64, AtomicU64>>,
+    monitor_rss: Family<RoleLabel, Gauge>,
+    monitor_fds: Family<RoleLabel, Gauge>,
+    monitor_threads: Family<RoleLabel, Gauge>,
+    monitor_processes: Family<RoleLabel, Gauge>,
     events: Family<EventLabel, Counter>,
     scrapes: Counter,
 }
@@ -175,6 +187,11 @@ impl Metrics {
             request_duration: Family::new_with_constructor(latency_histogram),
             guard_trips: Counter::default(),
             fixture_events: Family::default(),
+            monitor_cpu: Family::default(),
+            monitor_rss: Family::default(),
+            monitor_fds: Family::default(),
+            monitor_threads: Family::default(),
+            monitor_processes: Family::default(),
             events: Family::default(),
             scrapes: Counter::default(),
         };
@@ -258,6 +275,21 @@ impl Metrics {
             "Fixture lifecycle events (started, exited, restarted, reexeced)",
             f.fixture_events.clone(),
         );
+        r.register_with_unit(
+            "chaos_monitor_cpu",
+            "CPU time (user + system) used by the live processes of a fixture's role",
+            Unit::Seconds,
+            f.monitor_cpu.clone(),
+        );
+        r.register_with_unit(
+            "chaos_monitor_rss",
+            "Resident memory of the processes of a fixture's role",
+            Unit::Bytes,
+            f.monitor_rss.clone(),
+        );
+        r.register("chaos_monitor_open_fds", "Open file descriptors of a fixture's role", f.monitor_fds.clone());
+        r.register("chaos_monitor_threads", "Threads of the processes of a fixture's role", f.monitor_threads.clone());
+        r.register("chaos_monitor_processes", "Live processes of a fixture's role", f.monitor_processes.clone());
         r.register("chaos_events", "Harness: events on the stream, by event kind", f.events.clone());
         r.register("chaos_metrics_scrapes", "Harness: /metrics requests served", f.scrapes.clone());
         Self { inner: Arc::new(Inner { registry: r, f }) }
@@ -358,6 +390,7 @@ fn event_name(kind: &EventKind) -> &'static str {
         EventKind::FixtureExited { .. } => "fixture_exited",
         EventKind::FixtureRestarted { .. } => "fixture_restarted",
         EventKind::FixtureReexeced { .. } => "fixture_reexeced",
+        EventKind::MonitorSample { .. } => "monitor_sample",
         EventKind::Note { .. } => "note",
         EventKind::ScenarioFinished { .. } => "scenario_finished",
     }
@@ -449,6 +482,15 @@ impl Subscriber for MetricsSubscriber {
                 for us in &window.latencies_us {
                     h.observe(*us as f64 / 1e6);
                 }
+            }
+            EventKind::MonitorSample { fixture, role, sample } => {
+                let l = RoleLabel { fixture: fixture.clone(), role: role.clone() };
+                let int = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+                f.monitor_cpu.get_or_create(&l).set(sample.cpu_secs());
+                f.monitor_rss.get_or_create(&l).set(int(sample.rss_bytes));
+                f.monitor_fds.get_or_create(&l).set(int(sample.fds));
+                f.monitor_threads.get_or_create(&l).set(int(sample.threads));
+                f.monitor_processes.get_or_create(&l).set(int(sample.processes));
             }
             EventKind::GuardTripped { .. } => {
                 f.guard_trips.inc();
@@ -726,6 +768,34 @@ mod tests {
         assert_eq!(value(&t, "chaos_recovery_seconds_count{scenario=\"kill-web\"}"), Some(1.0));
         assert_eq!(value(&t, "chaos_fault_confirmation_seconds_count{kind=\"kill\"}"), Some(1.0));
         assert!(!t.contains("42"), "no pid may leak into a label: {t}");
+    }
+
+    #[test]
+    fn monitor_samples_become_gauges_per_role() {
+        let m = Metrics::new();
+        let s = EventStream::new();
+        s.subscribe(m.subscriber("leak"));
+        let sample = |rss: u64, fds: u64| crate::observe::ResourceSample {
+            at: Duration::from_millis(100),
+            cpu_us: 1_500_000,
+            rss_bytes: rss,
+            fds,
+            threads: 3,
+            processes: 2,
+        };
+        let emit = |role: &str, rss, fds| {
+            s.emit(EventKind::MonitorSample { fixture: "pit".into(), role: role.into(), sample: sample(rss, fds) })
+        };
+        emit("workers", 1000, 10);
+        emit("beam", 5000, 40);
+        emit("workers", 3000, 12);
+        let t = m.encode();
+        assert_eq!(value(&t, "chaos_monitor_rss_bytes{fixture=\"pit\",role=\"workers\"}"), Some(3000.0), "{t}");
+        assert_eq!(value(&t, "chaos_monitor_rss_bytes{fixture=\"pit\",role=\"beam\"}"), Some(5000.0));
+        assert_eq!(value(&t, "chaos_monitor_open_fds{fixture=\"pit\",role=\"workers\"}"), Some(12.0));
+        assert_eq!(value(&t, "chaos_monitor_threads{fixture=\"pit\",role=\"beam\"}"), Some(3.0));
+        assert_eq!(value(&t, "chaos_monitor_processes{fixture=\"pit\",role=\"beam\"}"), Some(2.0));
+        assert_eq!(value(&t, "chaos_monitor_cpu_seconds{fixture=\"pit\",role=\"beam\"}"), Some(1.5));
     }
 
     #[test]

@@ -10,7 +10,7 @@ pub mod junit;
 pub mod metrics;
 mod model;
 pub mod scenario;
-#[cfg(feature = "metrics")]
+#[cfg(feature = "otel")]
 pub mod trace;
 pub mod trends;
 

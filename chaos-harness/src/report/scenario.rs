@@ -33,8 +33,11 @@ pub fn timeline_kind(kind: &EventKind) -> Option<&'static str> {
         | EventKind::FixtureReexeced { .. } => "fixture",
         EventKind::StepStarted { .. } => "step",
         EventKind::Note { .. } => "note",
-        // Sampled load and the scenario's own start and end are not timeline rows.
-        EventKind::LoadSample { .. } | EventKind::ScenarioStarted { .. } | EventKind::ScenarioFinished { .. } => {
+        // Sampled load and resources and the scenario's own start and end are not timeline rows.
+        EventKind::LoadSample { .. }
+        | EventKind::MonitorSample { .. }
+        | EventKind::ScenarioStarted { .. }
+        | EventKind::ScenarioFinished { .. } => {
             return None;
         }
     })

@@ -14,7 +14,10 @@ use crate::criteria::{Criterion, JudgeContext, Verdict};
 use crate::fault::process::derived_rng;
 use crate::fault::{ActiveFault, Confirmation, Fault, FaultContext};
 use crate::load::{LoadReport, LoadRun};
-use crate::observe::{Event, EventKind, EventStream, FaultRef, FixtureWatch, LoadWindow, Phase, PhaseSpan};
+use crate::observe::{
+    Event, EventKind, EventStream, FaultRef, FixtureWatch, LoadWindow, Monitor, MonitorHandle, MonitorSeries, Phase,
+    PhaseSpan,
+};
 use crate::safety::guard::{self, GuardWatch, Tripped};
 use crate::sandbox::Sandbox;
 use crate::sandbox::audit::{self, AuditEntry, By};
@@ -48,6 +51,8 @@ struct Run {
     log_sizes: Vec<(std::path::PathBuf, u64)>,
     /// The requests (by sequence number) already counted in a `LoadSample`.
     sampled: std::collections::HashSet<u64>,
+    /// The resource series being sampled.
+    monitor: MonitorHandle,
 }
 
 impl Run {
@@ -85,6 +90,7 @@ impl Run {
             load: self.load.as_ref().map(LoadRun::snapshot).or_else(|| self.final_load.clone()),
             seed: self.seed,
             events: self.events(),
+            monitor: self.monitor.clone(),
         }
     }
 
@@ -276,6 +282,7 @@ pub(crate) async fn run(scenario: Scenario<'_>) -> Result<ScenarioOutcome, Scena
         final_load: None,
         log_sizes: super::evidence::log_sizes(&sandbox),
         sampled: Default::default(),
+        monitor: MonitorHandle::default(),
     };
     run.emit(EventKind::ScenarioStarted { scenario: name.clone(), seed });
     run.emit(EventKind::PhaseEntered { phase: Phase::Baseline });
@@ -283,12 +290,16 @@ pub(crate) async fn run(scenario: Scenario<'_>) -> Result<ScenarioOutcome, Scena
         for line in crate::sandbox::dry_run::print_scenario(sandbox.test_name(), &name, &plan) {
             run.emit(EventKind::Note { text: line });
         }
-        let outcome = finish(run, name, None, None).await;
+        let outcome = finish(run, name, None, None, Vec::new()).await;
         cx.record_outcome(outcome.clone());
         return Ok(outcome);
     }
     let watch = GuardWatch::start(guards, guard::DEFAULT_INTERVAL);
     let fixtures = FixtureWatch::start(cx.fixture_targets(), stream.clone());
+    let mut monitored = cx.monitor_selections();
+    monitored.extend(steps.iter().flat_map(|p| p.step.criteria()).flat_map(|c| c.monitors()));
+    let monitor = Monitor::start(monitored, stream.clone(), t0);
+    run.monitor = monitor.handle();
     {
         let cx0 = run.judge_context();
         for p in &steps {
@@ -317,6 +328,7 @@ pub(crate) async fn run(scenario: Scenario<'_>) -> Result<ScenarioOutcome, Scena
         None => run_steps(&mut run, &steps, &watch, cx.rng()).await,
     };
     fixtures.stop().await;
+    let series = monitor.stop();
     let (not_injected, guard) = match stop {
         Some(Stop::NotInjected(n)) => (Some(n), None),
         Some(Stop::Guard(t)) => {
@@ -335,7 +347,7 @@ pub(crate) async fn run(scenario: Scenario<'_>) -> Result<ScenarioOutcome, Scena
     }
     run.clear_all().await;
     run.stop_load().await;
-    let outcome = finish(run, name, not_injected, guard).await;
+    let outcome = finish(run, name, not_injected, guard, series).await;
     cx.record_outcome(outcome.clone());
     if outcome.not_injected.is_some() {
         Err(ScenarioError::NotInjected(Box::new(outcome)))
@@ -445,7 +457,13 @@ async fn run_steps(
 }
 
 /// The outcome from what the run emitted.
-async fn finish(run: Run, name: String, not_injected: Option<String>, guard: Option<String>) -> ScenarioOutcome {
+async fn finish(
+    run: Run,
+    name: String,
+    not_injected: Option<String>,
+    guard: Option<String>,
+    monitor: Vec<MonitorSeries>,
+) -> ScenarioOutcome {
     let mut outcome = ScenarioOutcome {
         name,
         seed: run.seed,
@@ -455,6 +473,7 @@ async fn finish(run: Run, name: String, not_injected: Option<String>, guard: Opt
         notes: run.sandbox.notes(),
         load: run.final_load.as_ref().map(LoadReport::stats),
         aborted_by_guard: guard,
+        monitor,
         ..Default::default()
     };
     let passed = outcome.passed();

@@ -48,6 +48,10 @@ pub struct ScenarioOutcome {
     /// When it failed: the last lines of each fixture log at the failure.
     #[serde(default)]
     pub logs: Vec<super::FixtureLog>,
+    /// Resource series (CPU, RSS, fds, threads, processes) per fixture and role, sampled every
+    /// 100 ms while the scenario ran (see [`crate::observe::Monitor`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub monitor: Vec<crate::observe::MonitorSeries>,
 }
 
 impl ScenarioOutcome {
@@ -65,6 +69,16 @@ impl ScenarioOutcome {
     /// ```
     pub fn first(&self, pred: impl Fn(&EventKind) -> bool) -> Option<&Event> {
         self.events.iter().find(|e| pred(&e.kind))
+    }
+
+    /// The resource series of a selector expression (`web.main`, `pit.workers`), if monitored.
+    ///
+    /// ```
+    /// let o = chaos_harness::scenario::ScenarioOutcome::default();
+    /// assert!(o.monitor_of("web.main").is_none());
+    /// ```
+    pub fn monitor_of(&self, expr: &str) -> Option<&crate::observe::MonitorSeries> {
+        self.monitor.iter().find(|s| s.expr() == expr)
     }
 
     /// The one-line summary of what failed: the not-injected fault, the guard, or the first

@@ -35,6 +35,7 @@
 mod builtin;
 #[cfg(feature = "net")]
 mod net;
+pub mod reference;
 mod resource;
 #[cfg(feature = "snakepit")]
 mod snakepit;

@@ -39,7 +39,7 @@
 mod report;
 mod schedule;
 
-pub use report::{LoadReport, LoadStats, PhaseSpan, PhaseStats, RequestRecord};
+pub use report::{LoadReport, LoadStats, OkFailed, PhaseSpan, PhaseStats, RequestRecord, Window};
 
 pub mod history;
 use std::future::Future;
@@ -478,6 +478,8 @@ struct Sink {
     max: usize,
     inner: Mutex<SinkInner>,
     in_flight: AtomicUsize,
+    /// Notified when `in_flight` drops to zero.
+    idle: tokio::sync::Notify,
 }
 
 struct SinkInner {
@@ -492,6 +494,7 @@ impl Sink {
             max,
             inner: Mutex::new(SinkInner { records: Vec::new(), totals: report::StatsBuilder::new(), truncated: 0 }),
             in_flight: AtomicUsize::new(0),
+            idle: tokio::sync::Notify::new(),
         }
     }
 
@@ -519,7 +522,8 @@ impl Sink {
     }
 }
 
-/// Runs one request and records it (`intended`: the open-loop tick; `None`: now).
+/// Runs one request and records it (`intended`: the open-loop tick; `None`: now). The caller
+/// holds an [`InFlight`] slot for it.
 async fn one(
     call: &Call,
     seq: u64,
@@ -528,7 +532,6 @@ async fn one(
     sink: &Sink,
     t0: Instant,
 ) -> Outcome {
-    sink.in_flight.fetch_add(1, Ordering::Relaxed);
     let sent = t0.elapsed();
     let intended = intended.unwrap_or(sent);
     let reply = tokio::time::timeout(timeout, call.invoke(seq))
@@ -536,8 +539,39 @@ async fn one(
         .unwrap_or(Reply { outcome: Outcome::Timeout, worker: None });
     let outcome = reply.outcome.clone();
     sink.push(RequestRecord { seq, intended, sent, ended: t0.elapsed(), outcome: reply.outcome, worker: reply.worker });
-    sink.in_flight.fetch_sub(1, Ordering::Relaxed);
     outcome
+}
+
+/// One request in flight: counted in the sink from its creation to its drop (also when the
+/// call panics), and the last one out wakes [`all_done`].
+struct InFlight(Arc<Sink>);
+
+impl InFlight {
+    fn new(sink: &Arc<Sink>) -> Self {
+        sink.in_flight.fetch_add(1, Ordering::AcqRel);
+        Self(Arc::clone(sink))
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if self.0.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.idle.notify_waiters();
+        }
+    }
+}
+
+/// Waits until no request is in flight.
+async fn all_done(sink: &Sink) {
+    loop {
+        let idle = sink.idle.notified();
+        tokio::pin!(idle);
+        idle.as_mut().enable();
+        if sink.in_flight.load(Ordering::Acquire) == 0 {
+            return;
+        }
+        idle.await;
+    }
 }
 
 /// Sleeps `d` unless the load stops first; `false` when it stopped.
@@ -565,7 +599,6 @@ async fn drive(spec: Load, call: Call, mut stop: watch::Receiver<Option<Instant>
     let timeout = spec.timeout;
     match spec.shape {
         Shape::Open(profile) => {
-            let in_flight = Arc::new(AtomicUsize::new(0));
             let skip = |seq: u64, at: Duration| RequestRecord {
                 seq,
                 intended: at,
@@ -600,19 +633,20 @@ async fn drive(spec: Load, call: Call, mut stop: watch::Receiver<Option<Instant>
                     }
                 }
                 let late = Instant::now().saturating_duration_since(when);
-                if late > spec.max_lag || in_flight.load(Ordering::Relaxed) >= spec.max_in_flight {
+                if late > spec.max_lag || sink.in_flight.load(Ordering::Acquire) >= spec.max_in_flight {
                     sink.push(skip(seq, at));
                 } else {
-                    in_flight.fetch_add(1, Ordering::Relaxed);
-                    let (call, sink, in_flight) = (call.clone(), Arc::clone(&sink), Arc::clone(&in_flight));
-                    tasks.spawn(async move {
-                        one(&call, seq, Some(at), timeout, &sink, t0).await;
-                        in_flight.fetch_sub(1, Ordering::Relaxed);
+                    // A plain task per request (no JoinSet: its bookkeeping costs a lock and an
+                    // allocation per request); the slot counts it until it ends.
+                    let slot = InFlight::new(&sink);
+                    let call = call.clone();
+                    tokio::spawn(async move {
+                        one(&call, seq, Some(at), timeout, &slot.0, t0).await;
+                        drop(slot);
                     });
                 }
                 seq += 1;
                 next = ticks.next();
-                while tasks.try_join_next().is_some() {}
                 // A generator running behind never awaits a timer: give the runtime its turn.
                 tokio::task::consume_budget().await;
             }
@@ -630,7 +664,9 @@ async fn drive(spec: Load, call: Call, mut stop: watch::Receiver<Option<Instant>
                     // per-request timeout): cancelling it would hide a hang as "not issued".
                     while stop.borrow().is_none() {
                         let seq = next.fetch_add(1, Ordering::Relaxed);
+                        let slot = InFlight::new(&sink);
                         let outcome = one(&call, seq, None, timeout, &sink, t0).await;
+                        drop(slot);
                         let wait = if matches!(outcome, Outcome::Refused(_) | Outcome::Lost(_) | Outcome::Error { .. })
                         {
                             let w = backoff;
@@ -654,6 +690,7 @@ async fn drive(spec: Load, call: Call, mut stop: watch::Receiver<Option<Instant>
     }
     // Let requests in flight finish (each is bounded by the per-request timeout).
     while tasks.join_next().await.is_some() {}
+    all_done(&sink).await;
 }
 
 /// A running load; [`LoadRun::stop`] ends it and returns the report.

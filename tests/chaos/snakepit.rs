@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use anyhow::{Context, ensure};
 use chaos_harness::criteria::Criterion;
-use chaos_harness::fixture::snakepit::{Defect, Snakepit};
+use chaos_harness::fixture::snakepit::{AdminAction, Defect, Snakepit};
+use chaos_harness::load::Load;
 use chaos_harness::prelude::*;
 use chaos_harness::scenario::ScenarioError;
 use snakepit_chaos::scenarios::{
@@ -198,14 +199,15 @@ fn impact_makes_sense(impact: &serde_json::Value) -> ChaosResult {
     ensure!(f(&fault["load"]["error_rate"]) > 0.0, "a BEAM kill without errors in the fault phase: {fault:#}");
     let beam = base["resources"]
         .as_array()
-        .and_then(|r| r.iter().find(|r| r["series"] == "pit.beam"))
-        .with_context(|| format!("pit.beam not in the baseline's resources: {base:#}"))?;
+        .and_then(|r| r.iter().find(|r| r["series"].as_str().is_some_and(|s| s.ends_with(".beam"))))
+        .with_context(|| format!("the BEAM's series (<fixture>.beam) is not in the baseline's resources: {base:#}"))?;
     ensure!(beam["rss_mean_bytes"].as_u64().unwrap_or(0) > 1 << 20, "BEAM RSS under 1 MiB: {beam:#}");
     ensure!(f(&beam["cpu_cores"]) > 0.0, "the BEAM used no CPU serving the baseline's load: {beam:#}");
-    let fault_beam = fault["resources"].as_array().and_then(|r| r.iter().find(|r| r["series"] == "pit.beam"));
+    let fault_beam = fault["resources"].as_array().and_then(|r| r.iter().find(|r| r["series"] == beam["series"]));
     ensure!(
         fault_beam.is_some_and(|b| b["rss_mean_delta_bytes"].is_i64()),
-        "no RSS delta of pit.beam in the fault phase: {fault:#}"
+        "no RSS delta of {} in the fault phase: {fault:#}",
+        beam["series"]
     );
     Ok(())
 }
@@ -318,4 +320,27 @@ async fn sessions_survive_a_store_restart_and_expire_at_their_ttl(cx: &mut Chaos
 #[chaos_test(tags = ["meta", "snakepit", "sessions"], requires = ["elixir", "cgroups"], timeout = "2m")]
 async fn catches_lose_sessions_before_their_ttl(cx: &mut Chaos) -> ChaosResult {
     caught(snakepit_chaos::scenarios::sessions_expire_at_ttl(cx, &[Defect::LoseSessions]).await, "expire at their TTL")
+}
+
+/// The expiry half of the TTL criterion can fail: judged with a TTL shorter than the target's
+/// (1 s against 2 s), the sessions read just after the supposed deadline are still there.
+#[chaos_test(tags = ["meta", "snakepit", "sessions"], requires = ["elixir", "cgroups"], timeout = "2m")]
+async fn sessions_kept_past_their_ttl_are_caught(cx: &mut Chaos) -> ChaosResult {
+    let pit = cx.start(pit(&[]).session_ttl(snakepit_chaos::scenarios::SESSION_TTL)).await?;
+    let v = cx
+        .scenario("sessions judged against a TTL shorter than the target's")
+        .load(Load::constant_rate(50).timeout(SECS(5)), pit.session_writes())
+        .wait(SECS(1))
+        .inject(Fault::snakepit_admin(&pit, AdminAction::RestartSessionStore))
+        .stop_load()
+        .expect(Criterion::sessions_survive_or_expire(&pit, SECS(1)))
+        .run()
+        .await;
+    let detail = match &v {
+        Err(ScenarioError::CriteriaFailed(o)) => o.failure_summary().unwrap_or_default(),
+        _ => String::new(),
+    };
+    caught(Ok(v), "expire at their TTL")?;
+    ensure!(detail.contains("did not expire at their TTL"), "caught, but not as sessions kept too long: {detail}");
+    Ok(())
 }

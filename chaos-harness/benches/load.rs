@@ -95,23 +95,32 @@ async fn raw_call(addr: std::net::SocketAddr, conns: usize) -> Call {
     })
 }
 
-/// The generator alone, over a call that completes at once (one runtime thread, 1 s each):
-/// closed-loop requests per second, and the highest open-loop rate it issues without skipping.
+/// The generator alone, over a call that completes at once (one runtime thread, the best of
+/// three 0.5 s runs each, as the machine is shared): closed-loop requests per second, and the
+/// requests per second an open loop asked for 2 000 000/s issues (the rest it skips).
 fn generator_only(rt: &tokio::runtime::Runtime) -> (f64, f64) {
-    rt.block_on(async {
-        let ready = Call::new(|_| std::future::ready(Outcome::Ok));
-        let run = Load::closed_loop(4).max_records(10_000_000).start(ready.clone());
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        let closed = run.stop().await.totals().total as f64;
-        let yielding = Call::new(|_| async {
-            tokio::task::yield_now().await;
-            Outcome::Ok
-        });
-        let run = Load::constant_rate(2_000_000).max_records(10_000_000).start(yielding);
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        let s = run.stop().await.totals();
-        (closed, s.ok as f64)
-    })
+    let half = Duration::from_millis(500);
+    let best = |f: &dyn Fn() -> f64| (0..3).map(|_| f()).fold(0.0, f64::max);
+    let closed = best(&|| {
+        rt.block_on(async {
+            let ready = Call::new(|_| std::future::ready(Outcome::Ok));
+            let run = Load::closed_loop(4).max_records(10_000_000).start(ready);
+            tokio::time::sleep(half).await;
+            run.stop().await.totals().total as f64 / half.as_secs_f64()
+        })
+    });
+    let open = best(&|| {
+        rt.block_on(async {
+            let yielding = Call::new(|_| async {
+                tokio::task::yield_now().await;
+                Outcome::Ok
+            });
+            let run = Load::constant_rate(2_000_000).max_records(10_000_000).start(yielding);
+            tokio::time::sleep(half).await;
+            run.stop().await.totals().ok as f64 / half.as_secs_f64()
+        })
+    });
+    (closed, open)
 }
 
 fn main() {

@@ -478,8 +478,10 @@ struct Sink {
     max: usize,
     inner: Mutex<SinkInner>,
     in_flight: AtomicUsize,
-    /// Notified when `in_flight` drops to zero.
+    /// Notified when `in_flight` drops to zero while `draining`.
     idle: tokio::sync::Notify,
+    /// Set when the load stopped and waits for its requests in flight.
+    draining: std::sync::atomic::AtomicBool,
 }
 
 struct SinkInner {
@@ -495,6 +497,7 @@ impl Sink {
             inner: Mutex::new(SinkInner { records: Vec::new(), totals: report::StatsBuilder::new(), truncated: 0 }),
             in_flight: AtomicUsize::new(0),
             idle: tokio::sync::Notify::new(),
+            draining: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -555,7 +558,8 @@ impl InFlight {
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        if self.0.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
+        // Only a stopping load has a waiter: the notification (a lock) is not paid per request.
+        if self.0.in_flight.fetch_sub(1, Ordering::SeqCst) == 1 && self.0.draining.load(Ordering::SeqCst) {
             self.0.idle.notify_waiters();
         }
     }
@@ -563,11 +567,12 @@ impl Drop for InFlight {
 
 /// Waits until no request is in flight.
 async fn all_done(sink: &Sink) {
+    sink.draining.store(true, Ordering::SeqCst);
     loop {
         let idle = sink.idle.notified();
         tokio::pin!(idle);
         idle.as_mut().enable();
-        if sink.in_flight.load(Ordering::Acquire) == 0 {
+        if sink.in_flight.load(Ordering::SeqCst) == 0 {
             return;
         }
         idle.await;

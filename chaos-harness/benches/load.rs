@@ -6,7 +6,9 @@
 //! clients on a one-worker runtime whose call writes a `GET` and reads the fixed-length reply
 //! on a connection of its pool (the generator's cost, not an HTTP library's). Then an open loop
 //! at 80% of wrk's rate over the same 4 connections (a request waits for a free one),
-//! CO-correct, reporting the rate it achieved and the ticks it skipped. Each is measured twice,
+//! CO-correct, reporting the rate it achieved and the ticks it skipped; and the same served by
+//! 4 workers (`Load::workers(4)`, wrk2's model: a tick waits for a free worker, its latency
+//! counted from the tick). Each is measured twice,
 //! interleaved with wrk. Last, the generator alone over a call that completes at once: its
 //! headroom over the rates above.
 //!
@@ -149,11 +151,12 @@ fn main() {
         })
     };
     // The open loop on the same 4 connections as wrk, at `rate`: requests wait for a free
-    // connection (latency from the intended send time includes the wait).
-    let open = |rate: u32, secs: u64| {
+    // connection, or for a free worker with `workers` (latency from the intended send time
+    // includes the wait either way).
+    let open = |rate: u32, secs: u64, workers: usize| {
         gen_rt.block_on(async {
             let call = raw_call(addr, 4).await;
-            let run = Load::constant_rate(rate).timeout(Duration::from_secs(5)).start(call);
+            let run = Load::constant_rate(rate).workers(workers).timeout(Duration::from_secs(5)).start(call);
             tokio::time::sleep(Duration::from_secs(secs)).await;
             let report = run.stop().await;
             let s = report.totals();
@@ -163,10 +166,12 @@ fn main() {
     // Interleave, so load on the shared machine hits every client alike.
     let Some(w1) = wrk_rate(addr, secs) else { return };
     let (ours1, s1) = closed(secs);
-    let (open1, o1) = open((w1 * 0.8) as u32, secs);
+    let (open1, o1) = open((w1 * 0.8) as u32, secs, 0);
+    let (lanes1, l1) = open((w1 * 0.8) as u32, secs, 4);
     let Some(w2) = wrk_rate(addr, secs) else { return };
     let (ours2, _) = closed(secs);
-    let (open2, o2) = open((w2 * 0.8) as u32, secs);
+    let (open2, o2) = open((w2 * 0.8) as u32, secs, 0);
+    let (lanes2, l2) = open((w2 * 0.8) as u32, secs, 4);
     let (alone_closed, alone_open) = generator_only(&gen_rt);
     let wrk = (w1 + w2) / 2.0;
     println!("wrk -t1 -c4:                     {w1:>10.0} {w2:>10.0} req/s");
@@ -177,6 +182,11 @@ fn main() {
         o2.skipped
     );
     println!("ratio open loop achieved / wrk: {:.2} (goal 0.8)", (open1 + open2) / 2.0 / wrk);
+    println!(
+        "open loop at 0.8x wrk, 4 workers: {lanes1:>10.0} {lanes2:>10.0} ok/s  (run 1: {l1}; run 2: {} skipped)",
+        l2.skipped
+    );
+    println!("ratio open loop with 4 workers achieved / wrk: {:.2} (goal 0.8)", (lanes1 + lanes2) / 2.0 / wrk);
     println!(
         "generator alone (ready call), 1 thread: closed loop {alone_closed:.0} req/s ({:.1}x wrk), open loop {alone_open:.0} req/s ({:.1}x wrk)",
         alone_closed / wrk,

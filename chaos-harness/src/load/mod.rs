@@ -245,6 +245,7 @@ pub struct Load {
     shape: Shape,
     timeout: Duration,
     max_in_flight: usize,
+    workers: usize,
     max_lag: Duration,
     max_records: usize,
     think: Duration,
@@ -257,6 +258,7 @@ impl Load {
             shape,
             timeout: Duration::from_secs(30),
             max_in_flight: 10_000,
+            workers: 0,
             max_lag: Duration::from_secs(1),
             max_records: 2_000_000,
             think: Duration::ZERO,
@@ -404,6 +406,21 @@ impl Load {
     /// is recorded as [`Outcome::Skipped`], so a stalled target cannot exhaust the harness.
     pub fn max_in_flight(mut self, max: usize) -> Self {
         self.max_in_flight = max.max(1);
+        self
+    }
+
+    /// Open loop served by `n` workers (as wrk2's connections): each takes the next tick of the
+    /// schedule when it is free, waits for it, and sends; a tick due while every worker is busy
+    /// waits for one, and its latency still counts from the tick (coordinated-omission correct).
+    /// At most `n` requests are then in flight; a tick reached later than
+    /// [`Load::max_lag`] is skipped. Without it (the default) every tick is sent at once in a
+    /// task of its own, up to [`Load::max_in_flight`]. No effect on a closed loop.
+    ///
+    /// ```
+    /// let _ = chaos_harness::load::Load::constant_rate(10_000).workers(4);
+    /// ```
+    pub fn workers(mut self, n: usize) -> Self {
+        self.workers = n;
         self
     }
 
@@ -579,6 +596,70 @@ async fn all_done(sink: &Sink) {
     }
 }
 
+/// The open-loop schedule shared by the workers of [`Load::workers`].
+struct Lanes {
+    /// The ticks and the next sequence number.
+    ticks: Mutex<(schedule::Ticks, u64)>,
+    schedule: Instant,
+    offset: Duration,
+    max_lag: Duration,
+}
+
+fn skipped(seq: u64, at: Duration) -> RequestRecord {
+    RequestRecord { seq, intended: at, sent: at, ended: at, outcome: Outcome::Skipped, worker: None }
+}
+
+/// One worker of an open loop with [`Load::workers`]: takes the next tick, waits for it, sends.
+async fn lane(
+    lanes: Arc<Lanes>,
+    call: Call,
+    sink: Arc<Sink>,
+    mut stop: watch::Receiver<Option<Instant>>,
+    timeout: Duration,
+    t0: Instant,
+) {
+    loop {
+        let next = {
+            let mut g = lanes.ticks.lock().unwrap_or_else(|e| e.into_inner());
+            let seq = g.1;
+            g.0.next().map(|tick| {
+                g.1 += 1;
+                (seq, tick)
+            })
+        };
+        // A schedule that ended (rate zero): nothing more to send.
+        let Some((seq, tick)) = next else { return };
+        let (when, at) = (lanes.schedule + tick, lanes.offset + tick);
+        loop {
+            if let Some(stopped_at) = *stop.borrow() {
+                // Due before the stop and never sent: skipped; due after it: the end.
+                if when < stopped_at {
+                    sink.push(skipped(seq, at));
+                    break;
+                }
+                return;
+            }
+            if when > Instant::now() {
+                tokio::select! {
+                    _ = tokio::time::sleep_until(when.into()) => {}
+                    // Look at this tick again: it may still be due before the stop.
+                    _ = stop.changed() => continue,
+                }
+            }
+            if Instant::now().saturating_duration_since(when) > lanes.max_lag {
+                sink.push(skipped(seq, at));
+            } else {
+                let slot = InFlight::new(&sink);
+                one(&call, seq, Some(at), timeout, &sink, t0).await;
+                drop(slot);
+            }
+            break;
+        }
+        // A worker that is behind never awaits a timer: give the runtime its turn.
+        tokio::task::consume_budget().await;
+    }
+}
+
 /// Sleeps `d` unless the load stops first; `false` when it stopped.
 async fn pause(d: Duration, stop: &mut watch::Receiver<Option<Instant>>) -> bool {
     if d.is_zero() {
@@ -603,6 +684,19 @@ async fn drive(spec: Load, call: Call, mut stop: watch::Receiver<Option<Instant>
     let mut tasks = JoinSet::new();
     let timeout = spec.timeout;
     match spec.shape {
+        Shape::Open(profile) if spec.workers > 0 => {
+            let lanes = Arc::new(Lanes {
+                ticks: Mutex::new((profile.ticks(), 0)),
+                schedule,
+                offset: schedule.saturating_duration_since(t0),
+                max_lag: spec.max_lag,
+            });
+            for _ in 0..spec.workers {
+                let (lanes, call, sink, stop) = (Arc::clone(&lanes), call.clone(), Arc::clone(&sink), stop.clone());
+                tasks.spawn(lane(lanes, call, sink, stop, timeout, t0));
+            }
+            let _ = stop.wait_for(Option::is_some).await;
+        }
         Shape::Open(profile) => {
             let skip = |seq: u64, at: Duration| RequestRecord {
                 seq,

@@ -272,6 +272,18 @@ impl Harness {
         let conclusion = libtest_mimic::run(&args.libtest, trials);
         // Interrupted: the signal handler writes the partial results and exits with 128 + signal.
         crate::safety::interrupt::wait_if_interrupted();
+        // Flaky tests count as passed, never silently: listed after libtest's summary.
+        let mut flaky: Vec<String> = records
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .filter(|r| r.is_flaky())
+            .map(|r| format!("    {} (failed {} time(s) first)", r.name, r.failed_attempts.len()))
+            .collect();
+        if !flaky.is_empty() {
+            flaky.sort();
+            println!("FLAKY: {} test(s) passed only after a retry:\n{}\n", flaky.len(), flaky.join("\n"));
+        }
 
         if let Some(path) = &args.junit {
             let mut records = std::mem::take(&mut *records.lock().unwrap_or_else(|e| e.into_inner()));

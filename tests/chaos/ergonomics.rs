@@ -168,6 +168,11 @@ async fn probes_for_preforking_servers(cx: &mut Chaos) -> ChaosResult {
 
 /// Builds `fixtures/server-acceptance`'s `runner-features` binary and runs it with `args`/`env`.
 fn runner_features(args: &[&str], env: &[(&str, &str)]) -> anyhow::Result<(Option<i32>, String)> {
+    acceptance_binary("runner-features", args, env)
+}
+
+/// Builds the test target `target` of `fixtures/server-acceptance` and runs it with `args`/`env`.
+fn acceptance_binary(target: &str, args: &[&str], env: &[(&str, &str)]) -> anyhow::Result<(Option<i32>, String)> {
     use std::process::Command as Std;
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
@@ -181,7 +186,7 @@ fn runner_features(args: &[&str], env: &[(&str, &str)]) -> anyhow::Result<(Optio
         c
     };
     let out = clean(Std::new(cargo))
-        .args(["test", "-p", "server-acceptance", "--test", "runner-features", "--no-run", "--message-format=json"])
+        .args(["test", "-p", "server-acceptance", "--test", target, "--no-run", "--message-format=json"])
         .output()?;
     ensure!(out.status.success(), "build failed:\n{}", String::from_utf8_lossy(&out.stderr));
     let exe = String::from_utf8_lossy(&out.stdout)
@@ -212,6 +217,21 @@ fn unknown_tag_fails_and_tag_filtered_tests_count_as_filtered_out() -> ChaosResu
     ensure!(out.contains("3 passed; 0 failed; 0 ignored; 0 measured; 4 filtered out"), "{out}");
     let (_, out) = runner_features(&["--exact", "parallel_a"], &[("CHAOS_TAGS", "retry")])?;
     ensure!(out.contains("0 passed; 0 failed; 0 ignored; 0 measured; 7 filtered out"), "{out}");
+    Ok(())
+}
+
+/// `requires = ["bin:mariadbd", ..]`: with mariadb missing (PATH without it) the acceptance
+/// test is ignored with the install hint, and `CHAOS_REQUIRE_ALL=1` makes that a failure.
+#[chaos_test(tags = ["ergonomics", "runner"], timeout = "10m")]
+fn missing_server_is_ignored_with_a_hint_or_fails_under_require_all() -> ChaosResult {
+    let name = "mariadb_sigkill_is_recovered_by_innodb_on_restart";
+    let (code, out) = acceptance_binary("servers", &["--exact", name], &[("PATH", "/nonexistent")])?;
+    ensure!(code == Some(0), "exit {code:?}:\n{out}");
+    ensure!(out.contains("1 ignored") && out.contains("apt-get install mariadb-server"), "{out}");
+    let (code, out) =
+        acceptance_binary("servers", &["--exact", name], &[("PATH", "/nonexistent"), ("CHAOS_REQUIRE_ALL", "1")])?;
+    ensure!(code == Some(101), "exit {code:?}:\n{out}");
+    ensure!(out.contains("apt-get install mariadb-server") && out.contains("1 failed"), "{out}");
     Ok(())
 }
 

@@ -313,6 +313,49 @@ async fn data_dir_seed_checkpoint_restore(cx: &mut Chaos) -> ChaosResult {
     Ok(())
 }
 
+/// `.restore_data(&p)` on a scenario: the data dir is checkpointed when it starts and, when it
+/// ends, the program is stopped, the data restored and the program started again; so a
+/// scenario that corrupts the data (here the program's SIGTERM handler overwrites its table
+/// and adds a file) does not leak into the next one. The data was seeded by a
+/// `seed_with` hook that ran once, as the fixture's user.
+#[chaos_test(tags = ["ergonomics", "process"], timeout = "60s", requires = ["root", "cgroups"])]
+async fn a_scenario_that_corrupts_data_leaves_it_restored_for_the_next(cx: &mut Chaos) -> ChaosResult {
+    let db = cx
+        .start(
+            Command::new("sh")
+                .name("db")
+                .user("www-data")
+                .seed_with("sh", ["-c", "echo v1 > {data}/table; echo seeded >> {data}/seed.log"])
+                .args([
+                    "-c",
+                    "trap 'echo corrupt > {data}/table; touch {data}/junk; echo corrupted; exit 1' TERM; \
+                     echo started; while :; do sleep 0.1; done",
+                ])
+                .ready(Probe::log_line("started")),
+        )
+        .await?;
+    let table = db.data_dir().join("table");
+    use std::os::unix::fs::MetadataExt;
+    ensure!(std::fs::metadata(&table)?.uid() == 33, "the seed hook ran as www-data");
+    for round in 1..=2 {
+        let pid = db.pid().context("db runs")?;
+        cx.scenario(&format!("corrupting SIGTERM {round}"))
+            .restore_data(&db)
+            .inject(Fault::kill(db.main()).signal(Signal::SIGTERM))
+            .expect(Criterion::exits_within(Duration::from_secs(5)).of(&db))
+            .run()
+            .await?;
+        let log = std::fs::read_to_string(db.stdout_log())?;
+        ensure!(log.matches("corrupted").count() >= round, "the scenario corrupted the data:\n{log}");
+        ensure!(std::fs::read_to_string(&table)? == "v1\n", "round {round}: the next scenario sees the data restored");
+        ensure!(!db.data_dir().join("junk").exists(), "round {round}: files the scenario added are removed");
+        ensure!(std::fs::metadata(&table)?.uid() == 33, "ownership kept");
+        ensure!(db.pid().is_some_and(|p| p != pid) && db.exit_status().is_none(), "db runs again");
+    }
+    ensure!(std::fs::read_to_string(db.data_dir().join("seed.log"))? == "seeded\n", "the seed hook ran once");
+    Ok(())
+}
+
 /// Reads a scenario file's text (no process environment) and returns its one spec.
 fn spec_from_file_text(
     name: &str,

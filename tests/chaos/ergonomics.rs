@@ -356,6 +356,60 @@ async fn a_scenario_that_corrupts_data_leaves_it_restored_for_the_next(cx: &mut 
     Ok(())
 }
 
+/// Tests whose faults touch the whole machine (CPU burn on every CPU): they must run alone.
+const MACHINE_WIDE: &[&str] = &[
+    "resources::cpu_burn_runs_in_its_own_fixture_and_stops_at_once",
+    "resources::faults_never_cleared_are_undone_by_teardown_from_the_journal",
+    "resources::snakepit_cpu_saturated_requests_continue_slower",
+];
+
+/// The shipped `.config/nextest.toml` has a `ci` profile writing JUnit and retrying (flaky
+/// reported), and puts the machine-wide tests in a one-at-a-time `machine-wide` group (its
+/// filters match them); on the libtest path the same tests are `#[chaos_test(serial)]`.
+#[chaos_test(tags = ["ergonomics", "runner"])]
+fn nextest_config_and_serial_cover_machine_wide_tests() -> ChaosResult {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".config/nextest.toml");
+    let config: toml::Table = std::fs::read_to_string(&path)?.parse()?;
+    let get = |keys: &[&str]| -> Option<toml::Value> {
+        let mut v = toml::Value::Table(config.clone());
+        for k in keys {
+            v = v.get(k)?.clone();
+        }
+        Some(v)
+    };
+    ensure!(get(&["profile", "ci", "junit", "path"]).is_some(), "the ci profile writes JUnit");
+    ensure!(get(&["profile", "ci", "retries"]).and_then(|v| v.as_integer()).unwrap_or(0) >= 1, "ci retries");
+    ensure!(
+        get(&["test-groups", "machine-wide", "max-threads"]).and_then(|v| v.as_integer()) == Some(1),
+        "machine-wide runs one test at a time"
+    );
+    let find = regex::Regex::new(r"test\(/([^/]+)/\)")?;
+    for profile in ["default", "ci"] {
+        let overrides = get(&["profile", profile, "overrides"]).context("overrides")?;
+        let filters: Vec<regex::Regex> = overrides
+            .as_array()
+            .context("overrides is an array")?
+            .iter()
+            .filter(|o| o.get("test-group").and_then(|g| g.as_str()) == Some("machine-wide"))
+            .filter_map(|o| o.get("filter").and_then(|f| f.as_str()).map(str::to_string))
+            .flat_map(|f| find.captures_iter(&f).map(|c| c[1].to_string()).collect::<Vec<_>>())
+            .map(|r| regex::Regex::new(&r))
+            .collect::<Result<_, _>>()?;
+        for name in MACHINE_WIDE {
+            ensure!(filters.iter().any(|r| r.is_match(name)), "{profile}: {name} is not in the machine-wide group");
+        }
+    }
+    for name in MACHINE_WIDE {
+        let (module, function) = name.rsplit_once("::").context("module::name")?;
+        let d = chaos_harness::inventory::iter::<chaos_harness::__private::TestDescriptor>
+            .into_iter()
+            .find(|d| d.name == function && d.module_path.ends_with(module))
+            .with_context(|| format!("{name} is a test of this suite"))?;
+        ensure!(d.serial, "{name} must be #[chaos_test(serial)] on the libtest path");
+    }
+    Ok(())
+}
+
 /// Reads a scenario file's text (no process environment) and returns its one spec.
 fn spec_from_file_text(
     name: &str,

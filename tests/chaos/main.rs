@@ -4,6 +4,7 @@
 mod cli;
 mod cluster;
 mod ergonomics;
+mod examples;
 mod model;
 mod monitor;
 mod network;

@@ -558,7 +558,11 @@ pub fn run(args: RunArgs, ui: Ui) -> ExitCode {
             }
             let failed_text = format!("{failed} failed");
             let failed_text = if failed > 0 { style(failed_text).red().bold().to_string() } else { failed_text };
-            println!("{passed} passed, {failed_text}");
+            // Flaky scenarios count as passed, never silently.
+            let flaky = report.tests.iter().filter(|t| t.is_flaky()).count();
+            let flaky_text =
+                if flaky > 0 { style(format!(" ({flaky} FLAKY)")).yellow().bold().to_string() } else { String::new() };
+            println!("{passed} passed{flaky_text}, {failed_text}");
         }
     }
     if failed > 0
@@ -621,11 +625,13 @@ fn summary_json(report: &RunReport, dir: &Path) -> serde_json::Value {
             serde_json::json!({
                 "name": t.name, "status": status, "message": message,
                 "duration_ms": t.duration.as_millis() as u64, "seed": t.seed,
+                "flaky": t.is_flaky(), "failed_attempts": t.failed_attempts.len(),
             })
         })
         .collect();
     serde_json::json!({
         "passed": report.passed(), "failed": report.failed(), "skipped": report.skipped(),
+        "flaky": report.tests.iter().filter(|t| t.is_flaky()).count(),
         "report": { "html": dir.join("report.html"), "json": dir.join("report.json"),
                     "junit": dir.join("junit.xml"), "csv": dir.join("results.csv") },
         "scenarios": scenarios,

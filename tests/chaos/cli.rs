@@ -232,6 +232,7 @@ eventually = "1s"
         ensure!(code == Some(0), "{report}: exit {code:?}:\n{out}");
         ensure!(out.contains("failed (attempt 1 of 2), retrying"), "{report}:\n{out}");
         ensure!(out.contains("ok, FLAKY (failed 1 time(s) first)"), "{report}:\n{out}");
+        ensure!(out.contains("1 passed (1 FLAKY), 0 failed"), "{report}:\n{out}");
         let junit = std::fs::read_to_string(dir.join(report).join("junit.xml"))?;
         ensure!(junit.matches("<flakyFailure").count() == 1 && !junit.contains("<failure"), "{report}:\n{junit}");
         let history = std::fs::read_to_string(dir.join(report).join("history.jsonl"))?;

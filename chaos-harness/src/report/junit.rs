@@ -156,7 +156,10 @@ mod tests {
         broken.failed_attempts.extend([attempt("first"), attempt("second")]);
         let xml = to_xml("s", &[flaky, broken]).unwrap();
         assert_eq!(xml.matches("<flakyFailure").count(), 1, "{xml}");
-        assert!(xml.contains("message=\"first try\" type=\"chaos test failure\">first try detail</flakyFailure>"), "{xml}");
+        assert!(
+            xml.contains("message=\"first try\" type=\"chaos test failure\">first try detail</flakyFailure>"),
+            "{xml}"
+        );
         assert_eq!(xml.matches("<rerunFailure").count(), 2, "{xml}");
         assert_eq!(xml.matches("<failure").count(), 1, "{xml}");
     }

@@ -1,5 +1,7 @@
-//! Code generation: the user's function, unchanged, followed by a `const _: () = { .. };` block
-//! holding the adapter and the `inventory::submit!` of the test's `TestDescriptor`.
+//! Code generation: the user's function (its body starting with local `println!`, `print!`,
+//! `eprintln!` and `eprint!` macros that write to the test's capture, as libtest captures
+//! them), followed by a `const _: () = { .. };` block holding the adapter and the
+//! `inventory::submit!` of the test's `TestDescriptor`.
 
 use proc_macro2::{Ident, Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
@@ -104,6 +106,7 @@ pub(crate) fn expand(function: &ItemFn, args: &Args, shape: Shape) -> TokenStrea
     };
     // A `#[cfg]` that removes the function must remove its registration too.
     let cfgs = function.attrs.iter().filter(|attr| attr.path().is_ident("cfg"));
+    let function = with_captured_prints(function);
 
     quote_spanned! {span=>
         #function
@@ -136,6 +139,38 @@ pub(crate) fn expand(function: &ItemFn, args: &Args, shape: Shape) -> TokenStrea
     }
 }
 
+/// Local macros that shadow the standard `println!` family in the body: what the body prints
+/// goes to the test's capture (shown on failure or with `--nocapture`), as under libtest.
+/// (A glob-imported `println` would be ambiguous with the standard prelude's, E0659.)
+fn capture_macros() -> TokenStream {
+    let mut out = TokenStream::new();
+    for (name, target) in [
+        ("println", "__chaos_println"),
+        ("print", "__chaos_print"),
+        ("eprintln", "__chaos_eprintln"),
+        ("eprint", "__chaos_eprint"),
+    ] {
+        let name = Ident::new(name, Span::call_site());
+        let target = Ident::new(target, Span::call_site());
+        out.extend(quote! {
+            #[allow(unused_macros)]
+            macro_rules! #name { ($($t:tt)*) => { ::chaos_harness::#target!($($t)*) }; }
+        });
+    }
+    out
+}
+
+/// The function with [`capture_macros`] at the start of its body.
+fn with_captured_prints(function: &ItemFn) -> ItemFn {
+    let mut function = function.clone();
+    let macros = capture_macros();
+    let block: syn::Block = syn::parse_quote!({ #macros });
+    let mut stmts = block.stmts;
+    stmts.append(&mut function.block.stmts);
+    function.block.stmts = stmts;
+    function
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -155,9 +190,10 @@ mod tests {
             tags = ["smoke", "net"], timeout = "1m 30s", ignore = "flaky",
             requires = ["root", "netns"], name = "custom",
         };
+        let macros = capture_macros();
         let expected = quote! {
             /// Docs stay.
-            async fn smoke(cx: &mut Chaos) -> ChaosResult { Ok(()) }
+            async fn smoke(cx: &mut Chaos) -> ChaosResult { #macros Ok(()) }
 
             const _: () = {
                 #[allow(deprecated, non_snake_case)]
@@ -193,8 +229,9 @@ mod tests {
 
     #[test]
     fn sync_without_context_and_no_arguments() {
+        let macros = capture_macros();
         let expected = quote! {
-            pub fn r#match() {}
+            pub fn r#match() { #macros }
 
             const _: () = {
                 #[allow(deprecated, non_snake_case)]

@@ -229,6 +229,7 @@ mod tests {
                 .collect(),
             harness_version: "0.1.0".into(),
             defects: vec![],
+            flaky: vec![],
         };
         let mut lines = vec![entry(now - 10 * day, vec![("stable-scenario", false, 4000.0)])];
         for i in 0..5u64 {

@@ -21,7 +21,7 @@ use chaos_harness::fixture::snakepit::Defect;
 use chaos_harness::observe::{Event, EventKind};
 use chaos_harness::report::metrics::{self, Metrics, MetricsServer};
 use chaos_harness::report::trace::{self, TraceRecorder, TraceSink};
-use chaos_harness::report::{RunReport, TestRecord, TestStatus, csv, history, html, junit};
+use chaos_harness::report::{FailedAttempt, RunReport, TestRecord, TestStatus, csv, history, html, junit};
 use chaos_harness::runner::OneTest;
 use chaos_harness::safety::interrupt::{self, Interrupted};
 use console::style;
@@ -67,6 +67,11 @@ pub struct RunArgs {
     /// files; also CHAOS_TIMEOUT, chaos.toml `timeout`).
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
     timeout: Option<Duration>,
+    /// Rerun a failed scenario up to N times (same seed); one that fails and then passes is
+    /// reported FLAKY: on the progress line, in junit.xml (`flakyFailure`), report.json and
+    /// history.jsonl (`flaky`) [default: 0; also CHAOS_RETRIES].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(0..=10))]
+    retries: Option<u32>,
     /// Run only scenarios with these tags (`net,!slow`; repeatable; also CHAOS_TAGS, chaos.toml `tags`).
     #[arg(long = "tag", value_name = "EXPR")]
     tags: Vec<String>,
@@ -365,6 +370,13 @@ pub fn run(args: RunArgs, ui: Ui) -> ExitCode {
             return ExitCode::from(code);
         }
     };
+    let retries = match retries_of(&args, |k| std::env::var(k).ok()) {
+        Ok(n) => n,
+        Err(why) => {
+            eprintln!("{} {why}", style("error:").red().bold());
+            return ExitCode::from(2);
+        }
+    };
     let report_dir = plan.report_dir();
     let format = plan.format();
     let seed_setting = plan.settings.settings.seed;
@@ -436,8 +448,26 @@ pub fn run(args: RunArgs, ui: Ui) -> ExitCode {
             }
             let traces = TraceSink::from_env(args.trace_file.as_deref()).map(|sink| (sink, TraceRecorder::new()));
             let hooks = Hooks { metrics: &metrics, traces: traces.as_ref().map(|(_, r)| r.clone()) };
-            let one = OneTest::new(&name).tags(job.tags()).timeout(plan.timeout(job)).seed(Some(seed));
-            let record = run_one(job, one, &args.defects, Arc::clone(&progress), cycle_tag, hooks);
+            let mut failed_attempts = Vec::new();
+            let mut record = loop {
+                let one = OneTest::new(&name).tags(job.tags()).timeout(plan.timeout(job)).seed(Some(seed));
+                let hooks = Hooks { metrics: hooks.metrics, traces: hooks.traces.clone() };
+                let record = run_one(job, one, &args.defects, Arc::clone(&progress), cycle_tag.clone(), hooks);
+                match FailedAttempt::of(&record) {
+                    Some(attempt) if failed_attempts.len() < retries as usize && interrupt::signalled().is_none() => {
+                        progress.line(&format!(
+                            "[{:>4}/{total}] {name}: failed (attempt {} of {}), retrying: {}",
+                            passed + failed + 1,
+                            failed_attempts.len() + 1,
+                            retries + 1,
+                            attempt.message
+                        ));
+                        failed_attempts.push(attempt);
+                    }
+                    _ => break record,
+                }
+            };
+            record.failed_attempts = failed_attempts;
             if let Some((sink, recorder)) = &traces
                 && let Err(e) = trace::export(recorder, sink)
             {
@@ -462,7 +492,16 @@ pub fn run(args: RunArgs, ui: Ui) -> ExitCode {
                     "[{:>4}/{total}] {:<40} {} in {:.1} s   ({passed} passed, {failed} failed, {:.0} s elapsed)",
                     passed + failed,
                     name,
-                    if ok { style("ok").green().to_string() } else { style("FAILED").red().bold().to_string() },
+                    if record.is_flaky() {
+                        style(format!("ok, FLAKY (failed {} time(s) first)", record.failed_attempts.len()))
+                            .yellow()
+                            .bold()
+                            .to_string()
+                    } else if ok {
+                        style("ok").green().to_string()
+                    } else {
+                        style("FAILED").red().bold().to_string()
+                    },
                     record.duration.as_secs_f64(),
                     started.elapsed().as_secs_f64()
                 ));
@@ -519,7 +558,11 @@ pub fn run(args: RunArgs, ui: Ui) -> ExitCode {
             }
             let failed_text = format!("{failed} failed");
             let failed_text = if failed > 0 { style(failed_text).red().bold().to_string() } else { failed_text };
-            println!("{passed} passed, {failed_text}");
+            // Flaky scenarios count as passed, never silently.
+            let flaky = report.tests.iter().filter(|t| t.is_flaky()).count();
+            let flaky_text =
+                if flaky > 0 { style(format!(" ({flaky} FLAKY)")).yellow().bold().to_string() } else { String::new() };
+            println!("{passed} passed{flaky_text}, {failed_text}");
         }
     }
     if failed > 0
@@ -582,15 +625,32 @@ fn summary_json(report: &RunReport, dir: &Path) -> serde_json::Value {
             serde_json::json!({
                 "name": t.name, "status": status, "message": message,
                 "duration_ms": t.duration.as_millis() as u64, "seed": t.seed,
+                "flaky": t.is_flaky(), "failed_attempts": t.failed_attempts.len(),
             })
         })
         .collect();
     serde_json::json!({
         "passed": report.passed(), "failed": report.failed(), "skipped": report.skipped(),
+        "flaky": report.tests.iter().filter(|t| t.is_flaky()).count(),
         "report": { "html": dir.join("report.html"), "json": dir.join("report.json"),
                     "junit": dir.join("junit.xml"), "csv": dir.join("results.csv") },
         "scenarios": scenarios,
     })
+}
+
+/// `--retries N`, else `CHAOS_RETRIES`, else 0.
+fn retries_of(args: &RunArgs, env: impl Fn(&str) -> Option<String>) -> Result<u32, String> {
+    if let Some(n) = args.retries {
+        return Ok(n);
+    }
+    match env("CHAOS_RETRIES").filter(|s| !s.trim().is_empty()) {
+        None => Ok(0),
+        Some(s) => s.trim().parse::<u32>().ok().filter(|n| *n <= 10).ok_or_else(|| {
+            format!(
+                "CHAOS_RETRIES: `{s}` is not a number from 0 to 10; write e.g. CHAOS_RETRIES=2 (or use --retries 2)"
+            )
+        }),
+    }
 }
 
 /// One scenario on the runner's own execution path (sandbox, timeout, teardown, record); its

@@ -179,3 +179,68 @@ async fn report_compare_of_two_real_runs_names_the_scenario_and_the_changed_meas
     ensure!(String::from_utf8_lossy(&out.stdout) == "no scenario or measurement changed\n", "self-compare");
     Ok(())
 }
+
+/// `chaos run --retries N` (and `CHAOS_RETRIES`): a scenario that fails on its first attempt
+/// and passes on the second is reported FLAKY on the progress line, with a `flakyFailure` in
+/// junit.xml and in history.jsonl's `flaky`, never silently green; without retries the same
+/// scenario fails the run.
+#[chaos_test(tags = ["cli", "ergonomics"], timeout = "3m", requires = ["root", "cgroups"])]
+async fn run_retries_report_a_flaky_scenario(cx: &mut Chaos) -> ChaosResult {
+    let dir = cx.sandbox().temp_dir().to_path_buf();
+    let marker = dir.join("attempted");
+    // First attempt: the program keeps running, so `exits_within` fails; it leaves a marker,
+    // and on the next attempt it exits at once and the scenario passes.
+    let file = dir.join("flaky.chaos.toml");
+    std::fs::write(
+        &file,
+        format!(
+            r#"name = "flaky-once"
+timeout = "30s"
+
+[target.svc]
+command = ["sh", "-c", "if [ -e {m} ]; then exit 0; fi; touch {m}; exec sleep 60"]
+
+[[step]]
+wait = "100ms"
+
+[[expect]]
+criterion = "exits_within"
+target = "svc"
+eventually = "1s"
+"#,
+            m = marker.display()
+        ),
+    )?;
+    let run = |report: &str, retries: Option<&str>, env: Option<&str>| -> anyhow::Result<(Option<i32>, String)> {
+        let _ = std::fs::remove_file(&marker);
+        let mut cmd = chaos();
+        cmd.args(["run", "--report"]).arg(dir.join(report)).arg(&file);
+        if let Some(n) = retries {
+            cmd.args(["--retries", n]);
+        }
+        if let Some(n) = env {
+            cmd.env("CHAOS_RETRIES", n);
+        }
+        let out = cmd.output()?;
+        Ok((
+            out.status.code(),
+            format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)),
+        ))
+    };
+    for (report, retries, env) in [("flag", Some("1"), None), ("env", None, Some("1"))] {
+        let (code, out) = run(report, retries, env)?;
+        ensure!(code == Some(0), "{report}: exit {code:?}:\n{out}");
+        ensure!(out.contains("failed (attempt 1 of 2), retrying"), "{report}:\n{out}");
+        ensure!(out.contains("ok, FLAKY (failed 1 time(s) first)"), "{report}:\n{out}");
+        ensure!(out.contains("1 passed (1 FLAKY), 0 failed"), "{report}:\n{out}");
+        let junit = std::fs::read_to_string(dir.join(report).join("junit.xml"))?;
+        ensure!(junit.matches("<flakyFailure").count() == 1 && !junit.contains("<failure"), "{report}:\n{junit}");
+        let history = std::fs::read_to_string(dir.join(report).join("history.jsonl"))?;
+        ensure!(history.contains(r#""flaky":["flaky"]"#), "{report}:\n{history}");
+    }
+    let (code, out) = run("none", None, None)?;
+    ensure!(code != Some(0) && out.contains("FAILED"), "without retries it fails: exit {code:?}:\n{out}");
+    let (code, out) = run("bad", None, Some("many"))?;
+    ensure!(code == Some(2) && out.contains("CHAOS_RETRIES: `many`"), "exit {code:?}:\n{out}");
+    Ok(())
+}

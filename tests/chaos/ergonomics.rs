@@ -168,6 +168,11 @@ async fn probes_for_preforking_servers(cx: &mut Chaos) -> ChaosResult {
 
 /// Builds `fixtures/server-acceptance`'s `runner-features` binary and runs it with `args`/`env`.
 fn runner_features(args: &[&str], env: &[(&str, &str)]) -> anyhow::Result<(Option<i32>, String)> {
+    acceptance_binary("runner-features", args, env)
+}
+
+/// Builds the test target `target` of `fixtures/server-acceptance` and runs it with `args`/`env`.
+fn acceptance_binary(target: &str, args: &[&str], env: &[(&str, &str)]) -> anyhow::Result<(Option<i32>, String)> {
     use std::process::Command as Std;
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
@@ -181,7 +186,7 @@ fn runner_features(args: &[&str], env: &[(&str, &str)]) -> anyhow::Result<(Optio
         c
     };
     let out = clean(Std::new(cargo))
-        .args(["test", "-p", "server-acceptance", "--test", "runner-features", "--no-run", "--message-format=json"])
+        .args(["test", "-p", "server-acceptance", "--test", target, "--no-run", "--message-format=json"])
         .output()?;
     ensure!(out.status.success(), "build failed:\n{}", String::from_utf8_lossy(&out.stderr));
     let exe = String::from_utf8_lossy(&out.stdout)
@@ -209,9 +214,50 @@ fn unknown_tag_fails_and_tag_filtered_tests_count_as_filtered_out() -> ChaosResu
     ensure!(code == Some(0), "CHAOS_ALLOW_NO_TESTS=1 accepts it: exit {code:?}:\n{out}");
     let (code, out) = runner_features(&[], &[("CHAOS_TAGS", "serial-check")])?;
     ensure!(code == Some(0), "exit {code:?}:\n{out}");
-    ensure!(out.contains("3 passed; 0 failed; 0 ignored; 0 measured; 2 filtered out"), "{out}");
+    ensure!(out.contains("3 passed; 0 failed; 0 ignored; 0 measured; 4 filtered out"), "{out}");
     let (_, out) = runner_features(&["--exact", "parallel_a"], &[("CHAOS_TAGS", "retry")])?;
-    ensure!(out.contains("0 passed; 0 failed; 0 ignored; 0 measured; 5 filtered out"), "{out}");
+    ensure!(out.contains("0 passed; 0 failed; 0 ignored; 0 measured; 7 filtered out"), "{out}");
+    Ok(())
+}
+
+/// `requires = ["bin:mariadbd", ..]`: with mariadb missing (PATH without it) the acceptance
+/// test is ignored with the install hint, and `CHAOS_REQUIRE_ALL=1` makes that a failure.
+#[chaos_test(tags = ["ergonomics", "runner"], timeout = "10m")]
+fn missing_server_is_ignored_with_a_hint_or_fails_under_require_all() -> ChaosResult {
+    let name = "mariadb_sigkill_is_recovered_by_innodb_on_restart";
+    let (code, out) = acceptance_binary("servers", &["--exact", name], &[("PATH", "/nonexistent")])?;
+    ensure!(code == Some(0), "exit {code:?}:\n{out}");
+    ensure!(out.contains("1 ignored") && out.contains("apt-get install mariadb-server"), "{out}");
+    let (code, out) =
+        acceptance_binary("servers", &["--exact", name], &[("PATH", "/nonexistent"), ("CHAOS_REQUIRE_ALL", "1")])?;
+    ensure!(code == Some(101), "exit {code:?}:\n{out}");
+    ensure!(out.contains("apt-get install mariadb-server") && out.contains("1 failed"), "{out}");
+    Ok(())
+}
+
+/// A timeout in the middle of a scenario names the scenario and phase, shows the timeline so
+/// far and the fixture's log tail, like other failures (it used to say only `timed out after
+/// 2s`); what the body printed with `println!` is captured: shown with the failure, hidden for
+/// a passing test unless `--nocapture`.
+#[chaos_test(tags = ["ergonomics", "runner"], timeout = "10m", requires = ["root", "cgroups"])]
+fn timeout_shows_timeline_and_logs_and_println_is_captured() -> ChaosResult {
+    let (code, out) = runner_features(&[], &[("CHAOS_TAGS", "timeout")])?;
+    ensure!(code == Some(101), "exit {code:?}:\n{out}");
+    for needle in [
+        "timed out after 3s during scenario \"slow scenario\" (phase stuck)",
+        "---- timeline so far ----",
+        "inject #0 SIGSTOP to main process of talker",
+        "step 2: wait 1m",
+        "---- talker.stdout.log (last 1 lines) ----\nfixture-log-line",
+        "printed by the body before the scenario",
+    ] {
+        ensure!(out.contains(needle), "{needle:?} missing:\n{out}");
+    }
+    ensure!(!out.contains("monitor talker"), "monitor samples are left out of the timeline:\n{out}");
+    ensure!(!out.contains("quiet unless --nocapture") && !out.contains("stderr too"), "{out}");
+    let (code, out) = runner_features(&["--nocapture", "--exact", "prints_and_passes"], &[])?;
+    ensure!(code == Some(0), "exit {code:?}:\n{out}");
+    ensure!(out.contains("quiet unless --nocapture") && out.contains("stderr too"), "{out}");
     Ok(())
 }
 
@@ -220,7 +266,19 @@ fn unknown_tag_fails_and_tag_filtered_tests_count_as_filtered_out() -> ChaosResu
 /// test threads.
 #[chaos_test(tags = ["ergonomics", "runner"], timeout = "10m")]
 fn retries_report_flaky_and_serial_runs_alone() -> ChaosResult {
-    let (code, out) = runner_features(&[], &[("CHAOS_TAGS", "retry")])?;
+    let junit = std::env::temp_dir().join(format!("chaos-ergo-junit-{}.xml", std::process::id()));
+    let junit_arg = junit.to_string_lossy().into_owned();
+    let (code, out) = runner_features(&["--junit", &junit_arg], &[("CHAOS_TAGS", "retry")])?;
+    let xml = std::fs::read_to_string(&junit);
+    let _ = std::fs::remove_file(&junit);
+    let xml = xml?;
+    // As nextest writes them: the flaky pass has a flakyFailure, the failure its rerunFailure.
+    ensure!(xml.matches("<flakyFailure").count() == 1 && xml.contains("transient failure on attempt 1"), "{xml}");
+    ensure!(xml.matches("<rerunFailure").count() == 1 && xml.matches("<failure").count() == 1, "{xml}");
+    ensure!(
+        out.contains("FLAKY: 1 test(s) passed only after a retry:\n    fails_once (failed 1 time(s) first)"),
+        "{out}"
+    );
     ensure!(code == Some(101), "always_fails fails the run: exit {code:?}:\n{out}");
     ensure!(out.contains("FLAKY: fails_once failed 1 time(s) before passing on attempt 2"), "{out}");
     ensure!(out.contains("test fails_once ... ok") || out.contains("test fails_once   ... ok"), "{out}");
@@ -252,6 +310,103 @@ async fn data_dir_seed_checkpoint_restore(cx: &mut Chaos) -> ChaosResult {
     ensure!(std::fs::read_to_string(&table)? == "v1", "restored");
     ensure!(!p.data_dir().join("junk").exists(), "files added after the checkpoint are removed");
     ensure!(std::fs::metadata(&table)?.uid() == 33, "ownership kept");
+    Ok(())
+}
+
+/// `.restore_data(&p)` on a scenario: the data dir is checkpointed when it starts and, when it
+/// ends, the program is stopped, the data restored and the program started again; so a
+/// scenario that corrupts the data (here the program's SIGTERM handler overwrites its table
+/// and adds a file) does not leak into the next one. The data was seeded by a
+/// `seed_with` hook that ran once, as the fixture's user.
+#[chaos_test(tags = ["ergonomics", "process"], timeout = "60s", requires = ["root", "cgroups"])]
+async fn a_scenario_that_corrupts_data_leaves_it_restored_for_the_next(cx: &mut Chaos) -> ChaosResult {
+    let db = cx
+        .start(
+            Command::new("sh")
+                .name("db")
+                .user("www-data")
+                .seed_with("sh", ["-c", "echo v1 > {data}/table; echo seeded >> {data}/seed.log"])
+                .args([
+                    "-c",
+                    "trap 'echo corrupt > {data}/table; touch {data}/junk; echo corrupted; exit 1' TERM; \
+                     echo started; while :; do sleep 0.1; done",
+                ])
+                .ready(Probe::log_line("started")),
+        )
+        .await?;
+    let table = db.data_dir().join("table");
+    use std::os::unix::fs::MetadataExt;
+    ensure!(std::fs::metadata(&table)?.uid() == 33, "the seed hook ran as www-data");
+    for round in 1..=2 {
+        let pid = db.pid().context("db runs")?;
+        cx.scenario(&format!("corrupting SIGTERM {round}"))
+            .restore_data(&db)
+            .inject(Fault::kill(db.main()).signal(Signal::SIGTERM))
+            .expect(Criterion::exits_within(Duration::from_secs(5)).of(&db))
+            .run()
+            .await?;
+        let log = std::fs::read_to_string(db.stdout_log())?;
+        ensure!(log.matches("corrupted").count() >= round, "the scenario corrupted the data:\n{log}");
+        ensure!(std::fs::read_to_string(&table)? == "v1\n", "round {round}: the next scenario sees the data restored");
+        ensure!(!db.data_dir().join("junk").exists(), "round {round}: files the scenario added are removed");
+        ensure!(std::fs::metadata(&table)?.uid() == 33, "ownership kept");
+        ensure!(db.pid().is_some_and(|p| p != pid) && db.exit_status().is_none(), "db runs again");
+    }
+    ensure!(std::fs::read_to_string(db.data_dir().join("seed.log"))? == "seeded\n", "the seed hook ran once");
+    Ok(())
+}
+
+/// Tests whose faults touch the whole machine (CPU burn on every CPU): they must run alone.
+const MACHINE_WIDE: &[&str] = &[
+    "resources::cpu_burn_runs_in_its_own_fixture_and_stops_at_once",
+    "resources::faults_never_cleared_are_undone_by_teardown_from_the_journal",
+    "resources::snakepit_cpu_saturated_requests_continue_slower",
+];
+
+/// The shipped `.config/nextest.toml` has a `ci` profile writing JUnit and retrying (flaky
+/// reported), and puts the machine-wide tests in a one-at-a-time `machine-wide` group (its
+/// filters match them); on the libtest path the same tests are `#[chaos_test(serial)]`.
+#[chaos_test(tags = ["ergonomics", "runner"])]
+fn nextest_config_and_serial_cover_machine_wide_tests() -> ChaosResult {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".config/nextest.toml");
+    let config: toml::Table = std::fs::read_to_string(&path)?.parse()?;
+    let get = |keys: &[&str]| -> Option<toml::Value> {
+        let mut v = toml::Value::Table(config.clone());
+        for k in keys {
+            v = v.get(k)?.clone();
+        }
+        Some(v)
+    };
+    ensure!(get(&["profile", "ci", "junit", "path"]).is_some(), "the ci profile writes JUnit");
+    ensure!(get(&["profile", "ci", "retries"]).and_then(|v| v.as_integer()).unwrap_or(0) >= 1, "ci retries");
+    ensure!(
+        get(&["test-groups", "machine-wide", "max-threads"]).and_then(|v| v.as_integer()) == Some(1),
+        "machine-wide runs one test at a time"
+    );
+    let find = regex::Regex::new(r"test\(/([^/]+)/\)")?;
+    for profile in ["default", "ci"] {
+        let overrides = get(&["profile", profile, "overrides"]).context("overrides")?;
+        let filters: Vec<regex::Regex> = overrides
+            .as_array()
+            .context("overrides is an array")?
+            .iter()
+            .filter(|o| o.get("test-group").and_then(|g| g.as_str()) == Some("machine-wide"))
+            .filter_map(|o| o.get("filter").and_then(|f| f.as_str()).map(str::to_string))
+            .flat_map(|f| find.captures_iter(&f).map(|c| c[1].to_string()).collect::<Vec<_>>())
+            .map(|r| regex::Regex::new(&r))
+            .collect::<Result<_, _>>()?;
+        for name in MACHINE_WIDE {
+            ensure!(filters.iter().any(|r| r.is_match(name)), "{profile}: {name} is not in the machine-wide group");
+        }
+    }
+    for name in MACHINE_WIDE {
+        let (module, function) = name.rsplit_once("::").context("module::name")?;
+        let d = chaos_harness::inventory::iter::<chaos_harness::__private::TestDescriptor>
+            .into_iter()
+            .find(|d| d.name == function && d.module_path.ends_with(module))
+            .with_context(|| format!("{name} is a test of this suite"))?;
+        ensure!(d.serial, "{name} must be #[chaos_test(serial)] on the libtest path");
+    }
     Ok(())
 }
 

@@ -273,7 +273,7 @@ async fn cpu_quota_throttles_a_busy_loop_to_its_share(cx: &mut Chaos) -> ChaosRe
     Ok(())
 }
 
-#[chaos_test(tags = ["resources"], timeout = "60s", requires = ["cgroups", "python3"])]
+#[chaos_test(tags = ["resources"], timeout = "60s", requires = ["cgroups", "python3"], serial)]
 async fn cpu_burn_runs_in_its_own_fixture_and_stops_at_once(cx: &mut Chaos) -> ChaosResult {
     let n = Cpus::All.count();
     let active = inject(cx, Fault::cpu_burn(Cpus::All)).await?;
@@ -414,7 +414,7 @@ async fn pids_limit_makes_fork_fail_with_eagain_and_undo_restores_it(cx: &mut Ch
     Ok(())
 }
 
-#[chaos_test(tags = ["resources"], timeout = "60s", requires = ["cgroups", "tmpfs", "python3"])]
+#[chaos_test(tags = ["resources"], timeout = "60s", requires = ["cgroups", "tmpfs", "python3"], serial)]
 async fn faults_never_cleared_are_undone_by_teardown_from_the_journal(cx: &mut Chaos) -> ChaosResult {
     let data = cx.sandbox().temp_dir().join("data");
     std::fs::create_dir(&data)?;
@@ -931,7 +931,7 @@ async fn snakepit_memory_pressure_rejects_requests_and_the_beam_stays_up(cx: &mu
     passed(memory_squeeze(cx, &[]).await)
 }
 
-#[chaos_test(tags = ["resources", "snakepit"], requires = ["elixir", "cgroups"], timeout = "2m")]
+#[chaos_test(tags = ["resources", "snakepit"], requires = ["elixir", "cgroups"], timeout = "2m", serial)]
 async fn snakepit_cpu_saturated_requests_continue_slower(cx: &mut Chaos) -> ChaosResult {
     passed(cpu_saturated(cx, &[]).await)
 }

@@ -101,6 +101,7 @@ const PACKAGES: &[(&str, &str)] = &[
     ("haproxy", "haproxy"),
     ("mariadbd", "mariadb-server"),
     ("mysqld", "mariadb-server"),
+    ("mariadb-install-db", "mariadb-server"),
     ("mariadb", "mariadb-client"),
     ("mysql", "mariadb-client"),
     ("nginx", "nginx"),

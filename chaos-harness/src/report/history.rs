@@ -34,6 +34,10 @@ pub struct HistoryEntry {
     /// Defects of the target that were enabled.
     #[serde(default)]
     pub defects: Vec<String>,
+    /// Names of the tests that failed and then passed on a retry (counted as passed, never
+    /// silently: they are listed here and in `flaky`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub flaky: Vec<String>,
 }
 
 /// One scenario run, as history keeps it.
@@ -72,7 +76,7 @@ impl ScenarioHistory {
 ///     started_unix_ms: 0, suite: "s".into(), passed: 1, failed: 0, skipped: 0, failures: vec![], duration_ms: 0.0,
 ///     scenarios: vec![ScenarioHistory { name: "a".into(), passed: true,
 ///         measurements: [("fault.p99_us".to_string(), v)].into() }],
-///     harness_version: "0.1.0".into(), defects: vec![],
+///     harness_version: "0.1.0".into(), defects: vec![], flaky: vec![],
 /// };
 /// let past: Vec<_> = [1000.0, 1100.0, 950.0, 1050.0].map(entry).to_vec();
 /// assert_eq!(regressions(&past, &entry(5000.0)).len(), 1);
@@ -162,6 +166,7 @@ impl HistoryEntry {
                 .collect(),
             harness_version: run.harness_version.clone(),
             defects: run.defects.clone(),
+            flaky: run.tests.iter().filter(|t| t.is_flaky()).map(|t| t.name.clone()).collect(),
         }
     }
 }
@@ -200,18 +205,25 @@ pub fn read(path: &Path) -> (Vec<HistoryEntry>, usize) {
     (entries, bad)
 }
 
-/// Tests that failed in some of the last `window` runs and passed in others: flaky candidates,
-/// with their failure counts, most failures first.
+/// Tests that failed in some of the last `window` runs and passed in others, or passed on a
+/// retry after failing (an entry's `flaky`): flaky candidates, with their failure counts (a
+/// retried pass counts one), most failures first.
 pub fn flaky(entries: &[HistoryEntry], window: usize) -> Vec<(String, usize)> {
     let recent = &entries[entries.len().saturating_sub(window)..];
-    let mut counts: std::collections::BTreeMap<&str, usize> = Default::default();
+    let mut counts: std::collections::BTreeMap<&str, (usize, usize)> = Default::default();
     for e in recent {
         for f in &e.failures {
-            *counts.entry(f).or_default() += 1;
+            counts.entry(f).or_default().0 += 1;
+        }
+        for f in &e.flaky {
+            counts.entry(f).or_default().1 += 1;
         }
     }
-    let mut out: Vec<(String, usize)> =
-        counts.into_iter().filter(|(_, n)| *n < recent.len()).map(|(k, n)| (k.to_string(), n)).collect();
+    let mut out: Vec<(String, usize)> = counts
+        .into_iter()
+        .filter(|(_, (failed, retried))| *retried > 0 || *failed < recent.len())
+        .map(|(k, (failed, retried))| (k.to_string(), failed + retried))
+        .collect();
     out.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
     out
 }
@@ -240,5 +252,19 @@ mod tests {
         assert_eq!(flaky(&entries, 10), vec![("a".to_string(), 1)]);
         assert_eq!(flaky_scenarios(&entries, 10), vec![("a".to_string(), 1)]);
         assert!(entries[1].scenarios[0].measurements.contains_key("duration_ms"));
+    }
+
+    #[test]
+    fn a_pass_after_a_retry_is_flaky_in_history() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("history.jsonl");
+        let mut retried = TestRecord::new("c", TestStatus::Passed);
+        retried.failed_attempts.push(crate::report::FailedAttempt { message: "x".into(), ..Default::default() });
+        append(&path, &RunReport::new("s", vec![retried, TestRecord::new("d", TestStatus::Passed)])).unwrap();
+        let (entries, _) = read(&path);
+        assert_eq!(entries[0].flaky, vec!["c".to_string()]);
+        assert_eq!((entries[0].passed, entries[0].failed), (2, 0));
+        // One run is enough: the retry shows it.
+        assert_eq!(flaky(&entries, 10), vec![("c".to_string(), 1)]);
     }
 }

@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use quick_junit::{NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestSuite};
+use quick_junit::{FlakyOrRerun, NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestRerun, TestSuite};
 
 use super::{TestRecord, TestStatus};
 use crate::Error;
@@ -36,11 +36,12 @@ pub fn to_xml(suite_name: &str, records: &[TestRecord]) -> Result<String, Error>
 }
 
 fn test_case(suite_name: &str, record: &TestRecord) -> TestCase {
-    let status = match &record.status {
+    let mut status = match &record.status {
         TestStatus::Passed => TestCaseStatus::success(),
         TestStatus::Failed { message, detail } => {
             let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
             s.set_message(message.as_str()).set_type("chaos test failure").set_description(detail.as_str());
+            s.set_rerun_kind(FlakyOrRerun::Rerun);
             s
         }
         TestStatus::Skipped { reason } => {
@@ -51,6 +52,17 @@ fn test_case(suite_name: &str, record: &TestRecord) -> TestCase {
             s
         }
     };
+    // Earlier failed attempts, as nextest writes them: `flakyFailure` under a passed test,
+    // `rerunFailure` under a failed one.
+    status.add_reruns(record.failed_attempts.iter().map(|a| {
+        let mut rerun = TestRerun::new(NonSuccessKind::Failure);
+        rerun
+            .set_message(a.message.as_str())
+            .set_type("chaos test failure")
+            .set_description(a.detail.as_str())
+            .set_time(a.duration);
+        rerun
+    }));
     let mut case = TestCase::new(record.name.as_str(), status);
     let classname = match record.name.rsplit_once("::") {
         Some((module, _)) => format!("{suite_name}::{module}"),
@@ -129,6 +141,28 @@ pub fn per_test_path(path: &Path, test_name: &str) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn retried_tests_have_flaky_and_rerun_failures() {
+        use crate::report::FailedAttempt;
+        let attempt =
+            |m: &str| FailedAttempt { message: m.into(), detail: format!("{m} detail"), ..Default::default() };
+        let mut flaky = TestRecord::new("flaky", TestStatus::Passed);
+        flaky.failed_attempts.push(attempt("first try"));
+        let mut broken = TestRecord::new(
+            "broken",
+            TestStatus::Failed { message: "third try".into(), detail: "third try detail".into() },
+        );
+        broken.failed_attempts.extend([attempt("first"), attempt("second")]);
+        let xml = to_xml("s", &[flaky, broken]).unwrap();
+        assert_eq!(xml.matches("<flakyFailure").count(), 1, "{xml}");
+        assert!(
+            xml.contains("message=\"first try\" type=\"chaos test failure\">first try detail</flakyFailure>"),
+            "{xml}"
+        );
+        assert_eq!(xml.matches("<rerunFailure").count(), 2, "{xml}");
+        assert_eq!(xml.matches("<failure").count(), 1, "{xml}");
+    }
 
     #[test]
     fn hostile_output_is_made_safe() {

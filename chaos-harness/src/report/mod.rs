@@ -72,6 +72,49 @@ pub struct TestRecord {
     /// The test was still running when the run was interrupted (its status is `Failed`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub interrupted: bool,
+    /// The failed attempts before the final one, for a test run with retries: with a final
+    /// pass the test is flaky (JUnit `flakyFailure`), with a final failure they are its
+    /// `rerunFailure`s.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failed_attempts: Vec<FailedAttempt>,
+}
+
+/// One failed attempt of a test that was retried.
+///
+/// ```
+/// use chaos_harness::report::{FailedAttempt, TestRecord, TestStatus};
+/// let mut r = TestRecord::new("a", TestStatus::Passed);
+/// assert!(!r.is_flaky());
+/// r.failed_attempts.push(FailedAttempt { message: "boom".into(), ..Default::default() });
+/// assert!(r.is_flaky());
+/// ```
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct FailedAttempt {
+    /// One line: what failed.
+    pub message: String,
+    /// Error chain, seed, captured logs.
+    pub detail: String,
+    /// Wall-clock duration of the attempt.
+    #[serde(with = "duration_ms")]
+    pub duration: Duration,
+    /// The seed the attempt ran with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
+}
+
+impl FailedAttempt {
+    /// The failed attempt a record describes; `None` if the record is not a failure.
+    pub fn of(record: &TestRecord) -> Option<Self> {
+        match &record.status {
+            TestStatus::Failed { message, detail } => Some(Self {
+                message: message.clone(),
+                detail: detail.clone(),
+                duration: record.duration,
+                seed: record.seed,
+            }),
+            _ => None,
+        }
+    }
 }
 
 /// Serializes a [`Duration`] as fractional milliseconds.
@@ -103,6 +146,13 @@ impl TestRecord {
             output: String::new(),
             scenario: None,
             interrupted: false,
+            failed_attempts: Vec::new(),
         }
+    }
+
+    /// Passed after failing at least once (with retries): reported as flaky, never silently
+    /// green.
+    pub fn is_flaky(&self) -> bool {
+        self.status == TestStatus::Passed && !self.failed_attempts.is_empty()
     }
 }

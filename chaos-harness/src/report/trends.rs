@@ -291,6 +291,7 @@ mod tests {
                 .collect(),
             harness_version: "0.1.0".into(),
             defects: defects.iter().map(|d| d.to_string()).collect(),
+            flaky: vec![],
         }
     }
 

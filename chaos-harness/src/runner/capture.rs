@@ -1,5 +1,10 @@
-//! Per-test capture: tracing events and panics of a test are recorded into the test's own
-//! buffer, shown on failure and attached to JUnit `system-out`.
+//! Per-test capture: tracing events, panics and `println!`/`eprintln!` output of a test are
+//! recorded into the test's own buffer, shown on failure and attached to JUnit `system-out`
+//! (as libtest does; `--nocapture` prints them as they happen).
+//!
+//! `println!`, `print!`, `eprintln!` and `eprint!` come with `chaos_harness::prelude::*`:
+//! they write to the current test's capture on a test's threads and to the real stdout/stderr
+//! anywhere else (a stable-Rust stand-in for libtest's internal output capture).
 //!
 //! Each test runs on its own thread and tokio runtime; the runner installs the test's
 //! [`Capture`] as the thread-local tracing dispatcher on every one of those threads and as the
@@ -95,6 +100,70 @@ impl Capture {
     }
 }
 
+/// Writes formatted text to the current test's capture, or to the real stdout (`stderr`
+/// false) / stderr when no test runs on this thread or with `--nocapture`. What the prelude's
+/// `println!` family expands to.
+///
+/// ```
+/// use chaos_harness::runner::capture::{Capture, print};
+/// let cap = Capture::new(false);
+/// {
+///     let _guard = cap.install_on_this_thread();
+///     print(format_args!("captured {}\n", 1), false);
+/// }
+/// assert_eq!(cap.text(), "captured 1\n");
+/// ```
+pub fn print(args: std::fmt::Arguments<'_>, stderr: bool) {
+    let current = CURRENT.with(|c| c.borrow().clone());
+    let real = |bytes: &[u8]| {
+        let _ = if stderr { std::io::stderr().write_all(bytes) } else { std::io::stdout().write_all(bytes) };
+    };
+    match current {
+        Some(cap) => {
+            let text = std::fmt::format(args);
+            cap.inner.buffer.lock().unwrap_or_else(|e| e.into_inner()).extend_from_slice(text.as_bytes());
+            if cap.inner.echo {
+                real(text.as_bytes());
+            }
+        }
+        None => real(std::fmt::format(args).as_bytes()),
+    }
+}
+
+/// `println!` captured per test (see [`print`]); re-exported by the prelude as `println`.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __chaos_println {
+    () => { $crate::runner::capture::print(::core::format_args!("\n"), false) };
+    ($($arg:tt)*) => {
+        $crate::runner::capture::print(::core::format_args!("{}\n", ::core::format_args!($($arg)*)), false)
+    };
+}
+
+/// `print!` captured per test (see [`print`]); re-exported by the prelude as `print`.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __chaos_print {
+    ($($arg:tt)*) => { $crate::runner::capture::print(::core::format_args!($($arg)*), false) };
+}
+
+/// `eprintln!` captured per test (see [`print`]); re-exported by the prelude as `eprintln`.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __chaos_eprintln {
+    () => { $crate::runner::capture::print(::core::format_args!("\n"), true) };
+    ($($arg:tt)*) => {
+        $crate::runner::capture::print(::core::format_args!("{}\n", ::core::format_args!($($arg)*)), true)
+    };
+}
+
+/// `eprint!` captured per test (see [`print`]); re-exported by the prelude as `eprint`.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __chaos_eprint {
+    ($($arg:tt)*) => { $crate::runner::capture::print(::core::format_args!($($arg)*), true) };
+}
+
 impl Drop for CaptureGuard {
     fn drop(&mut self) {
         let previous = self.previous.take();
@@ -188,6 +257,26 @@ mod tests {
         let panics = cap.panics();
         assert_eq!(panics.len(), 1);
         assert!(panics[0].contains("boom ]]> here") && panics[0].contains("capture.rs:"), "{panics:?}");
+    }
+
+    #[test]
+    fn captured_println_goes_to_the_current_capture() {
+        use crate::{
+            __chaos_eprint as eprint, __chaos_eprintln as eprintln, __chaos_print as print, __chaos_println as println,
+        };
+        let cap = Capture::new(false);
+        let c2 = cap.clone();
+        let x = 7;
+        std::thread::spawn(move || {
+            let _g = c2.install_on_this_thread();
+            println!("from the body {x}");
+            print!("no newline;");
+            eprintln!();
+            eprint!("err {}", 1);
+        })
+        .join()
+        .unwrap();
+        assert_eq!(cap.text(), "from the body 7\nno newline;\nerr 1");
     }
 
     #[test]

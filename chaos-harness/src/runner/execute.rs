@@ -58,6 +58,8 @@ pub(crate) struct RunSettings {
 struct Ended {
     end: BodyEnd,
     outcomes: Vec<crate::scenario::ScenarioOutcome>,
+    /// On a timeout: the test's event stream so far (the scenario cut short has no outcome).
+    events: Option<crate::observe::EventStream>,
 }
 
 /// How the body ended.
@@ -100,29 +102,25 @@ pub(crate) fn run(spec: TestSpec, settings: &RunSettings) -> (Result<Completion,
     let Some(body) = again.filter(|_| retries > 0) else {
         return run_once(spec, settings);
     };
-    let mut failures: Vec<String> = Vec::new();
+    let mut failures: Vec<crate::report::FailedAttempt> = Vec::new();
     for attempt in 0..=retries {
         let (verdict, mut record) = run_once(copy(&spec, body), settings);
-        match (&verdict, &record.status) {
-            (Err(_), TestStatus::Failed { message, .. }) if attempt < retries => {
+        match (&verdict, crate::report::FailedAttempt::of(&record)) {
+            (Err(_), Some(failed)) if attempt < retries && crate::safety::interrupt::signalled().is_none() => {
                 eprintln!(
-                    "chaos: {} failed (attempt {} of {}): {message}; retrying",
+                    "chaos: {} failed (attempt {} of {}): {}; retrying",
                     spec.name,
                     attempt + 1,
-                    retries + 1
+                    retries + 1,
+                    failed.message
                 );
-                failures.push(message.clone());
+                failures.push(failed);
             }
             (Ok(Completion::Completed), _) if !failures.is_empty() => {
-                let note = format!(
-                    "FLAKY: {} failed {} time(s) before passing on attempt {}: {}",
-                    spec.name,
-                    failures.len(),
-                    attempt + 1,
-                    failures.join("; ")
-                );
+                let note = flaky_note(&spec.name, &failures, attempt + 1);
                 eprintln!("chaos: {note}");
                 record.output = format!("{note}\n{}", record.output);
+                record.failed_attempts = failures;
                 return (verdict, record);
             }
             _ => {
@@ -130,13 +128,23 @@ pub(crate) fn run(spec: TestSpec, settings: &RunSettings) -> (Result<Completion,
                     && let TestStatus::Failed { detail, .. } = &mut record.status
                 {
                     detail.push_str(&format!("\n\nfailed on all {} attempts", failures.len() + 1));
-                    return (Err(detail.clone().into()), record);
+                    let detail = detail.clone();
+                    record.failed_attempts = failures;
+                    return (Err(detail.into()), record);
                 }
+                record.failed_attempts = failures;
                 return (verdict, record);
             }
         }
     }
     unreachable!("the last attempt always returns")
+}
+
+/// `FLAKY: NAME failed N time(s) before passing on attempt M: why; why`: the line a flaky
+/// test's output and the run's summary show.
+pub(crate) fn flaky_note(name: &str, failures: &[crate::report::FailedAttempt], passed_on: u32) -> String {
+    let why: Vec<&str> = failures.iter().map(|f| f.message.as_str()).collect();
+    format!("FLAKY: {name} failed {} time(s) before passing on attempt {passed_on}: {}", failures.len(), why.join("; "))
 }
 
 fn run_once(spec: TestSpec, settings: &RunSettings) -> (Result<Completion, Failed>, TestRecord) {
@@ -178,7 +186,7 @@ fn run_once(spec: TestSpec, settings: &RunSettings) -> (Result<Completion, Faile
 
     // Registered for SIGINT/SIGTERM handling until the teardown below is done.
     let tracked = crate::safety::interrupt::track(&spec.name, &sandbox);
-    let Ended { end, outcomes } = run_body(spec.body, &spec.name, seed, timeout, &sandbox, &capture);
+    let Ended { end, outcomes, events } = run_body(spec.body, &spec.name, seed, timeout, &sandbox, &capture);
     let last = outcomes.last();
     record.scenario = last.map(crate::report::scenario::scenario_report);
     let scenario_failure = last.and_then(crate::scenario::ScenarioOutcome::failure_message);
@@ -222,7 +230,10 @@ fn run_once(spec: TestSpec, settings: &RunSettings) -> (Result<Completion, Faile
                 None => "test panicked".into(),
             });
         }
-        BodyEnd::Cancelled => problems.push(format!("timed out after {}", humantime::format_duration(timeout))),
+        BodyEnd::Cancelled => {
+            let events = events.map(|e| e.events()).unwrap_or_default();
+            problems.push(timed_out(timeout, &events));
+        }
     }
     if let Err(e) = teardown {
         problems.push(format!("teardown failed: {e}"));
@@ -265,6 +276,8 @@ fn run_body(body: Body, name: &str, seed: u64, timeout: Duration, sandbox: &Arc<
     let (cancel_tx, cancel_rx) = tokio::sync::oneshot::channel::<()>();
     let thread_capture = capture.clone();
     let sandbox = Arc::clone(sandbox);
+    let events: Arc<std::sync::Mutex<Option<crate::observe::EventStream>>> = Arc::default();
+    let stream_slot = Arc::clone(&events);
     let test_name = name.to_string();
     let spawned = std::thread::Builder::new().name(thread_name(name)).spawn(move || {
         let _guard = thread_capture.install_on_this_thread();
@@ -283,11 +296,13 @@ fn run_body(body: Body, name: &str, seed: u64, timeout: Duration, sandbox: &Arc<
                         "could not start the test's tokio runtime: {e}; check thread limits (ulimit -u)"
                     ))),
                     outcomes: Vec::new(),
+                    events: None,
                 });
                 return;
             }
         };
         let mut cx = Chaos::new(&test_name, seed, sandbox);
+        *stream_slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(cx.events().clone());
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match body {
             Body::Registered(TestBody::Async(f)) => runtime.block_on(cancellable(f(&mut cx), cancel_rx)),
             Body::Boxed(f) => runtime.block_on(cancellable(f(&mut cx), cancel_rx)),
@@ -303,11 +318,11 @@ fn run_body(body: Body, name: &str, seed: u64, timeout: Duration, sandbox: &Arc<
         let outcomes = cx.take_outcomes();
         drop(cx);
         runtime.shutdown_timeout(Duration::from_secs(2));
-        let _ = done_tx.send(Ended { end: outcome.unwrap_or(BodyEnd::Panicked), outcomes });
+        let _ = done_tx.send(Ended { end: outcome.unwrap_or(BodyEnd::Panicked), outcomes, events: None });
     });
     if let Err(e) = spawned {
         let end = BodyEnd::Returned(Err(anyhow::anyhow!("could not spawn the test thread: {e}")));
-        return Ended { end, outcomes: Vec::new() };
+        return Ended { end, outcomes: Vec::new(), events: None };
     }
     match done_rx.recv_timeout(timeout) {
         Ok(ended) => ended,
@@ -315,7 +330,8 @@ fn run_body(body: Body, name: &str, seed: u64, timeout: Duration, sandbox: &Arc<
             let _ = cancel_tx.send(());
             // Let an async body drop its fixtures; a blocked sync body is abandoned.
             let outcomes = done_rx.recv_timeout(CANCEL_GRACE).map(|e| e.outcomes).unwrap_or_default();
-            Ended { end: BodyEnd::Cancelled, outcomes }
+            let events = events.lock().unwrap_or_else(|e| e.into_inner()).take();
+            Ended { end: BodyEnd::Cancelled, outcomes, events }
         }
     }
 }
@@ -325,6 +341,50 @@ async fn cancellable(body: BoxTestFuture<'_>, cancel: tokio::sync::oneshot::Rece
         result = body => BodyEnd::Returned(result),
         _ = cancel => BodyEnd::Cancelled,
     }
+}
+
+/// Most events a timeout message shows (the last ones).
+const TIMELINE_MAX: usize = 200;
+
+/// The failure of a test that ran out of time: `timed out after 2s` (plus, when a scenario was
+/// cut short, which one and in which phase), then the test's timeline so far, as for other
+/// failures (the fixture log tails follow in the captured output).
+fn timed_out(timeout: Duration, events: &[crate::observe::Event]) -> String {
+    use crate::observe::EventKind;
+    let mut first = format!("timed out after {}", humantime::format_duration(timeout));
+    let mut running: Option<(&str, Option<String>)> = None;
+    for e in events {
+        match &e.kind {
+            EventKind::ScenarioStarted { scenario, .. } => running = Some((scenario, None)),
+            EventKind::PhaseEntered { phase } => {
+                if let Some((_, p)) = &mut running {
+                    *p = Some(phase.to_string());
+                }
+            }
+            EventKind::ScenarioFinished { .. } => running = None,
+            _ => {}
+        }
+    }
+    if let Some((scenario, phase)) = running {
+        first.push_str(&format!(" during scenario {scenario:?}"));
+        if let Some(phase) = phase {
+            first.push_str(&format!(" (phase {phase})"));
+        }
+    }
+    if events.is_empty() {
+        return first;
+    }
+    // Resource monitor samples (one per fixture and second) would drown the steps.
+    let shown: Vec<_> = events.iter().filter(|e| !matches!(e.kind, EventKind::MonitorSample { .. })).collect();
+    let skipped = shown.len().saturating_sub(TIMELINE_MAX);
+    first.push_str("\n\n---- timeline so far ----\n");
+    if skipped > 0 {
+        first.push_str(&format!("({skipped} earlier events left out)\n"));
+    }
+    for e in &shown[skipped..] {
+        first.push_str(&format!("{e}\n"));
+    }
+    first
 }
 
 /// The error and its causes, one per line (no backtrace: the failure names what failed).

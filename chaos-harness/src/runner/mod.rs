@@ -151,6 +151,7 @@ impl Harness {
             }
         }
         specs.sort_by(|a, b| a.name.cmp(&b.name));
+        let mut missing_capability: HashMap<String, String> = HashMap::new();
         for spec in &mut specs {
             // A missing capability is known before the run: mark the test ignored so that
             // listing (and nextest's list phase) agrees with the run.
@@ -158,6 +159,7 @@ impl Harness {
                 && !args.require_all
                 && let Err(reason) = capability::check_all(&spec.requires)
             {
+                missing_capability.insert(spec.name.clone(), reason.clone());
                 spec.ignore = Some(Some(reason));
             }
         }
@@ -231,6 +233,9 @@ impl Harness {
             }
         }
         let mut trials = Vec::with_capacity(specs.len());
+        // Tests ignored for a missing capability that this run selected: their reasons (with the
+        // install hint) are printed after the summary, which shows only `ignored`.
+        let mut hints: Vec<String> = Vec::new();
         for spec in specs {
             let mut skipped = TestRecord::new(spec.name.clone(), TestStatus::Skipped { reason: None });
             skipped.file = spec.file.clone();
@@ -248,6 +253,9 @@ impl Harness {
             })
             .with_ignored_flag(is_ignored);
             if !args.libtest.is_filtered_out(&trial) && args.libtest.is_ignored(&trial) {
+                if let Some(reason) = missing_capability.get(trial.name()) {
+                    hints.push(format!("    {}: {reason}", trial.name()));
+                }
                 records.lock().unwrap_or_else(|e| e.into_inner()).push(skipped);
             }
             trials.push(trial);
@@ -272,6 +280,24 @@ impl Harness {
         let conclusion = libtest_mimic::run(&args.libtest, trials);
         // Interrupted: the signal handler writes the partial results and exits with 128 + signal.
         crate::safety::interrupt::wait_if_interrupted();
+        if !hints.is_empty() {
+            println!(
+                "ignored for a missing capability (CHAOS_REQUIRE_ALL=1 makes these failures):\n{}\n",
+                hints.join("\n")
+            );
+        }
+        // Flaky tests count as passed, never silently: listed after libtest's summary.
+        let mut flaky: Vec<String> = records
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .filter(|r| r.is_flaky())
+            .map(|r| format!("    {} (failed {} time(s) first)", r.name, r.failed_attempts.len()))
+            .collect();
+        if !flaky.is_empty() {
+            flaky.sort();
+            println!("FLAKY: {} test(s) passed only after a retry:\n{}\n", flaky.len(), flaky.join("\n"));
+        }
 
         if let Some(path) = &args.junit {
             let mut records = std::mem::take(&mut *records.lock().unwrap_or_else(|e| e.into_inner()));

@@ -44,6 +44,8 @@ pub struct Scenario<'cx> {
     pub(crate) steps: Vec<Planned>,
     pub(crate) load: Option<(Load, Call)>,
     pub(crate) guards: Vec<Guard>,
+    /// Fixtures whose data dir is checkpointed before and restored after ([`Scenario::restore_data`]).
+    pub(crate) restore: Vec<crate::fixture::Process>,
 }
 
 /// The steps of a parallel group (see [`Scenario::parallel`]).
@@ -82,7 +84,32 @@ impl<'cx> Scenario<'cx> {
             steps: Vec::new(),
             load: None,
             guards: Vec::new(),
+            restore: Vec::new(),
         }
+    }
+
+    /// Leaves `fixture`'s data dir as this scenario found it: checkpointed when the scenario
+    /// starts; when it ends (passed or not) the program is stopped, its data dir restored
+    /// (files changed, added or removed by the scenario are undone, ownership kept) and the
+    /// program started again, ready, so the next scenario starts from the same data. For
+    /// scenarios that corrupt state (disk full, killed writes). A checkpoint or restore that
+    /// fails fails the scenario with a verdict naming the fixture.
+    ///
+    /// ```no_run
+    /// # use chaos_harness::prelude::*;
+    /// # async fn f(cx: &mut Chaos) -> ChaosResult {
+    /// let db = cx.start(Command::new("sleep").name("db").arg("60")).await?;
+    /// cx.scenario("killed writes")
+    ///     .restore_data(&db)
+    ///     .inject(Fault::kill(db.main()).signal(Signal::SIGKILL))
+    ///     .run()
+    ///     .await?;
+    /// // db runs again, on the data it had before the scenario.
+    /// # Ok(()) }
+    /// ```
+    pub fn restore_data(mut self, fixture: &crate::fixture::Process) -> Self {
+        self.restore.push(fixture.clone());
+        self
     }
 
     fn push(mut self, step: Step) -> Self {
@@ -219,9 +246,39 @@ impl<'cx> Scenario<'cx> {
     }
 
     /// Runs the steps and returns the outcome, or a [`ScenarioError`] carrying it.
-    pub async fn run(self) -> Result<ScenarioOutcome, ScenarioError> {
-        engine::run(self).await
+    pub async fn run(mut self) -> Result<ScenarioOutcome, ScenarioError> {
+        let restore = std::mem::take(&mut self.restore);
+        let mut failed: Vec<crate::criteria::Verdict> = Vec::new();
+        let mut checkpointed = Vec::new();
+        for p in restore {
+            match p.checkpoint_data() {
+                Ok(()) => checkpointed.push(p),
+                Err(e) => failed.push(restore_verdict(&p, "checkpointed before the scenario", e)),
+            }
+        }
+        let result = engine::run(self).await;
+        for p in checkpointed {
+            if let Err(e) = p.restore_data_and_restart().await {
+                failed.push(restore_verdict(&p, "restored and restarted after the scenario", e));
+            }
+        }
+        if failed.is_empty() {
+            return result;
+        }
+        let mut outcome = match result {
+            Ok(o) => o,
+            Err(
+                ScenarioError::NotInjected(o) | ScenarioError::CriteriaFailed(o) | ScenarioError::AbortedByGuard(o),
+            ) => *o,
+        };
+        outcome.verdicts.extend(failed);
+        Err(ScenarioError::CriteriaFailed(Box::new(outcome)))
     }
+}
+
+/// The failed verdict of a data checkpoint or restore.
+fn restore_verdict(p: &crate::fixture::Process, what: &str, e: crate::Error) -> crate::criteria::Verdict {
+    crate::criteria::Verdict { criterion: format!("data of {} {what}", p.name()), passed: false, detail: e.to_string() }
 }
 
 fn step_spec(step: &Step, at: &str) -> Result<StepSpec, SpecError> {

@@ -13,7 +13,7 @@
 //! | [`engine`] | runs the steps, emits events, tracks phases |
 //! | [`outcome`] | the outcome and the error that carries it |
 //! | [`evidence`] | process-tree difference and fixture log tails of a failed scenario |
-//! | [`file`] | scenario files (`*.chaos.toml`) |
+//! | [`file`](mod@file) | scenario files (`*.chaos.toml`) |
 //! | [`project`] | the project file `chaos.toml`: defaults, profiles, precedence |
 //! | [`schema`] | the JSON Schemas of both files (schemars) |
 //!

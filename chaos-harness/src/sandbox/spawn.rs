@@ -7,7 +7,8 @@
 //! and no moment at which the child exists outside its cgroup.
 //!
 //! The child runs only async-signal-safe system calls on data prepared before the clone (like
-//! `std::process::Command`'s `pre_exec` path): reset the signal mask and SIGPIPE, wire stdio,
+//! `std::process::Command`'s `pre_exec` path; privilege changes as raw system calls, since
+//! glibc's fork handlers do not run after a raw `clone3`): reset the signal mask and SIGPIPE, wire stdio,
 //! `setpgid`, write `0` into extra `cgroup.procs` files (v1 hierarchies a fault already asked
 //! for), `setns`, drop privileges, `chdir`, `execve`. An exec failure travels back through a
 //! close-on-exec pipe as the errno. Where the kernel refuses `clone3` (`ENOSYS`, `EINVAL`,
@@ -92,24 +93,26 @@ fn cstring(s: &OsStr) -> std::io::Result<CString> {
     })
 }
 
-/// Resolves `program` like `execvp`: as a path when it contains `/`, else the first executable
-/// regular file of that name in `path` (the child's `PATH`).
-fn resolve(program: &OsStr, path: Option<&OsStr>) -> std::io::Result<OsString> {
-    use std::os::unix::fs::PermissionsExt;
+/// The paths `execvp` would try for `program`, in order: itself when it contains `/`, else
+/// `program` in each directory of `path` (the child's `PATH`). The child tries them after
+/// dropping privileges, so one it may not enter (`/root/...` for another user) is skipped as
+/// `execvp` skips it.
+fn candidates(program: &OsStr, path: Option<&OsStr>) -> std::io::Result<Vec<CString>> {
     if program.as_bytes().contains(&b'/') {
-        return Ok(program.to_os_string());
+        return Ok(vec![cstring(program)?]);
     }
     let path = path.map(OsStr::to_os_string).unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
-    for dir in std::env::split_paths(&path) {
-        let cand = dir.join(program);
-        if let Ok(m) = std::fs::metadata(&cand)
-            && m.is_file()
-            && m.permissions().mode() & 0o111 != 0
-        {
-            return Ok(cand.into_os_string());
-        }
+    let dirs: Vec<PathBuf> =
+        std::env::split_paths(&path).map(|d| if d.as_os_str().is_empty() { ".".into() } else { d }).collect();
+    let v = dirs.iter().map(|d| cstring(d.join(program).as_os_str())).collect::<std::io::Result<Vec<_>>>()?;
+    // Nothing of that name anywhere (as root, who can see everything): say so before forking.
+    if !dirs.iter().any(|d| d.join(program).exists()) {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            format!("{} not found in PATH", program.to_string_lossy()),
+        ));
     }
-    Err(std::io::Error::new(std::io::ErrorKind::NotFound, format!("{} not found in PATH", program.to_string_lossy())))
+    Ok(v)
 }
 
 /// A duplicate of `fd` numbered 3 or above (close-on-exec), so the child's `dup2` onto 0-2
@@ -144,9 +147,8 @@ pub(crate) fn spawn_into_cgroup(plan: SpawnPlan) -> std::io::Result<Option<Spawn
         return Ok(None);
     }
     let path_env = plan.env.iter().find(|(k, _)| k == "PATH").map(|(_, v)| v.as_os_str());
-    // A program relative to the working directory is resolved there, as execvp would.
-    let program = resolve(&plan.program, path_env)?;
-    let prog = cstring(&program)?;
+    let progs_c = candidates(&plan.program, path_env)?;
+    let progs: Vec<*const libc::c_char> = progs_c.iter().map(|c| c.as_ptr()).collect();
     let mut argv_c = vec![cstring(&plan.program)?];
     for a in &plan.args {
         argv_c.push(cstring(a)?);
@@ -225,10 +227,13 @@ pub(crate) fn spawn_into_cgroup(plan: SpawnPlan) -> std::io::Result<Option<Spawn
             {
                 fail(fd_report);
             }
+            // Raw system calls: glibc's setgroups/setgid/setuid broadcast to every thread it
+            // believes exists, and after a raw clone3 it still counts the parent's threads (its
+            // fork handlers did not run), so the wrappers would wait forever.
             if let Some((uid, gid, groups)) = &ids
-                && (libc::setgroups(groups.len() as _, groups.as_ptr()) != 0
-                    || libc::setgid(*gid) != 0
-                    || libc::setuid(*uid) != 0)
+                && (libc::syscall(libc::SYS_setgroups, groups.len(), groups.as_ptr()) != 0
+                    || libc::syscall(libc::SYS_setgid, *gid) != 0
+                    || libc::syscall(libc::SYS_setuid, *uid) != 0)
             {
                 fail(fd_report);
             }
@@ -237,7 +242,19 @@ pub(crate) fn spawn_into_cgroup(plan: SpawnPlan) -> std::io::Result<Option<Spawn
             {
                 fail(fd_report);
             }
-            libc::execve(prog.as_ptr(), argv.as_ptr(), envp.as_ptr());
+            // execvp's search: skip what is missing or may not be entered, stop at other errors.
+            let mut denied = false;
+            let mut last = libc::ENOENT;
+            for &prog in &progs {
+                libc::execve(prog, argv.as_ptr(), envp.as_ptr());
+                last = *libc::__errno_location();
+                match last {
+                    libc::EACCES => denied = true,
+                    libc::ENOENT | libc::ENOTDIR | libc::ESTALE | libc::ENODEV | libc::ETIMEDOUT => {}
+                    _ => break,
+                }
+            }
+            *libc::__errno_location() = if denied && last == libc::ENOENT { libc::EACCES } else { last };
             fail(fd_report)
         }
     }
@@ -303,11 +320,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn resolves_like_execvp() {
-        assert_eq!(resolve("./x".as_ref(), None).unwrap(), "./x");
-        let sh = resolve("sh".as_ref(), Some("/nonexistent:/bin:/usr/bin".as_ref())).unwrap();
-        assert!(Path::new(&sh).is_absolute());
-        let e = resolve("no-such-program-xyz".as_ref(), Some("/bin".as_ref())).unwrap_err();
+    fn candidates_follow_execvp() {
+        assert_eq!(candidates("./x".as_ref(), None).unwrap(), [CString::new("./x").unwrap()]);
+        let sh = candidates("sh".as_ref(), Some("/nonexistent:/bin".as_ref())).unwrap();
+        assert_eq!(sh, [CString::new("/nonexistent/sh").unwrap(), CString::new("/bin/sh").unwrap()]);
+        let e = candidates("no-such-program-xyz".as_ref(), Some("/bin".as_ref())).unwrap_err();
         assert_eq!(e.kind(), std::io::ErrorKind::NotFound);
     }
 }

@@ -17,12 +17,6 @@
 //! /sys/fs/cgroup/unified/chaos-harness/<run id>-<fixture>        (cgroup2, hybrid layout)
 //! ```
 //!
-//! With cgroup2 mounted, fixture programs are created inside their cgroup2 cgroup by
-//! `clone3(CLONE_INTO_CGROUP)` (module `spawn`) and joined to a v1 hierarchy only when a fault first
-//! needs that controller ([`Scope::cgroup`]): a spawn then costs no RCU grace period (8-28 ms
-//! per `cgroup.procs` write on a small VM). Every descendant the kernel reports forked is
-//! journaled at once, so the reaper kills it even if it is moved out of the cgroups.
-//!
 //! Set `CHAOS_SANDBOX_NO_CGROUPS=1` to force the no-cgroup fallback (marker + process tree),
 //! which is also what happens automatically when the harness is not root.
 
@@ -38,7 +32,6 @@ pub mod reaper;
 pub mod runs;
 mod scope;
 pub mod snapshot;
-pub(crate) mod spawn;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, Weak};

@@ -3,12 +3,7 @@
 //!
 //! With cgroups (the normal case) the scope is one cgroup per hierarchy, created before the
 //! program starts; the program is spawned into them, so `setsid`, double forks and rewritten
-//! command lines or environments do not matter. Where cgroup2 is mounted (alone or beside v1)
-//! the program is created inside the cgroup2 cgroup by `clone3(CLONE_INTO_CGROUP)` (see
-//! the `spawn` module): membership and `cgroup.kill` live there, and the
-//! members are moved into a v1 hierarchy (`freezer`, `memory`, `cpu`, `pids`, ...) only when a fault first
-//! asks for it ([`Scope::cgroup`]), which spares every spawn the RCU grace period a
-//! `cgroup.procs` write costs. Without cgroups (not root, or
+//! command lines or environments do not matter. Without cgroups (not root, or
 //! `CHAOS_SANDBOX_NO_CGROUPS=1`) the scope falls back to the `CHAOS_HARNESS_RUN` marker plus
 //! the process tree sampled in the background, and says so ([`Scope::guarantee`]).
 
@@ -103,15 +98,6 @@ pub struct Scope {
     events: Option<&'static Tracker>,
     /// Followed processes found outside the cgroups, already journaled for the reaper.
     escapes: Mutex<HashSet<(i32, u64)>>,
-    /// The v1 controllers whose cgroup holds every member. With a cgroup2 cgroup, members are
-    /// created there only (`clone3(CLONE_INTO_CGROUP)`, no RCU grace period) and moved into a
-    /// v1 hierarchy the first time something asks for it ([`Scope::cgroup`]); the lock is held
-    /// across spawns so that a move and a spawn never miss each other.
-    v1_attached: Mutex<HashSet<String>>,
-    /// `cgroup.kill` was written to the cgroup2 cgroup: from then on this kernel (seen on 6.18)
-    /// SIGKILLs every child `clone3(CLONE_INTO_CGROUP)` creates there at birth, so later spawns
-    /// take the `cgroup.procs` path.
-    v2_killed: AtomicBool,
 }
 
 impl Scope {
@@ -124,12 +110,6 @@ impl Scope {
     ) -> Arc<Self> {
         let (cgroups, cgroup_seqs): (Vec<CgroupRef>, Vec<u64>) = cgroups.into_iter().unzip();
         let events = if cgroups.is_empty() { None } else { proc_events::tracker().ok() };
-        // Without cgroup2 every spawn writes every v1 `cgroup.procs`: all attached from the start.
-        let v1_attached: HashSet<String> = if cgroups.iter().any(|c| c.is_v2()) {
-            HashSet::new()
-        } else {
-            cgroups.iter().map(|c| c.controller.clone()).collect()
-        };
         Arc::new(Self {
             id: NEXT_SCOPE_ID.fetch_add(1, Ordering::Relaxed),
             name,
@@ -148,8 +128,6 @@ impl Scope {
             created: Instant::now(),
             events,
             escapes: Mutex::new(HashSet::new()),
-            v1_attached: Mutex::new(v1_attached),
-            v2_killed: AtomicBool::new(false),
         })
     }
 
@@ -195,81 +173,14 @@ impl Scope {
         self.cgroups.first()
     }
 
-    /// The cgroup used for freezing: the v1 freezer hierarchy (the members are moved into it
-    /// on first use, see [`Scope::cgroup`]), else cgroup2.
+    /// The cgroup used for freezing: the v1 freezer hierarchy, else cgroup2.
     pub fn freezer(&self) -> Option<&CgroupRef> {
-        self.cgroup("freezer").or_else(|| self.cgroups.iter().find(|c| c.is_v2()))
+        self.cgroups.iter().find(|c| c.controller == "freezer").or_else(|| self.cgroups.iter().find(|c| c.is_v2()))
     }
 
     /// The cgroup of a given v1 controller (`"memory"`, `"cpu"`, `"pids"`) or `""` for cgroup2.
-    ///
-    /// Members live in the cgroup2 cgroup; the first call for a v1 controller moves every
-    /// member into that hierarchy's cgroup (later spawns are created in it too). `None` when
-    /// the hierarchy is missing or the move failed (logged).
     pub fn cgroup(&self, controller: &str) -> Option<&CgroupRef> {
-        let cg = self.cgroups.iter().find(|c| c.controller == controller)?;
-        if cg.is_v2() {
-            return Some(cg);
-        }
-        let mut attached = self.v1_attached.lock().unwrap_or_else(|e| e.into_inner());
-        if attached.contains(controller) {
-            return Some(cg);
-        }
-        match self.attach_members(cg) {
-            Ok(()) => {
-                attached.insert(controller.to_string());
-                Some(cg)
-            }
-            Err(e) => {
-                tracing::warn!(fixture = %self.name, cgroup = %cg.dir().display(), "moving the members into the cgroup failed: {e}");
-                None
-            }
-        }
-    }
-
-    /// Moves every member of the cgroup2 cgroup into the v1 cgroup `cg`, until none is left
-    /// outside (a member forking meanwhile is caught by the next pass).
-    fn attach_members(&self, cg: &CgroupRef) -> std::io::Result<()> {
-        let Some(v2) = self.cgroups.iter().find(|c| c.is_v2()) else { return Ok(()) };
-        let procs = cg.dir().join("cgroup.procs");
-        for _ in 0..50 {
-            let missing: Vec<i32> = v2.procs().into_iter().filter(|p| !cg.contains(*p)).collect();
-            if missing.is_empty() {
-                return Ok(());
-            }
-            for pid in missing {
-                match cgroup::write_ctl(&procs, &pid.to_string()) {
-                    Ok(()) => {}
-                    // Exited meanwhile.
-                    Err(e) if e.raw_os_error() == Some(libc::ESRCH) => {}
-                    Err(e) => return Err(e),
-                }
-            }
-        }
-        Err(std::io::Error::other("members kept forking faster than they could be moved"))
-    }
-
-    /// Held across a spawn (see the `v1_attached` field).
-    pub(crate) fn spawn_lock(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
-        self.v1_attached.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// For `clone3(CLONE_INTO_CGROUP)`: the cgroup2 directory and the `cgroup.procs` files of
-    /// the v1 hierarchies already attached. `None` without a cgroup2 cgroup.
-    pub(crate) fn clone_target(&self, attached: &HashSet<String>) -> Result<Option<(OwnedFd, Vec<OwnedFd>)>, Error> {
-        let Some(v2) = self.cgroups.iter().find(|c| c.is_v2()) else { return Ok(None) };
-        if self.v2_killed.load(Ordering::SeqCst) {
-            return Ok(None);
-        }
-        let dir = super::spawn::open_cgroup_dir(&v2.dir()).map_err(|source| Error::Io {
-            what: format!("opening the cgroup of fixture {}", self.name),
-            path: v2.dir(),
-            source,
-            fix: "the sandbox may have been torn down already (test timed out?); otherwise check cgroup permissions"
-                .into(),
-        })?;
-        let v1: Vec<CgroupRef> = self.cgroups.iter().filter(|c| attached.contains(&c.controller)).cloned().collect();
-        Ok(Some((dir, self.open_procs(&v1)?)))
+        self.cgroups.iter().find(|c| c.controller == controller)
     }
 
     /// The fixture's main process (the one the harness spawned), if started.
@@ -298,16 +209,9 @@ impl Scope {
     }
 
     /// Opens each cgroup's `cgroup.procs` for writing (close-on-exec), for a spawn's
-    /// `pre_exec` to write `0` into before `exec` (the fallback without `clone3`): every v1
-    /// hierarchy counts as attached from then on.
-    pub(crate) fn procs_fds(&self, attached: &mut HashSet<String>) -> Result<Vec<OwnedFd>, Error> {
-        let fds = self.open_procs(&self.cgroups)?;
-        attached.extend(self.cgroups.iter().filter(|c| !c.is_v2()).map(|c| c.controller.clone()));
-        Ok(fds)
-    }
-
-    fn open_procs(&self, cgroups: &[CgroupRef]) -> Result<Vec<OwnedFd>, Error> {
-        cgroups
+    /// `pre_exec` to write `0` into before `exec`.
+    pub(crate) fn procs_fds(&self) -> Result<Vec<OwnedFd>, Error> {
+        self.cgroups
             .iter()
             .map(|cg| {
                 let path = cg.dir().join("cgroup.procs");
@@ -518,9 +422,6 @@ impl Scope {
     pub fn kill_all(&self, timeout: Duration) -> Result<(), Vec<i32>> {
         let deadline = Instant::now() + timeout;
         if !self.cgroups.is_empty() {
-            if self.cgroups.iter().any(|c| c.is_v2()) {
-                self.v2_killed.store(true, Ordering::SeqCst);
-            }
             let mut left = self.kill_escaped(deadline);
             left.extend(cgroup::kill_all(&self.cgroups, deadline).err().unwrap_or_default());
             return if left.is_empty() { Ok(()) } else { Err(left) };

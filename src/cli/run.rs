@@ -49,6 +49,10 @@ pub struct RunArgs {
     /// Run the whole set this many times (crash-cycle suites).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
     cycles: u32,
+    /// Scenario runs at once, each in its own sandbox (cgroups, temp and data dirs, ports)
+    /// [default: the CPU count with --cycles > 1, else 1].
+    #[arg(long, value_name = "J", value_parser = clap::value_parser!(u32).range(1..))]
+    jobs: Option<u32>,
     /// Enable a defect of the reference target (repeatable), e.g. --defect no_heartbeat.
     #[arg(long = "defect", value_name = "NAME", value_parser = parse_defect)]
     defects: Vec<Defect>,
@@ -435,16 +439,28 @@ pub fn run(args: RunArgs, ui: Ui) -> ExitCode {
         eprintln!("chaos run: metrics on http://{}/metrics", s.addr());
     }
     let started = Instant::now();
-    let (mut passed, mut failed) = (0u32, 0u32);
-    'cycles: for cycle in 1..=args.cycles {
-        for job in &plan.jobs {
+    let jobs = parallel_jobs(args.jobs, args.cycles, total);
+    if jobs > 1 && !ui.quiet {
+        eprintln!("chaos run: {jobs} scenario runs at once, each in its own sandbox");
+    }
+    // Every (cycle, scenario) run, in order; `jobs` workers take the next one when free.
+    let queue: Mutex<std::collections::VecDeque<(u32, usize)>> =
+        Mutex::new((1..=args.cycles).flat_map(|c| (0..plan.jobs.len()).map(move |j| (c, j))).collect());
+    let counts = Mutex::new((0u32, 0u32));
+    let worker = || {
+        loop {
+            if interrupt::signalled().is_some() {
+                return;
+            }
+            let Some((cycle, index)) = queue.lock().unwrap_or_else(|e| e.into_inner()).pop_front() else { return };
+            let job = &plan.jobs[index];
             let name =
                 if args.cycles > 1 { format!("cycle{cycle:04}::{}", job.name()) } else { job.name().to_string() };
             let seed = seed_setting.unwrap_or_else(rand::random);
             let cycle_tag = if args.cycles > 1 { format!("cycle {cycle}/{} · ", args.cycles) } else { String::new() };
             progress.bar.set_message(format!("{cycle_tag}{}", job.name()));
             if progress.plain && ui.verbose > 0 {
-                progress.line(&format!("[{:>4}/{total}] {name}: started", passed + failed + 1));
+                progress.line(&format!("[{name}]: started"));
             }
             let traces = TraceSink::from_env(args.trace_file.as_deref()).map(|sink| (sink, TraceRecorder::new()));
             let hooks = Hooks { metrics: &metrics, traces: traces.as_ref().map(|(_, r)| r.clone()) };
@@ -477,15 +493,19 @@ pub fn run(args: RunArgs, ui: Ui) -> ExitCode {
                 // The interrupt handler writes the partial report and exits the process.
                 shared.lock().unwrap_or_else(|e| e.into_inner()).finished.push(record);
                 interrupt::wait_if_interrupted();
-                break 'cycles;
+                return;
             }
             let ok = record.status == TestStatus::Passed;
             metrics.record_test(job.name(), ok);
-            if ok {
-                passed += 1
-            } else {
-                failed += 1
-            }
+            let (passed, failed) = {
+                let mut c = counts.lock().unwrap_or_else(|e| e.into_inner());
+                if ok {
+                    c.0 += 1
+                } else {
+                    c.1 += 1
+                }
+                *c
+            };
             progress.bar.inc(1);
             if !ui.quiet || !ok {
                 progress.line(&format!(
@@ -511,7 +531,17 @@ pub fn run(args: RunArgs, ui: Ui) -> ExitCode {
             }
             shared.lock().unwrap_or_else(|e| e.into_inner()).finished.push(record);
         }
+    };
+    if jobs == 1 {
+        worker();
+    } else {
+        std::thread::scope(|s| {
+            for _ in 0..jobs {
+                s.spawn(worker);
+            }
+        });
     }
+    let (passed, failed) = *counts.lock().unwrap_or_else(|e| e.into_inner());
     progress.bar.finish_and_clear();
     if let Err(code) = export_metrics(&args, &metrics, server) {
         return code;
@@ -520,6 +550,8 @@ pub fn run(args: RunArgs, ui: Ui) -> ExitCode {
         let s = shared.lock().unwrap_or_else(|e| e.into_inner());
         let mut report = s.template.clone();
         report.tests = s.finished.clone();
+        // Parallel runs finish in any order; the report lists them in run order.
+        report.tests.sort_by(|a, b| a.name.cmp(&b.name));
         report
     };
     if let Err(e) = write_report(&report_dir, &report, true) {
@@ -574,6 +606,16 @@ pub fn run(args: RunArgs, ui: Ui) -> ExitCode {
         }
     }
     if failed == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) }
+}
+
+/// How many scenario runs go at once: `--jobs`, else the CPU count for crash cycles (one per
+/// core: each run is a whole target, BEAM and workers), else 1; never more than there are runs.
+///
+/// (`chaos run --cycles 1000 --jobs 2` runs two targets at a time.)
+fn parallel_jobs(jobs: Option<u32>, cycles: u32, runs: u32) -> u32 {
+    let default =
+        if cycles > 1 { std::thread::available_parallelism().map(|n| n.get() as u32).unwrap_or(1) } else { 1 };
+    jobs.unwrap_or(default).clamp(1, runs.max(1))
 }
 
 /// The webhook body: the suite, the failing scenarios with their one-line message, the link.
@@ -767,6 +809,15 @@ fn indent(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parallel_jobs_default_from_the_cpu_count_for_cycles_only() {
+        let cpus = std::thread::available_parallelism().map(|n| n.get() as u32).unwrap_or(1);
+        assert_eq!(parallel_jobs(None, 1, 5), 1, "one pass: one at a time");
+        assert_eq!(parallel_jobs(None, 10, 10), cpus.min(10));
+        assert_eq!(parallel_jobs(Some(4), 1, 10), 4, "the flag wins");
+        assert_eq!(parallel_jobs(Some(8), 3, 3), 3, "never more than the runs");
+    }
     use std::io::{BufRead, BufReader, Read, Write};
 
     fn args(report: &str) -> RunArgs {

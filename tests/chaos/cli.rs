@@ -103,6 +103,39 @@ async fn sigint_during_run_writes_a_partial_report(cx: &mut Chaos) -> ChaosResul
     Ok(())
 }
 
+#[chaos_test(tags = ["cli", "snakepit"], requires = ["root", "elixir", "cgroups"], timeout = "5m")]
+async fn parallel_crash_cycles_run_side_by_side_and_leave_nothing(cx: &mut Chaos) -> ChaosResult {
+    let dir = cx.sandbox().temp_dir().join("report");
+    let child = chaos()
+        .args(["-v", "run", "--only", "beam-sigkill", "--cycles", "3", "--jobs", "2", "--format", "json", "--report"])
+        .arg(&dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let pid = child.id();
+    let out = child.wait_with_output()?;
+    let err = String::from_utf8_lossy(&out.stderr);
+    ensure!(out.status.success(), "exit {:?}:\n{err}", out.status.code());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).with_context(|| format!("stdout; {err}"))?;
+    ensure!(v["passed"] == 3 && v["failed"] == 0, "{v}");
+    // Side by side: a second cycle started before the first one finished.
+    let lines: Vec<&str> = err.lines().collect();
+    let first_done = lines.iter().position(|l| l.contains("[   1/3]")).context("a finished line")?;
+    let started = lines[..first_done].iter().filter(|l| l.contains("::beam-sigkill]: started")).count();
+    ensure!(started >= 2, "{started} run(s) started before the first finished:\n{err}");
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("report.json"))?)?;
+    let names: Vec<&str> =
+        report["tests"].as_array().context("tests")?.iter().filter_map(|t| t["name"].as_str()).collect();
+    ensure!(
+        names == ["cycle0001::beam-sigkill", "cycle0002::beam-sigkill", "cycle0003::beam-sigkill"],
+        "every cycle once, in order: {names:?}"
+    );
+    // Every run's sandbox is gone: no cgroup, temp dir or marked process of the CLI's runs.
+    let left = crate::util::leftovers_of(pid);
+    ensure!(left.is_empty(), "left behind: {left:?}");
+    Ok(())
+}
+
 #[chaos_test(tags = ["cli", "snakepit"], requires = ["root", "elixir", "cgroups"], timeout = "4m")]
 async fn a_failing_run_names_the_violated_criterion_in_json_and_junit(cx: &mut Chaos) -> ChaosResult {
     let dir = cx.sandbox().temp_dir().join("report");

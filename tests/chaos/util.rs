@@ -58,3 +58,34 @@ pub async fn wait_for_log(log: &Path, needle: &str) -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
+
+/// What the runs of the harness process `pid` left behind (run ids carry the pid): cgroups
+/// under the harness's parent, temp dirs, and live processes carrying one of its run markers.
+pub fn leftovers_of(pid: u32) -> Vec<String> {
+    let dash = format!("-{pid}-");
+    let mut left = Vec::new();
+    for h in cgroup::hierarchies() {
+        for e in std::fs::read_dir(h.mount.join(cgroup::PARENT)).into_iter().flatten().flatten() {
+            if e.file_name().to_string_lossy().contains(&dash) {
+                left.push(format!("cgroup {}", e.path().display()));
+            }
+        }
+    }
+    for e in std::fs::read_dir(std::env::temp_dir()).into_iter().flatten().flatten() {
+        let n = e.file_name().to_string_lossy().into_owned();
+        if n.starts_with(chaos_harness::sandbox::TEMP_PREFIX) && n.contains(&dash) {
+            left.push(format!("temp dir {n}"));
+        }
+    }
+    for p in chaos_harness::sandbox::procfs::all_pids() {
+        let Ok(env) = std::fs::read(format!("/proc/{p}/environ")) else { continue };
+        let marker = format!("{}=", chaos_harness::sandbox::RUN_MARKER_ENV);
+        let marked = env
+            .split(|b| *b == 0)
+            .any(|e| e.starts_with(marker.as_bytes()) && String::from_utf8_lossy(e).contains(&dash));
+        if marked && chaos_harness::sandbox::procfs::stat(p).is_some_and(|s| !s.is_dead()) {
+            left.push(format!("process {p} carrying a run marker of {pid}"));
+        }
+    }
+    left
+}

@@ -45,9 +45,21 @@ struct Followed {
 
 /// The descendants of every registered scope, kept current by the kernel's fork and exit
 /// events. Get it with [`tracker`].
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct Tracker {
     state: Mutex<State>,
+    /// Per scope: called (outside the state lock) with each descendant it starts following,
+    /// so the scope journals it at once for the reaper (see [`Tracker::on_follow`]).
+    sinks: Mutex<HashMap<u64, FollowSink>>,
+}
+
+/// Called with (pid, start time) of each process newly followed for a scope.
+pub type FollowSink = std::sync::Arc<dyn Fn(i32, u64) + Send + Sync>;
+
+impl std::fmt::Debug for Tracker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tracker").field("state", &self.state).finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug, Default)]
@@ -118,6 +130,28 @@ impl Tracker {
         let mut st = self.state();
         st.followed.retain(|_, f| f.scope != scope);
         st.exits.remove(&scope);
+        drop(st);
+        self.sinks.lock().unwrap_or_else(|e| e.into_inner()).remove(&scope);
+    }
+
+    /// Registers `sink` for `scope` (replacing an earlier one): it is called with every
+    /// descendant followed from its fork on, so the scope can journal it before anything can
+    /// move it out of the cgroups.
+    pub fn on_follow(&self, scope: u64, sink: FollowSink) {
+        self.sinks.lock().unwrap_or_else(|e| e.into_inner()).insert(scope, sink);
+    }
+
+    fn notify(&self, news: Vec<(u64, i32, u64)>) {
+        if news.is_empty() {
+            return;
+        }
+        let sinks = self.sinks.lock().unwrap_or_else(|e| e.into_inner());
+        let calls: Vec<(FollowSink, i32, u64)> =
+            news.into_iter().filter_map(|(scope, pid, st)| sinks.get(&scope).map(|s| (s.clone(), pid, st))).collect();
+        drop(sinks);
+        for (sink, pid, st) in calls {
+            sink(pid, st);
+        }
     }
 
     fn on_fork(&self, parent: i32, child: i32) {
@@ -126,6 +160,8 @@ impl Tracker {
         // The child's start time pins it; a child gone already needs no following.
         if let Some(start_time) = procfs::start_time(child) {
             st.followed.insert(child, Followed { start_time, scope: p.scope });
+            drop(st);
+            self.notify(vec![(p.scope, child, start_time)]);
         }
     }
 
@@ -139,6 +175,12 @@ impl Tracker {
     /// After dropped events: follow the live children of followed processes found by parent
     /// pid, until nothing new turns up.
     fn resync(&self) {
+        let mut news = Vec::new();
+        self.resync_into(&mut news);
+        self.notify(news);
+    }
+
+    fn resync_into(&self, news: &mut Vec<(u64, i32, u64)>) {
         let mut st = self.state();
         st.overruns += 1;
         st.followed.retain(|&pid, f| !procfs::is_gone(pid, f.start_time));
@@ -151,6 +193,7 @@ impl Tracker {
                 }
                 if let Some(p) = st.followed.get(&s.ppid).copied().filter(|p| p.start_time <= s.start_time) {
                     st.followed.insert(s.pid, Followed { start_time: s.start_time, scope: p.scope });
+                    news.push((p.scope, s.pid, s.start_time));
                     grew = true;
                 }
             }

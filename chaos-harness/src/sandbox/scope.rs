@@ -194,6 +194,15 @@ impl Scope {
         *self.process_seq.lock().unwrap_or_else(|e| e.into_inner()) = Some(process_seq);
         self.tracked.lock().unwrap_or_else(|e| e.into_inner()).insert((pid, start_time));
         if let Some(t) = self.events {
+            // Every descendant is journaled from its fork on: if something moves it out of the
+            // cgroups and the harness dies before the next sample, the reaper still kills it.
+            let journal = Arc::clone(&self.journal);
+            t.on_follow(
+                self.id,
+                Arc::new(move |pid, start_time| {
+                    let _ = journal.pid(process_seq, pid, start_time);
+                }),
+            );
             t.adopt(self.id, pid, start_time);
         }
         self.stopped.store(false, Ordering::SeqCst);

@@ -491,3 +491,34 @@ async fn file_command_target_runs_in_a_netns(cx: &mut Chaos) -> ChaosResult {
     drop(host);
     Ok(())
 }
+
+/// Friction 11: the workspace builds dependencies with an optimisation level of its own, so a
+/// user crate sharing this `target/` without it rebuilds them all. The guide and the README
+/// must say so with the exact setting the workspace uses (this fails when one changes without
+/// the other).
+#[chaos_test(tags = ["ergonomics", "docs"], timeout = "10s")]
+fn the_dependency_opt_level_is_documented_as_the_workspace_sets_it() -> ChaosResult {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let manifest: toml::Value = toml::from_str(&std::fs::read_to_string(root.join("Cargo.toml"))?)?;
+    let level = manifest
+        .get("profile")
+        .and_then(|p| p.get("dev"))
+        .and_then(|d| d.get("package"))
+        .and_then(|p| p.get("*"))
+        .and_then(|s| s.get("opt-level"))
+        .and_then(toml::Value::as_integer);
+    let guide = std::fs::read_to_string(root.join("docs/guide.md"))?;
+    let readme = std::fs::read_to_string(root.join("README.md"))?;
+    match level {
+        Some(n) => {
+            let block = format!("[profile.dev.package.\"*\"]\nopt-level = {n}");
+            ensure!(guide.contains(&block), "docs/guide.md must show the workspace's setting:\n{block}");
+            ensure!(readme.contains("opt-level"), "README.md must mention the dependency opt-level");
+        }
+        None => ensure!(
+            !guide.contains("[profile.dev.package.\"*\"]"),
+            "the workspace no longer sets a dependency opt-level: drop the advice from docs/guide.md"
+        ),
+    }
+    Ok(())
+}

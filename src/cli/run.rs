@@ -471,9 +471,13 @@ pub fn run(args: RunArgs, ui: Ui) -> ExitCode {
                 let record = run_one(job, one, &args.defects, Arc::clone(&progress), cycle_tag.clone(), hooks);
                 match FailedAttempt::of(&record) {
                     Some(attempt) if failed_attempts.len() < retries as usize && interrupt::signalled().is_none() => {
+                        let done = {
+                            let c = counts.lock().unwrap_or_else(|e| e.into_inner());
+                            c.0 + c.1
+                        };
                         progress.line(&format!(
                             "[{:>4}/{total}] {name}: failed (attempt {} of {}), retrying: {}",
-                            passed + failed + 1,
+                            done + 1,
                             failed_attempts.len() + 1,
                             retries + 1,
                             attempt.message

@@ -255,3 +255,55 @@ fn garbage_never_panics() {
         assert!(r.is_ok(), "panicked on {s:?}");
     }
 }
+
+/// `[scenario.ID]`: one file holds several scenarios; each is the file's keys with its own
+/// over them (targets merge, tags add up, steps replace), named `stem::ID`.
+#[test]
+fn a_file_with_scenario_tables_holds_several_scenarios() {
+    let src = r#"
+tags = ["family"]
+timeout = "30s"
+
+[target.web]
+command = ["sleep", "60"]
+
+[[step]]
+wait = "1s"
+
+[scenario.first]
+tags = ["fast"]
+
+[scenario.second]
+name = "the second"
+tags = ["slow"]
+timeout = "2m"
+
+[scenario.second.target.db]
+command = ["sleep", "61"]
+
+[[scenario.second.step]]
+inject = "kill"
+target = "db.main"
+"#;
+    let loaded = file::parse_str("fam.chaos.toml", src, &opts()).unwrap();
+    let names: Vec<&str> = loaded.iter().map(|l| l.test_name.as_str()).collect();
+    assert_eq!(names, ["fam::first", "fam::second"]);
+    let (a, b) = (&loaded[0].spec, &loaded[1].spec);
+    assert_eq!((a.name.as_str(), b.name.as_str()), ("fam::first", "the second"));
+    assert_eq!(a.tags, ["family", "fast"]);
+    assert_eq!(b.tags, ["family", "slow"]);
+    assert_eq!(a.timeout, Some(std::time::Duration::from_secs(30)));
+    assert_eq!(b.timeout, Some(std::time::Duration::from_secs(120)));
+    assert_eq!(a.targets.keys().collect::<Vec<_>>(), ["web"]);
+    assert_eq!(b.targets.keys().collect::<Vec<_>>(), ["db", "web"]);
+    assert!(a.plan().unwrap().iter().any(|s| s.starts_with("wait 1s")), "inherits the file's steps");
+    assert!(b.plan().unwrap().iter().any(|s| s.starts_with("inject kill")), "{:?}", b.plan());
+    assert!(!b.plan().unwrap().iter().any(|s| s.starts_with("wait 1s")), "its own steps replace the file's");
+
+    // `params` inside a scenario table, and a bad fault name inside one, are errors at their place.
+    let bad = "[target.web]\ncommand = [\"sleep\", \"60\"]\n[scenario.x]\nparams = { a = [1] }\n[[scenario.x.step]]\ninject = \"kil\"\ntarget = \"web.main\"\n";
+    let errors = file::parse_str("bad.chaos.toml", bad, &opts()).unwrap_err().0;
+    let text: Vec<String> = errors.iter().map(|e| format!("{}:{} {}", e.line, e.column, e.message)).collect();
+    assert!(text.iter().any(|t| t.starts_with("4:1 `params` belongs at the top")), "{text:?}");
+    assert!(text.iter().any(|t| t.starts_with("6:10 unknown fault `kil`")), "{text:?}");
+}

@@ -144,6 +144,37 @@ pub struct ScenarioFile {
     pub expect: Option<Vec<Expect>>,
     /// Stop conditions that end the scenario early.
     pub guard: Option<Vec<Guard>>,
+    /// Several scenarios in one file, by id: each is the file's keys with its own over them
+    /// (`target` tables merge, `tags` add up).
+    pub scenario: Option<BTreeMap<String, SubScenario>>,
+}
+
+/// One scenario of a file with `[scenario.ID]` tables.
+#[derive(Debug, serde::Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SubScenario {
+    /// The scenario's name (default: `<file stem>::<id>`).
+    pub name: Option<String>,
+    /// Tags added to the file's.
+    pub tags: Option<Vec<String>>,
+    /// How long the whole scenario may take.
+    #[serde(default)]
+    #[schemars(schema_with = "duration")]
+    pub timeout: Option<String>,
+    /// How many times it runs.
+    #[serde(default)]
+    #[schemars(schema_with = "repeat")]
+    pub repeat: Option<Value>,
+    /// Targets added to (or replacing) the file's.
+    pub target: Option<BTreeMap<String, Target>>,
+    /// The load driven during the scenario.
+    pub load: Option<LoadTable>,
+    /// The timeline.
+    pub step: Option<Vec<Step>>,
+    /// Criteria judged in a phase.
+    pub expect: Option<Vec<Expect>>,
+    /// Stop conditions that end the scenario early.
+    pub guard: Option<Vec<Guard>>,
 }
 
 /// A target: any program (`command`) or a registered kind (`kind = "snakepit"`, `"link"`, `"netns"`).

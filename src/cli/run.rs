@@ -21,7 +21,7 @@ use chaos_harness::fixture::snakepit::Defect;
 use chaos_harness::observe::{Event, EventKind};
 use chaos_harness::report::metrics::{self, Metrics, MetricsServer};
 use chaos_harness::report::trace::{self, TraceRecorder, TraceSink};
-use chaos_harness::report::{RunReport, TestRecord, TestStatus, csv, history, html, junit};
+use chaos_harness::report::{RunReport, TestRecord, TestStatus, csv, history, html, junit, stats};
 use chaos_harness::runner::OneTest;
 use chaos_harness::safety::interrupt::{self, Interrupted};
 use console::style;
@@ -49,6 +49,10 @@ pub struct RunArgs {
     /// Run the whole set this many times (crash-cycle suites).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
     cycles: u32,
+    /// Continue an interrupted run: the scenario runs recorded in the report directory's
+    /// cycles.jsonl are kept and not run again (give the same scenarios and --cycles).
+    #[arg(long)]
+    resume: bool,
     /// Enable a defect of the reference target (repeatable), e.g. --defect no_heartbeat.
     #[arg(long = "defect", value_name = "NAME", value_parser = parse_defect)]
     defects: Vec<Defect>,
@@ -161,6 +165,14 @@ impl Job {
         match self {
             Job::Builtin(d) => d.name,
             Job::File(l) => &l.test_name,
+        }
+    }
+
+    /// How many times it runs per cycle (a file's `repeat`).
+    fn repeat(&self) -> u32 {
+        match self {
+            Job::Builtin(_) => 1,
+            Job::File(l) => l.repeat.max(1),
         }
     }
 
@@ -368,7 +380,7 @@ pub fn run(args: RunArgs, ui: Ui) -> ExitCode {
     let report_dir = plan.report_dir();
     let format = plan.format();
     let seed_setting = plan.settings.settings.seed;
-    let total = plan.jobs.len() as u32 * args.cycles;
+    let total = plan.jobs.iter().map(Job::repeat).sum::<u32>() * args.cycles;
     let defects: Vec<String> = args.defects.iter().map(|d| d.to_string()).collect();
     let mut template = RunReport::new("snakepit-chaos", Vec::new());
     template.harness_version = env!("CARGO_PKG_VERSION").into();
@@ -424,10 +436,34 @@ pub fn run(args: RunArgs, ui: Ui) -> ExitCode {
     }
     let started = Instant::now();
     let (mut passed, mut failed) = (0u32, 0u32);
+    let journal = report_dir.join(JOURNAL);
+    let done = match resume_journal(&journal, args.resume) {
+        Ok(done) => done,
+        Err(e) => {
+            eprintln!("{} {e}", style("error:").red().bold());
+            return ExitCode::from(2);
+        }
+    };
+    if args.resume && !ui.quiet {
+        eprintln!("chaos run: resuming: {} scenario run(s) already recorded in {}", done.len(), journal.display());
+    }
+    for r in &done {
+        if r.status == TestStatus::Passed {
+            passed += 1
+        } else {
+            failed += 1
+        }
+        progress.bar.inc(1);
+    }
+    shared.lock().unwrap_or_else(|e| e.into_inner()).finished.extend(done.iter().cloned());
     'cycles: for cycle in 1..=args.cycles {
-        for job in &plan.jobs {
-            let name =
-                if args.cycles > 1 { format!("cycle{cycle:04}::{}", job.name()) } else { job.name().to_string() };
+        for (job, rep) in plan.jobs.iter().flat_map(|j| (1..=j.repeat()).map(move |r| (j, r))) {
+            let runs_of_job = args.cycles * job.repeat();
+            let k = (cycle - 1) * job.repeat() + rep;
+            let name = if runs_of_job > 1 { format!("cycle{k:04}::{}", job.name()) } else { job.name().to_string() };
+            if done.iter().any(|r| r.name == name) {
+                continue;
+            }
             let seed = seed_setting.unwrap_or_else(rand::random);
             let cycle_tag = if args.cycles > 1 { format!("cycle {cycle}/{} · ", args.cycles) } else { String::new() };
             progress.bar.set_message(format!("{cycle_tag}{}", job.name()));
@@ -470,6 +506,9 @@ pub fn run(args: RunArgs, ui: Ui) -> ExitCode {
             if let TestStatus::Failed { message, detail } = &record.status {
                 progress.line(&indent(if ui.verbose > 0 { detail } else { message }));
             }
+            if let Err(e) = journal_append(&journal, &record) {
+                progress.line(&format!("warning: {e}"));
+            }
             shared.lock().unwrap_or_else(|e| e.into_inner()).finished.push(record);
         }
     }
@@ -488,6 +527,23 @@ pub fn run(args: RunArgs, ui: Ui) -> ExitCode {
         return ExitCode::from(3);
     }
     let html = report_dir.join("report.html");
+    if !ui.quiet && format == Format::Text {
+        for s in stats::by_scenario(&report).iter().filter(|s| s.runs > 1) {
+            eprintln!(
+                "chaos run: {}: {} of {} passed (95% interval {:.1}-{:.1}%){}",
+                s.scenario,
+                s.passed,
+                s.runs,
+                s.wilson_low * 100.0,
+                s.wilson_high * 100.0,
+                s.criteria
+                    .iter()
+                    .max_by_key(|c| c.worst_ms)
+                    .map(|c| format!("; slowest to hold: {} ({} ms, {})", c.criterion, c.worst_ms, c.worst_run))
+                    .unwrap_or_default()
+            );
+        }
+    }
     if !ui.quiet && format == Format::Text {
         let (entries, _) = history::read(&report_dir.join("history.jsonl"));
         if let Some((now, past)) = entries.split_last() {
@@ -590,6 +646,7 @@ fn summary_json(report: &RunReport, dir: &Path) -> serde_json::Value {
         "report": { "html": dir.join("report.html"), "json": dir.join("report.json"),
                     "junit": dir.join("junit.xml"), "csv": dir.join("results.csv") },
         "scenarios": scenarios,
+        "statistics": stats::by_scenario(report),
     })
 }
 
@@ -641,14 +698,11 @@ fn job_body(job: Job, defects: Vec<Defect>) -> impl for<'a> FnOnce(&'a mut Chaos
                     Ok(_) => Ok(()),
                     Err(e) => Err(anyhow::Error::new(e)),
                 },
-                Job::File(l) => {
-                    for _ in 0..l.repeat {
-                        if let Err(e) = cx.run_spec(&l.spec).await? {
-                            return Err(anyhow::Error::new(e));
-                        }
-                    }
-                    Ok(())
-                }
+                // `repeat` is run by the caller, one record per run.
+                Job::File(l) => match cx.run_spec(&l.spec).await? {
+                    Ok(_) => Ok(()),
+                    Err(e) => Err(anyhow::Error::new(e)),
+                },
             }
         })
     }
@@ -689,6 +743,9 @@ fn write_report(dir: &Path, report: &RunReport, with_history: bool) -> Result<()
         fix: "choose a writable directory with --report DIR".into(),
     };
     std::fs::create_dir_all(dir).map_err(|e| io("creating the report directory", dir.to_path_buf(), e))?;
+    let mut report = report.clone();
+    report.statistics = stats::by_scenario(&report);
+    let report = &report;
     let json = serde_json::to_string_pretty(report)
         .map_err(|e| io("serializing the report", dir.join("report.json"), std::io::Error::other(e)))?;
     for (file, text) in
@@ -698,6 +755,47 @@ fn write_report(dir: &Path, report: &RunReport, with_history: bool) -> Result<()
     }
     junit::write(&dir.join("junit.xml"), &report.suite, &report.tests)?;
     if with_history { history::append(&dir.join("history.jsonl"), report) } else { Ok(()) }
+}
+
+/// The journal of a run in its report directory: one finished scenario run (its full record)
+/// per line, appended as each finishes, so `--resume` knows which cycles ran even after the run
+/// was killed outright.
+const JOURNAL: &str = "cycles.jsonl";
+
+/// The records of the journal to keep: all of them with `--resume`, none otherwise (the
+/// journal is started afresh).
+fn resume_journal(path: &Path, resume: bool) -> Result<Vec<TestRecord>, String> {
+    if !resume {
+        return match std::fs::remove_file(path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(format!("cannot start the journal {}: {e}; check the report directory", path.display()))
+            }
+            _ => Ok(Vec::new()),
+        };
+    }
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(format!(
+                "--resume: no journal {} (nothing was recorded there); run without --resume, or give the --report directory of the interrupted run",
+                path.display()
+            ));
+        }
+        Err(e) => return Err(format!("--resume: cannot read {}: {e}", path.display())),
+    };
+    // A line cut short by a kill mid-write is the last one: skip what does not parse.
+    Ok(text.lines().filter_map(|l| serde_json::from_str::<TestRecord>(l).ok()).filter(|r| !r.interrupted).collect())
+}
+
+fn journal_append(path: &Path, record: &TestRecord) -> Result<(), String> {
+    use std::io::Write;
+    let line = serde_json::to_string(record).map_err(|e| format!("journal {}: {e}", path.display()))?;
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .and_then(|mut f| f.write_all(format!("{line}\n").as_bytes()))
+        .map_err(|e| format!("cannot append to the journal {}: {e}; --resume will rerun this scenario", path.display()))
 }
 
 fn indent(text: &str) -> String {

@@ -10,6 +10,7 @@ pub mod junit;
 pub mod metrics;
 mod model;
 pub mod scenario;
+pub mod stats;
 #[cfg(feature = "otel")]
 pub mod trace;
 pub mod trends;

@@ -56,6 +56,13 @@ pub struct RunArgs {
     /// Enable a defect of the reference target (repeatable), e.g. --defect no_heartbeat.
     #[arg(long = "defect", value_name = "NAME", value_parser = parse_defect)]
     defects: Vec<Defect>,
+    /// Enable the defects that reproduce a released Snakepit's behaviour: `upstream-0.13`
+    /// (Snakepit::reference().upstream_0_13()).
+    #[arg(long, value_name = "PRESET", value_parser = ["upstream-0.13"])]
+    preset: Option<String>,
+    /// Write the findings (violated requirements with their evidence) as Markdown to PATH.
+    #[arg(long, value_name = "PATH")]
+    findings: Option<PathBuf>,
     /// Run only these scenarios (repeatable; see `chaos list`).
     #[arg(long = "only", value_name = "SCENARIO")]
     only: Vec<String>,
@@ -378,6 +385,14 @@ pub fn run(args: RunArgs, ui: Ui) -> ExitCode {
         }
     };
     let report_dir = plan.report_dir();
+    let mut args = args;
+    if args.preset.is_some() {
+        for d in Defect::UPSTREAM_0_13 {
+            if !args.defects.contains(&d) {
+                args.defects.push(d);
+            }
+        }
+    }
     let format = plan.format();
     let seed_setting = plan.settings.settings.seed;
     let total = plan.jobs.iter().map(Job::repeat).sum::<u32>() * args.cycles;
@@ -527,6 +542,17 @@ pub fn run(args: RunArgs, ui: Ui) -> ExitCode {
         return ExitCode::from(3);
     }
     let html = report_dir.join("report.html");
+    if let Some(path) = &args.findings {
+        let md = snakepit_chaos::findings::render(
+            &report,
+            args.preset.as_deref().unwrap_or("custom"),
+            &std::env::args().map(|a| a.replace(env!("CARGO_MANIFEST_DIR"), ".")).collect::<Vec<_>>().join(" "),
+        );
+        if let Err(e) = std::fs::write(path, md) {
+            eprintln!("{} writing the findings to {}: {e}", style("error:").red().bold(), path.display());
+            return ExitCode::from(3);
+        }
+    }
     if !ui.quiet && format == Format::Text {
         for s in stats::by_scenario(&report).iter().filter(|s| s.runs > 1) {
             eprintln!(
@@ -698,14 +724,31 @@ fn job_body(job: Job, defects: Vec<Defect>) -> impl for<'a> FnOnce(&'a mut Chaos
                     Ok(_) => Ok(()),
                     Err(e) => Err(anyhow::Error::new(e)),
                 },
-                // `repeat` is run by the caller, one record per run.
-                Job::File(l) => match cx.run_spec(&l.spec).await? {
+                // `repeat` is run by the caller, one record per run; `--defect` and `--preset`
+                // switch the defects on in every Snakepit target of the file.
+                Job::File(l) => match cx.run_spec(&with_defects(l.spec, &defects)).await? {
                     Ok(_) => Ok(()),
                     Err(e) => Err(anyhow::Error::new(e)),
                 },
             }
         })
     }
+}
+
+/// The spec with `defects` added to each of its `snakepit` targets.
+fn with_defects(
+    mut spec: chaos_harness::scenario::ScenarioSpec,
+    defects: &[Defect],
+) -> chaos_harness::scenario::ScenarioSpec {
+    if defects.is_empty() {
+        return spec;
+    }
+    for t in spec.targets.values_mut().filter(|t| t.kind == "snakepit") {
+        let mut names: Vec<String> = t.params.strings("defects").ok().flatten().unwrap_or_default();
+        names.extend(defects.iter().map(|d| d.to_string()).filter(|d| !names.contains(d)).collect::<Vec<_>>());
+        t.params = t.params.clone().with("defects", names);
+    }
+    spec
 }
 
 /// What a scenario run reports to besides the report: metrics and traces.

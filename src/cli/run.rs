@@ -918,6 +918,19 @@ mod tests {
         assert!(why.contains("chaos.toml") && why.contains("ci, slow") && why.contains("did you mean `ci`?"), "{why}");
     }
 
+    /// `--defect` / `--preset` reach a file's Snakepit targets (added to the defects the file
+    /// names, once each) and leave other targets alone.
+    #[test]
+    fn defects_are_switched_on_in_every_snakepit_target_of_a_file() {
+        let src = "[target.pit]\nkind = \"snakepit\"\ndefects = [\"fd_leak\"]\n[target.other]\ncommand = [\"sleep\", \"9\"]\n[[step]]\nwait = \"1s\"\n";
+        let spec = file::parse_str("d.chaos.toml", src, &Options::default()).unwrap().remove(0).spec;
+        let out = with_defects(spec.clone(), &[Defect::NoRestart, Defect::FdLeak]);
+        assert_eq!(out.targets["pit"].params.strings("defects").unwrap().unwrap(), ["fd_leak", "no_restart"]);
+        assert_eq!(out.targets["other"], spec.targets["other"]);
+        assert_eq!(args_of(&["--preset", "upstream-0.13"]).preset.as_deref(), Some("upstream-0.13"));
+        assert_eq!(with_defects(spec.clone(), &[]), spec);
+    }
+
     #[test]
     fn an_unwritable_report_dir_is_refused_before_anything_runs() {
         let (code, why) = preflight(&args("/dev/null/x")).err().expect("refused");

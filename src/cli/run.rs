@@ -568,6 +568,12 @@ pub fn run(args: RunArgs, ui: Ui) -> ExitCode {
                     .map(|c| format!("; slowest to hold: {} ({} ms, {})", c.criterion, c.worst_ms, c.worst_run))
                     .unwrap_or_default()
             );
+            if let (Some(median), Some(worst)) = (s.ready_ms_median, s.ready_ms_worst) {
+                eprintln!(
+                    "chaos run: {}: {:.1} s per run on average; the target's start-to-ready time median {median} ms, worst {worst} ms",
+                    s.scenario, s.mean_run_s
+                );
+            }
         }
     }
     if !ui.quiet && format == Format::Text {
@@ -691,7 +697,17 @@ fn run_one(
     let subscriber = hooks.metrics.subscriber(job.name());
     let traces = hooks.traces;
     let job = job.clone();
-    chaos_harness::runner::run_one(test, move |cx| {
+    // The target's start-to-ready time: from the body's start to the first fixture started
+    // (a fixture is adopted once its readiness probes passed).
+    let ready: Arc<Mutex<Option<Duration>>> = Arc::default();
+    let ready_in = Arc::clone(&ready);
+    let mut record = chaos_harness::runner::run_one(test, move |cx| {
+        let t0 = Instant::now();
+        cx.events().subscribe(move |e: &Event| {
+            if matches!(e.kind, EventKind::FixtureStarted { .. }) {
+                ready_in.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert(t0.elapsed());
+            }
+        });
         cx.events().subscribe(subscriber);
         if let Some(recorder) = traces {
             cx.events().subscribe(recorder);
@@ -712,7 +728,9 @@ fn run_one(
             }
         });
         job_body(job, defects)(cx)
-    })
+    });
+    record.ready_ms = ready.lock().unwrap_or_else(|e| e.into_inner()).map(|d| d.as_millis() as u64);
+    record
 }
 
 /// The body of one job.

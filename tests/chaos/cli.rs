@@ -234,6 +234,10 @@ async fn a_killed_cycle_run_resumes_where_it_stopped(cx: &mut Chaos) -> ChaosRes
     ensure!(s["scenario"] == "tick" && s["runs"] == 10 && s["passed"] == 10, "{s}");
     let (lo, hi) = (s["wilson_low"].as_f64().unwrap_or(0.0), s["wilson_high"].as_f64().unwrap_or(0.0));
     ensure!((0.69..0.73).contains(&lo) && hi == 1.0, "Wilson 95% of 10/10 is 0.72-1.0: {s}");
+    ensure!(
+        s["ready_ms_median"].as_u64().is_some() && s["mean_run_s"].as_f64().is_some(),
+        "start-to-ready measured: {s}"
+    );
     let c = &s["criteria"][0];
     ensure!(
         c["judged"] == 10 && c["held"] == 10 && c["worst_run"].as_str().is_some_and(|r| r.ends_with("::tick")),

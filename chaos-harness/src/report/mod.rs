@@ -73,6 +73,9 @@ pub struct TestRecord {
     /// The test was still running when the run was interrupted (its status is `Failed`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub interrupted: bool,
+    /// How long its first fixture took from the test's start to ready (ms), when measured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ready_ms: Option<u64>,
 }
 
 /// Serializes a [`Duration`] as fractional milliseconds.
@@ -104,6 +107,7 @@ impl TestRecord {
             output: String::new(),
             scenario: None,
             interrupted: false,
+            ready_ms: None,
         }
     }
 }

@@ -35,6 +35,12 @@ pub struct ScenarioStats {
     pub wilson_low: f64,
     /// Upper end.
     pub wilson_high: f64,
+    /// Mean wall time of a run (s), fixture start and teardown included.
+    pub mean_run_s: f64,
+    /// Median of the target's start-to-ready times (ms), when the runs measured them.
+    pub ready_ms_median: Option<u64>,
+    /// The longest start-to-ready time (ms).
+    pub ready_ms_worst: Option<u64>,
     /// Each criterion judged in those runs.
     pub criteria: Vec<CriterionStats>,
 }
@@ -69,6 +75,9 @@ pub fn by_scenario(run: &RunReport) -> Vec<ScenarioStats> {
                     pass_rate: 0.0,
                     wilson_low: 0.0,
                     wilson_high: 1.0,
+                    mean_run_s: 0.0,
+                    ready_ms_median: None,
+                    ready_ms_worst: None,
                     criteria: Vec::new(),
                 });
                 out.len() - 1
@@ -124,6 +133,12 @@ pub fn by_scenario(run: &RunReport) -> Vec<ScenarioStats> {
     for s in &mut out {
         s.pass_rate = if s.runs == 0 { 0.0 } else { s.passed as f64 / s.runs as f64 };
         (s.wilson_low, s.wilson_high) = wilson(s.passed, s.runs);
+        let of_it: Vec<_> = run.tests.iter().filter(|t| base_name(&t.name) == s.scenario).collect();
+        s.mean_run_s = of_it.iter().map(|t| t.duration.as_secs_f64()).sum::<f64>() / of_it.len().max(1) as f64;
+        let mut ready: Vec<u64> = of_it.iter().filter_map(|t| t.ready_ms).collect();
+        ready.sort_unstable();
+        s.ready_ms_median = ready.get(ready.len() / 2).copied();
+        s.ready_ms_worst = ready.last().copied();
     }
     out
 }
@@ -141,6 +156,7 @@ mod tests {
         let status =
             if passed { TestStatus::Passed } else { TestStatus::Failed { message: "m".into(), detail: "d".into() } };
         let mut t = TestRecord::new(name, status);
+        t.ready_ms = name.ends_with("::beam").then_some(500 + gone_after_ms / 10);
         let c = "no orphans of pit within 5s";
         t.scenario = Some(ScenarioReport {
             name: "beam".into(),
@@ -177,5 +193,7 @@ mod tests {
         let c = &b.criteria[0];
         assert_eq!((c.judged, c.held, c.worst_ms, c.worst_run.as_str()), (3, 2, 5001, "cycle0003::beam"));
         assert_eq!(s[1].criteria[0].worst_ms, 10);
+        assert_eq!((b.ready_ms_median, b.ready_ms_worst), (Some(840), Some(1000)), "start-to-ready");
+        assert_eq!(s[1].ready_ms_median, None);
     }
 }

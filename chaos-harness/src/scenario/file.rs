@@ -223,8 +223,9 @@ pub(super) const TOP_KEYS: &[&str] = &[
 const STEP_ACTIONS: &[&str] = &["inject", "wait", "clear", "expect", "stop_load", "phase", "parallel"];
 pub(super) const COMMAND_KEYS: &[&str] = &["name", "command", "env", "cwd", "ready", "ready_timeout", "user", "netns"];
 pub(super) const READY_KINDS: &[&str] = &["tcp", "http", "log_line", "file"];
-const LOAD_KINDS: &[&str] = &["constant_rate", "closed_loop"];
-pub(super) const LOAD_KEYS: &[&str] = &["kind", "rate", "clients", "timeout", "max_in_flight", "call"];
+const LOAD_KINDS: &[&str] = &["constant_rate", "closed_loop", "ramp"];
+pub(super) const LOAD_KEYS: &[&str] =
+    &["kind", "rate", "from", "to", "over", "clients", "timeout", "max_in_flight", "call"];
 const PHASES: &[&str] = &["baseline", "fault", "recovery"];
 /// The most scenarios one template may yield.
 const MAX_COMBINATIONS: usize = 256;
@@ -992,7 +993,7 @@ fn read_load(src: &mut Src<'_>, v: &Spanned<DeValue<'_>>, vars: &Vars<'_>, refs:
                     k.span(),
                     "load.kind",
                     format!("unknown load kind `{s}`{}", suggest(&s, LOAD_KINDS)),
-                    "expected constant_rate or closed_loop",
+                    "expected constant_rate, closed_loop or ramp",
                 );
                 return None;
             }
@@ -1001,16 +1002,29 @@ fn read_load(src: &mut Src<'_>, v: &Spanned<DeValue<'_>>, vars: &Vars<'_>, refs:
         None => "constant_rate".to_string(),
     };
     let mut params = Params::new();
-    if let Some(r) = t.get("rate") {
-        let raw = to_json(src, r, "load.rate", vars);
+    for (k, least) in [("rate", 1.0), ("from", 0.0), ("to", 1.0)] {
+        let Some(r) = t.get(k) else { continue };
+        let raw = to_json(src, r, &format!("load.{k}"), vars);
         match Params::new().with("rate", &raw).rate("rate") {
-            Ok(Some(x)) if x >= 1.0 => params = params.with("rate", x.round() as u64),
+            Ok(Some(x)) if x >= least => params = params.with(k, x.round() as u64),
             _ => src.err(
                 r.span(),
-                "load.rate",
-                format!("`load.rate`: expected a rate like \"200/s\", found {raw}"),
-                "write rate = \"200/s\"",
+                &format!("load.{k}"),
+                format!("`load.{k}`: expected a rate like \"200/s\", found {raw}"),
+                format!("write {k} = \"200/s\""),
             ),
+        }
+    }
+    if let Some(x) = t.get("over")
+        && let Some(d) = duration_of(src, x, "load.over", vars)
+    {
+        params = params.with_duration("over", d);
+    }
+    if kind == "ramp" {
+        for (k, example) in [("to", "to = \"200/s\""), ("over", "over = \"60s\"")] {
+            if t.get(k).is_none() {
+                src.err(v.span(), &format!("load.{k}"), format!("a ramp load needs `{k}`"), format!("add {example}"));
+            }
         }
     }
     for k in ["clients", "max_in_flight"] {

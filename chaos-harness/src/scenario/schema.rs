@@ -79,7 +79,7 @@ fn guard_kind(_: &mut SchemaGenerator) -> Schema {
 }
 
 fn load_kind(_: &mut SchemaGenerator) -> Schema {
-    json_schema!({ "enum": ["constant_rate", "closed_loop"] })
+    json_schema!({ "enum": ["constant_rate", "closed_loop", "ramp"] })
 }
 
 fn format_kind(_: &mut SchemaGenerator) -> Schema {
@@ -240,7 +240,8 @@ pub struct KindTarget {
 #[derive(Debug, serde::Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoadTable {
-    /// `constant_rate` (default, open loop) or `closed_loop`.
+    /// `constant_rate` (default, open loop), `closed_loop`, or `ramp` (open loop from `from` to
+    /// `to` per second over `over`, then holding `to`).
     #[serde(default)]
     #[schemars(schema_with = "load_kind")]
     pub kind: Option<String>,
@@ -248,6 +249,18 @@ pub struct LoadTable {
     #[serde(default)]
     #[schemars(schema_with = "rate")]
     pub rate: Option<Value>,
+    /// Starting rate (ramp; default 0).
+    #[serde(default)]
+    #[schemars(schema_with = "rate")]
+    pub from: Option<Value>,
+    /// Final rate (ramp).
+    #[serde(default)]
+    #[schemars(schema_with = "rate")]
+    pub to: Option<Value>,
+    /// How long the ramp takes (ramp).
+    #[serde(default)]
+    #[schemars(schema_with = "duration")]
+    pub over: Option<String>,
     /// Concurrent clients (closed_loop).
     #[serde(default)]
     #[schemars(schema_with = "count")]

@@ -546,8 +546,10 @@ pub fn run(args: RunArgs, ui: Ui) -> ExitCode {
         let md = snakepit_chaos::findings::render(
             &report,
             args.preset.as_deref().unwrap_or("custom"),
-            &std::env::args().map(|a| a.replace(env!("CARGO_MANIFEST_DIR"), ".")).collect::<Vec<_>>().join(" "),
+            &std::env::args().collect::<Vec<_>>().join(" "),
         );
+        // No machine paths in a checked-in file: the project directory is written `.`.
+        let md = md.replace(env!("CARGO_MANIFEST_DIR"), ".");
         if let Err(e) = std::fs::write(path, md) {
             eprintln!("{} writing the findings to {}: {e}", style("error:").red().bold(), path.display());
             return ExitCode::from(3);

@@ -211,3 +211,23 @@ pub async fn session_store_restart_keeps_sessions(cx: &mut Chaos, defects: &[Def
         .run()
         .await)
 }
+
+/// The session TTL [`sessions_expire_at_ttl`] configures.
+pub const SESSION_TTL: Duration = secs(2);
+
+/// Sessions with a 2 s TTL are written for 1 s, then the session store restarts (admin API):
+/// every session acknowledged before the restart is still readable just before its TTL runs
+/// out, and gone just after (catches `lose_sessions`: they vanish with the store, long before
+/// their TTL; a store that revived or renewed sessions on restart would keep them past it).
+pub async fn sessions_expire_at_ttl(cx: &mut Chaos, defects: &[Defect]) -> Verdicts {
+    let pit = cx.start(pit(defects).session_ttl(SESSION_TTL)).await?;
+    Ok(cx
+        .scenario("session store restart: sessions survive until their TTL, and expire at it")
+        .load(Load::constant_rate(50).timeout(secs(5)), pit.session_writes())
+        .wait(secs(1))
+        .inject(Fault::snakepit_admin(&pit, AdminAction::RestartSessionStore))
+        .stop_load()
+        .expect(Criterion::sessions_survive_or_expire(&pit, SESSION_TTL))
+        .run()
+        .await)
+}

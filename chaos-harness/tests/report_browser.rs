@@ -77,6 +77,7 @@ fn scenario(name: &str, passed: bool) -> ScenarioReport {
         ],
         phases: vec![phase("baseline", 0, 4000), phase("fault", 4000, 5000), phase("recovery", 5000, 10000)],
         series,
+        impact: None,
         processes: if passed {
             vec![]
         } else {

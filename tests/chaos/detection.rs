@@ -148,6 +148,13 @@ pub const MATRIX: &[Detection] = &[
         run: |cx, d| Box::pin(s::session_store_restart_keeps_sessions(cx, d)),
     },
     Detection {
+        defect: Defect::LoseSessions,
+        scenario: "sessions-ttl",
+        criterion: "expire at their TTL",
+        requires: &[],
+        run: |cx, d| Box::pin(s::sessions_expire_at_ttl(cx, d)),
+    },
+    Detection {
         defect: Defect::CrashOnOom,
         scenario: "memory-squeeze",
         criterion: "the BEAM stays up",

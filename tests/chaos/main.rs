@@ -5,6 +5,7 @@ mod cli;
 mod cluster;
 mod detection;
 mod ergonomics;
+mod examples;
 mod model;
 mod monitor;
 mod network;

@@ -24,7 +24,7 @@ use chaos_harness::fault::net::Stream;
 use chaos_harness::fault::{FaultContext, Inject};
 use chaos_harness::fixture::python3;
 use chaos_harness::fixture::snakepit::Execute;
-use chaos_harness::load::{Call, Load, LoadReport, Outcome};
+use chaos_harness::load::{Call, Load, LoadReport, Outcome, Window};
 use chaos_harness::observe::EventKind;
 use chaos_harness::prelude::*;
 use chaos_harness::sandbox::Sandbox;
@@ -125,32 +125,30 @@ fn report(out: &ScenarioOutcome) -> anyhow::Result<&LoadReport> {
 }
 
 /// Requests started in `[from, to)`: (ok, failed).
-fn counts(r: &LoadReport, (from, to): (Duration, Duration)) -> (usize, usize) {
-    tally(r.records().iter().filter(|x| x.sent >= from && x.sent < to))
+fn counts(r: &LoadReport, (from, to): (Duration, Duration)) -> (u64, u64) {
+    tally(r, Window::sent(from, to))
 }
 
 /// Requests started and ended within `[from, to)`: (ok, failed).
-fn counts_within(r: &LoadReport, (from, to): (Duration, Duration)) -> (usize, usize) {
-    tally(r.records().iter().filter(|x| x.sent >= from && x.ended < to))
+fn counts_within(r: &LoadReport, (from, to): (Duration, Duration)) -> (u64, u64) {
+    tally(r, Window::within(from, to))
 }
 
 /// Requests that ended before `t`: (ok, failed).
-fn counts_ended(r: &LoadReport, t: Duration) -> (usize, usize) {
-    tally(r.records().iter().filter(|x| x.ended < t))
+fn counts_ended(r: &LoadReport, t: Duration) -> (u64, u64) {
+    tally(r, Window::ended(Duration::ZERO, t))
 }
 
-/// (ok, failed) of the requests issued; a tick the generator never issued ([`Outcome::Skipped`],
-/// e.g. one due just before the load stopped while the machine was busy) is neither.
-fn tally<'a>(records: impl Iterator<Item = &'a chaos_harness::load::RequestRecord>) -> (usize, usize) {
-    records
-        .filter(|x| x.outcome != Outcome::Skipped)
-        .fold((0, 0), |(ok, bad), x| if x.outcome.is_ok() { (ok + 1, bad) } else { (ok, bad + 1) })
+/// (ok, failed) of the requests issued in `window`; a tick the generator never issued
+/// ([`Outcome::Skipped`], e.g. one due just before the load stopped while the machine was busy)
+/// is neither.
+fn tally(r: &LoadReport, window: Window) -> (u64, u64) {
+    let c = r.ok_failed(window);
+    (c.ok, c.failed)
 }
 
 fn first_failure(r: &LoadReport, (from, to): (Duration, Duration)) -> String {
-    r.records()
-        .iter()
-        .find(|x| x.sent >= from && x.sent < to && !x.outcome.is_ok() && x.outcome != Outcome::Skipped)
+    r.first_failure(Window::sent(from, to))
         .map(|x| format!("#{} at +{} ms: {:?}", x.seq, x.sent.as_millis(), x.outcome))
         .unwrap_or_default()
 }

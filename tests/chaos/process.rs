@@ -355,3 +355,23 @@ async fn a_thousand_fixture_cycles_leak_no_fds_threads_or_memory(cx: &mut Chaos)
     ensure!(rss <= rss0 + 32 * 1024, "RSS grew from {rss0} KiB to {rss} KiB over 1000 cycles");
     Ok(())
 }
+
+/// `exits_within` passes only once the fixture has recorded the main process's exit, so the
+/// test can read the exit status right after the verdict (a process gone from /proc but not
+/// yet reaped by the fixture's waiter used to pass it with no status to read).
+#[chaos_test(tags = ["process"], timeout = "60s", requires = ["cgroups"])]
+async fn exits_within_passes_with_the_exit_status_recorded(cx: &mut Chaos) -> ChaosResult {
+    for round in 0..5 {
+        let p = cx.start(Command::new("sleep").args(["600"]).name(format!("sleeper{round}"))).await?;
+        let out = cx
+            .scenario("SIGKILL a sleeper")
+            .inject(Fault::kill(p.main()).signal(Signal::SIGKILL))
+            .expect(Criterion::exits_within(Duration::from_secs(5)).of(&p))
+            .run()
+            .await?;
+        let status = p.exit_status().with_context(|| format!("round {round}: passed with no exit recorded\n{out}"))?;
+        ensure!(status.signal == Some(9), "round {round}: {status}");
+        ensure!(!out.verdicts[0].detail.contains("gone"), "round {round}: {}", out.verdicts[0].detail);
+    }
+    Ok(())
+}

@@ -7,11 +7,13 @@
 
 use std::time::Duration;
 
-use crate::util::passed;
+use crate::util::{caught_by, passed};
 use anyhow::{Context, ensure};
 use chaos_harness::criteria::Criterion;
-use chaos_harness::fixture::snakepit::Snakepit;
+use chaos_harness::fixture::snakepit::{AdminAction, Snakepit};
+use chaos_harness::load::Load;
 use chaos_harness::prelude::*;
+use chaos_harness::scenario::ScenarioError;
 use snakepit_chaos::scenarios::{beam_sigkill, beam_sigkill_under_load_then_restart, pit, worker_sigkill_under_load};
 
 const SECS: fn(u64) -> Duration = Duration::from_secs;
@@ -116,6 +118,37 @@ async fn restart_scenario_report_counts_refused_as_refused_and_lost_only_in_flig
     // 4 clients backing off 10 ms doubling to 1 s: a few dozen requests per second at most
     // (a busy loop on refusals made ~6000/s).
     ensure!(rate < 200.0, "{rate:.0} requests/s issued during the fault: {fault:#}");
+    impact_makes_sense(&json["tests"][0]["scenario"]["impact"])
+}
+
+/// The performance impact analysis of a BEAM kill, from report.json: throughput falls in the
+/// fault phase (ratio to the baseline below 1, as its own figures say) with errors, the
+/// baseline has latency figures, and the BEAM's resources were sampled (resident memory, CPU
+/// used to serve the baseline's load).
+fn impact_makes_sense(impact: &serde_json::Value) -> ChaosResult {
+    let phases = impact["phases"].as_array().context("no impact phases in report.json")?;
+    let phase = |name: &str| phases.iter().find(|p| p["phase"] == name).with_context(|| format!("no {name} impact"));
+    let (base, fault) = (phase("baseline")?, phase("fault")?);
+    let f = |v: &serde_json::Value| v.as_f64().unwrap_or(f64::NAN);
+    let (bt, ft) = (f(&base["load"]["throughput"]), f(&fault["load"]["throughput"]));
+    tracing::info!(%impact, "impact from report.json");
+    ensure!(bt > 0.0 && base["load"]["p50_us"].as_u64().is_some(), "baseline without throughput or latency: {base:#}");
+    ensure!(ft < bt, "throughput in the fault ({ft:.1}/s) is not below the baseline's ({bt:.1}/s): {impact:#}");
+    let ratio = f(&fault["load"]["throughput_ratio"]);
+    ensure!((ratio - ft / bt).abs() < 1e-6 && ratio < 1.0, "fault throughput ratio {ratio} vs {ft}/{bt}");
+    ensure!(f(&fault["load"]["error_rate"]) > 0.0, "a BEAM kill without errors in the fault phase: {fault:#}");
+    let beam = base["resources"]
+        .as_array()
+        .and_then(|r| r.iter().find(|r| r["series"].as_str().is_some_and(|s| s.ends_with(".beam"))))
+        .with_context(|| format!("the BEAM's series (<fixture>.beam) is not in the baseline's resources: {base:#}"))?;
+    ensure!(beam["rss_mean_bytes"].as_u64().unwrap_or(0) > 1 << 20, "BEAM RSS under 1 MiB: {beam:#}");
+    ensure!(f(&beam["cpu_cores"]) > 0.0, "the BEAM used no CPU serving the baseline's load: {beam:#}");
+    let fault_beam = fault["resources"].as_array().and_then(|r| r.iter().find(|r| r["series"] == beam["series"]));
+    ensure!(
+        fault_beam.is_some_and(|b| b["rss_mean_delta_bytes"].is_i64()),
+        "no RSS delta of {} in the fault phase: {fault:#}",
+        beam["series"]
+    );
     Ok(())
 }
 
@@ -154,4 +187,32 @@ async fn worker_elixir_kill_leaves_no_orphaned_python(cx: &mut Chaos) -> ChaosRe
 #[chaos_test(tags = ["process", "snakepit", "sessions"], requires = ["elixir", "cgroups"], timeout = "2m")]
 async fn session_store_restart_keeps_sessions(cx: &mut Chaos) -> ChaosResult {
     passed(snakepit_chaos::scenarios::session_store_restart_keeps_sessions(cx, &[]).await)
+}
+
+#[chaos_test(tags = ["process", "snakepit", "sessions"], requires = ["elixir", "cgroups"], timeout = "2m")]
+async fn sessions_survive_a_store_restart_and_expire_at_their_ttl(cx: &mut Chaos) -> ChaosResult {
+    passed(snakepit_chaos::scenarios::sessions_expire_at_ttl(cx, &[]).await)
+}
+
+/// The expiry half of the TTL criterion can fail: judged with a TTL shorter than the target's
+/// (1 s against 2 s), the sessions read just after the supposed deadline are still there.
+#[chaos_test(tags = ["meta", "snakepit", "sessions"], requires = ["elixir", "cgroups"], timeout = "2m")]
+async fn sessions_kept_past_their_ttl_are_caught(cx: &mut Chaos) -> ChaosResult {
+    let pit = cx.start(pit(&[]).session_ttl(snakepit_chaos::scenarios::SESSION_TTL)).await?;
+    let v = cx
+        .scenario("sessions judged against a TTL shorter than the target's")
+        .load(Load::constant_rate(50).timeout(SECS(5)), pit.session_writes())
+        .wait(SECS(1))
+        .inject(Fault::snakepit_admin(&pit, AdminAction::RestartSessionStore))
+        .stop_load()
+        .expect(Criterion::sessions_survive_or_expire(&pit, SECS(1)))
+        .run()
+        .await;
+    let detail = match &v {
+        Err(ScenarioError::CriteriaFailed(o)) => o.failure_summary().unwrap_or_default(),
+        _ => String::new(),
+    };
+    caught_by(Ok(v), "expire at their TTL")?;
+    ensure!(detail.contains("did not expire at their TTL"), "caught, but not as sessions kept too long: {detail}");
+    Ok(())
 }

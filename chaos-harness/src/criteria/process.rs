@@ -363,14 +363,25 @@ impl Judge for ExitsWithin {
             let name = self.describe();
             let Some(t) = &self.target else { return no_target(name) };
             let t0 = cx.window_start;
+            let mut gone_since: Option<Instant> = None;
             loop {
                 if let Some(e) = t.main_exit() {
                     return Verdict { criterion: name, passed: true, detail: format!("main process {e}") };
                 }
+                // Gone from /proc, but the fixture's waiter may not have recorded the exit yet:
+                // wait for the record (so `exit_status()` agrees with this verdict), unless the
+                // main process is not the harness's child and no record will ever come.
                 if t.main().is_none_or(|m| m.is_gone()) {
-                    return Verdict { criterion: name, passed: true, detail: "main process gone".into() };
+                    let since = *gone_since.get_or_insert_with(Instant::now);
+                    if since.elapsed() >= EXIT_RECORD_GRACE {
+                        return Verdict {
+                            criterion: name,
+                            passed: true,
+                            detail: "main process gone (no exit status recorded: not a child of the harness)".into(),
+                        };
+                    }
                 }
-                if t0.elapsed() > self.within {
+                if gone_since.is_none() && t0.elapsed() > self.within {
                     return Verdict {
                         criterion: name,
                         passed: false,
@@ -382,6 +393,10 @@ impl Judge for ExitsWithin {
         })
     }
 }
+
+/// How long [`ExitsWithin`] waits, once the main process is gone, for the fixture's waiter to
+/// record its exit status.
+const EXIT_RECORD_GRACE: Duration = Duration::from_secs(1);
 
 /// See [`Criterion::respawned`].
 pub struct Respawned {

@@ -369,10 +369,10 @@ impl Judge for Rss {
                 Ok(s) => s,
                 Err(e) => return verdict(false, e),
             };
-            let Some(peak) = series.samples.iter().max_by_key(|s| s.rss_bytes) else {
+            let Some(peak) = series.peak(|s| s.rss_bytes) else {
                 return verdict(false, format!("no resource sample of {}", sel.expr()));
             };
-            let n = series.samples.len();
+            let n = series.samples.len() as u64 + series.older.iter().map(|b| b.count).sum::<u64>();
             let last = series.last().map_or(0, |s| s.rss_bytes);
             let passed = peak.rss_bytes <= self.at_most;
             verdict(
@@ -419,8 +419,21 @@ impl Judge for Fds {
                 Ok(s) => s,
                 Err(e) => return verdict(false, e),
             };
-            let mut after = series.samples.iter().filter(|s| s.at >= self.after);
-            let Some(reference) = after.next() else {
+            // Older samples summarized into buckets (a soak) count by their bucket's mean (the
+            // reference) and maximum (the peak).
+            let reference = series
+                .older
+                .iter()
+                .find(|b| b.from >= self.after)
+                .map(|b| &b.mean)
+                .or_else(|| series.samples.iter().find(|s| s.at >= self.after));
+            let after = series
+                .older
+                .iter()
+                .filter(|b| b.from >= self.after)
+                .map(|b| &b.max)
+                .chain(series.samples.iter().filter(|s| s.at >= self.after));
+            let Some(reference) = reference else {
                 return verdict(
                     false,
                     format!(

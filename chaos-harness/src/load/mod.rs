@@ -39,7 +39,7 @@
 mod report;
 mod schedule;
 
-pub use report::{LoadReport, LoadStats, PhaseSpan, PhaseStats, RequestRecord};
+pub use report::{LoadReport, LoadStats, OkFailed, PhaseSpan, PhaseStats, RequestRecord, Window};
 
 pub mod history;
 use std::future::Future;
@@ -245,6 +245,7 @@ pub struct Load {
     shape: Shape,
     timeout: Duration,
     max_in_flight: usize,
+    workers: usize,
     max_lag: Duration,
     max_records: usize,
     think: Duration,
@@ -257,6 +258,7 @@ impl Load {
             shape,
             timeout: Duration::from_secs(30),
             max_in_flight: 10_000,
+            workers: 0,
             max_lag: Duration::from_secs(1),
             max_records: 2_000_000,
             think: Duration::ZERO,
@@ -407,6 +409,21 @@ impl Load {
         self
     }
 
+    /// Open loop served by `n` workers (as wrk2's connections): each takes the next tick of the
+    /// schedule when it is free, waits for it, and sends; a tick due while every worker is busy
+    /// waits for one, and its latency still counts from the tick (coordinated-omission correct).
+    /// At most `n` requests are then in flight; a tick reached later than
+    /// [`Load::max_lag`] is skipped. Without it (the default) every tick is sent at once in a
+    /// task of its own, up to [`Load::max_in_flight`]. No effect on a closed loop.
+    ///
+    /// ```
+    /// let _ = chaos_harness::load::Load::constant_rate(10_000).workers(4);
+    /// ```
+    pub fn workers(mut self, n: usize) -> Self {
+        self.workers = n;
+        self
+    }
+
     /// How late the open-loop generator may issue a tick (default 1 s): a tick it reaches later
     /// than that (the harness itself could not keep up) is recorded as skipped.
     pub fn max_lag(mut self, lag: Duration) -> Self {
@@ -478,6 +495,10 @@ struct Sink {
     max: usize,
     inner: Mutex<SinkInner>,
     in_flight: AtomicUsize,
+    /// Notified when `in_flight` drops to zero while `draining`.
+    idle: tokio::sync::Notify,
+    /// Set when the load stopped and waits for its requests in flight.
+    draining: std::sync::atomic::AtomicBool,
 }
 
 struct SinkInner {
@@ -492,6 +513,8 @@ impl Sink {
             max,
             inner: Mutex::new(SinkInner { records: Vec::new(), totals: report::StatsBuilder::new(), truncated: 0 }),
             in_flight: AtomicUsize::new(0),
+            idle: tokio::sync::Notify::new(),
+            draining: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -519,7 +542,8 @@ impl Sink {
     }
 }
 
-/// Runs one request and records it (`intended`: the open-loop tick; `None`: now).
+/// Runs one request and records it (`intended`: the open-loop tick; `None`: now). The caller
+/// holds an [`InFlight`] slot for it.
 async fn one(
     call: &Call,
     seq: u64,
@@ -528,7 +552,6 @@ async fn one(
     sink: &Sink,
     t0: Instant,
 ) -> Outcome {
-    sink.in_flight.fetch_add(1, Ordering::Relaxed);
     let sent = t0.elapsed();
     let intended = intended.unwrap_or(sent);
     let reply = tokio::time::timeout(timeout, call.invoke(seq))
@@ -536,8 +559,105 @@ async fn one(
         .unwrap_or(Reply { outcome: Outcome::Timeout, worker: None });
     let outcome = reply.outcome.clone();
     sink.push(RequestRecord { seq, intended, sent, ended: t0.elapsed(), outcome: reply.outcome, worker: reply.worker });
-    sink.in_flight.fetch_sub(1, Ordering::Relaxed);
     outcome
+}
+
+/// One request in flight: counted in the sink from its creation to its drop (also when the
+/// call panics), and the last one out wakes [`all_done`].
+struct InFlight(Arc<Sink>);
+
+impl InFlight {
+    fn new(sink: &Arc<Sink>) -> Self {
+        sink.in_flight.fetch_add(1, Ordering::AcqRel);
+        Self(Arc::clone(sink))
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        // Only a stopping load has a waiter: the notification (a lock) is not paid per request.
+        if self.0.in_flight.fetch_sub(1, Ordering::SeqCst) == 1 && self.0.draining.load(Ordering::SeqCst) {
+            self.0.idle.notify_waiters();
+        }
+    }
+}
+
+/// Waits until no request is in flight.
+async fn all_done(sink: &Sink) {
+    sink.draining.store(true, Ordering::SeqCst);
+    loop {
+        let idle = sink.idle.notified();
+        tokio::pin!(idle);
+        idle.as_mut().enable();
+        if sink.in_flight.load(Ordering::SeqCst) == 0 {
+            return;
+        }
+        idle.await;
+    }
+}
+
+/// The open-loop schedule shared by the workers of [`Load::workers`].
+struct Lanes {
+    /// The ticks and the next sequence number.
+    ticks: Mutex<(schedule::Ticks, u64)>,
+    schedule: Instant,
+    offset: Duration,
+    max_lag: Duration,
+}
+
+fn skipped(seq: u64, at: Duration) -> RequestRecord {
+    RequestRecord { seq, intended: at, sent: at, ended: at, outcome: Outcome::Skipped, worker: None }
+}
+
+/// One worker of an open loop with [`Load::workers`]: takes the next tick, waits for it, sends.
+async fn lane(
+    lanes: Arc<Lanes>,
+    call: Call,
+    sink: Arc<Sink>,
+    mut stop: watch::Receiver<Option<Instant>>,
+    timeout: Duration,
+    t0: Instant,
+) {
+    loop {
+        let next = {
+            let mut g = lanes.ticks.lock().unwrap_or_else(|e| e.into_inner());
+            let seq = g.1;
+            g.0.next().map(|tick| {
+                g.1 += 1;
+                (seq, tick)
+            })
+        };
+        // A schedule that ended (rate zero): nothing more to send.
+        let Some((seq, tick)) = next else { return };
+        let (when, at) = (lanes.schedule + tick, lanes.offset + tick);
+        loop {
+            if let Some(stopped_at) = *stop.borrow() {
+                // Due before the stop and never sent: skipped; due after it: the end.
+                if when < stopped_at {
+                    sink.push(skipped(seq, at));
+                    break;
+                }
+                return;
+            }
+            if when > Instant::now() {
+                tokio::select! {
+                    _ = tokio::time::sleep_until(when.into()) => {}
+                    // Look at this tick again: it may still be due before the stop.
+                    _ = stop.changed() => continue,
+                }
+            }
+            if Instant::now().saturating_duration_since(when) > lanes.max_lag {
+                sink.push(skipped(seq, at));
+            } else {
+                let slot = InFlight::new(&sink);
+                one(&call, seq, Some(at), timeout, &sink, t0).await;
+                drop(slot);
+            }
+            break;
+        }
+        // A worker that is behind never awaits a timer: give the runtime its turn.
+        tokio::task::consume_budget().await;
+    }
 }
 
 /// Sleeps `d` unless the load stops first; `false` when it stopped.
@@ -564,8 +684,20 @@ async fn drive(spec: Load, call: Call, mut stop: watch::Receiver<Option<Instant>
     let mut tasks = JoinSet::new();
     let timeout = spec.timeout;
     match spec.shape {
+        Shape::Open(profile) if spec.workers > 0 => {
+            let lanes = Arc::new(Lanes {
+                ticks: Mutex::new((profile.ticks(), 0)),
+                schedule,
+                offset: schedule.saturating_duration_since(t0),
+                max_lag: spec.max_lag,
+            });
+            for _ in 0..spec.workers {
+                let (lanes, call, sink, stop) = (Arc::clone(&lanes), call.clone(), Arc::clone(&sink), stop.clone());
+                tasks.spawn(lane(lanes, call, sink, stop, timeout, t0));
+            }
+            let _ = stop.wait_for(Option::is_some).await;
+        }
         Shape::Open(profile) => {
-            let in_flight = Arc::new(AtomicUsize::new(0));
             let skip = |seq: u64, at: Duration| RequestRecord {
                 seq,
                 intended: at,
@@ -600,19 +732,20 @@ async fn drive(spec: Load, call: Call, mut stop: watch::Receiver<Option<Instant>
                     }
                 }
                 let late = Instant::now().saturating_duration_since(when);
-                if late > spec.max_lag || in_flight.load(Ordering::Relaxed) >= spec.max_in_flight {
+                if late > spec.max_lag || sink.in_flight.load(Ordering::Acquire) >= spec.max_in_flight {
                     sink.push(skip(seq, at));
                 } else {
-                    in_flight.fetch_add(1, Ordering::Relaxed);
-                    let (call, sink, in_flight) = (call.clone(), Arc::clone(&sink), Arc::clone(&in_flight));
-                    tasks.spawn(async move {
-                        one(&call, seq, Some(at), timeout, &sink, t0).await;
-                        in_flight.fetch_sub(1, Ordering::Relaxed);
+                    // A plain task per request (no JoinSet: its bookkeeping costs a lock and an
+                    // allocation per request); the slot counts it until it ends.
+                    let slot = InFlight::new(&sink);
+                    let call = call.clone();
+                    tokio::spawn(async move {
+                        one(&call, seq, Some(at), timeout, &slot.0, t0).await;
+                        drop(slot);
                     });
                 }
                 seq += 1;
                 next = ticks.next();
-                while tasks.try_join_next().is_some() {}
                 // A generator running behind never awaits a timer: give the runtime its turn.
                 tokio::task::consume_budget().await;
             }
@@ -630,7 +763,9 @@ async fn drive(spec: Load, call: Call, mut stop: watch::Receiver<Option<Instant>
                     // per-request timeout): cancelling it would hide a hang as "not issued".
                     while stop.borrow().is_none() {
                         let seq = next.fetch_add(1, Ordering::Relaxed);
+                        let slot = InFlight::new(&sink);
                         let outcome = one(&call, seq, None, timeout, &sink, t0).await;
+                        drop(slot);
                         let wait = if matches!(outcome, Outcome::Refused(_) | Outcome::Lost(_) | Outcome::Error { .. })
                         {
                             let w = backoff;
@@ -654,6 +789,7 @@ async fn drive(spec: Load, call: Call, mut stop: watch::Receiver<Option<Instant>
     }
     // Let requests in flight finish (each is bounded by the per-request timeout).
     while tasks.join_next().await.is_some() {}
+    all_done(&sink).await;
 }
 
 /// A running load; [`LoadRun::stop`] ends it and returns the report.

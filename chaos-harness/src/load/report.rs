@@ -263,6 +263,64 @@ pub struct PhaseStats {
     pub throughput: f64,
 }
 
+/// Which requests a window of time selects, by their actual send and end times (for
+/// [`LoadReport::ok_failed`]).
+///
+/// ```
+/// use chaos_harness::load::{Outcome, RequestRecord, Window};
+/// use std::time::Duration;
+/// let ms = Duration::from_millis;
+/// let r = RequestRecord { seq: 0, intended: ms(90), sent: ms(95), ended: ms(105), outcome: Outcome::Ok, worker: None };
+/// assert!(Window::sent(ms(0), ms(100)).contains(&r));
+/// assert!(!Window::within(ms(0), ms(100)).contains(&r));
+/// assert!(Window::ended(ms(100), ms(200)).contains(&r));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Window {
+    /// Sent in `[from, to)`.
+    Sent(Duration, Duration),
+    /// Ended in `[from, to)`.
+    Ended(Duration, Duration),
+    /// Sent at or after `from` and ended before `to`: the whole request inside the window.
+    Within(Duration, Duration),
+}
+
+impl Window {
+    /// Requests sent in `[from, to)`.
+    pub fn sent(from: Duration, to: Duration) -> Self {
+        Window::Sent(from, to)
+    }
+
+    /// Requests that ended in `[from, to)`.
+    pub fn ended(from: Duration, to: Duration) -> Self {
+        Window::Ended(from, to)
+    }
+
+    /// Requests sent at or after `from` that ended before `to`.
+    pub fn within(from: Duration, to: Duration) -> Self {
+        Window::Within(from, to)
+    }
+
+    /// Whether the window selects `r` (skipped ticks included; see [`LoadReport::ok_failed`]).
+    pub fn contains(&self, r: &RequestRecord) -> bool {
+        match *self {
+            Window::Sent(from, to) => r.sent >= from && r.sent < to,
+            Window::Ended(from, to) => r.ended >= from && r.ended < to,
+            Window::Within(from, to) => r.sent >= from && r.ended < to,
+        }
+    }
+}
+
+/// Issued requests of a window that succeeded and that did not (any other outcome but
+/// [`Outcome::Skipped`]: a tick never issued is neither).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OkFailed {
+    /// Successful replies.
+    pub ok: u64,
+    /// Issued requests that did not succeed (error replies, refused, timeouts, lost).
+    pub failed: u64,
+}
+
 /// Every request of a load run.
 #[derive(Clone, Debug)]
 pub struct LoadReport {
@@ -351,6 +409,38 @@ impl LoadReport {
     /// Statistics over requests that *ended* in `[from, to)`.
     pub fn stats_ended_between(&self, from: Duration, to: Duration) -> LoadStats {
         stats(self.records.iter().filter(|r| r.ended >= from && r.ended < to))
+    }
+
+    /// Issued requests of `window` that succeeded and that failed; skipped ticks are neither.
+    ///
+    /// ```
+    /// use chaos_harness::load::{LoadReport, OkFailed, Outcome, RequestRecord, Window};
+    /// use std::time::{Duration, Instant};
+    /// let ms = Duration::from_millis;
+    /// let rec = |seq, at, outcome| RequestRecord { seq, intended: ms(at), sent: ms(at), ended: ms(at + 1), outcome, worker: None };
+    /// let report = LoadReport::from_records(
+    ///     vec![rec(0, 10, Outcome::Ok), rec(1, 20, Outcome::Timeout), rec(2, 30, Outcome::Skipped)],
+    ///     Instant::now(),
+    /// );
+    /// assert_eq!(report.ok_failed(Window::sent(ms(0), ms(100))), OkFailed { ok: 1, failed: 1 });
+    /// ```
+    pub fn ok_failed(&self, window: Window) -> OkFailed {
+        self.records.iter().filter(|r| r.outcome != Outcome::Skipped && window.contains(r)).fold(
+            OkFailed::default(),
+            |mut c, r| {
+                if r.outcome.is_ok() {
+                    c.ok += 1;
+                } else {
+                    c.failed += 1;
+                }
+                c
+            },
+        )
+    }
+
+    /// The first issued request of `window` that did not succeed.
+    pub fn first_failure(&self, window: Window) -> Option<&RequestRecord> {
+        self.records.iter().find(|r| !r.outcome.is_ok() && r.outcome != Outcome::Skipped && window.contains(r))
     }
 
     /// Records whose lifetime overlaps `[from, to)`.

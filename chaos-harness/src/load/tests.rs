@@ -263,3 +263,32 @@ fn phase_stats_count_by_end_and_membership_by_overlap() {
     assert_eq!((p[2].stats.ok, p[2].throughput), (1, 10.0));
     assert_eq!(report.in_flight_at(ms(100)).map(|r| r.seq).collect::<Vec<_>>(), vec![2]);
 }
+
+/// An open loop with 2 workers over a call taking 50 ms, offered 100/s (2.5x what 2 workers
+/// serve): never more than 2 requests in flight, every tick before the stop recorded (sent or
+/// skipped, no gap), and the ticks that waited for a worker count the wait in their latency.
+#[tokio::test]
+async fn open_loop_with_workers_queues_ticks_and_counts_the_wait() {
+    let call = Call::new(|_| async {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        Outcome::Ok
+    });
+    let load = Load::constant_rate(100).workers(2).max_lag(Duration::from_secs(10));
+    let run = load.start(call);
+    let t0 = run.started_at();
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let before = t0.elapsed();
+    let report = run.stop().await;
+    let recs = report.records();
+    assert!(recs.iter().enumerate().all(|(i, r)| r.seq == i as u64), "a gap in the sequence");
+    let expected = load.expected(before).unwrap_or(0.0) as usize;
+    assert!(recs.len() >= expected, "{} records, {expected} ticks were due before the stop", recs.len());
+    let sent: Vec<_> = recs.iter().filter(|r| r.outcome != Outcome::Skipped).collect();
+    let most = sent.iter().map(|r| sent.iter().filter(|o| o.sent <= r.sent && o.ended > r.sent).count()).max();
+    assert!(most.unwrap_or(0) <= 2, "{most:?} requests in flight at once with 2 workers");
+    assert!(sent.iter().all(|r| r.outcome.is_ok() && r.sent >= r.intended));
+    // Offered 2.5x the capacity: the later ticks waited for a worker, and say so.
+    let waited = sent.iter().filter(|r| r.latency() >= r.service_time() * 2).count();
+    assert!(waited > sent.len() / 2, "{waited} of {} requests show the wait for a worker", sent.len());
+    assert_eq!(report.skipped(), (recs.len() - sent.len()) as u64);
+}

@@ -16,7 +16,7 @@ pub mod stream;
 pub mod watch;
 
 pub use event::{Event, EventKind, FaultRef, LoadWindow};
-pub use monitor::{Monitor, MonitorHandle, MonitorSeries, ResourceSample};
+pub use monitor::{Monitor, MonitorHandle, MonitorSeries, ResourceSample, Retention, SampleBucket};
 pub use phase::{Phase, PhaseSpan};
 pub use stream::{EventStream, Subscriber, TracingSubscriber};
 pub use watch::FixtureWatch;

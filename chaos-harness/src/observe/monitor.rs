@@ -79,6 +79,112 @@ impl ResourceSample {
     }
 }
 
+/// How a series keeps its samples on a long run (a soak): every sample of the last `recent`
+/// (full resolution), and before that one [`SampleBucket`] (min, max, mean) per `bucket` of
+/// time; past `max_buckets` buckets, neighbouring buckets merge in pairs (older ones get
+/// coarser), so a series' memory is bounded whatever the run's length.
+///
+/// ```
+/// let r = chaos_harness::observe::Retention::default();
+/// assert_eq!(r.recent, std::time::Duration::from_secs(600));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Retention {
+    /// Samples younger than this (before the newest one) are all kept. Default 10 minutes.
+    pub recent: std::time::Duration,
+    /// The width of a bucket of older samples. Default 10 s.
+    pub bucket: std::time::Duration,
+    /// At most this many buckets (at least 2). Default 1440 (4 h of 10 s buckets before any merge).
+    pub max_buckets: usize,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Self { recent: Duration::from_secs(600), bucket: Duration::from_secs(10), max_buckets: 1440 }
+    }
+}
+
+/// Samples older than the series' full-resolution window, summarized: the field-wise minimum,
+/// maximum and mean (each a [`ResourceSample`] whose `at` is the bucket's start).
+///
+/// ```
+/// use chaos_harness::observe::{ResourceSample, SampleBucket};
+/// let b = SampleBucket::of(&[
+///     ResourceSample { rss_bytes: 10, ..Default::default() },
+///     ResourceSample { rss_bytes: 30, ..Default::default() },
+/// ]).unwrap();
+/// assert_eq!((b.min.rss_bytes, b.max.rss_bytes, b.mean.rss_bytes, b.count), (10, 30, 20, 2));
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct SampleBucket {
+    /// The first sample's time.
+    #[serde(rename = "from_us", with = "super::event::duration_us")]
+    pub from: Duration,
+    /// The last sample's time.
+    #[serde(rename = "to_us", with = "super::event::duration_us")]
+    pub to: Duration,
+    /// How many samples it summarizes.
+    pub count: u64,
+    /// Field-wise minimum.
+    pub min: ResourceSample,
+    /// Field-wise maximum.
+    pub max: ResourceSample,
+    /// Field-wise mean (rounded).
+    pub mean: ResourceSample,
+}
+
+fn fields(s: &ResourceSample) -> [u64; 5] {
+    [s.cpu_us, s.rss_bytes, s.fds, s.threads, s.processes]
+}
+
+fn sample_of(at: Duration, f: [u64; 5]) -> ResourceSample {
+    ResourceSample { at, cpu_us: f[0], rss_bytes: f[1], fds: f[2], threads: f[3], processes: f[4] }
+}
+
+impl SampleBucket {
+    /// The bucket of `samples` (in time order), `None` when there is none.
+    pub fn of(samples: &[ResourceSample]) -> Option<Self> {
+        let (first, last) = (samples.first()?, samples.last()?);
+        let (mut min, mut max, mut sum) = ([u64::MAX; 5], [0u64; 5], [0u128; 5]);
+        for s in samples {
+            for (i, v) in fields(s).into_iter().enumerate() {
+                min[i] = min[i].min(v);
+                max[i] = max[i].max(v);
+                sum[i] += u128::from(v);
+            }
+        }
+        let n = samples.len() as u128;
+        let mean = sum.map(|x| u64::try_from((x + n / 2) / n).unwrap_or(u64::MAX));
+        Some(Self {
+            from: first.at,
+            to: last.at,
+            count: samples.len() as u64,
+            min: sample_of(first.at, min),
+            max: sample_of(first.at, max),
+            mean: sample_of(first.at, mean),
+        })
+    }
+
+    /// One bucket summarizing `self` followed by `later`.
+    pub fn merge(&self, later: &SampleBucket) -> SampleBucket {
+        let n = u128::from(self.count + later.count).max(1);
+        let (a, b) = (fields(&self.mean), fields(&later.mean));
+        let mean: [u64; 5] = std::array::from_fn(|i| {
+            let x = u128::from(a[i]) * u128::from(self.count) + u128::from(b[i]) * u128::from(later.count);
+            u64::try_from((x + n / 2) / n).unwrap_or(u64::MAX)
+        });
+        let (lo, hi) = ((fields(&self.min), fields(&later.min)), (fields(&self.max), fields(&later.max)));
+        SampleBucket {
+            from: self.from,
+            to: later.to,
+            count: self.count + later.count,
+            min: sample_of(self.from, std::array::from_fn(|i| lo.0[i].min(lo.1[i]))),
+            max: sample_of(self.from, std::array::from_fn(|i| hi.0[i].max(hi.1[i]))),
+            mean: sample_of(self.from, mean),
+        }
+    }
+}
+
 /// The samples of one role of one fixture (`pit.workers`), in time order.
 ///
 /// ```
@@ -86,7 +192,7 @@ impl ResourceSample {
 /// let s = MonitorSeries { fixture: "web".into(), role: "main".into(), samples: vec![
 ///     ResourceSample { rss_bytes: 10, ..Default::default() },
 ///     ResourceSample { rss_bytes: 30, ..Default::default() },
-/// ] };
+/// ], older: vec![] };
 /// assert_eq!(s.expr(), "web.main");
 /// assert_eq!(s.peak_rss(), Some(30));
 /// ```
@@ -96,8 +202,11 @@ pub struct MonitorSeries {
     pub fixture: String,
     /// The role (`main`, `all`, `workers`, `beam`, `child[0]`, ...).
     pub role: String,
-    /// The samples.
+    /// The samples (on a long run, those of the last [`Retention::recent`]; see `older`).
     pub samples: Vec<ResourceSample>,
+    /// Summaries of the samples before `samples`, oldest first (empty on a short run).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub older: Vec<SampleBucket>,
 }
 
 impl MonitorSeries {
@@ -106,9 +215,70 @@ impl MonitorSeries {
         format!("{}.{}", self.fixture, self.role)
     }
 
-    /// The largest RSS sampled, if any sample.
+    /// The largest RSS sampled, if any sample (summarized older samples included).
     pub fn peak_rss(&self) -> Option<u64> {
-        self.samples.iter().map(|s| s.rss_bytes).max()
+        self.peak(|s| s.rss_bytes).map(|p| p.rss_bytes)
+    }
+
+    /// The sample with the largest `field` (the first of equals): a kept sample, or the `max`
+    /// of an older bucket (its `at` is then the bucket's start).
+    ///
+    /// ```
+    /// use chaos_harness::observe::{MonitorSeries, ResourceSample};
+    /// let s = MonitorSeries { samples: vec![ResourceSample { fds: 7, ..Default::default() }], ..Default::default() };
+    /// assert_eq!(s.peak(|x| x.fds).map(|p| p.fds), Some(7));
+    /// ```
+    pub fn peak(&self, field: impl Fn(&ResourceSample) -> u64) -> Option<&ResourceSample> {
+        let mut best: Option<&ResourceSample> = None;
+        for s in self.older.iter().map(|b| &b.max).chain(self.samples.iter()) {
+            if best.is_none_or(|b| field(s) > field(b)) {
+                best = Some(s);
+            }
+        }
+        best
+    }
+
+    /// Adds a sample (in time order) and summarizes samples older than `r.recent` before it
+    /// into buckets (see [`Retention`]).
+    ///
+    /// ```
+    /// use chaos_harness::observe::{MonitorSeries, ResourceSample, Retention};
+    /// use std::time::Duration;
+    /// let r = Retention { recent: Duration::from_secs(1), bucket: Duration::from_secs(1), max_buckets: 4 };
+    /// let mut s = MonitorSeries::default();
+    /// for i in 0..100 {
+    ///     s.push(ResourceSample { at: Duration::from_millis(100 * i), rss_bytes: i, ..Default::default() }, &r);
+    /// }
+    /// assert!(s.samples.len() <= 21 && s.older.len() <= 4);
+    /// assert_eq!(s.peak_rss(), Some(99));
+    /// assert_eq!(s.older.iter().map(|b| b.count).sum::<u64>() + s.samples.len() as u64, 100);
+    /// ```
+    pub fn push(&mut self, sample: ResourceSample, r: &Retention) {
+        let now = sample.at;
+        self.samples.push(sample);
+        let width = r.bucket.max(Duration::from_millis(1));
+        // Only whole buckets that ended before the full-resolution window move out, so a
+        // compaction runs about once per bucket width.
+        let Some(cutoff) = now.checked_sub(r.recent) else { return };
+        let cutoff = Duration::from_nanos((cutoff.as_nanos() / width.as_nanos() * width.as_nanos()) as u64);
+        let old = self.samples.partition_point(|s| s.at < cutoff);
+        if old == 0 {
+            return;
+        }
+        let moved: Vec<ResourceSample> = self.samples.drain(..old).collect();
+        let index = |at: Duration| at.as_nanos() / width.as_nanos();
+        for group in moved.chunk_by(|a, b| index(a.at) == index(b.at)) {
+            if let Some(b) = SampleBucket::of(group) {
+                self.older.push(b);
+            }
+        }
+        while self.older.len() > r.max_buckets.max(2) {
+            self.older = self
+                .older
+                .chunks(2)
+                .filter_map(|pair| Some(pair.iter().skip(1).fold(pair.first()?.clone(), |a, b| a.merge(b))))
+                .collect();
+        }
     }
 
     /// The last sample, if any.
@@ -233,6 +403,7 @@ struct Sampler {
     /// Open `/proc` files per pid.
     files: HashMap<i32, ProcFiles>,
     buf: Vec<u8>,
+    retention: Retention,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -328,7 +499,7 @@ impl Sampler {
         let mut series = lock(&self.series);
         for (i, s) in samples {
             if let Some(ser) = series.get_mut(i) {
-                ser.samples.push(s);
+                ser.push(s, &self.retention);
             }
         }
     }
@@ -377,6 +548,17 @@ impl Monitor {
 
     /// [`Monitor::start`] with another interval.
     pub fn start_every(selections: Vec<Selection>, stream: EventStream, t0: Instant, every: Duration) -> Self {
+        Self::start_with(selections, stream, t0, every, Retention::default())
+    }
+
+    /// [`Monitor::start_every`] with another [`Retention`] of old samples (for a soak).
+    pub fn start_with(
+        selections: Vec<Selection>,
+        stream: EventStream,
+        t0: Instant,
+        every: Duration,
+        retention: Retention,
+    ) -> Self {
         let mut series: Vec<MonitorSeries> = Vec::new();
         let mut fixtures: Vec<Watched> = Vec::new();
         for sel in selections {
@@ -387,7 +569,7 @@ impl Monitor {
             let fixture = sel.target().name().to_string();
             let role = expr.strip_prefix(&format!("{fixture}.")).unwrap_or(&expr).to_string();
             let idx = series.len();
-            series.push(MonitorSeries { fixture: fixture.clone(), role, samples: Vec::new() });
+            series.push(MonitorSeries { fixture: fixture.clone(), role, samples: Vec::new(), older: Vec::new() });
             match fixtures.iter_mut().find(|w| w.target.name() == fixture) {
                 Some(w) => w.roles.push((idx, sel)),
                 None => fixtures.push(Watched { target: sel.target().clone(), roles: vec![(idx, sel)] }),
@@ -401,6 +583,7 @@ impl Monitor {
             cmdlines: HashMap::new(),
             files: HashMap::new(),
             buf: Vec::with_capacity(1024),
+            retention,
         };
         let thread = std::thread::Builder::new()
             .name("chaos-monitor".into())
@@ -466,6 +649,46 @@ fn emit_latest(series: &Mutex<Vec<MonitorSeries>>, stream: &EventStream) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A 30-hour soak at 10 Hz (over a million samples) with the default retention: the
+    /// series holds about 10 minutes of full samples plus at most 1440 buckets, every sample
+    /// is accounted for, buckets are in order and coarser the older they are, and the spike
+    /// of one sample in the first hour survives as its bucket's maximum.
+    #[test]
+    fn a_long_series_is_downsampled_into_bounded_buckets() {
+        let r = Retention::default();
+        let mut s = MonitorSeries::default();
+        let n: u64 = 30 * 3600 * 10;
+        for i in 0..n {
+            let rss = if i == 12_345 { 1 << 40 } else { 1000 + i % 100 };
+            s.push(
+                ResourceSample { at: Duration::from_millis(100 * i), rss_bytes: rss, fds: i, ..Default::default() },
+                &r,
+            );
+        }
+        assert!(s.samples.len() <= 6100, "{} full samples kept", s.samples.len());
+        assert!(s.older.len() <= r.max_buckets, "{} buckets", s.older.len());
+        assert_eq!(s.older.iter().map(|b| b.count).sum::<u64>() + s.samples.len() as u64, n);
+        assert!(s.older.windows(2).all(|w| w[0].to < w[1].from), "buckets overlap or are out of order");
+        assert!(s.older.last().is_some_and(|b| b.to < s.samples[0].at));
+        let first = &s.older[0];
+        let last = s.older.last().unwrap_or(first);
+        assert!(
+            first.count > last.count,
+            "the oldest bucket ({}) is no coarser than the newest ({})",
+            first.count,
+            last.count
+        );
+        assert_eq!(s.peak_rss(), Some(1 << 40));
+        // fds grow by one per sample: a bucket's min, max and mean are its first, last and middle.
+        for b in &s.older {
+            assert_eq!((b.min.fds, b.max.fds), (b.from.as_millis() as u64 / 100, b.to.as_millis() as u64 / 100));
+            assert!(b.mean.fds.abs_diff((b.min.fds + b.max.fds) / 2) <= 1, "{b:?}");
+        }
+        // The newest samples are all there, at full resolution.
+        assert_eq!(s.last().map(|x| x.fds), Some(n - 1));
+        assert!(s.samples.windows(2).all(|w| w[1].fds == w[0].fds + 1));
+    }
 
     #[test]
     fn a_child_process_usage_is_read_through_held_files_until_it_is_reaped() {

@@ -184,6 +184,14 @@ const WITHIN: Param = Param::optional("within", K::Duration, "5s", "how long it 
 fn sessions_survive(p: &Params, b: &dyn Bindings) -> Result<Criterion, Error> {
     Ok(Criterion::sessions_survive(pit(p, b)?).within(need_duration(p, "within")?).into())
 }
+fn sessions_survive_or_expire(p: &Params, b: &dyn Bindings) -> Result<Criterion, Error> {
+    let c = Criterion::sessions_survive_or_expire(pit(p, b)?, need_duration(p, "ttl")?);
+    Ok(match p.duration("tolerance").map_err(param_err)? {
+        Some(t) => c.tolerance(t),
+        None => c,
+    }
+    .into())
+}
 fn session_affinity(p: &Params, b: &dyn Bindings) -> Result<Criterion, Error> {
     let n = p.u64("sample").map_err(param_err)?.unwrap_or(20);
     Ok(Criterion::session_affinity(pit(p, b)?)
@@ -212,6 +220,16 @@ inventory::submit! { CriterionEntry {
     summary: "every session the session_write load got acknowledged before the first fault reads back with its value",
     params: &[PIT, WITHIN],
     build: sessions_survive,
+} }
+inventory::submit! { CriterionEntry {
+    name: "sessions_survive_or_expire",
+    summary: "every session the session_write load got acknowledged before the first fault reads back until its TTL and is gone after it",
+    params: &[
+        PIT,
+        Param::required("ttl", K::Duration, "the target's session TTL (env SNAKEPIT_REF_SESSION_TTL_S, whole seconds)"),
+        Param::optional("tolerance", K::Duration, "250ms", "how far before and after its deadline a session is read"),
+    ],
+    build: sessions_survive_or_expire,
 } }
 inventory::submit! { CriterionEntry {
     name: "session_affinity",

@@ -104,6 +104,10 @@ pub struct ScenarioReport {
     pub phases: Vec<PhaseReport>,
     /// Load over time (one point per bucket), for charts.
     pub series: Vec<SeriesPoint>,
+    /// Performance impact: per phase, throughput, latency and resources, with deltas to the
+    /// baseline (absent when the scenario had no phases).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub impact: Option<crate::scenario::impact::Impact>,
     /// When it failed: each fixture's processes that survived, started or exited (root cause).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub processes: Vec<crate::scenario::ProcessChange>,

@@ -140,6 +140,7 @@ pub fn scenario_report(o: &ScenarioOutcome) -> ScenarioReport {
         events,
         phases,
         series,
+        impact: (!o.phases.is_empty()).then(|| o.impact()),
         processes: o.processes.clone(),
         logs: o.logs.clone(),
     }

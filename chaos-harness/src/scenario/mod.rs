@@ -35,6 +35,7 @@ pub mod builder;
 pub mod engine;
 pub mod evidence;
 pub mod file;
+pub mod impact;
 pub mod outcome;
 pub mod project;
 pub mod schema;

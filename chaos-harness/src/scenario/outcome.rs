@@ -81,6 +81,17 @@ impl ScenarioOutcome {
         self.monitor.iter().find(|s| s.expr() == expr)
     }
 
+    /// Performance impact: per phase, throughput, latency and resources, with the difference
+    /// to the baseline (see [`super::impact`]).
+    ///
+    /// ```
+    /// let o = chaos_harness::scenario::ScenarioOutcome::default();
+    /// assert!(o.impact().phases.is_empty());
+    /// ```
+    pub fn impact(&self) -> super::impact::Impact {
+        super::impact::impact(self)
+    }
+
     /// The one-line summary of what failed: the not-injected fault, the guard, or the first
     /// failed criterion with what it observed.
     pub fn failure_summary(&self) -> Option<String> {

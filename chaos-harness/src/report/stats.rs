@@ -170,6 +170,7 @@ mod tests {
             series: vec![],
             processes: vec![],
             logs: vec![],
+            ..ScenarioReport::default()
         });
         t
     }

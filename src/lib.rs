@@ -3,5 +3,6 @@
 //! scenario files to other chaos engines (`chaos export`).
 
 pub mod export;
+pub mod findings;
 pub mod junit_merge;
 pub mod scenarios;

@@ -1,7 +1,8 @@
 //! Scenario files as tests: every `*.chaos.toml` under fixtures/scenarios (and every template
 //! combination) becomes a libtest test named `scenario_files::<dir>::<test name>` with the
 //! file's tags, so `cargo test --test scenario_files -- FILTER` and `--tag` select them like
-//! `#[chaos_test]`s. Files tagged `manual` are listed and ignored (with the reason).
+//! `#[chaos_test]`s. Files tagged `manual` are listed and ignored (with the reason); those tagged
+//! `serial` run alone.
 
 use std::path::Path;
 use std::time::Duration;
@@ -48,6 +49,10 @@ fn main() -> std::process::ExitCode {
                 Some(b) => b.test(name, body),
             };
             t = t.tags(l.spec.tags.clone()).timeout(l.spec.timeout.unwrap_or(Duration::from_secs(120)));
+            if l.spec.tags.iter().any(|t| t == "serial") {
+                // A machine-wide fault (CPU burn): nothing else of the binary runs beside it.
+                t = t.serial();
+            }
             if l.spec.tags.iter().any(|t| t == "manual") {
                 t = t.ignore("tagged `manual` (see the file's header comment)");
             }

@@ -21,7 +21,7 @@ use chaos_harness::fixture::snakepit::Defect;
 use chaos_harness::observe::{Event, EventKind};
 use chaos_harness::report::metrics::{self, Metrics, MetricsServer};
 use chaos_harness::report::trace::{self, TraceRecorder, TraceSink};
-use chaos_harness::report::{FailedAttempt, RunReport, TestRecord, TestStatus, csv, history, html, junit};
+use chaos_harness::report::{FailedAttempt, RunReport, TestRecord, TestStatus, csv, history, html, junit, stats};
 use chaos_harness::runner::OneTest;
 use chaos_harness::safety::interrupt::{self, Interrupted};
 use console::style;
@@ -53,9 +53,20 @@ pub struct RunArgs {
     /// [default: the CPU count with --cycles > 1, else 1].
     #[arg(long, value_name = "J", value_parser = clap::value_parser!(u32).range(1..))]
     jobs: Option<u32>,
+    /// Continue an interrupted run: the scenario runs recorded in the report directory's
+    /// cycles.jsonl are kept and not run again (give the same scenarios and --cycles).
+    #[arg(long)]
+    resume: bool,
     /// Enable a defect of the reference target (repeatable), e.g. --defect no_heartbeat.
     #[arg(long = "defect", value_name = "NAME", value_parser = parse_defect)]
     defects: Vec<Defect>,
+    /// Enable the defects that reproduce a released Snakepit's behaviour: `upstream-0.13`
+    /// (Snakepit::reference().upstream_0_13()).
+    #[arg(long, value_name = "PRESET", value_parser = ["upstream-0.13"])]
+    preset: Option<String>,
+    /// Write the findings (violated requirements with their evidence) as Markdown to PATH.
+    #[arg(long, value_name = "PATH")]
+    findings: Option<PathBuf>,
     /// Run only these scenarios (repeatable; see `chaos list`).
     #[arg(long = "only", value_name = "SCENARIO")]
     only: Vec<String>,
@@ -170,6 +181,14 @@ impl Job {
         match self {
             Job::Builtin(d) => d.name,
             Job::File(l) => &l.test_name,
+        }
+    }
+
+    /// How many times it runs per cycle (a file's `repeat`).
+    fn repeat(&self) -> u32 {
+        match self {
+            Job::Builtin(_) => 1,
+            Job::File(l) => l.repeat.max(1),
         }
     }
 
@@ -382,9 +401,17 @@ pub fn run(args: RunArgs, ui: Ui) -> ExitCode {
         }
     };
     let report_dir = plan.report_dir();
+    let mut args = args;
+    if args.preset.is_some() {
+        for d in Defect::UPSTREAM_0_13 {
+            if !args.defects.contains(&d) {
+                args.defects.push(d);
+            }
+        }
+    }
     let format = plan.format();
     let seed_setting = plan.settings.settings.seed;
-    let total = plan.jobs.len() as u32 * args.cycles;
+    let total = plan.jobs.iter().map(Job::repeat).sum::<u32>() * args.cycles;
     let defects: Vec<String> = args.defects.iter().map(|d| d.to_string()).collect();
     let mut template = RunReport::new("snakepit-chaos", Vec::new());
     template.harness_version = env!("CARGO_PKG_VERSION").into();
@@ -439,23 +466,54 @@ pub fn run(args: RunArgs, ui: Ui) -> ExitCode {
         eprintln!("chaos run: metrics on http://{}/metrics", s.addr());
     }
     let started = Instant::now();
+    let journal = report_dir.join(JOURNAL);
+    let done = match resume_journal(&journal, args.resume) {
+        Ok(done) => done,
+        Err(e) => {
+            eprintln!("{} {e}", style("error:").red().bold());
+            return ExitCode::from(2);
+        }
+    };
+    if args.resume && !ui.quiet {
+        eprintln!("chaos run: resuming: {} scenario run(s) already recorded in {}", done.len(), journal.display());
+    }
+    let done_passed = done.iter().filter(|r| r.status == TestStatus::Passed).count() as u32;
+    progress.bar.inc(done.len() as u64);
+    shared.lock().unwrap_or_else(|e| e.into_inner()).finished.extend(done.iter().cloned());
     let jobs = parallel_jobs(args.jobs, args.cycles, total);
     if jobs > 1 && !ui.quiet {
         eprintln!("chaos run: {jobs} scenario runs at once, each in its own sandbox");
     }
-    // Every (cycle, scenario) run, in order; `jobs` workers take the next one when free.
-    let queue: Mutex<std::collections::VecDeque<(u32, usize)>> =
-        Mutex::new((1..=args.cycles).flat_map(|c| (0..plan.jobs.len()).map(move |j| (c, j))).collect());
-    let counts = Mutex::new((0u32, 0u32));
+    // Every (cycle, scenario, repeat) run not already recorded, in order, with its name;
+    // `jobs` workers take the next one when free.
+    let queue: Mutex<std::collections::VecDeque<(u32, usize, String)>> = Mutex::new(
+        (1..=args.cycles)
+            .flat_map(|cycle| {
+                plan.jobs.iter().enumerate().flat_map(move |(index, job)| {
+                    (1..=job.repeat()).map(move |rep| {
+                        let k = (cycle - 1) * job.repeat() + rep;
+                        let name = if args.cycles * job.repeat() > 1 {
+                            format!("cycle{k:04}::{}", job.name())
+                        } else {
+                            job.name().to_string()
+                        };
+                        (cycle, index, name)
+                    })
+                })
+            })
+            .filter(|(_, _, name)| !done.iter().any(|r| &r.name == name))
+            .collect(),
+    );
+    let counts = Mutex::new((done_passed, done.len() as u32 - done_passed));
     let worker = || {
         loop {
             if interrupt::signalled().is_some() {
                 return;
             }
-            let Some((cycle, index)) = queue.lock().unwrap_or_else(|e| e.into_inner()).pop_front() else { return };
+            let Some((cycle, index, name)) = queue.lock().unwrap_or_else(|e| e.into_inner()).pop_front() else {
+                return;
+            };
             let job = &plan.jobs[index];
-            let name =
-                if args.cycles > 1 { format!("cycle{cycle:04}::{}", job.name()) } else { job.name().to_string() };
             let seed = seed_setting.unwrap_or_else(rand::random);
             let cycle_tag = if args.cycles > 1 { format!("cycle {cycle}/{} · ", args.cycles) } else { String::new() };
             progress.bar.set_message(format!("{cycle_tag}{}", job.name()));
@@ -533,6 +591,9 @@ pub fn run(args: RunArgs, ui: Ui) -> ExitCode {
             if let TestStatus::Failed { message, detail } = &record.status {
                 progress.line(&indent(if ui.verbose > 0 { detail } else { message }));
             }
+            if let Err(e) = journal_append(&journal, &record) {
+                progress.line(&format!("warning: {e}"));
+            }
             shared.lock().unwrap_or_else(|e| e.into_inner()).finished.push(record);
         }
     };
@@ -563,6 +624,42 @@ pub fn run(args: RunArgs, ui: Ui) -> ExitCode {
         return ExitCode::from(3);
     }
     let html = report_dir.join("report.html");
+    if let Some(path) = &args.findings {
+        let md = snakepit_chaos::findings::render(
+            &report,
+            args.preset.as_deref().unwrap_or("custom"),
+            &std::env::args().collect::<Vec<_>>().join(" "),
+        );
+        // No machine paths in a checked-in file: the project directory is written `.`.
+        let md = md.replace(env!("CARGO_MANIFEST_DIR"), ".");
+        if let Err(e) = std::fs::write(path, md) {
+            eprintln!("{} writing the findings to {}: {e}", style("error:").red().bold(), path.display());
+            return ExitCode::from(3);
+        }
+    }
+    if !ui.quiet && format == Format::Text {
+        for s in stats::by_scenario(&report).iter().filter(|s| s.runs > 1) {
+            eprintln!(
+                "chaos run: {}: {} of {} passed (95% interval {:.1}-{:.1}%){}",
+                s.scenario,
+                s.passed,
+                s.runs,
+                s.wilson_low * 100.0,
+                s.wilson_high * 100.0,
+                s.criteria
+                    .iter()
+                    .max_by_key(|c| c.worst_ms)
+                    .map(|c| format!("; slowest to hold: {} ({} ms, {})", c.criterion, c.worst_ms, c.worst_run))
+                    .unwrap_or_default()
+            );
+            if let (Some(median), Some(worst)) = (s.ready_ms_median, s.ready_ms_worst) {
+                eprintln!(
+                    "chaos run: {}: {:.1} s per run on average; the target's start-to-ready time median {median} ms, worst {worst} ms",
+                    s.scenario, s.mean_run_s
+                );
+            }
+        }
+    }
     if !ui.quiet && format == Format::Text {
         let (entries, _) = history::read(&report_dir.join("history.jsonl"));
         if let Some((now, past)) = entries.split_last() {
@@ -681,6 +778,7 @@ fn summary_json(report: &RunReport, dir: &Path) -> serde_json::Value {
         "report": { "html": dir.join("report.html"), "json": dir.join("report.json"),
                     "junit": dir.join("junit.xml"), "csv": dir.join("results.csv") },
         "scenarios": scenarios,
+        "statistics": stats::by_scenario(report),
     })
 }
 
@@ -714,7 +812,17 @@ fn run_one(
     let subscriber = hooks.metrics.subscriber(job.name());
     let traces = hooks.traces;
     let job = job.clone();
-    chaos_harness::runner::run_one(test, move |cx| {
+    // The target's start-to-ready time: from the body's start to the first fixture started
+    // (a fixture is adopted once its readiness probes passed).
+    let ready: Arc<Mutex<Option<Duration>>> = Arc::default();
+    let ready_in = Arc::clone(&ready);
+    let mut record = chaos_harness::runner::run_one(test, move |cx| {
+        let t0 = Instant::now();
+        cx.events().subscribe(move |e: &Event| {
+            if matches!(e.kind, EventKind::FixtureStarted { .. }) {
+                ready_in.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert(t0.elapsed());
+            }
+        });
         cx.events().subscribe(subscriber);
         if let Some(recorder) = traces {
             cx.events().subscribe(recorder);
@@ -735,7 +843,9 @@ fn run_one(
             }
         });
         job_body(job, defects)(cx)
-    })
+    });
+    record.ready_ms = ready.lock().unwrap_or_else(|e| e.into_inner()).map(|d| d.as_millis() as u64);
+    record
 }
 
 /// The body of one job.
@@ -747,17 +857,31 @@ fn job_body(job: Job, defects: Vec<Defect>) -> impl for<'a> FnOnce(&'a mut Chaos
                     Ok(_) => Ok(()),
                     Err(e) => Err(anyhow::Error::new(e)),
                 },
-                Job::File(l) => {
-                    for _ in 0..l.repeat {
-                        if let Err(e) = cx.run_spec(&l.spec).await? {
-                            return Err(anyhow::Error::new(e));
-                        }
-                    }
-                    Ok(())
-                }
+                // `repeat` is run by the caller, one record per run; `--defect` and `--preset`
+                // switch the defects on in every Snakepit target of the file.
+                Job::File(l) => match cx.run_spec(&with_defects(l.spec, &defects)).await? {
+                    Ok(_) => Ok(()),
+                    Err(e) => Err(anyhow::Error::new(e)),
+                },
             }
         })
     }
+}
+
+/// The spec with `defects` added to each of its `snakepit` targets.
+fn with_defects(
+    mut spec: chaos_harness::scenario::ScenarioSpec,
+    defects: &[Defect],
+) -> chaos_harness::scenario::ScenarioSpec {
+    if defects.is_empty() {
+        return spec;
+    }
+    for t in spec.targets.values_mut().filter(|t| t.kind == "snakepit") {
+        let mut names: Vec<String> = t.params.strings("defects").ok().flatten().unwrap_or_default();
+        names.extend(defects.iter().map(|d| d.to_string()).filter(|d| !names.contains(d)).collect::<Vec<_>>());
+        t.params = t.params.clone().with("defects", names);
+    }
+    spec
 }
 
 /// What a scenario run reports to besides the report: metrics and traces.
@@ -795,6 +919,9 @@ fn write_report(dir: &Path, report: &RunReport, with_history: bool) -> Result<()
         fix: "choose a writable directory with --report DIR".into(),
     };
     std::fs::create_dir_all(dir).map_err(|e| io("creating the report directory", dir.to_path_buf(), e))?;
+    let mut report = report.clone();
+    report.statistics = stats::by_scenario(&report);
+    let report = &report;
     let json = serde_json::to_string_pretty(report)
         .map_err(|e| io("serializing the report", dir.join("report.json"), std::io::Error::other(e)))?;
     for (file, text) in
@@ -804,6 +931,47 @@ fn write_report(dir: &Path, report: &RunReport, with_history: bool) -> Result<()
     }
     junit::write(&dir.join("junit.xml"), &report.suite, &report.tests)?;
     if with_history { history::append(&dir.join("history.jsonl"), report) } else { Ok(()) }
+}
+
+/// The journal of a run in its report directory: one finished scenario run (its full record)
+/// per line, appended as each finishes, so `--resume` knows which cycles ran even after the run
+/// was killed outright.
+const JOURNAL: &str = "cycles.jsonl";
+
+/// The records of the journal to keep: all of them with `--resume`, none otherwise (the
+/// journal is started afresh).
+fn resume_journal(path: &Path, resume: bool) -> Result<Vec<TestRecord>, String> {
+    if !resume {
+        return match std::fs::remove_file(path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(format!("cannot start the journal {}: {e}; check the report directory", path.display()))
+            }
+            _ => Ok(Vec::new()),
+        };
+    }
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(format!(
+                "--resume: no journal {} (nothing was recorded there); run without --resume, or give the --report directory of the interrupted run",
+                path.display()
+            ));
+        }
+        Err(e) => return Err(format!("--resume: cannot read {}: {e}", path.display())),
+    };
+    // A line cut short by a kill mid-write is the last one: skip what does not parse.
+    Ok(text.lines().filter_map(|l| serde_json::from_str::<TestRecord>(l).ok()).filter(|r| !r.interrupted).collect())
+}
+
+fn journal_append(path: &Path, record: &TestRecord) -> Result<(), String> {
+    use std::io::Write;
+    let line = serde_json::to_string(record).map_err(|e| format!("journal {}: {e}", path.display()))?;
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .and_then(|mut f| f.write_all(format!("{line}\n").as_bytes()))
+        .map_err(|e| format!("cannot append to the journal {}: {e}; --resume will rerun this scenario", path.display()))
 }
 
 fn indent(text: &str) -> String {
@@ -890,6 +1058,19 @@ mod tests {
         let (code, why) = preflight_in(&args_of(&["--profile", "cl"]), d, no_env).err().unwrap();
         assert_eq!(code, 2);
         assert!(why.contains("chaos.toml") && why.contains("ci, slow") && why.contains("did you mean `ci`?"), "{why}");
+    }
+
+    /// `--defect` / `--preset` reach a file's Snakepit targets (added to the defects the file
+    /// names, once each) and leave other targets alone.
+    #[test]
+    fn defects_are_switched_on_in_every_snakepit_target_of_a_file() {
+        let src = "[target.pit]\nkind = \"snakepit\"\ndefects = [\"fd_leak\"]\n[target.other]\ncommand = [\"sleep\", \"9\"]\n[[step]]\nwait = \"1s\"\n";
+        let spec = file::parse_str("d.chaos.toml", src, &Options::default()).unwrap().remove(0).spec;
+        let out = with_defects(spec.clone(), &[Defect::NoRestart, Defect::FdLeak]);
+        assert_eq!(out.targets["pit"].params.strings("defects").unwrap().unwrap(), ["fd_leak", "no_restart"]);
+        assert_eq!(out.targets["other"], spec.targets["other"]);
+        assert_eq!(args_of(&["--preset", "upstream-0.13"]).preset.as_deref(), Some("upstream-0.13"));
+        assert_eq!(with_defects(spec.clone(), &[]), spec);
     }
 
     #[test]

@@ -277,3 +277,72 @@ eventually = "1s"
     ensure!(code == Some(2) && out.contains("CHAOS_RETRIES: `many`"), "exit {code:?}:\n{out}");
     Ok(())
 }
+
+/// A crash-cycle run killed outright (SIGKILL: no handler, no partial report) resumes with
+/// `--resume`: the runs recorded in the journal are kept and not run again, the rest run, and
+/// report.json holds every cycle once with per-scenario pass counts and a Wilson interval; a
+/// file's `repeat` counts as runs of its own.
+#[chaos_test(tags = ["cli"], requires = ["cgroups"], timeout = "2m")]
+async fn a_killed_cycle_run_resumes_where_it_stopped(cx: &mut Chaos) -> ChaosResult {
+    let dir = cx.sandbox().temp_dir().to_path_buf();
+    let file = dir.join("tick.chaos.toml");
+    std::fs::write(
+        &file,
+        "repeat = 2\n[target.s]\ncommand = [\"sleep\", \"60\"]\n[[step]]\nwait = \"300ms\"\n[[step]]\nexpect = \"process_count\"\ntarget = \"s.main\"\nreaches = 1\n",
+    )?;
+    let report = dir.join("report");
+    let journal = report.join("cycles.jsonl");
+    let args = |resume: bool| {
+        let mut c = chaos();
+        c.args(["-q", "run", "--cycles", "5", "--report"]).arg(&report).arg(&file);
+        if resume {
+            c.arg("--resume");
+        }
+        c
+    };
+    // 5 cycles x repeat 2 = 10 runs; kill the run once 3 are in the journal.
+    let mut child = args(false).stdout(Stdio::null()).stderr(Stdio::null()).spawn()?;
+    let t0 = Instant::now();
+    let lines = |p: &std::path::Path| std::fs::read_to_string(p).map(|t| t.lines().count()).unwrap_or(0);
+    while lines(&journal) < 3 {
+        ensure!(t0.elapsed() < Duration::from_secs(60), "the journal never reached 3 runs");
+        ensure!(child.try_wait()?.is_none(), "the run ended before it was killed");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    child.kill()?;
+    child.wait()?;
+    let before: Vec<serde_json::Value> =
+        std::fs::read_to_string(&journal)?.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+    ensure!(before.len() >= 3 && before.len() < 10, "{} runs journaled before the kill", before.len());
+    let out = args(true).output()?;
+    let err = String::from_utf8_lossy(&out.stderr);
+    ensure!(out.status.success(), "resume failed:\n{err}");
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(report.join("report.json"))?)?;
+    let names: Vec<&str> = v["tests"].as_array().context("tests")?.iter().filter_map(|t| t["name"].as_str()).collect();
+    let want: Vec<String> = (1..=10).map(|k| format!("cycle{k:04}::tick")).collect();
+    let mut sorted = names.clone();
+    sorted.sort();
+    ensure!(sorted == want, "every run exactly once: {names:?}");
+    // The journaled runs were kept as they were (same seed), not run again.
+    for b in &before {
+        let t = v["tests"].as_array().into_iter().flatten().find(|t| t["name"] == b["name"]).context("kept")?;
+        ensure!(t["seed"] == b["seed"] && t["duration"] == b["duration"], "{} was run again: {t} vs {b}", b["name"]);
+    }
+    let s = &v["statistics"][0];
+    ensure!(s["scenario"] == "tick" && s["runs"] == 10 && s["passed"] == 10, "{s}");
+    let (lo, hi) = (s["wilson_low"].as_f64().unwrap_or(0.0), s["wilson_high"].as_f64().unwrap_or(0.0));
+    ensure!((0.69..0.73).contains(&lo) && hi == 1.0, "Wilson 95% of 10/10 is 0.72-1.0: {s}");
+    ensure!(
+        s["ready_ms_median"].as_u64().is_some() && s["mean_run_s"].as_f64().is_some(),
+        "start-to-ready measured: {s}"
+    );
+    let c = &s["criteria"][0];
+    ensure!(
+        c["judged"] == 10 && c["held"] == 10 && c["worst_run"].as_str().is_some_and(|r| r.ends_with("::tick")),
+        "{c}"
+    );
+    // --resume without a journal says so.
+    let out = chaos().args(["run", "--resume", "--report"]).arg(dir.join("empty")).arg(&file).output()?;
+    ensure!(out.status.code() == Some(2) && String::from_utf8_lossy(&out.stderr).contains("no journal"), "{out:?}");
+    Ok(())
+}

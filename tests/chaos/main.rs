@@ -3,6 +3,7 @@
 
 mod cli;
 mod cluster;
+mod detection;
 mod ergonomics;
 mod examples;
 mod model;
@@ -17,4 +18,6 @@ mod snakepit;
 mod snakepit_contract;
 mod util;
 
-chaos_harness::main!();
+fn main() -> std::process::ExitCode {
+    detection::register(chaos_harness::Harness::new()).run()
+}

@@ -1,55 +1,22 @@
 //! The Snakepit chaos suite (issue [reference]): process faults against the reference target,
-//! and meta-tests proving each scenario catches the matching defect of the target.
+//! each against the healthy target (the meta-tests proving each scenario catches its defect are
+//! the detection matrix, `detection.rs`).
 //!
 //! The scenarios themselves live in `snakepit_chaos::scenarios` (shared with `chaos run`); the
 //! freeze scenario keeps the target's default heartbeat, as the 40 s freeze is sized for it.
 
 use std::time::Duration;
 
+use crate::util::{caught_by, passed};
 use anyhow::{Context, ensure};
 use chaos_harness::criteria::Criterion;
-use chaos_harness::fixture::snakepit::{AdminAction, Defect, Snakepit};
+use chaos_harness::fixture::snakepit::{AdminAction, Snakepit};
 use chaos_harness::load::Load;
 use chaos_harness::prelude::*;
 use chaos_harness::scenario::ScenarioError;
-use snakepit_chaos::scenarios::{
-    Verdicts, beam_sigkill, beam_sigkill_under_load_then_restart, pit, worker_sigkill_under_load,
-};
+use snakepit_chaos::scenarios::{beam_sigkill, beam_sigkill_under_load_then_restart, pit, worker_sigkill_under_load};
 
 const SECS: fn(u64) -> Duration = Duration::from_secs;
-
-/// Expects the scenario to pass.
-fn passed(v: Verdicts) -> ChaosResult {
-    match v? {
-        Ok(outcome) => {
-            tracing::info!("{outcome}");
-            Ok(())
-        }
-        Err(e) => Err(anyhow::Error::new(e)),
-    }
-}
-
-/// Expects the scenario to fail on a criterion whose description contains `criterion`, and on
-/// no other one (a defect must be caught by the right check, not by accident).
-fn caught(v: Verdicts, criterion: &str) -> ChaosResult {
-    match v? {
-        Ok(outcome) => anyhow::bail!("the defect was NOT caught: the scenario passed\n{outcome}"),
-        Err(ScenarioError::NotInjected(o)) => anyhow::bail!("the fault was not injected, so nothing was proven\n{o}"),
-        Err(ScenarioError::AbortedByGuard(o)) => {
-            anyhow::bail!("a guard aborted the scenario, so nothing was proven\n{o}")
-        }
-        Err(ScenarioError::CriteriaFailed(outcome)) => {
-            let failed: Vec<&str> =
-                outcome.verdicts.iter().filter(|v| !v.passed).map(|v| v.criterion.as_str()).collect();
-            ensure!(
-                failed.iter().any(|c| c.contains(criterion)),
-                "caught, but by {failed:?} instead of a criterion containing {criterion:?}\n{outcome}"
-            );
-            tracing::info!("caught as expected by {failed:?}");
-            Ok(())
-        }
-    }
-}
 
 // ---- the suite ------------------------------------------------------------------------------
 
@@ -122,33 +89,6 @@ async fn sigterm_is_an_orderly_stop_with_every_worker_gone(cx: &mut Chaos) -> Ch
     Ok(())
 }
 
-// ---- meta-tests: each defect is caught by the right criterion -------------------------------
-
-#[chaos_test(tags = ["meta", "snakepit"], requires = ["elixir", "cgroups"], timeout = "2m")]
-async fn catches_no_heartbeat(cx: &mut Chaos) -> ChaosResult {
-    caught(beam_sigkill(cx, &[Defect::NoHeartbeat]).await, "no orphans")
-}
-
-#[chaos_test(tags = ["meta", "snakepit"], requires = ["elixir", "cgroups"], timeout = "2m")]
-async fn catches_slow_detect(cx: &mut Chaos) -> ChaosResult {
-    caught(beam_sigkill(cx, &[Defect::SlowDetect]).await, "no orphans")
-}
-
-#[chaos_test(tags = ["meta", "snakepit"], requires = ["elixir", "cgroups"], timeout = "2m")]
-async fn catches_no_orphan_sweep(cx: &mut Chaos) -> ChaosResult {
-    caught(beam_sigkill_under_load_then_restart(cx, &[Defect::NoOrphanSweep]).await, "are gone within")
-}
-
-#[chaos_test(tags = ["meta", "snakepit"], requires = ["elixir", "cgroups"], timeout = "2m")]
-async fn catches_no_restart(cx: &mut Chaos) -> ChaosResult {
-    caught(worker_sigkill_under_load(cx, &[Defect::NoRestart]).await, "respawned")
-}
-
-#[chaos_test(tags = ["meta", "snakepit"], requires = ["elixir", "cgroups"], timeout = "2m")]
-async fn catches_drop_on_crash(cx: &mut Chaos) -> ChaosResult {
-    caught(worker_sigkill_under_load(cx, &[Defect::DropOnCrash]).await, "no lost requests")
-}
-
 // ---- honest measurement: the built-in restart scenario's report.json -----------------------
 
 /// `chaos run --only beam-sigkill-restart`, then its report.json: the outage shows as refused
@@ -217,25 +157,9 @@ async fn pool_saturation_refuses_excess_with_backpressure(cx: &mut Chaos) -> Cha
     passed(snakepit_chaos::scenarios::pool_saturation_backpressure(cx, &[]).await)
 }
 
-#[chaos_test(tags = ["meta", "snakepit", "load"], requires = ["elixir", "cgroups"], timeout = "2m")]
-async fn catches_unbounded_queue(cx: &mut Chaos) -> ChaosResult {
-    caught(
-        snakepit_chaos::scenarios::pool_saturation_backpressure(cx, &[Defect::UnboundedQueue]).await,
-        "error rate of queue_timeout",
-    )
-}
-
 #[chaos_test(tags = ["process", "snakepit"], requires = ["elixir", "cgroups"], timeout = "2m")]
 async fn telemetry_keeps_flowing_through_a_worker_restart(cx: &mut Chaos) -> ChaosResult {
     passed(snakepit_chaos::scenarios::telemetry_through_worker_restart(cx, &[]).await)
-}
-
-#[chaos_test(tags = ["meta", "snakepit"], requires = ["elixir", "cgroups"], timeout = "2m")]
-async fn catches_telemetry_gap(cx: &mut Chaos) -> ChaosResult {
-    caught(
-        snakepit_chaos::scenarios::telemetry_through_worker_restart(cx, &[Defect::TelemetryGap]).await,
-        "keeps flowing",
-    )
 }
 
 // ---- pool integrity and sessions: the reference target's defects of issue 18 ---------------
@@ -245,30 +169,9 @@ async fn worker_crash_keeps_sessions_and_leaves_no_ghost(cx: &mut Chaos) -> Chao
     passed(snakepit_chaos::scenarios::worker_crash_keeps_sessions(cx, &[]).await)
 }
 
-#[chaos_test(tags = ["meta", "snakepit", "sessions"], requires = ["elixir", "cgroups"], timeout = "2m")]
-async fn catches_lose_sessions(cx: &mut Chaos) -> ChaosResult {
-    caught(
-        snakepit_chaos::scenarios::worker_crash_keeps_sessions(cx, &[Defect::LoseSessions]).await,
-        "sessions survive",
-    )
-}
-
-#[chaos_test(tags = ["meta", "snakepit"], requires = ["elixir", "cgroups"], timeout = "2m")]
-async fn catches_ghost_worker(cx: &mut Chaos) -> ChaosResult {
-    caught(snakepit_chaos::scenarios::worker_crash_keeps_sessions(cx, &[Defect::GhostWorker]).await, "no ghost worker")
-}
-
 #[chaos_test(tags = ["process", "snakepit"], requires = ["elixir", "cgroups"], timeout = "2m")]
 async fn abandoned_requests_free_their_workers(cx: &mut Chaos) -> ChaosResult {
     passed(snakepit_chaos::scenarios::abandoned_requests_free_their_workers(cx, &[]).await)
-}
-
-#[chaos_test(tags = ["meta", "snakepit"], requires = ["elixir", "cgroups"], timeout = "2m")]
-async fn catches_stuck_busy(cx: &mut Chaos) -> ChaosResult {
-    caught(
-        snakepit_chaos::scenarios::abandoned_requests_free_their_workers(cx, &[Defect::StuckBusy]).await,
-        "pool recovers capacity",
-    )
 }
 
 #[chaos_test(tags = ["process", "snakepit"], requires = ["elixir", "cgroups"], timeout = "2m")]
@@ -276,27 +179,9 @@ async fn pool_crash_leaves_one_generation_and_truthful_health(cx: &mut Chaos) ->
     passed(snakepit_chaos::scenarios::pool_crash(cx, &[]).await)
 }
 
-#[chaos_test(tags = ["meta", "snakepit"], requires = ["elixir", "cgroups"], timeout = "2m")]
-async fn catches_leak_generation(cx: &mut Chaos) -> ChaosResult {
-    caught(snakepit_chaos::scenarios::pool_crash(cx, &[Defect::LeakGeneration]).await, "generation not leaked")
-}
-
-#[chaos_test(tags = ["meta", "snakepit"], requires = ["elixir", "cgroups"], timeout = "2m")]
-async fn catches_health_lies(cx: &mut Chaos) -> ChaosResult {
-    caught(snakepit_chaos::scenarios::pool_crash(cx, &[Defect::HealthLies]).await, "health truthful")
-}
-
 #[chaos_test(tags = ["process", "snakepit"], requires = ["elixir", "cgroups"], timeout = "2m")]
 async fn worker_elixir_kill_leaves_no_orphaned_python(cx: &mut Chaos) -> ChaosResult {
     passed(snakepit_chaos::scenarios::worker_elixir_kill_leaves_no_orphan(cx, &[]).await)
-}
-
-#[chaos_test(tags = ["meta", "snakepit"], requires = ["elixir", "cgroups"], timeout = "2m")]
-async fn catches_orphan_on_kill(cx: &mut Chaos) -> ChaosResult {
-    caught(
-        snakepit_chaos::scenarios::worker_elixir_kill_leaves_no_orphan(cx, &[Defect::OrphanOnKill]).await,
-        "no orphaned workers",
-    )
 }
 
 #[chaos_test(tags = ["process", "snakepit", "sessions"], requires = ["elixir", "cgroups"], timeout = "2m")]
@@ -304,22 +189,9 @@ async fn session_store_restart_keeps_sessions(cx: &mut Chaos) -> ChaosResult {
     passed(snakepit_chaos::scenarios::session_store_restart_keeps_sessions(cx, &[]).await)
 }
 
-#[chaos_test(tags = ["meta", "snakepit", "sessions"], requires = ["elixir", "cgroups"], timeout = "2m")]
-async fn catches_lose_sessions_on_store_restart(cx: &mut Chaos) -> ChaosResult {
-    caught(
-        snakepit_chaos::scenarios::session_store_restart_keeps_sessions(cx, &[Defect::LoseSessions]).await,
-        "sessions survive",
-    )
-}
-
 #[chaos_test(tags = ["process", "snakepit", "sessions"], requires = ["elixir", "cgroups"], timeout = "2m")]
 async fn sessions_survive_a_store_restart_and_expire_at_their_ttl(cx: &mut Chaos) -> ChaosResult {
     passed(snakepit_chaos::scenarios::sessions_expire_at_ttl(cx, &[]).await)
-}
-
-#[chaos_test(tags = ["meta", "snakepit", "sessions"], requires = ["elixir", "cgroups"], timeout = "2m")]
-async fn catches_lose_sessions_before_their_ttl(cx: &mut Chaos) -> ChaosResult {
-    caught(snakepit_chaos::scenarios::sessions_expire_at_ttl(cx, &[Defect::LoseSessions]).await, "expire at their TTL")
 }
 
 /// The expiry half of the TTL criterion can fail: judged with a TTL shorter than the target's
@@ -340,7 +212,7 @@ async fn sessions_kept_past_their_ttl_are_caught(cx: &mut Chaos) -> ChaosResult 
         Err(ScenarioError::CriteriaFailed(o)) => o.failure_summary().unwrap_or_default(),
         _ => String::new(),
     };
-    caught(Ok(v), "expire at their TTL")?;
+    caught_by(Ok(v), "expire at their TTL")?;
     ensure!(detail.contains("did not expire at their TTL"), "caught, but not as sessions kept too long: {detail}");
     Ok(())
 }

@@ -7,6 +7,8 @@ use anyhow::ensure;
 use chaos_harness::fixture::{Process, python3};
 use chaos_harness::prelude::*;
 use chaos_harness::sandbox::{OwnedPid, cgroup};
+use chaos_harness::scenario::ScenarioError;
+use snakepit_chaos::scenarios::Verdicts;
 
 /// `fixtures/programs/`: the small real programs the suite runs (prefork server, daemon, hog).
 pub fn programs() -> PathBuf {
@@ -88,4 +90,38 @@ pub fn leftovers_of(pid: u32) -> Vec<String> {
         }
     }
     left
+}
+
+/// Expects the scenario to pass.
+pub fn passed(v: Verdicts) -> ChaosResult {
+    match v? {
+        Ok(outcome) => {
+            tracing::info!("{outcome}");
+            Ok(())
+        }
+        Err(e) => Err(anyhow::Error::new(e)),
+    }
+}
+
+/// The criteria a caught defect failed: the scenario must have failed on a criterion whose
+/// description contains `criterion` (a defect must be caught by the right check, not by
+/// accident, by a guard, or by a fault that was not injected). Returns every failed criterion.
+pub fn caught_by(v: Verdicts, criterion: &str) -> anyhow::Result<Vec<String>> {
+    match v? {
+        Ok(outcome) => anyhow::bail!("the defect was NOT caught: the scenario passed\n{outcome}"),
+        Err(ScenarioError::NotInjected(o)) => anyhow::bail!("the fault was not injected, so nothing was proven\n{o}"),
+        Err(ScenarioError::AbortedByGuard(o)) => {
+            anyhow::bail!("a guard aborted the scenario, so nothing was proven\n{o}")
+        }
+        Err(ScenarioError::CriteriaFailed(outcome)) => {
+            let failed: Vec<String> =
+                outcome.verdicts.iter().filter(|v| !v.passed).map(|v| v.criterion.clone()).collect();
+            ensure!(
+                failed.iter().any(|c| c.contains(criterion)),
+                "caught, but by {failed:?} instead of a criterion containing {criterion:?}\n{outcome}"
+            );
+            tracing::info!("caught as expected by {failed:?}\n{outcome}");
+            Ok(failed)
+        }
+    }
 }

@@ -39,6 +39,7 @@ pub fn render(run: &RunReport) -> String {
                     span.skip { (run.skipped()) " skipped" }
                 }
                 (by_scenario(run))
+                (criteria_stats(run))
                 @for (i, t) in run.tests.iter().enumerate() {
                     @let (class, label) = status(t);
                     @let body = test_body(t);
@@ -182,6 +183,33 @@ fn by_scenario(run: &RunReport) -> Markup {
                     }
                     td { (format!("{:.2} s", worst.as_secs_f64())) }
                     td class=(class) { (verdict) }
+                }
+            }
+        }
+    }
+}
+
+/// Per criterion over repeated runs (`run.statistics`, when filled): how often it held and the
+/// worst time it took to hold, with the run that showed it.
+fn criteria_stats(run: &RunReport) -> Markup {
+    if run.statistics.iter().all(|s| s.runs < 2) {
+        return html! {};
+    }
+    html! {
+        table.criteria-stats {
+            tr {
+                th { "scenario" } th { "criterion" } th { "held" }
+                th { "worst time to hold" } th { "in run" }
+            }
+            @for s in &run.statistics {
+                @for c in &s.criteria {
+                    tr {
+                        td { (s.scenario) }
+                        td { (c.criterion) }
+                        td class=(if c.held < c.judged { "fail" } else { "zero" }) { (c.held) " of " (c.judged) }
+                        td { (secs(c.worst_ms)) }
+                        td { (c.worst_run) }
+                    }
                 }
             }
         }

@@ -10,6 +10,7 @@ pub mod junit;
 pub mod metrics;
 mod model;
 pub mod scenario;
+pub mod stats;
 #[cfg(feature = "otel")]
 pub mod trace;
 pub mod trends;
@@ -77,6 +78,9 @@ pub struct TestRecord {
     /// `rerunFailure`s.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub failed_attempts: Vec<FailedAttempt>,
+    /// How long its first fixture took from the test's start to ready (ms), when measured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ready_ms: Option<u64>,
 }
 
 /// One failed attempt of a test that was retried.
@@ -147,6 +151,7 @@ impl TestRecord {
             scenario: None,
             interrupted: false,
             failed_attempts: Vec::new(),
+            ready_ms: None,
         }
     }
 

@@ -42,6 +42,10 @@ pub struct RunReport {
     /// Set when the run was cut short: by what, after how long (`SIGINT after 12.3 s`).
     #[serde(default)]
     pub interrupted: Option<String>,
+    /// Per scenario over its runs: pass counts, Wilson interval, worst time to hold of each
+    /// criterion ([`stats::by_scenario`](super::stats::by_scenario); filled when written).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub statistics: Vec<super::stats::ScenarioStats>,
 }
 
 fn one() -> u32 {
@@ -67,6 +71,7 @@ impl RunReport {
             seed: None,
             cycles: 1,
             interrupted: None,
+            statistics: Vec::new(),
         }
     }
 

@@ -217,13 +217,15 @@ fn suggest(given: &str, valid: &[&str]) -> String {
     }
 }
 
-pub(super) const TOP_KEYS: &[&str] =
-    &["name", "tags", "timeout", "repeat", "extends", "params", "target", "load", "step", "expect", "guard"];
+pub(super) const TOP_KEYS: &[&str] = &[
+    "name", "tags", "timeout", "repeat", "extends", "params", "target", "load", "step", "expect", "guard", "scenario",
+];
 const STEP_ACTIONS: &[&str] = &["inject", "wait", "clear", "expect", "stop_load", "phase", "parallel"];
 pub(super) const COMMAND_KEYS: &[&str] = &["name", "command", "env", "cwd", "ready", "ready_timeout", "user", "netns"];
 pub(super) const READY_KINDS: &[&str] = &["tcp", "http", "log_line", "file"];
-const LOAD_KINDS: &[&str] = &["constant_rate", "closed_loop"];
-pub(super) const LOAD_KEYS: &[&str] = &["kind", "rate", "clients", "timeout", "max_in_flight", "call"];
+const LOAD_KINDS: &[&str] = &["constant_rate", "closed_loop", "ramp"];
+pub(super) const LOAD_KEYS: &[&str] =
+    &["kind", "rate", "from", "to", "over", "clients", "timeout", "max_in_flight", "call"];
 const PHASES: &[&str] = &["baseline", "fault", "recovery"];
 /// The most scenarios one template may yield.
 const MAX_COMBINATIONS: usize = 256;
@@ -520,12 +522,18 @@ fn parse_at(
         None => &doc,
     };
     let combos = template_combinations(&mut src, doc, opts);
+    let subs = sub_scenarios(&mut src, doc);
     let mut out = Vec::new();
     for (label, params) in combos {
         let vars = Vars { params, opts };
-        if let Some((spec, repeat)) = read_scenario(&mut src, doc, &vars, path) {
-            let test_name = if label.is_empty() { stem(path) } else { format!("{}[{label}]", stem(path)) };
+        for (id, table) in &subs {
+            let Some((spec, repeat)) = read_scenario(&mut src, table, &vars, path) else { continue };
+            let base = if id.is_empty() { stem(path) } else { format!("{}::{id}", stem(path)) };
+            let test_name = if label.is_empty() { base.clone() } else { format!("{base}[{label}]") };
             let mut spec = spec;
+            if !id.is_empty() && table.get("name").is_none() {
+                spec.name = base;
+            }
             if !label.is_empty() {
                 spec.name = format!("{} [{label}]", spec.name);
             }
@@ -539,6 +547,62 @@ fn parse_at(
         src.errors.retain(|e| seen.insert((e.line, e.column, e.message.clone())));
         Err(FileErrors(src.errors))
     }
+}
+
+/// `[scenario.ID]`: several scenarios in one file (a catalogue of a failure family). Each is
+/// the file's top-level keys with the table's keys over them: `target` tables merge (a target
+/// of the same name replaces the file's), `tags` add to the file's, any other key replaces the
+/// file's. Without `[scenario.*]` the file is one scenario, under the empty id.
+fn sub_scenarios<'i>(src: &mut Src<'_>, doc: &Table<'i>) -> Vec<(String, Table<'i>)> {
+    let Some(v) = doc.get("scenario") else { return vec![(String::new(), doc.clone())] };
+    let Some(t) = table_of(src, v, "scenario") else { return vec![] };
+    let mut base = doc.clone();
+    base.remove("scenario");
+    let mut out = Vec::new();
+    for (k, sv) in t.iter() {
+        let id = k.get_ref().to_string();
+        let at = format!("scenario.{id}");
+        if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+            src.err(
+                k.span(),
+                &at,
+                format!("scenario id `{id}`: use letters, digits, `-` and `_`"),
+                "write [scenario.beam-sigkill]",
+            );
+            continue;
+        }
+        let Some(st) = table_of(src, sv, &at) else { continue };
+        let mut merged = base.clone();
+        for (sk, skv) in st.iter() {
+            let key = sk.get_ref().to_string();
+            match (key.as_str(), merged.get_mut(key.as_str()).map(|m| m.get_mut()), skv.get_ref()) {
+                ("extends" | "params" | "scenario", _, _) => src.err(
+                    sk.span(),
+                    &format!("{at}.{key}"),
+                    format!("`{key}` belongs at the top of the file, not in [{at}]"),
+                    "move it above the first [scenario.*]",
+                ),
+                ("target", Some(DeValue::Table(mine)), DeValue::Table(theirs)) => {
+                    for (tk, tv) in theirs.iter() {
+                        mine.insert(tk.clone(), tv.clone());
+                    }
+                }
+                ("tags", Some(DeValue::Array(mine)), DeValue::Array(theirs)) => {
+                    for t in theirs.iter() {
+                        mine.push(t.clone());
+                    }
+                }
+                _ => {
+                    merged.insert(sk.clone(), skv.clone());
+                }
+            }
+        }
+        out.push((id, merged));
+    }
+    if out.is_empty() && src.errors.is_empty() {
+        src.err(v.span(), "scenario", "`scenario`: no scenario in it", "write [scenario.NAME] tables with their steps");
+    }
+    out
 }
 
 /// `extends`: the child's text appended to the base's, with the base's top-level keys and
@@ -929,7 +993,7 @@ fn read_load(src: &mut Src<'_>, v: &Spanned<DeValue<'_>>, vars: &Vars<'_>, refs:
                     k.span(),
                     "load.kind",
                     format!("unknown load kind `{s}`{}", suggest(&s, LOAD_KINDS)),
-                    "expected constant_rate or closed_loop",
+                    "expected constant_rate, closed_loop or ramp",
                 );
                 return None;
             }
@@ -938,16 +1002,29 @@ fn read_load(src: &mut Src<'_>, v: &Spanned<DeValue<'_>>, vars: &Vars<'_>, refs:
         None => "constant_rate".to_string(),
     };
     let mut params = Params::new();
-    if let Some(r) = t.get("rate") {
-        let raw = to_json(src, r, "load.rate", vars);
+    for (k, least) in [("rate", 1.0), ("from", 0.0), ("to", 1.0)] {
+        let Some(r) = t.get(k) else { continue };
+        let raw = to_json(src, r, &format!("load.{k}"), vars);
         match Params::new().with("rate", &raw).rate("rate") {
-            Ok(Some(x)) if x >= 1.0 => params = params.with("rate", x.round() as u64),
+            Ok(Some(x)) if x >= least => params = params.with(k, x.round() as u64),
             _ => src.err(
                 r.span(),
-                "load.rate",
-                format!("`load.rate`: expected a rate like \"200/s\", found {raw}"),
-                "write rate = \"200/s\"",
+                &format!("load.{k}"),
+                format!("`load.{k}`: expected a rate like \"200/s\", found {raw}"),
+                format!("write {k} = \"200/s\""),
             ),
+        }
+    }
+    if let Some(x) = t.get("over")
+        && let Some(d) = duration_of(src, x, "load.over", vars)
+    {
+        params = params.with_duration("over", d);
+    }
+    if kind == "ramp" {
+        for (k, example) in [("to", "to = \"200/s\""), ("over", "over = \"60s\"")] {
+            if t.get(k).is_none() {
+                src.err(v.span(), &format!("load.{k}"), format!("a ramp load needs `{k}`"), format!("add {example}"));
+            }
         }
     }
     for k in ["clients", "max_in_flight"] {

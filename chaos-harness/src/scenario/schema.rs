@@ -79,7 +79,7 @@ fn guard_kind(_: &mut SchemaGenerator) -> Schema {
 }
 
 fn load_kind(_: &mut SchemaGenerator) -> Schema {
-    json_schema!({ "enum": ["constant_rate", "closed_loop"] })
+    json_schema!({ "enum": ["constant_rate", "closed_loop", "ramp"] })
 }
 
 fn format_kind(_: &mut SchemaGenerator) -> Schema {
@@ -135,6 +135,37 @@ pub struct ScenarioFile {
     /// Template parameters: each key a value or a list of values; one scenario per combination.
     pub params: Option<BTreeMap<String, Value>>,
     /// The programs and resources under test, by name.
+    pub target: Option<BTreeMap<String, Target>>,
+    /// The load driven during the scenario.
+    pub load: Option<LoadTable>,
+    /// The timeline.
+    pub step: Option<Vec<Step>>,
+    /// Criteria judged in a phase.
+    pub expect: Option<Vec<Expect>>,
+    /// Stop conditions that end the scenario early.
+    pub guard: Option<Vec<Guard>>,
+    /// Several scenarios in one file, by id: each is the file's keys with its own over them
+    /// (`target` tables merge, `tags` add up).
+    pub scenario: Option<BTreeMap<String, SubScenario>>,
+}
+
+/// One scenario of a file with `[scenario.ID]` tables.
+#[derive(Debug, serde::Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SubScenario {
+    /// The scenario's name (default: `<file stem>::<id>`).
+    pub name: Option<String>,
+    /// Tags added to the file's.
+    pub tags: Option<Vec<String>>,
+    /// How long the whole scenario may take.
+    #[serde(default)]
+    #[schemars(schema_with = "duration")]
+    pub timeout: Option<String>,
+    /// How many times it runs.
+    #[serde(default)]
+    #[schemars(schema_with = "repeat")]
+    pub repeat: Option<Value>,
+    /// Targets added to (or replacing) the file's.
     pub target: Option<BTreeMap<String, Target>>,
     /// The load driven during the scenario.
     pub load: Option<LoadTable>,
@@ -209,7 +240,8 @@ pub struct KindTarget {
 #[derive(Debug, serde::Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoadTable {
-    /// `constant_rate` (default, open loop) or `closed_loop`.
+    /// `constant_rate` (default, open loop), `closed_loop`, or `ramp` (open loop from `from` to
+    /// `to` per second over `over`, then holding `to`).
     #[serde(default)]
     #[schemars(schema_with = "load_kind")]
     pub kind: Option<String>,
@@ -217,6 +249,18 @@ pub struct LoadTable {
     #[serde(default)]
     #[schemars(schema_with = "rate")]
     pub rate: Option<Value>,
+    /// Starting rate (ramp; default 0).
+    #[serde(default)]
+    #[schemars(schema_with = "rate")]
+    pub from: Option<Value>,
+    /// Final rate (ramp).
+    #[serde(default)]
+    #[schemars(schema_with = "rate")]
+    pub to: Option<Value>,
+    /// How long the ramp takes (ramp).
+    #[serde(default)]
+    #[schemars(schema_with = "duration")]
+    pub over: Option<String>,
     /// Concurrent clients (closed_loop).
     #[serde(default)]
     #[schemars(schema_with = "count")]

@@ -69,7 +69,7 @@ pub struct TargetSpec {
 /// it issues.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LoadSpec {
-    /// `constant_rate` or `closed_loop`.
+    /// `constant_rate`, `closed_loop`, `ramp` or `steps`.
     pub kind: String,
     /// The call (a registered call kind with its parameters).
     pub call: CallSpec,

@@ -72,11 +72,13 @@ pub async fn beam_sigkill_under_load_then_restart(cx: &mut Chaos, defects: &[Def
 pub async fn worker_sigkill_under_load(cx: &mut Chaos, defects: &[Defect]) -> Verdicts {
     let pit = cx.start(pit(defects)).await?;
     // 2 s requests on 8 clients keep every worker busy with a request that started at ~0 ms
-    // when the kill lands at 500 ms, so the kill always hits a request in flight.
+    // when the kill lands at 500 ms, so the kill always hits a request in flight. A request
+    // queued behind the killed worker waits for its replacement (up to 4 s plus the respawn):
+    // a 10 s timeout keeps a loaded machine from turning that wait into a timeout.
     let call = pit.call(Execute::tool("sleep").args(serde_json::json!({"ms": 2000})));
     Ok(cx
         .scenario("one worker SIGKILL under load")
-        .load(Load::closed_loop(8).timeout(secs(5)), call)
+        .load(Load::closed_loop(8).timeout(secs(10)), call)
         .wait(Duration::from_millis(500))
         .inject(Fault::kill(pit.worker(0)).signal(Signal::SIGKILL))
         .expect(Criterion::respawned(pit.workers()).within(secs(5)))

@@ -604,8 +604,20 @@ fn every_catalogue_file_exports_valid_manifests() {
             // a scenario with a translatable fault exports a Workflow, one without none
             let has_fault =
                 l.spec.steps.iter().any(|s| matches!(&s.action, Action::Inject { .. } | Action::Parallel { .. }));
-            let all_faults_left = left.iter().filter(|w| w.starts_with("inject ")).count()
-                == l.spec.steps.iter().filter(|s| matches!(s.action, Action::Inject { .. })).count();
+            // every inject, also those inside `parallel` steps
+            let injects: usize = l
+                .spec
+                .steps
+                .iter()
+                .map(|s| match &s.action {
+                    Action::Inject { .. } => 1,
+                    Action::Parallel { steps } => {
+                        steps.iter().filter(|s| matches!(s.action, Action::Inject { .. })).count()
+                    }
+                    _ => 0,
+                })
+                .sum();
+            let all_faults_left = left.iter().filter(|w| w.starts_with("inject ")).count() == injects;
             assert_eq!(e.workflow.is_some(), has_fault && !all_faults_left, "{}", f.display());
             exported += usize::from(e.workflow.is_some());
         }
